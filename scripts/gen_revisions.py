@@ -1,0 +1,96 @@
+"""Regenerate airshift/data/revisions.json from installed Airflow packages.
+
+Why: airshift must name the Airflow version of any metadata database from its
+``alembic_version`` alone, and must know which Airflow release can migrate a
+database at a given revision. Airflow's own migration files are the only
+trustworthy source, so this script reads them (with ``ast``; nothing is
+imported) from one or more installed Airflow packages and merges the result.
+
+Usage: python scripts/gen_revisions.py VENV [VENV ...]  (2.x venvs first)
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+OUT = Path(__file__).resolve().parent.parent / "airshift" / "data" / "revisions.json"
+
+
+def _literal(tree: ast.Module, name: str) -> object:
+    for node in tree.body:
+        targets = []
+        if isinstance(node, ast.Assign):
+            targets = [t.id for t in node.targets if isinstance(t, ast.Name)]
+            value = node.value
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            targets = [node.target.id]
+            value = node.value
+        if name in targets and value is not None:
+            try:
+                return ast.literal_eval(value)
+            except ValueError:
+                return None
+    return None
+
+
+def read_package(venv: Path) -> tuple[str, list[dict[str, object]], dict[str, str]]:
+    pkg = next(venv.glob("lib/python*/site-packages/airflow"))
+    version_file = pkg / "__init__.py"
+    version = _literal(ast.parse(version_file.read_text()), "__version__")
+    if version is None:  # Airflow 3 keeps the version in airflow/__init__.py too, but guard.
+        version = next(venv.glob("lib/python*/site-packages/apache_airflow-*.dist-info")).name.split("-")[1]
+    out = []
+    for path in sorted((pkg / "migrations" / "versions").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        rev = _literal(tree, "revision")
+        if not rev:
+            continue
+        out.append({"revision": rev, "airflow_version": _literal(tree, "airflow_version")})
+    heads = _literal(ast.parse((pkg / "utils" / "db.py").read_text()), "_REVISION_HEADS_MAP")
+    return str(version), out, dict(heads or {})
+
+
+def _pypi_releases() -> list[str]:
+    """Final releases of apache-airflow >= 2.0 on PyPI, so airshift can pick an installable one."""
+    out = subprocess.run(
+        [sys.executable, "-m", "pip", "index", "versions", "apache-airflow"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    line = next((x for x in out.splitlines() if x.startswith("Available versions:")), "")
+    found = [v.strip() for v in line.split(":", 1)[-1].split(",") if v.strip()]
+    return sorted(
+        (v for v in found if re.fullmatch(r"[23]\.\d+\.\d+", v)),
+        key=lambda v: tuple(int(p) for p in v.split(".")),
+    )
+
+
+def main(venvs: list[str]) -> None:
+    data = json.loads(OUT.read_text()) if OUT.exists() else {}
+    revisions, chains, heads = data.get("revisions", {}), data.get("chains", {}), data.get("heads", {})
+    for v in venvs:
+        version, revs, version_heads = read_package(Path(v))
+        chains[version] = [r["revision"] for r in revs]
+        for release, head in version_heads.items():
+            # 3.x maps 2.6.2 to its squashed stand-in; the 2.x packages know the real head.
+            heads.setdefault(release, head)
+        for r in revs:
+            revisions[r["revision"]] = revisions.get(r["revision"]) or r["airflow_version"]
+    data = {
+        "revisions": revisions,
+        "chains": dict(sorted(chains.items())),
+        "heads": heads,
+        "releases": _pypi_releases() or data.get("releases", []),
+    }
+    OUT.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
+    print(f"{len(data['revisions'])} revisions, chains: {', '.join(data['chains'])}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
