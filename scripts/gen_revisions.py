@@ -43,7 +43,9 @@ def read_package(venv: Path) -> tuple[str, list[dict[str, object]], dict[str, st
     version_file = pkg / "__init__.py"
     version = _literal(ast.parse(version_file.read_text()), "__version__")
     if version is None:  # Airflow 3 keeps the version in airflow/__init__.py too, but guard.
-        version = next(venv.glob("lib/python*/site-packages/apache_airflow-*.dist-info")).name.split("-")[1]
+        version = next(
+            venv.glob("lib/python*/site-packages/apache_airflow-*.dist-info")
+        ).name.split("-")[1]
     out = []
     for path in sorted((pkg / "migrations" / "versions").glob("*.py")):
         tree = ast.parse(path.read_text())
@@ -73,7 +75,11 @@ def _pypi_releases() -> list[str]:
 
 def main(venvs: list[str]) -> None:
     data = json.loads(OUT.read_text()) if OUT.exists() else {}
-    revisions, chains, heads = data.get("revisions", {}), data.get("chains", {}), data.get("heads", {})
+    revisions, chains, heads = (
+        data.get("revisions", {}),
+        data.get("chains", {}),
+        data.get("heads", {}),
+    )
     for v in venvs:
         version, revs, version_heads = read_package(Path(v))
         chains[version] = [r["revision"] for r in revs]
