@@ -156,7 +156,7 @@ def main() -> None:
     try:
         app()
     except AirshiftError as exc:
-        console.err.print(f"[bold red]error:[/] {exc.message}", highlight=False)
+        console.err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         console.err.print("[bold red]interrupted[/]")

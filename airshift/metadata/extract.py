@@ -127,7 +127,7 @@ def _export_tables(source, opts, rows, writer, codec, progress) -> Manifest:
 
 
 def _export_table(conn, table, opts, rows, writer, codec, progress) -> None:
-    cols = columns_of(table)
+    cols = columns_of(table, conn)
     schema = arrow_schema(cols)
     query = select_for(table, cols)
     cond = rows.where(table)

@@ -65,16 +65,36 @@ def reflect(engine: Engine) -> sa.MetaData:
     return md
 
 
-def columns_of(table: sa.Table) -> list[Column]:
+def columns_of(table: sa.Table, conn: sa.Connection | None = None) -> list[Column]:
+    """Archive columns of ``table``; on SQLite, ``conn`` lets the data correct declared types."""
+    real_ints = (
+        _sqlite_real_integers(table, conn)
+        if conn is not None and conn.dialect.name == "sqlite"
+        else set()
+    )
     out = []
     for c in table.columns:
         arrow, as_text = _arrow_for(c.type)
+        if c.name in real_ints:
+            arrow = pa.float64()
         try:
             sql_type = str(c.type.compile())
         except Exception:  # a dialect-only type with no generic rendering
             sql_type = type(c.type).__name__
         out.append(Column(c.name, sql_type, arrow, as_text))
     return out
+
+
+def _sqlite_real_integers(table: sa.Table, conn: sa.Connection) -> set[str]:
+    """INTEGER columns that hold REAL values: SQLite stores what it is given (for example
+    Airflow 2's task_reschedule.duration), and an int64 column would silently truncate."""
+    found = set()
+    for c in table.columns:
+        if isinstance(c.type, sa.Integer):
+            probe = sa.select(sa.literal(1)).where(sa.func.typeof(c) == "real").limit(1)
+            if conn.execute(probe).first():
+                found.add(c.name)
+    return found
 
 
 def select_for(table: sa.Table, cols: list[Column]) -> sa.Select:
@@ -94,6 +114,12 @@ def _to_bytes(v: object) -> bytes:
     return bytes(v) if not isinstance(v, bytes) else v
 
 
+def _to_int(v: object) -> int:
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    raise ValueError(f"{v!r} in an integer column")
+
+
 def _to_float(v: object) -> float:
     return float(v) if isinstance(v, decimal.Decimal | int) else v
 
@@ -108,6 +134,7 @@ _CONVERT: dict[pa.DataType, Callable[[object], object]] = {
     pa.large_string(): _to_text,
     pa.large_binary(): _to_bytes,
     pa.float64(): _to_float,
+    pa.int64(): _to_int,
     pa.timestamp("us", tz="UTC"): _to_utc,
     pa.bool_(): bool,
 }
@@ -136,6 +163,8 @@ def _native(v: object, arrow: pa.DataType) -> bool:
         )
     if arrow == pa.bool_():
         return isinstance(v, bool)
+    if arrow == pa.int64():
+        return isinstance(v, int)
     return not isinstance(v, decimal.Decimal | uuid.UUID)
 
 

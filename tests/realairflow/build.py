@@ -144,16 +144,26 @@ def make_history(env: airflow_env.AirflowEnv, home: Path, url: str, fernet_key: 
         "AIRFLOW__CORE__FERNET_KEY": fernet_key,
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
-        "AIRFLOW__CORE__EXECUTOR": "SequentialExecutor" if is2 and url.startswith("sqlite") else "LocalExecutor",
+        "AIRFLOW__CORE__EXECUTOR": "SequentialExecutor"
+        if is2 and url.startswith("sqlite")
+        else "LocalExecutor",
     }
 
     def af(*args: str, extra: dict[str, str] | None = None, fails: bool = False) -> None:
         """Run the CLI; ``fails`` marks runs that end failed on purpose (exit 1)."""
         t0 = time.monotonic()
-        proc = env.run(list(args), home=home, db_url=url, extra_env=base | (extra or {}), check=not fails)
+        proc = env.run(
+            list(args), home=home, db_url=url, extra_env=base | (extra or {}), check=not fails
+        )
         expected = ("DagRun failed", "BackfillUnfinished")
-        if fails and proc.returncode != 0 and not any(m in proc.stdout + proc.stderr for m in expected):
-            raise RuntimeError(f"airflow {' '.join(args)} failed unexpectedly:\n{proc.stderr[-3000:]}")
+        if (
+            fails
+            and proc.returncode != 0
+            and not any(m in proc.stdout + proc.stderr for m in expected)
+        ):
+            raise RuntimeError(
+                f"airflow {' '.join(args)} failed unexpectedly:\n{proc.stderr[-3000:]}"
+            )
         print(f"  airflow {' '.join(args)[:70]} ({time.monotonic() - t0:.1f}s)", file=sys.stderr)
 
     af("db", "migrate")
@@ -168,11 +178,32 @@ def make_history(env: airflow_env.AirflowEnv, home: Path, url: str, fernet_key: 
         af("dags", "test", dag_id, "2024-02-01", fails=dag_id == "lab_retry_fail")
     if is2:
         # Pickled XComs: only Airflow 2 can write them; Airflow 3 cannot read them.
-        af("dags", "test", "lab_xcom_taskflow", "2024-02-02", extra={"AIRFLOW__CORE__ENABLE_XCOM_PICKLING": "True"})
+        af(
+            "dags",
+            "test",
+            "lab_xcom_taskflow",
+            "2024-02-02",
+            extra={"AIRFLOW__CORE__ENABLE_XCOM_PICKLING": "True"},
+        )
         af("dags", "backfill", "lab_retry_fail", "-s", "2024-01-01", "-e", "2024-01-02", fails=True)
     else:
-        af("backfill", "create", "--dag-id", "lab_retry_fail", "--from-date", "2024-01-01", "--to-date", "2024-01-02")
-    af("dags", "trigger", "lab_pool_sensor", "--conf", json.dumps({"n": 1, "lab": "conf", "nested": {"list": [1, 2]}}))
+        af(
+            "backfill",
+            "create",
+            "--dag-id",
+            "lab_retry_fail",
+            "--from-date",
+            "2024-01-01",
+            "--to-date",
+            "2024-01-02",
+        )
+    af(
+        "dags",
+        "trigger",
+        "lab_pool_sensor",
+        "--conf",
+        json.dumps({"n": 1, "lab": "conf", "nested": {"list": [1, 2]}}),
+    )
     if is2:
         for dag_id in ("lab_xcom_taskflow", "lab_dataset_consumer", "lab_pool_sensor"):
             af("dags", "unpause", dag_id)
@@ -180,7 +211,9 @@ def make_history(env: airflow_env.AirflowEnv, home: Path, url: str, fernet_key: 
     _ui_only_rows(env, home, url, base)
 
 
-def _run_for(env, home: Path, url: str, base: dict[str, str], args: list[str], seconds: int) -> None:
+def _run_for(
+    env, home: Path, url: str, base: dict[str, str], args: list[str], seconds: int
+) -> None:
     """Run a long-lived Airflow command for a while, then stop it the way an operator would."""
     proc = subprocess.Popen(
         [str(env.path / "bin" / "airflow"), *args],
