@@ -54,7 +54,7 @@ def source_rows(url: str, table: str, types: dict[str, str]) -> list[tuple]:
             raw = conn.exec_driver_sql(q).fetchall()
     finally:
         engine.dispose()
-    return [tuple(norm(v, types[c]) for v, c in zip(r, columns)) for r in raw]
+    return [tuple(norm(v, types[c]) for v, c in zip(r, columns, strict=True)) for r in raw]
 
 
 def archive_rows(root: str, entry) -> list[tuple]:
