@@ -151,6 +151,142 @@ def export(
         )
 
 
+TargetKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--target-fernet-key",
+        envvar="AIRSHIFT_TARGET_FERNET_KEY",
+        help="The target's Fernet key (else read from --target-airflow-home's airflow.cfg).",
+    ),
+]
+ArchiveKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--archive-key",
+        envvar="AIRSHIFT_ARCHIVE_KEY",
+        help="The key the archive's secrets are sealed with.",
+    ),
+]
+VenvOpt = Annotated[
+    list[str],
+    typer.Option(
+        "--airflow-venv",
+        help="Use an installed Airflow: VERSION=PATH (repeatable; for air-gapped machines).",
+    ),
+]
+
+
+def _import_options(**kw):
+    from airshift.archive import secrets as sec
+    from airshift.metadata.importer import ImportOptions
+
+    home = kw.pop("target_airflow_home")
+    kw["target_fernet_key"] = kw["target_fernet_key"] or (
+        sec.airflow_fernet_key(None, home) if home else None
+    )
+    if kw.pop("secrets") == "skip":
+        kw["skip_secrets"] = True
+    return ImportOptions(**kw)
+
+
+@app.command("import")
+def import_(
+    archive: Annotated[
+        str, typer.Argument(help="Archive made by `airshift export` (or `airshift upgrade`).")
+    ],
+    target: Annotated[
+        str,
+        typer.Argument(
+            help="Target metadata database URL (created by its own `airflow db migrate`)."
+        ),
+    ],
+    archive_key: ArchiveKeyOpt = None,
+    target_fernet_key: TargetKeyOpt = None,
+    target_airflow_home: Annotated[
+        str | None, typer.Option(help="The target's AIRFLOW_HOME, to read its Fernet key.")
+    ] = None,
+    on_conflict: Annotated[
+        str,
+        typer.Option(help="skip (default), overwrite or fail, for rows the target already has."),
+    ] = "skip",
+    unpause: Annotated[
+        str, typer.Option(help="After the import: source-state (default) or keep-paused.")
+    ] = "source-state",
+    secrets: Annotated[
+        str, typer.Option(help="'import' (default) or 'skip' connections' secrets and variables.")
+    ] = "import",
+    convert_pickled: Annotated[
+        bool,
+        typer.Option(
+            "--convert-pickled",
+            help="Unpickle 2.x pickled XComs into JSON. Unpickling runs code: only for archives you trust.",
+        ),
+    ] = False,
+    link_dag_versions: Annotated[
+        bool, typer.Option(help="Link imported task instances to the target's DAG version.")
+    ] = True,
+    scratch_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Database for the scratch upgrade (default: a temporary one on the target's server)."
+        ),
+    ] = None,
+    airflow_venv: VenvOpt = [],  # noqa: B006
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Report what would be inserted, skipped and lost; change nothing."
+        ),
+    ] = False,
+    verify: Annotated[
+        bool, typer.Option(help="Reconcile the target with the archive afterwards.")
+    ] = True,
+    report: Annotated[
+        str | None, typer.Option(help="Also write the full report as JSON to this file.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Merge an archive's history into a live target, across Airflow versions."""
+    from airshift import airflow_env
+    from airshift.archive import ArchiveReader
+    from airshift.metadata.importer import import_archive
+    from airshift.metadata.source import AirflowDB
+
+    for spec in airflow_venv:
+        airflow_env.register_venv(spec)
+    if unpause not in ("source-state", "keep-paused"):
+        raise AirshiftError("--unpause takes source-state or keep-paused.")
+    opts = _import_options(
+        archive_key=archive_key,
+        target_fernet_key=target_fernet_key,
+        target_airflow_home=target_airflow_home,
+        on_conflict=on_conflict,
+        unpause=unpause,
+        secrets=secrets,
+        convert_pickled=convert_pickled,
+        link_dag_versions=link_dag_versions,
+        scratch_url=scratch_url,
+        dry_run=dry_run,
+    )
+    reader = ArchiveReader(archive)
+    tgt = AirflowDB.open(target)
+    log = (lambda m: None) if json_out else (lambda m: console.err.print(f"[dim]{m}[/]"))
+    try:
+        with console.progress(enabled=not json_out and sys.stderr.isatty()) as bar:
+            result = import_archive(reader, tgt, opts, bar, log=log)
+    finally:
+        tgt.dispose()
+    data = result.as_dict()
+    if report:
+        console.write_json(report, data)
+    if json_out:
+        console.print_json(data)
+    else:
+        console.render_import(data)
+    if result.merge and any(t.differing for t in result.merge.tables.values()):
+        raise typer.Exit(ExitCode.FAILED)
+
+
 def main() -> None:
     """Console-script entry point: every AirshiftError becomes a message and an exit code."""
     try:

@@ -67,8 +67,12 @@ def engine_for(url: str, must_exist: bool = True) -> Engine:
         path = parsed.database
         if must_exist and (not path or not Path(path).is_file()):
             raise AirshiftError(f"No SQLite database at {path!r}.")
+    # UTC sessions everywhere: Airflow's timestamps are UTC and naive ones must stay so.
+    connect_args = (
+        {"options": "-c TimeZone=UTC"} if parsed.get_backend_name() == "postgresql" else {}
+    )
     try:
-        engine = sa.create_engine(parsed, future=True, pool_pre_ping=False)
+        engine = sa.create_engine(parsed, future=True, connect_args=connect_args)
     except (NoSuchModuleError, ArgumentError) as exc:
         raise AirshiftError(f"Cannot use {safe_url(parsed)}: {exc}") from None
     if parsed.get_backend_name() == "mysql":

@@ -54,22 +54,39 @@ def restore_leftover(engine: Engine) -> dict[str, bool]:
     return states
 
 
+class PauseGuard:
+    """Pauses DAGs now; ``release`` sets their final states (by default the prior ones).
+
+    The prior states are on disk before anything is paused, and SIGTERM is turned into
+    an interrupt so that ``release`` still runs on an ordinary kill.
+    """
+
+    def __init__(self, engine: Engine, dag_ids: list[str] | None) -> None:
+        self.engine = engine
+        restore_leftover(engine)
+        self.prior = read_states(engine, dag_ids)
+        self._path = _state_file(engine)
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        self._path.write_text(json.dumps(self.prior))
+        self._previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+        set_states(engine, dict.fromkeys(self.prior, True))
+
+    def release(self, final: dict[str, bool] | None = None) -> None:
+        try:
+            set_states(self.engine, self.prior if final is None else final)
+        finally:
+            self._path.unlink(missing_ok=True)
+            signal.signal(signal.SIGTERM, self._previous_term)
+
+
 @contextmanager
 def paused(engine: Engine, dag_ids: list[str] | None) -> Iterator[dict[str, bool]]:
     """Pause ``dag_ids`` (None: every DAG) for the duration; yields the prior states."""
-    restore_leftover(engine)
-    prior = read_states(engine, dag_ids)
-    path = _state_file(engine)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(prior))
-    previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
+    guard = PauseGuard(engine, dag_ids)
     try:
-        set_states(engine, dict.fromkeys(prior, True))
-        yield prior
+        yield guard.prior
     finally:
-        set_states(engine, prior)
-        path.unlink(missing_ok=True)
-        signal.signal(signal.SIGTERM, previous_term)
+        guard.release()
 
 
 def _raise_interrupt(signum, frame) -> None:

@@ -266,6 +266,7 @@ IMPORT_SKIP: dict[str, str] = {
     "deadline_alert": "recreated by the target's DAG processor",
     "_xcom_archive": "pickled XComs Airflow 3 cannot read (see --convert-pickled)",
     "session": "web UI login sessions are not moved",
+    "sla_miss": "SLAs were removed in Airflow 3; the rows stay in the archive",
     "revoked_token": "tokens of the old environment",
     "connection_test_request": "pending requests of the old environment",
 }

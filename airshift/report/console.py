@@ -77,3 +77,68 @@ def render_inspect(data: dict[str, Any]) -> None:
             out.print(f"[bold red]damaged:[/] {p}")
     elif problems is not None:
         out.print("[green]all table files match their SHA-256 checksums[/]")
+
+
+def write_json(path: str, data: Any) -> None:
+    with open(path, "w") as fh:
+        json.dump(data, fh, indent=1, default=str, sort_keys=True)
+
+
+def render_import(data: dict[str, Any]) -> None:
+    m = data["merge"] or {"tables": {}, "skipped_tables": {}}
+    verb = "would import" if m.get("dry_run") else "imported"
+    table = Table(
+        "table",
+        "archived",
+        "staged",
+        "inserted",
+        "existing",
+        "overwritten",
+        "conflicts",
+        "w/o parent",
+        "differing",
+        box=None,
+    )
+    for name, t in m["tables"].items():
+        if t["staged"] or data["archived"].get(name):
+            table.add_row(
+                name,
+                str(data["archived"].get(name, "")),
+                *(
+                    str(t[k])
+                    for k in (
+                        "staged",
+                        "inserted",
+                        "existing",
+                        "overwritten",
+                        "conflicts",
+                        "without_parent",
+                        "differing",
+                    )
+                ),
+            )
+    out.print(table)
+    inserted = sum(t["inserted"] for t in m["tables"].values())
+    out.print(
+        f"[green]{verb}[/] {inserted} rows ({data['source_revision']} -> {data['target_revision']})"
+    )
+    for name, loss in data.get("losses", {}).items():
+        out.print(
+            f"[yellow]{name}[/]: {loss['rows']} rows: {loss['airflow_migration']}; airshift: {loss['airshift']}"
+        )
+    for name, n in data.get("improvements", {}).items():
+        if n:
+            out.print(f"[cyan]kept by airshift[/]: {name}: {n}")
+    if m.get("linked_to_dag_version"):
+        out.print(
+            f"[cyan]linked to the target's DAG version[/]: {m['linked_to_dag_version']} task instances"
+        )
+    for name, reason in {**data.get("not_loaded", {}), **m.get("skipped_tables", {})}.items():
+        out.print(f"[dim]not imported: {name}: {reason}[/]")
+    if data.get("dags_not_deployed"):
+        out.print(
+            f"[yellow]DAGs not deployed on the target yet (history appears once parsed):[/] {', '.join(data['dags_not_deployed'])}"
+        )
+    for name, t in m["tables"].items():
+        for sample in t.get("samples", []):
+            out.print(f"[dim]{name}: {sample}[/]")

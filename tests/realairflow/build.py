@@ -211,6 +211,18 @@ def make_history(env: airflow_env.AirflowEnv, home: Path, url: str, fernet_key: 
     _ui_only_rows(env, home, url, base)
 
 
+def make_target(version: str, url: str, home: Path, fernet_key: str, parse: bool = True) -> airflow_env.AirflowEnv:
+    """A new, empty environment as its own Airflow makes it (``db migrate``), optionally
+    having parsed the lab DAGs already (``dags reserialize``), as a live target would."""
+    env = airflow_env.ensure(version)
+    shutil.copytree(HERE / "dags", home / "dags", ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
+    extra = {"AIRFLOW__CORE__FERNET_KEY": fernet_key}
+    env.run(["db", "migrate"], home=home, db_url=url, extra_env=extra)
+    if parse:
+        env.run(["dags", "reserialize"], home=home, db_url=url, extra_env=extra)
+    return env
+
+
 def _run_for(
     env, home: Path, url: str, base: dict[str, str], args: list[str], seconds: int
 ) -> None:
