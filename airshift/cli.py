@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sys
+import tempfile
 from typing import Annotated
 
 import typer
@@ -270,10 +272,9 @@ def import_(
     )
     reader = ArchiveReader(archive)
     tgt = AirflowDB.open(target)
-    log = (lambda m: None) if json_out else (lambda m: console.err.print(f"[dim]{m}[/]"))
     try:
         with console.progress(enabled=not json_out and sys.stderr.isatty()) as bar:
-            result = import_archive(reader, tgt, opts, bar, log=log)
+            result = import_archive(reader, tgt, opts, bar, log=_logger(json_out))
     finally:
         tgt.dispose()
     data = result.as_dict()
@@ -285,6 +286,262 @@ def import_(
         console.render_import(data)
     if result.merge and any(t.differing for t in result.merge.tables.values()):
         raise typer.Exit(ExitCode.FAILED)
+
+
+@app.command()
+def upgrade(
+    archive: Annotated[str, typer.Argument(help="Archive to upgrade.")],
+    to: Annotated[
+        str,
+        typer.Option(
+            "--to", help="Airflow version whose schema the new archive has (3, 3.3, 3.3.2, latest)."
+        ),
+    ],
+    out: Annotated[str, typer.Option("--out", help="Location of the new archive.")],
+    archive_key: ArchiveKeyOpt = None,
+    convert_pickled: Annotated[
+        bool,
+        typer.Option("--convert-pickled", help="Unpickle 2.x pickled XComs into JSON (runs code)."),
+    ] = False,
+    scratch_url: Annotated[
+        str | None,
+        typer.Option(help="Database for the scratch upgrade (default: SQLite in a temp folder)."),
+    ] = None,
+    airflow_venv: VenvOpt = [],  # noqa: B006
+    json_out: JsonOpt = False,
+) -> None:
+    """Upgrade an archive to a newer Airflow schema with Airflow's own migrations.
+
+    An upgraded archive can be imported many times into targets of that version.
+    """
+    from airshift import airflow_env, versions
+    from airshift.archive import ArchiveReader
+    from airshift.metadata.importer import ImportOptions, upgrade_archive
+
+    for spec in airflow_venv:
+        airflow_env.register_venv(spec)
+    release = versions.resolve_release(to)
+    opts = ImportOptions(
+        archive_key=archive_key, scratch_url=scratch_url, convert_pickled=convert_pickled
+    )
+    with console.progress(enabled=not json_out and sys.stderr.isatty()) as bar:
+        report, manifest = upgrade_archive(
+            ArchiveReader(archive), release, out, opts, bar, log=_logger(json_out)
+        )
+    data = report.as_dict() | {
+        "archive": out,
+        "tables": {n: t.rows for n, t in manifest.tables.items()},
+    }
+    if json_out:
+        console.print_json(data)
+        return
+    console.out.print(
+        f"[green]upgraded[/] {archive} ({report.source_revision}) to Airflow {release} ({report.target_revision}): {out}"
+    )
+    console.render_losses(data)
+
+
+@app.command()
+def migrate(
+    source: Annotated[str, typer.Argument(help="Source metadata database URL (or SQLite file).")],
+    target: Annotated[
+        str,
+        typer.Argument(help="Target metadata database URL (its own `airflow db migrate` made it)."),
+    ],
+    archive: Annotated[
+        str | None,
+        typer.Option(help="Keep the intermediate archive here (default: a temp folder)."),
+    ] = None,
+    dag_id: Annotated[
+        list[str], typer.Option("--dag-id", help="Only these DAGs (glob; repeatable).")
+    ] = [],  # noqa: B006
+    since: Annotated[
+        str | None, typer.Option(help="Only runs dated on or after this ISO date.")
+    ] = None,
+    last_runs: Annotated[
+        int | None, typer.Option("--last-runs", min=1, help="Only the newest N runs per DAG.")
+    ] = None,
+    fernet_key: Annotated[
+        str | None,
+        typer.Option(envvar="AIRSHIFT_SOURCE_FERNET_KEY", help="The source's Fernet key."),
+    ] = None,
+    airflow_home: Annotated[
+        str | None, typer.Option(help="The source's AIRFLOW_HOME, to read its airflow.cfg.")
+    ] = None,
+    target_fernet_key: TargetKeyOpt = None,
+    target_airflow_home: Annotated[
+        str | None, typer.Option(help="The target's AIRFLOW_HOME, to read its Fernet key.")
+    ] = None,
+    secrets: Annotated[str, typer.Option(help="'import' (default) or 'skip'.")] = "import",
+    pause: Annotated[bool, typer.Option(help="Pause the source's DAGs while exporting.")] = True,
+    on_conflict: Annotated[str, typer.Option(help="skip (default), overwrite or fail.")] = "skip",
+    unpause: Annotated[
+        str, typer.Option(help="source-state (default) or keep-paused.")
+    ] = "source-state",
+    convert_pickled: Annotated[
+        bool,
+        typer.Option("--convert-pickled", help="Unpickle 2.x pickled XComs into JSON (runs code)."),
+    ] = False,
+    scratch_url: Annotated[
+        str | None, typer.Option(help="Database for the scratch upgrade.")
+    ] = None,
+    airflow_venv: VenvOpt = [],  # noqa: B006
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Export and upgrade, then report what the import would do."),
+    ] = False,
+    report: Annotated[
+        str | None, typer.Option(help="Also write the full report as JSON to this file.")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The whole path in one command: inspect both sides, export, upgrade, import, verify."""
+    from airshift import airflow_env
+    from airshift.archive import ArchiveReader
+    from airshift.archive import secrets as sec
+    from airshift.metadata.extract import ExportOptions, export
+    from airshift.metadata.importer import import_archive
+    from airshift.metadata.selection import Selection
+    from airshift.metadata.source import AirflowDB
+
+    for spec in airflow_venv:
+        airflow_env.register_venv(spec)
+    src, tgt = AirflowDB.open(source), AirflowDB.open(target)
+    log = _logger(json_out)
+    log(
+        f"source: {src.safe_url} ({src.revision.label}); target: {tgt.safe_url} ({tgt.revision.label})"
+    )
+    key = sec.new_key()
+    with contextlib.ExitStack() as stack:
+        where = (
+            archive
+            or f"{stack.enter_context(tempfile.TemporaryDirectory(prefix='airshift-'))}/archive"
+        )
+        bar = stack.enter_context(console.progress(enabled=not json_out and sys.stderr.isatty()))
+        stack.callback(src.dispose)
+        stack.callback(tgt.dispose)
+        opts = _import_options(
+            archive_key=key,
+            target_fernet_key=target_fernet_key,
+            target_airflow_home=target_airflow_home,
+            on_conflict=on_conflict,
+            unpause=unpause,
+            secrets=secrets,
+            convert_pickled=convert_pickled,
+            scratch_url=scratch_url,
+            dry_run=dry_run,
+        )
+        from airshift.metadata.importer import check_direction
+
+        check_direction(src.revision.revision, tgt.revision.revision)
+        export(
+            src,
+            ExportOptions(
+                archive_url=where,
+                selection=Selection(dag_id, _date(since), last_runs),
+                fernet_key=sec.airflow_fernet_key(fernet_key, airflow_home),
+                archive_key=key,
+                secrets="skip" if secrets == "skip" else "seal",
+                pause=pause and not dry_run,
+            ),
+            bar,
+        )
+        log(f"exported to {where}")
+        result = import_archive(ArchiveReader(where), tgt, opts, bar, log=log)
+    data = result.as_dict() | {"archive": archive}
+    if archive:
+        data["archive_key"] = "printed once on stderr"
+        console.err.print(f"[bold yellow]archive key (shown once):[/]\n{key}")
+    if report:
+        console.write_json(report, data)
+    if json_out:
+        console.print_json(data)
+    else:
+        console.render_import(data)
+    if result.merge and any(t.differing for t in result.merge.tables.values()):
+        raise typer.Exit(ExitCode.FAILED)
+
+
+@app.command()
+def verify(
+    source: Annotated[
+        str, typer.Argument(help="The archive (or the source database) the target was filled from.")
+    ],
+    target: Annotated[str, typer.Argument(help="Target metadata database URL.")],
+    archive_key: ArchiveKeyOpt = None,
+    target_fernet_key: TargetKeyOpt = None,
+    fernet_key: Annotated[
+        str | None, typer.Option(help="The source's Fernet key, when SOURCE is a database.")
+    ] = None,
+    scratch_url: Annotated[
+        str | None, typer.Option(help="Database for the scratch upgrade.")
+    ] = None,
+    airflow_venv: VenvOpt = [],  # noqa: B006
+    json_out: JsonOpt = False,
+) -> None:
+    """Reconcile a target with its source: every archived row present and equal, per table.
+
+    Exits 1 when rows are missing or differ (beyond the columns the target owns).
+    """
+    from airshift import airflow_env
+    from airshift.metadata.importer import ImportOptions, import_archive
+    from airshift.metadata.source import AirflowDB
+
+    for spec in airflow_venv:
+        airflow_env.register_venv(spec)
+    with _as_archive(source, fernet_key, archive_key) as (reader, key):
+        tgt = AirflowDB.open(target)
+        try:
+            opts = ImportOptions(
+                archive_key=key,
+                target_fernet_key=target_fernet_key,
+                scratch_url=scratch_url,
+                skip_secrets=not (key and target_fernet_key),
+            )
+            result = import_archive(reader, tgt, opts, log=_logger(json_out), verify_only=True)
+        finally:
+            tgt.dispose()
+    data = result.as_dict()
+    bad = {n: t for n, t in data["merge"]["tables"].items() if t["inserted"] or t["differing"]}
+    if json_out:
+        console.print_json(data | {"ok": not bad})
+    else:
+        console.render_verify(data)
+    if bad:
+        raise typer.Exit(ExitCode.FAILED)
+
+
+def _logger(quiet: bool):
+    return (lambda m: None) if quiet else (lambda m: console.err.print(f"[dim]{m}[/]"))
+
+
+@contextlib.contextmanager
+def _as_archive(location: str, fernet_key: str | None, archive_key: str | None):
+    """An archive for ``location``: opened as is, or exported first from a database."""
+    from airshift.archive import ArchiveReader
+    from airshift.archive import secrets as sec
+    from airshift.archive.reader import is_archive
+    from airshift.metadata.extract import ExportOptions, export
+    from airshift.metadata.source import AirflowDB
+
+    if is_archive(location):
+        yield ArchiveReader(location), archive_key
+        return
+    with tempfile.TemporaryDirectory(prefix="airshift-archive-") as tmp:
+        src = AirflowDB.open(location)
+        key = sec.new_key()
+        try:
+            export(
+                src,
+                ExportOptions(
+                    archive_url=f"{tmp}/archive",
+                    fernet_key=sec.airflow_fernet_key(fernet_key),
+                    archive_key=key,
+                ),
+            )
+        finally:
+            src.dispose()
+        yield ArchiveReader(f"{tmp}/archive"), key
 
 
 def main() -> None:

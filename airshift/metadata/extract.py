@@ -36,6 +36,8 @@ class ExportOptions:
     secrets: str = "seal"  # "seal" | "skip"
     pause: bool = False
     batch_rows: int = 20_000
+    origin: dict | None = None  # for archives re-made from a scratch database: the real source
+    pause_state: dict[str, bool] | None = None
 
 
 @dataclass
@@ -82,7 +84,13 @@ def export(
         )
         with pause_ctx as prior_pause:
             manifest = _export_tables(source, opts, rows, writer, codec, progress)
-            manifest.pause_state = prior_pause
+            manifest.pause_state = opts.pause_state or prior_pause
+        if opts.origin:
+            now = {
+                k: manifest.source[k]
+                for k in ("alembic_revision", "airflow_version", "introduced_in", "releases")
+            }
+            manifest.source = {**opts.origin, **now, "upgraded_from": opts.origin}
         manifest.secrets = {
             "mode": "sealed" if opts.secrets == "seal" else "skipped",
             "key_fingerprint": sec.fingerprint(archive_key) if archive_key else None,

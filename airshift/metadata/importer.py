@@ -7,7 +7,9 @@ own migrations do every transformation between revisions.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,12 +17,14 @@ import sqlalchemy as sa
 from rich.progress import Progress
 
 from airshift import airflow_env, versions
-from airshift.archive import ArchiveReader
+from airshift.archive import ArchiveReader, Manifest
 from airshift.errors import AirshiftError
 from airshift.metadata import losses, pause, scratch
+from airshift.metadata.extract import ExportOptions, export
 from airshift.metadata.inspect import migration_issues
 from airshift.metadata.merge import MergeResult, merge
 from airshift.metadata.source import AirflowDB
+from airshift.metadata.verify import compare_secrets
 
 # The last 2.x head: every 2.x database passes through it on the way to 3.x.
 LAST_2X_HEAD = "5f2621c13b39"
@@ -71,21 +75,20 @@ def check_direction(source_rev: str, target_rev: str) -> None:
         )
 
 
-def import_archive(
+@contextlib.contextmanager
+def upgraded_scratch(
     reader: ArchiveReader,
-    target: AirflowDB,
+    target_url: str,
+    target_rev: str,
     opts: ImportOptions,
-    progress: Progress | None = None,
-    log=print,
-) -> ImportReport:
-    reader.require_intact()
-    src_rev, tgt_rev = reader.manifest.source["alembic_revision"], target.revision.revision
-    check_direction(src_rev, tgt_rev)
-    report = ImportReport(
-        src_rev, tgt_rev, {n: t.rows for n, t in reader.manifest.tables.items()}, {}, {}
-    )
+    report: ImportReport,
+    progress: Progress | None,
+    log,
+) -> Iterator[AirflowDB]:
+    """The archive's rows in a scratch database, migrated by Airflow to ``target_rev``."""
+    src_rev = reader.manifest.source["alembic_revision"]
     with (
-        scratch.scratch_database(target.url, opts.scratch_url) as surl,
+        scratch.scratch_database(target_url, opts.scratch_url) as surl,
         tempfile.TemporaryDirectory() as home,
     ):
         homep = Path(home)
@@ -102,19 +105,91 @@ def import_archive(
                 skip_secrets=opts.skip_secrets,
             )
             report.loaded, report.not_loaded = loaded.loaded, loaded.not_loaded
-            crossing = sdb.revision.major < 3 <= target.revision.major
-            if crossing:
+            last_log_id = scratch.max_id(sdb, "log")
+            if sdb.revision.major < 3 <= versions.describe(target_rev).major:
                 _prepare_2x_for_3(sdb, surl, homep, opts, report, log)
-            if sdb.revision.revision != tgt_rev:
-                release = _release_for(tgt_rev)
+            if sdb.revision.revision != target_rev:
+                release = _release_for(target_rev)
                 log(f"upgrading the scratch database with Airflow {release}'s own migrations")
-                scratch.migrate_to(release, tgt_rev, surl, homep, log=log)
+                scratch.migrate_to(release, target_rev, surl, homep, log=log)
                 sdb.dispose()
                 sdb = AirflowDB.open(surl)
-            report.merge = _merge_with_pause(reader, sdb, target, opts, report, progress)
+            # Airflow's CLI audits its own `db migrate` in the log table: not source history.
+            scratch.delete_newer(sdb, "log", last_log_id)
+            yield sdb
         finally:
             sdb.dispose()
+
+
+def _new_report(reader: ArchiveReader, target_rev: str) -> ImportReport:
+    reader.require_intact()
+    src_rev = reader.manifest.source["alembic_revision"]
+    check_direction(src_rev, target_rev)
+    return ImportReport(
+        src_rev, target_rev, {n: t.rows for n, t in reader.manifest.tables.items()}, {}, {}
+    )
+
+
+def import_archive(
+    reader: ArchiveReader,
+    target: AirflowDB,
+    opts: ImportOptions,
+    progress: Progress | None = None,
+    log=print,
+    verify_only: bool = False,
+) -> ImportReport:
+    """Import ``reader`` into ``target``; with ``verify_only``, compare and change nothing."""
+    report = _new_report(reader, target.revision.revision)
+    with upgraded_scratch(
+        reader, target.url, target.revision.revision, opts, report, progress, log
+    ) as sdb:
+        if verify_only:
+            report.merge = merge(sdb, target, progress=progress, verify=True)
+            if opts.target_fernet_key and not opts.skip_secrets:
+                compare_secrets(sdb, target, opts.target_fernet_key, report.merge)
+        else:
+            report.merge = _merge_with_pause(reader, sdb, target, opts, report, progress)
     return report
+
+
+def upgrade_archive(
+    reader: ArchiveReader,
+    release: str,
+    out_url: str,
+    opts: ImportOptions,
+    progress: Progress | None = None,
+    log=print,
+) -> tuple[ImportReport, Manifest]:
+    """Write a new archive holding ``reader``'s rows migrated to ``release``'s schema.
+
+    The secrets stay sealed with the same archive key, so the new archive can be
+    imported many times without repeating the upgrade.
+    """
+    target_rev = versions.head_of(release)
+    if target_rev is None:
+        raise AirshiftError(f"airshift does not know the schema of Airflow {release}.")
+    report = _new_report(reader, target_rev)
+    sealed = reader.manifest.secrets.get("mode") == "sealed" and not opts.skip_secrets
+    opts.target_fernet_key = opts.archive_key if sealed else None
+    with upgraded_scratch(
+        reader, "sqlite:///upgrade", target_rev, opts, report, progress, log
+    ) as sdb:
+        result = export(
+            sdb,
+            ExportOptions(
+                archive_url=out_url,
+                fernet_key=opts.archive_key if sealed else None,
+                archive_key=opts.archive_key if sealed else None,
+                secrets="seal" if sealed else "skip",
+                origin={
+                    **reader.manifest.source,
+                    "upgrade": {"losses": report.losses, "improvements": report.improvements},
+                },
+                pause_state=reader.manifest.pause_state,
+            ),
+            progress,
+        )
+    return report, result.manifest
 
 
 def _prepare_2x_for_3(

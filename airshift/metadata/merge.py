@@ -19,7 +19,7 @@ from rich.progress import Progress
 
 from airshift.errors import AirshiftError, ExitCode
 from airshift.metadata.load import write_rows
-from airshift.metadata.registry import TableSpec, import_skip_reason, specs_for
+from airshift.metadata.registry import VERIFY_IGNORE, TableSpec, import_skip_reason, specs_for
 from airshift.metadata.schema import columns_of, select_for
 from airshift.metadata.source import AirflowDB
 
@@ -60,13 +60,27 @@ class ConflictError(AirshiftError):
 
 
 class _Merger:
+    """Merges table by table. In ``verify`` mode nothing is written: rows the archive has
+    and the target lacks count as missing, and rows both have are compared."""
+
     def __init__(
-        self, conn: sa.Connection, target_md: sa.MetaData, on_conflict: str, dry_run: bool
+        self,
+        conn: sa.Connection,
+        target_md: sa.MetaData,
+        on_conflict: str,
+        dry_run: bool,
+        verify: bool = False,
     ) -> None:
-        self.conn, self.md, self.on_conflict, self.dry_run = conn, target_md, on_conflict, dry_run
+        self.conn, self.md, self.on_conflict = conn, target_md, on_conflict
+        self.dry_run, self.verify = dry_run or verify, verify
         self.maps: dict[str, sa.Table] = {}
         self.temp_md = sa.MetaData()
-        self.allowed = ("inserted", "overwritten") if on_conflict == "overwrite" else ("inserted",)
+        if verify:
+            self.allowed: tuple[str, ...] = ("inserted", "existing", "overwritten")
+        else:
+            self.allowed = (
+                ("inserted", "overwritten") if on_conflict == "overwrite" else ("inserted",)
+            )
 
     # -- helpers ---------------------------------------------------------------------
     def _temp(self, name: str, columns: list[sa.Column], index_on: list[list[str]]) -> sa.Table:
@@ -157,7 +171,7 @@ class _Merger:
             return
         # A parent column that is the parent's surrogate key was remapped already: match new_pk.
         conds = [
-            (m.c[pcol] if pcol in m.c else m.c.new_pk) == s.c[col]
+            (m.c[pcol] if pcol in m.c else m.c.new_pk) == s.c[col]  # noqa: SIM401 (new_pk may not exist)
             for col, pcol in spec.parent.columns.items()
         ]
         res.without_parent += self._delete(
@@ -249,15 +263,18 @@ class _Merger:
         self.maps[spec.name] = m
 
     def _differing(self, spec: TableSpec, s: sa.Table, t: sa.Table, names: list[str]) -> int:
-        """Rows this import wrote whose stored content differs from the staged row."""
-        if self.dry_run:
+        """Rows whose stored content differs from the archive's: those this import wrote,
+        or in verify mode those both sides have (minus columns the target owns)."""
+        ignore = VERIFY_IGNORE.get(spec.name, set())
+        if (self.dry_run and not self.verify) or ignore == "*":
             return 0
-        skip = set(spec.key) | ({spec.pk} if spec.pk else set())
+        skip = set(spec.key) | ({spec.pk} if spec.pk else set()) | set(ignore)
         cmp = [self._eq(s.c[n], t.c[n], t.c[n]) for n in names if n not in skip]
         if not cmp:
             return 0
+        checked = ("existing",) if self.verify else self.allowed
         return self._count(
-            s.join(t, self._match(s, t, spec.key)), s.c[ACTION].in_(self.allowed), ~sa.and_(*cmp)
+            s.join(t, self._match(s, t, spec.key)), s.c[ACTION].in_(checked), ~sa.and_(*cmp)
         )
 
     def link_dag_versions(self) -> int:
@@ -303,6 +320,7 @@ def merge(
     dry_run: bool = False,
     progress: Progress | None = None,
     link_dag_versions: bool = False,
+    verify: bool = False,
 ) -> MergeResult:
     """Merge every registered table of ``scratch`` into ``target`` (same schema revision)."""
     if on_conflict not in CONFLICT_MODES:
@@ -314,7 +332,7 @@ def merge(
             f"Internal error: scratch at {scratch.revision.revision}, target at {target.revision.revision}."
         )
     target.refresh()
-    result = MergeResult(dry_run=dry_run)
+    result = MergeResult(dry_run=dry_run or verify)
     specs = specs_for(scratch.columns())
     specs = [sp for sp in specs if sp.name in target.metadata.tables]
     known = {sp.name for sp in specs}
@@ -329,7 +347,7 @@ def merge(
     with target.engine.connect() as conn:
         trans = conn.begin()
         try:
-            merger = _Merger(conn, target.metadata, on_conflict, dry_run)
+            merger = _Merger(conn, target.metadata, on_conflict, dry_run, verify)
             for spec in specs:
                 res = result.tables[spec.name] = TableResult(spec.name)
                 merger.merge_table(spec, scratch, res, progress)
@@ -339,5 +357,5 @@ def merge(
         except BaseException:
             trans.rollback()
             raise
-        trans.rollback() if dry_run else trans.commit()
+        trans.rollback() if dry_run or verify else trans.commit()
     return result

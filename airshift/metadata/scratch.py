@@ -247,3 +247,16 @@ def _advance_sequences(conn: sa.Connection, tables: list[sa.Table]) -> None:
                     ),
                     {"s": seq},
                 )
+
+
+def max_id(sdb: AirflowDB, table: str) -> int:
+    t = sdb.metadata.tables[table]
+    with sdb.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.coalesce(sa.func.max(t.c.id), 0))).scalar_one()
+
+
+def delete_newer(sdb: AirflowDB, table: str, last_id: int) -> int:
+    """Remove rows the migration tools added after the archive was loaded."""
+    t = sa.Table(table, sa.MetaData(), autoload_with=sdb.engine)
+    with sdb.engine.begin() as conn:
+        return conn.execute(sa.delete(t).where(t.c.id > last_id)).rowcount

@@ -122,13 +122,7 @@ def render_import(data: dict[str, Any]) -> None:
     out.print(
         f"[green]{verb}[/] {inserted} rows ({data['source_revision']} -> {data['target_revision']})"
     )
-    for name, loss in data.get("losses", {}).items():
-        out.print(
-            f"[yellow]{name}[/]: {loss['rows']} rows: {loss['airflow_migration']}; airshift: {loss['airshift']}"
-        )
-    for name, n in data.get("improvements", {}).items():
-        if n:
-            out.print(f"[cyan]kept by airshift[/]: {name}: {n}")
+    render_losses(data)
     if m.get("linked_to_dag_version"):
         out.print(
             f"[cyan]linked to the target's DAG version[/]: {m['linked_to_dag_version']} task instances"
@@ -142,3 +136,44 @@ def render_import(data: dict[str, Any]) -> None:
     for name, t in m["tables"].items():
         for sample in t.get("samples", []):
             out.print(f"[dim]{name}: {sample}[/]")
+
+
+def render_verify(data: dict[str, Any]) -> None:
+    table = Table(
+        "table", "in archive (upgraded)", "missing in target", "conflicting", "differing", box=None
+    )
+    bad = 0
+    for name, t in data["merge"]["tables"].items():
+        if not t["staged"]:
+            continue
+        bad += t["inserted"] + t["differing"]
+        style = "red" if t["inserted"] or t["differing"] else ""
+        table.add_row(
+            name,
+            str(t["staged"]),
+            str(t["inserted"]),
+            str(t["conflicts"]),
+            str(t["differing"]),
+            style=style,
+        )
+    out.print(table)
+    for name, reason in {
+        **data.get("not_loaded", {}),
+        **data["merge"].get("skipped_tables", {}),
+    }.items():
+        out.print(f"[dim]not compared: {name}: {reason}[/]")
+    if bad:
+        out.print(f"[bold red]{bad} rows missing or different in the target[/]")
+    else:
+        out.print("[green]the target holds every archived row that migrates, unchanged[/]")
+
+
+def render_losses(data: dict[str, Any]) -> None:
+    """What Airflow's own migration loses on the way, and what airshift kept."""
+    for name, loss in data.get("losses", {}).items():
+        out.print(
+            f"[yellow]{name}[/]: {loss['rows']} rows: {loss['airflow_migration']}; airshift: {loss['airshift']}"
+        )
+    for name, n in data.get("improvements", {}).items():
+        if n:
+            out.print(f"[cyan]kept by airshift[/]: {name}: {n}")
