@@ -242,13 +242,17 @@ def test_conflicting_rows(clone_db, tmp_path):
         rows.count(
             tgt.url,
             "dag_run",
-            "WHERE state = 'success' AND run_id = 'manual__2024-02-01T00:00:00+00:00'",
+            "WHERE state = 'success' AND dag_id = 'lab_retry_fail' AND run_id = 'manual__2024-02-01T00:00:00+00:00'",
         )
         == 1
     )
     # Its task instances stayed with it: none of the source's were mixed into the target's run.
     assert (
-        rows.count(tgt.url, "task_instance", "WHERE run_id = 'manual__2024-02-01T00:00:00+00:00'")
+        rows.count(
+            tgt.url,
+            "task_instance",
+            "WHERE dag_id = 'lab_retry_fail' AND run_id = 'manual__2024-02-01T00:00:00+00:00'",
+        )
         == 0
     )
     over = airshift(*base, "--on-conflict", "overwrite", "--json")
@@ -257,12 +261,16 @@ def test_conflicting_rows(clone_db, tmp_path):
         rows.count(
             tgt.url,
             "dag_run",
-            "WHERE state = 'failed' AND run_id = 'manual__2024-02-01T00:00:00+00:00'",
+            "WHERE state = 'failed' AND dag_id = 'lab_retry_fail' AND run_id = 'manual__2024-02-01T00:00:00+00:00'",
         )
         == 1
     )
     assert (
-        rows.count(tgt.url, "task_instance", "WHERE run_id = 'manual__2024-02-01T00:00:00+00:00'")
+        rows.count(
+            tgt.url,
+            "task_instance",
+            "WHERE dag_id = 'lab_retry_fail' AND run_id = 'manual__2024-02-01T00:00:00+00:00'",
+        )
         > 0
     )
 

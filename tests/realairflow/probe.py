@@ -62,7 +62,9 @@ with create_session() as s:
                 x.key,
                 json.dumps(xcom_value(x.value), sort_keys=True),
             ]
-            for x in s.query(XCom)
+            for x in s.query(
+                XCom.dag_id, XCom.run_id, XCom.task_id, XCom.map_index, XCom.key, XCom.value
+            )
         ),
         "run_notes": sorted(n.content for n in s.query(DagRunNote)),
         "ti_notes": sorted(n.content for n in s.query(TaskInstanceNote)),
