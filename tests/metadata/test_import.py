@@ -332,3 +332,27 @@ def test_oldest_2x_source_keeps_failed_tries(clone_db, tmp_path):
     after = build.probe(tgt.fixture, tgt.url, tmp_path / "h", tgt.fixture.fernet_key)
     retried = [t for t in after["tries"] if t[1] == "flaky_then_ok"]
     assert retried and all(t[4] == 1 and t[5] == "failed" for t in retried)
+
+
+def test_dry_run_touches_nothing_and_undeployed_dags_still_get_history(clone_db, tmp_path):
+    src = clone_db("2.10.5", "sqlite")
+    tgt = clone_db("3.3.2", "sqlite", "bare")  # no DAG parsed yet
+    pristine = {
+        t: rows.count(tgt.url, t) for t in ("dag", "dag_run", "task_instance", "log", "variable")
+    }
+    dry = _migrate(src, tgt, "--dry-run")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    planned = json.loads(dry.stdout)["merge"]
+    assert planned["dry_run"] and planned["tables"]["task_instance"]["inserted"] == rows.count(
+        src.url, "task_instance"
+    )
+    assert {t: rows.count(tgt.url, t) for t in pristine} == pristine
+    real = _migrate(src, tgt)
+    assert real.returncode == 0, real.stderr[-3000:]
+    report = json.loads(real.stdout)
+    assert sorted(report["dags_not_deployed"]) == sorted(build.DAG_IDS)
+    assert (
+        report["merge"]["tables"]["task_instance"]["inserted"]
+        == planned["tables"]["task_instance"]["inserted"]
+    )
+    assert rows.count(tgt.url, "dag") == len(build.DAG_IDS)

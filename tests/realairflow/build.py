@@ -85,7 +85,8 @@ def get_fixture(version: str, backend: str, kind: str = "history") -> Fixture:
     """The cached fixture for (version, backend), building it first when missing.
 
     ``kind`` "history" has real runs; "target" is a new environment that has parsed the
-    lab DAGs and holds no runs, as a freshly deployed target would.
+    lab DAGs and holds no runs, as a freshly deployed target would; "bare" has not parsed
+    any DAG yet.
     """
     key = fixture_key(version, backend) + ("" if kind == "history" else f"_{kind}")
     info = fixtures_dir() / f"{key}.json"
@@ -134,7 +135,7 @@ def _build(version: str, backend: str, key: str, kind: str) -> Fixture:
         shutil.copytree(HERE / "dags", home / "dags", ignore=shutil.ignore_patterns("__pycache__"))
         make_history(env, home, url, fernet_key)
     else:
-        make_target(version, url, home, fernet_key)
+        make_target(version, url, home, fernet_key, parse=kind == "target")
     if backend == "sqlite":
         cached = str(home / "airflow.db")
     elif backend == "postgresql":
