@@ -7,6 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
+from airshift.datapipeline.cli import app as datapipeline_app
 from airshift.errors import AirshiftError, ExitCode
 
 app = typer.Typer(
@@ -16,6 +17,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err = Console(stderr=True)
+app.add_typer(datapipeline_app, name="datapipeline")
 
 
 def main() -> None:

@@ -1,0 +1,308 @@
+"""From a validated pipeline to DAG plans: grouping by schedule and wiring dependencies.
+
+Why here: dependencies come from three places (``dependsOn``, one activity's output being
+another's input, and preconditions on activities or on their input nodes) and must be
+combined exactly, fan-in and fan-out included, before any code is written.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from airshift.datapipeline.connections import Connections
+from airshift.datapipeline.model import ACTIVITY_TYPES, Pipeline, PipelineObject
+from airshift.datapipeline.schedule import ScheduleSpec, build_schedule
+from airshift.datapipeline.tasks import TaskBuilder, TaskSpec, sanitize
+from airshift.datapipeline.translate import Notes, Translator
+from airshift.errors import AirshiftError
+
+_STYLES = ("cron", "timeseries", "ondemand")
+
+
+@dataclass
+class ParamSpec:
+    id: str
+    default: Any
+    schema: dict[str, Any]
+
+
+@dataclass
+class DagPlan:
+    """Everything one generated DAG file contains."""
+
+    dag_id: str
+    display_name: str
+    schedule: ScheduleSpec
+    tasks: list[TaskSpec]
+    edges: list[tuple[str, str]]
+    params: list[ParamSpec]
+    helpers: set[str]
+    activities: list[str]
+    max_active_runs: int | None
+    min_amazon: str
+    late: list[tuple[str, str]]
+    secrets: list[str]
+    dag_todos: list[str] = field(default_factory=list)
+
+
+def _style(pipeline: Pipeline, obj: PipelineObject, notes: Notes) -> str:
+    raw = pipeline.string(obj, "scheduleType")
+    if raw is None:
+        notes.assume(
+            obj.id, "scheduleType is unset; DP's timeseries style (end of period) is used."
+        )
+        return "timeseries"
+    style = raw.strip().lower()
+    if style not in _STYLES:
+        raise AirshiftError(
+            f"object {obj.id!r} field 'scheduleType': {raw!r} is not cron, timeseries or ondemand."
+        )
+    return style
+
+
+def plan_pipeline(
+    pipeline: Pipeline, base_id: str, activation: dt.datetime, notes: Notes
+) -> tuple[list[DagPlan], Connections]:
+    """One plan per distinct (schedule, scheduleType) used by the activities."""
+    activities = pipeline.of_types(ACTIVITY_TYPES)
+    if not activities:
+        raise AirshiftError(
+            f"{pipeline.definition.source}: the pipeline has no activities to convert."
+        )
+    groups: dict[str, list[PipelineObject]] = {}
+    specs: dict[str, ScheduleSpec] = {}
+    for activity in activities:
+        style = _style(pipeline, activity, notes)
+        schedule = None if style == "ondemand" else pipeline.ref(activity, "schedule")
+        spec = build_schedule(pipeline, schedule, style, activation, notes)
+        specs.setdefault(spec.key, spec)
+        groups.setdefault(spec.key, []).append(activity)
+    connections = Connections(pipeline, notes)
+    group_of = {a.id: key for key, members in groups.items() for a in members}
+    plans = []
+    for key, members in groups.items():
+        dag_id = base_id if len(groups) == 1 else f"{base_id}__{sanitize(key)}"
+        plans.append(
+            _plan_group(pipeline, dag_id, specs[key], members, group_of, notes, connections)
+        )
+    if len(groups) > 1:
+        notes.assume(
+            "Default",
+            f"activities use {len(groups)} different schedules: one DAG per schedule "
+            f"({', '.join(p.dag_id for p in plans)}).",
+        )
+    _unconverted(pipeline, notes)
+    return plans, connections
+
+
+def _plan_group(
+    pipeline: Pipeline,
+    dag_id: str,
+    spec: ScheduleSpec,
+    activities: list[PipelineObject],
+    group_of: dict[str, str],
+    notes: Notes,
+    connections: Connections,
+) -> DagPlan:
+    tr = Translator(pipeline, spec.time, notes)
+    builder = TaskBuilder(pipeline, tr, notes, connections)
+    for activity in activities:
+        builder.activity(activity)
+    producers: dict[str, list[str]] = {}
+    for activity in activities:
+        for node in pipeline.refs(activity, "output"):
+            producers.setdefault(node.id, []).append(activity.id)
+    for activity in activities:
+        entry = builder.chains[activity.id].entry
+        for upstream in pipeline.refs(activity, "dependsOn"):
+            if upstream.id in builder.chains:
+                builder.edge(builder.chains[upstream.id].exit, entry)
+            elif upstream.id in group_of:
+                notes.todo(
+                    activity.id,
+                    f"dependsOn {upstream.id!r}, which runs on another schedule (another DAG); "
+                    "wire it with an Asset or ExternalTaskSensor.",
+                )
+            else:
+                notes.todo(
+                    activity.id, f"dependsOn {upstream.id!r}, which is not an activity; ignored."
+                )
+        for precondition in pipeline.refs(activity, "precondition"):
+            builder.edge(builder.precondition(precondition, activity), entry)
+        for node in pipeline.refs(activity, "input"):
+            for producer in producers.get(node.id, []):
+                if producer != activity.id:
+                    builder.edge(builder.chains[producer].exit, entry)
+            for precondition in pipeline.refs(node, "precondition"):
+                sensor = builder.precondition(precondition, node)
+                builder.edge(sensor, entry)
+                for producer in producers.get(node.id, []):
+                    builder.edge(builder.chains[producer].exit, sensor)
+    _clusters_wait_for_upstream(builder)
+    _check_acyclic(builder)
+    builder.edges = _reduce(builder.edges)
+    default = pipeline.default
+    max_runs = None
+    if default is not None and "maxActiveInstances" in default.fields:
+        max_runs = int(pipeline.string(default, "maxActiveInstances") or "1")
+    elif spec.style == "ondemand":
+        max_runs = 1
+    plan = DagPlan(
+        dag_id=dag_id,
+        display_name=pipeline.definition.source,
+        schedule=spec,
+        tasks=list(builder.tasks.values()),
+        edges=builder.edges,
+        params=_params(pipeline, tr, builder.extra_params),
+        helpers=builder.helpers,
+        activities=[a.id for a in activities],
+        max_active_runs=max_runs,
+        min_amazon=builder.min_amazon,
+        late=builder.late,
+        secrets=tr.used_secrets,
+    )
+    for object_id, text in builder.late:
+        plan.dag_todos.append(
+            f"{object_id}: {text} is not converted; consider a DeadlineAlert (Airflow >= 3.1)."
+        )
+        notes.todo(
+            object_id, f"{text} is not converted; consider a DeadlineAlert (Airflow >= 3.1)."
+        )
+    for name in tr.used_secrets:
+        plan.dag_todos.append(f"create the Airflow Variable {name!r} (a secret parameter).")
+    return plan
+
+
+def _clusters_wait_for_upstream(builder: TaskBuilder) -> None:
+    """DP launches a cluster only when its first activity may run: create waits likewise."""
+    for cluster_id, (create, _) in builder.clusters.items():
+        own = builder.cluster_tasks[cluster_id]
+        for up, down in list(builder.edges):
+            if down in own and up not in own:
+                builder.edge(up, create)
+
+
+def _check_acyclic(builder: TaskBuilder) -> None:
+    downstream: dict[str, list[str]] = {t: [] for t in builder.tasks}
+    indegree = dict.fromkeys(builder.tasks, 0)
+    for up, down in builder.edges:
+        downstream[up].append(down)
+        indegree[down] += 1
+    ready = [t for t, n in indegree.items() if n == 0]
+    while ready:
+        for down in downstream[ready.pop()]:
+            indegree[down] -= 1
+            if indegree[down] == 0:
+                ready.append(down)
+    stuck = sorted({builder.tasks[t].source for t, n in indegree.items() if n > 0})
+    if stuck:
+        raise AirshiftError(
+            "dependencies form a cycle between objects "
+            + ", ".join(repr(s) for s in stuck)
+            + " (through dependsOn, input/output or preconditions)."
+        )
+
+
+def _reduce(edges: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Drop edges implied by a longer path: the same order, a graph a person can read."""
+    downstream: dict[str, set[str]] = {}
+    for up, down in edges:
+        downstream.setdefault(up, set()).add(down)
+
+    def reachable(start: str, goal: str, skip: tuple[str, str]) -> bool:
+        stack, seen = [start], set()
+        while stack:
+            node = stack.pop()
+            for nxt in downstream.get(node, ()):
+                if (node, nxt) == skip or nxt in seen:
+                    continue
+                if nxt == goal:
+                    return True
+                seen.add(nxt)
+                stack.append(nxt)
+        return False
+
+    kept = []
+    for edge in edges:
+        if reachable(edge[0], edge[1], edge):
+            downstream[edge[0]].discard(edge[1])
+        else:
+            kept.append(edge)
+    return kept
+
+
+def _params(pipeline: Pipeline, tr: Translator, extra: dict[str, str]) -> list[ParamSpec]:
+    """``Param``s for the parameters the DAG uses; values override defaults."""
+    values = pipeline.definition.values
+    out = []
+    for pid in tr.used_params:
+        param = pipeline.definition.parameters[pid]
+        json_type = {"Integer": "integer", "Double": "number"}.get(param.type, "string")
+        default: Any = values.get(pid, param.default)
+        if param.is_array:
+            item = {"type": json_type}
+            schema: dict[str, Any] = {"type": "array", "items": item}
+            default = default if isinstance(default, list) or default is None else [default]
+        else:
+            schema = {"type": json_type}
+            if isinstance(default, list):
+                default = default[0] if default else None
+            if default == "" and json_type != "string":
+                default = None
+            if default is not None and json_type != "string":
+                try:
+                    default = int(default) if json_type == "integer" else float(default)
+                except ValueError as exc:
+                    raise AirshiftError(
+                        f"parameter {pid!r}: value {default!r} is not of type {param.type}."
+                    ) from exc
+        if param.allowed_values and not param.is_array:
+            schema["enum"] = param.allowed_values
+        if default is None or param.optional:
+            schema["type"] = [schema["type"], "null"]
+            schema.pop("enum", None) if default is None else None
+        if param.description:
+            schema["description"] = param.description
+        out.append(ParamSpec(pid, default, schema))
+    for pid, description in extra.items():
+        out.append(ParamSpec(pid, "", {"type": "string", "description": description}))
+    return out
+
+
+def _unconverted(pipeline: Pipeline, notes: Notes) -> None:
+    for obj in pipeline.objects.values():
+        kind = pipeline.type_of(obj)
+        if kind == "Ec2Resource":
+            used = ", ".join(k for k in obj.fields if k not in ("type",))
+            notes.assume(
+                obj.id,
+                f"Ec2Resource: its activities run on Airflow workers; not used: {used}.",
+            )
+            continue
+        if kind == "Schedule" or kind is None:
+            mode = obj.fields.get("failureAndRerunMode")
+            if mode and isinstance(mode[0], str) and mode[0].lower() == "none":
+                notes.assume(
+                    obj.id,
+                    "failureAndRerunMode none: Airflow still marks downstream tasks "
+                    "upstream_failed (DP's cascade behaviour).",
+                )
+            continue
+        for key in obj.fields:
+            if (obj.id, key) in pipeline.read or key in _SKIP or key.startswith(("my", "*", "@")):
+                continue
+            notes.todo(obj.id, f"field {key!r} ignored: {_WHY.get(key, 'not converted')}.")
+
+
+_SKIP = {"type", "parent", "schedule", "scheduleType", "failureAndRerunMode", "name"}
+_WHY = {
+    "pipelineLogUri": "Airflow keeps task logs itself (CloudWatch on MWAA)",
+    "role": "Airflow calls AWS with the aws_default connection",
+    "resourceRole": "work runs on Airflow workers",
+    "runsOn": "work runs on Airflow workers",
+    "reportProgressTimeout": "Airflow has no per-task heartbeat timeout",
+    "dataFormat": "record formats are not converted",
+    "column": "record formats are not converted",
+}
