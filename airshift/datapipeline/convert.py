@@ -137,12 +137,13 @@ def convert_folder(
         while dag_id in used_ids:
             dag_id, n = f"{base}_{n}", n + 1
         used_ids.add(dag_id)
+        siblings = {p.name: p for p in skipped if p.parent == path.parent}
         try:
             results.append(
                 convert_file(
                     path,
-                    values=values,
-                    parameters=parameters,
+                    values=values or siblings.get("values.json"),
+                    parameters=parameters or siblings.get("parameters.json"),
                     catchup=catchup,
                     activation=activation,
                     dag_id=dag_id,

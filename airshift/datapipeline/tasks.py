@@ -9,6 +9,7 @@ what each object became.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,7 +71,9 @@ class Chain:
 
 
 def sanitize(raw: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_]", "_", raw).strip("_")[:200] or "task"
+    """An Airflow-safe id: accents folded to ASCII, anything else outside [A-Za-z0-9_] -> _."""
+    ascii_text = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode()
+    return re.sub(r"[^A-Za-z0-9_]", "_", ascii_text).strip("_")[:200] or "task"
 
 
 class TaskBuilder:
@@ -423,7 +426,8 @@ class TaskBuilder:
             }
             if options or self.p.has(source, "dataFormat"):
                 kwargs["copy_options"] = options or self.format_options(source)
-            if keys := [t.render() for t in self.tr.fields(target, "primaryKeys")]:
+            keys = [t.render() for t in self.tr.fields(target, "primaryKeys")]
+            if keys and method == "UPSERT":
                 kwargs["upsert_keys"] = keys
             task_id = self.add(obj.id, S3_TO_REDSHIFT, obj, **kwargs)
             self.finish(task_id, obj)
@@ -606,12 +610,20 @@ class TaskBuilder:
         if where is not None:
             hql += " WHERE " + where.render()
         chain = self._emr(obj, [_step(obj.name, "command-runner.jar", ["hive", "-e", hql + ";"])])
+        ends = [self._describe(source), self._describe(target)]
         self.todo(
             chain.entry,
-            f"HiveCopyActivity: define Hive tables input1 ({source.id}) and output1 ({target.id}) "
+            f"HiveCopyActivity: define Hive tables input1 ({ends[0]}) and output1 ({ends[1]}) "
             "with DynamoDBStorageHandler / S3 locations before the INSERT.",
         )
         return chain
+
+    def _describe(self, node: PipelineObject) -> str:
+        if self.p.type_of(node) == "S3DataNode":
+            return f"{node.id} at {self.s3_location(node)[0].render()}"
+        if self.p.type_of(node) == "DynamoDBDataNode":
+            return f"{node.id}: DynamoDB table {self.require(node, 'tableName').render()}"
+        return node.id
 
     # -- EMR ----------------------------------------------------------------------------
     def _emr_cluster(self, obj: PipelineObject) -> PipelineObject | None:
@@ -973,9 +985,10 @@ class TaskBuilder:
         )
 
     def select_query(self, node: PipelineObject) -> str:
+        table = self.require(node, "table")
         if (query := self.tr.field(node, "selectQuery")) is not None:
             return query.render()
-        return "SELECT * FROM " + self.require(node, "table").render()
+        return "SELECT * FROM " + table.render()
 
     def node_connection(self, node: PipelineObject) -> str:
         database = self.p.ref(node, "database")

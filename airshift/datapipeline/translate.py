@@ -57,6 +57,7 @@ class Static:
 class Dynamic:
     expr: str
     kind: str  # "int", "float", "string" or "datetime"
+    template: Template | None = None  # a referenced field's text, spliced in as it is
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,8 @@ class Translator:
             if isinstance(value.value, dt.datetime):
                 return Template.text(value.value.strftime(_ISO))
             return Template.text(str(value.value))
+        if value.template is not None:
+            return value.template
         if value.kind == "datetime":
             return Template([Jinja(f"{value.expr}.strftime({literal(_ISO)})")])
         return Template([Jinja(value.expr)])
@@ -209,7 +212,7 @@ class Translator:
             self._stack.pop()
         if template.is_static:
             return Static(template.static)
-        return Dynamic(template.as_expr(), "string")
+        return Dynamic(template.as_expr(), "string", template)
 
     def _runtime(self, obj: PipelineObject, name: str, where: str, own: bool) -> Val:
         mapping = {
@@ -231,7 +234,7 @@ class Translator:
         if name in mapping:
             if name == "@errorMessage":
                 self.notes.assume(
-                    obj.id, f"{where}: the error message is Airflow's exception text."
+                    "#{node.errorMessage}", "rendered as Airflow's exception text in the callback."
                 )
             return mapping[name]
         self.notes.todo(obj.id, f"{where}: run-time field {name} has no Airflow equivalent.")
@@ -340,8 +343,10 @@ def _shift(t: Translator, name: str, args: list[Val], where: str) -> Val:
         if unit in ("months", "years"):
             return Static(add_months(base, n * (12 if unit == "years" else 1)))
         return Static(base + dt.timedelta(**{unit: n}))
-    number = t._number(amount, where)
     method = "add" if sign > 0 else "subtract"
+    if isinstance(amount, Static) and isinstance(amount.value, int):
+        return Dynamic(f"{_jinja_dt(base)}.{method}({unit}={amount.value})", "datetime")
+    number = t._number(amount, where)
     return Dynamic(f"{_jinja_dt(base)}.{method}({unit}=({number}) | int)", "datetime")
 
 
