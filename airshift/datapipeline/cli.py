@@ -92,7 +92,7 @@ def _summary(
     console = Console()
     table = Table(title=f"AWS Data Pipeline -> Airflow DAGs in {out}")
     for column in ("definition", "DAG", "schedule", "tasks", "TODOs"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for result in results:
         for dag in result.dags:
             table.add_row(
