@@ -108,6 +108,8 @@ def generate(plan: DagPlan, source: str, catchup: bool) -> str:
     dag_kwargs["catchup"] = catchup
     if plan.max_active_runs is not None:
         dag_kwargs["max_active_runs"] = plan.max_active_runs
+    if plan.deadlines:
+        dag_kwargs["deadline"] = plan.deadlines
     if plan.params:
         dag_kwargs["params"] = {
             p.id: PARAM(p.default, **{k: v for k, v in p.schema.items()}) for p in plan.params

@@ -54,6 +54,8 @@ def convert_file(
             for prefix, (package, version) in _PACKAGES.items():
                 if task.operator.module.startswith(prefix):
                     providers.setdefault(package, version)
+        if plan.deadlines:
+            providers["apache-airflow"] = "3.1.0"  # DeadlineAlert
         amazon = providers.get("apache-airflow-providers-amazon")
         if amazon and _v(plan.min_amazon) > _v(amazon):
             providers["apache-airflow-providers-amazon"] = plan.min_amazon

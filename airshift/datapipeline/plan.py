@@ -42,7 +42,7 @@ class DagPlan:
     activities: list[str]
     max_active_runs: int | None
     min_amazon: str
-    late: list[tuple[str, str]]
+    deadlines: list[Any]
     secrets: list[str]
     dag_todos: list[str] = field(default_factory=list)
 
@@ -160,16 +160,9 @@ def _plan_group(
         activities=[a.id for a in activities],
         max_active_runs=max_runs,
         min_amazon=builder.min_amazon,
-        late=builder.late,
+        deadlines=builder.deadline_alerts(spec.style),
         secrets=tr.used_secrets,
     )
-    for object_id, text in builder.late:
-        plan.dag_todos.append(
-            f"{object_id}: {text} is not converted; consider a DeadlineAlert (Airflow >= 3.1)."
-        )
-        notes.todo(
-            object_id, f"{text} is not converted; consider a DeadlineAlert (Airflow >= 3.1)."
-        )
     for name in tr.used_secrets:
         plan.dag_todos.append(f"create the Airflow Variable {name!r} (a secret parameter).")
     return plan

@@ -46,6 +46,9 @@ EMR_ADD_STEPS = Symbol(f"{_AWS}.operators.emr", "EmrAddStepsOperator")
 EMR_TERMINATE = Symbol(f"{_AWS}.operators.emr", "EmrTerminateJobFlowOperator")
 EMR_STEP_SENSOR = Symbol(f"{_AWS}.sensors.emr", "EmrStepSensor")
 SNS_NOTIFIER = Symbol(f"{_AWS}.notifications.sns", "SnsNotifier")
+DEADLINE_ALERT = Symbol("airflow.sdk", "DeadlineAlert")
+DEADLINE_REFERENCE = Symbol("airflow.sdk", "DeadlineReference")
+ASYNC_CALLBACK = Symbol("airflow.sdk", "AsyncCallback")
 
 POKE_INTERVAL = 300
 
@@ -96,7 +99,7 @@ class TaskBuilder:
         self.helpers: set[str] = set()
         self.extra_params: dict[str, str] = {}
         self.min_amazon: str = "9.0.0"
-        self.late: list[tuple[str, str]] = []
+        self.late: list[tuple[PipelineObject, str | None, list[PipelineObject]]] = []
 
     # -- bookkeeping --------------------------------------------------------------------
     def new_id(self, raw: str) -> str:
@@ -167,10 +170,9 @@ class TaskBuilder:
             notifiers = self.actions(obj, key)
             if notifiers:
                 kwargs[arg] = notifiers
-        if self.p.get(obj, "lateAfterTimeout") or self.p.get(obj, "onLateAction"):
-            late = self.p.string(obj, "lateAfterTimeout") or "?"
-            actions = ", ".join(a.id for a in self.p.refs(obj, "onLateAction")) or "none"
-            self.late.append((obj.id, f"lateAfterTimeout {late} (actions: {actions})"))
+        if self.p.has(obj, "lateAfterTimeout") or self.p.has(obj, "onLateAction"):
+            timeout = self.p.string(obj, "lateAfterTimeout")
+            self.late.append((obj, timeout, self.p.refs(obj, "onLateAction")))
         own_max = next(
             (
                 h
@@ -183,19 +185,78 @@ class TaskBuilder:
             kwargs["max_active_tis_per_dag"] = int(self.p.string(obj, "maxActiveInstances") or "1")
         return kwargs
 
+    def deadline_alerts(self, style: str) -> list[Any]:
+        """``lateAfterTimeout`` + ``onLateAction`` as DAG deadline alerts (Airflow >= 3.1).
+
+        Deadlines are per DAG run, counted from the logical date (DP's scheduled start), so
+        the smallest timeout of all objects is used; SnsAlarm actions become notifiers.
+        """
+        if not self.late:
+            return []
+        if style == "ondemand":
+            for obj, _, _ in self.late:
+                self.notes.assume(obj.id, "lateAfterTimeout does not apply to on-demand pipelines.")
+            return []
+        timed = [
+            (
+                period_delta(
+                    text, f"object {obj.id!r} field 'lateAfterTimeout'", self.notes, obj.id
+                ),
+                obj,
+            )
+            for obj, text, _ in self.late
+            if text is not None
+        ]
+        if not timed:
+            for obj, _, _ in self.late:
+                self.notes.todo(obj.id, "onLateAction without lateAfterTimeout is never triggered.")
+            return []
+        interval = min(delta for delta, _ in timed)
+        if len({delta for delta, _ in timed}) > 1:
+            self.notes.assume(
+                timed[0][1].id,
+                f"objects have different lateAfterTimeout values; the DAG deadline uses the "
+                f"smallest ({interval}).",
+            )
+        alerts, seen = [], set()
+        for obj, _, actions in self.late:
+            for action in actions:
+                kind = self.p.type_of(action)
+                if kind == "SnsAlarm" and action.id not in seen:
+                    seen.add(action.id)
+                    alerts.append(
+                        DEADLINE_ALERT(
+                            reference=DEADLINE_REFERENCE.attr("DAGRUN_LOGICAL_DATE"),
+                            interval=Symbol("datetime").attr("timedelta")(
+                                seconds=int(interval.total_seconds())
+                            ),
+                            callback=ASYNC_CALLBACK(
+                                SNS_NOTIFIER, kwargs=self.notifier_kwargs(action, obj)
+                            ),
+                        )
+                    )
+                elif kind != "SnsAlarm":
+                    self.notes.todo(
+                        obj.id,
+                        f"onLateAction {action.id!r} ({kind}) has no Airflow equivalent; a late run "
+                        "is not cancelled (dagrun_timeout is the nearest setting).",
+                    )
+        return alerts
+
+    def notifier_kwargs(self, action: PipelineObject, node: PipelineObject) -> dict[str, Any]:
+        self.p.get(action, "role")  # the AWS connection's credentials are used instead
+        return {
+            "target_arn": self.require(action, "topicArn", node).render(),
+            "subject": self.render(action, "subject", node),
+            "message": self.require(action, "message", node).render(),
+        }
+
     def actions(self, obj: PipelineObject, key: str) -> list[Any]:
         out = []
         for action in self.p.refs(obj, key):
             kind = self.p.type_of(action)
             if kind == "SnsAlarm":
-                out.append(
-                    SNS_NOTIFIER(
-                        target_arn=self.require(action, "topicArn", obj).render(),
-                        subject=self.render(action, "subject", obj),
-                        message=self.require(action, "message", obj).render(),
-                    )
-                )
-                self.p.get(action, "role")
+                out.append(SNS_NOTIFIER(**self.notifier_kwargs(action, obj)))
             else:
                 self.notes.todo(
                     obj.id,

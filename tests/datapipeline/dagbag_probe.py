@@ -122,6 +122,15 @@ def main() -> None:
             "catchup": dag.catchup,
             "max_active_runs": dag.max_active_runs,
             "params": _jsonable(dag.params.dump()),
+            "deadlines": [
+                {
+                    "reference": type(alert.reference).__name__,
+                    "interval": _jsonable(alert.interval),
+                    "callback": alert.callback.path,
+                    "kwargs": _jsonable(alert.callback.kwargs),
+                }
+                for alert in (dag.deadline or [])
+            ],
             "tasks": {},
         }
         request = requests.get(dag_id)

@@ -161,6 +161,19 @@ def test_everything_retries_timeouts_and_alarms(dagbag):
     }
     assert tasks["Summarise"]["on_success_callback"][0]["fields"]["subject"] == "Done: Summarise"
     assert tasks["Extract"]["on_success_callback"] == []
+    # lateAfterTimeout + onLateAction SnsAlarm: a deadline from the run's logical date
+    assert dag["deadlines"] == [
+        {
+            "reference": "DagRunLogicalDateDeadline",
+            "interval": 7200.0,
+            "callback": "airflow.providers.amazon.aws.notifications.sns.SnsNotifier",
+            "kwargs": {
+                "target_arn": "arn:aws:sns:us-east-1:123456789012:late",
+                "subject": "Late: Extract raw logs",
+                "message": "Extract raw logs is late",
+            },
+        }
+    ]
 
 
 def test_everything_rendered_templates(dagbag):
@@ -250,6 +263,7 @@ def test_everything_report_lists_connections_without_secrets(converted):
         "DdbToRedshift",
     } <= todo_objects  # late, queue, hive, iam
     assert data["minimum_versions"]["apache-airflow-providers-amazon"] == "9.0.0"
+    assert data["minimum_versions"]["apache-airflow"] == "3.1.0"  # DeadlineAlert
     by_id = {o["id"]: o for o in data["objects"]}
     assert by_id["Emr"]["tasks"] == ["everything.create_Emr", "everything.terminate_Emr"]
     assert by_id["ShopDb"]["connections"] == ["shopdb"]
