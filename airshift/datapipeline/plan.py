@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airshift.datapipeline.connections import Connections
-from airshift.datapipeline.model import ACTIVITY_TYPES, Pipeline, PipelineObject
+from airshift.datapipeline.model import ACTIVITY_TYPES, RESOURCE_TYPES, Pipeline, PipelineObject
 from airshift.datapipeline.schedule import ScheduleSpec, build_schedule
 from airshift.datapipeline.tasks import TaskBuilder, TaskSpec, sanitize
 from airshift.datapipeline.translate import Notes, Translator
@@ -265,28 +265,47 @@ def _params(pipeline: Pipeline, tr: Translator, extra: dict[str, str]) -> list[P
 
 
 def _unconverted(pipeline: Pipeline, notes: Notes) -> None:
+    """Report every field nothing read: known-harmless ones as assumptions, others as TODOs."""
     for obj in pipeline.objects.values():
         kind = pipeline.type_of(obj)
         if kind == "Ec2Resource":
-            used = ", ".join(k for k in obj.fields if k not in ("type",))
+            used = ", ".join(k for k in obj.fields if k != "type" and not k.startswith("my"))
             notes.assume(
                 obj.id,
                 f"Ec2Resource: its activities run on Airflow workers; not used: {used}.",
             )
             continue
-        if kind == "Schedule" or kind is None:
-            mode = obj.fields.get("failureAndRerunMode")
-            if mode and isinstance(mode[0], str) and mode[0].lower() == "none":
-                notes.assume(
-                    obj.id,
-                    "failureAndRerunMode none: Airflow still marks downstream tasks "
-                    "upstream_failed (DP's cascade behaviour).",
-                )
+        mode = obj.fields.get("failureAndRerunMode")
+        if mode and isinstance(mode[0], str) and mode[0].lower() == "none":
+            notes.assume(
+                obj.id,
+                "failureAndRerunMode none: Airflow still marks downstream tasks "
+                "upstream_failed (DP's cascade behaviour).",
+            )
+        unread = [
+            key
+            for key in obj.fields
+            if (obj.id, key) not in pipeline.read
+            and key not in _SKIP
+            and not key.startswith(("my", "*", "@"))
+        ]
+        if (
+            kind is not None
+            and kind != "Schedule"
+            and unread
+            and not any(holder == obj.id for holder, _ in pipeline.read)
+        ):
+            notes.todo(obj.id, f"{kind} is not used by any activity; nothing was converted.")
             continue
-        for key in obj.fields:
-            if (obj.id, key) in pipeline.read or key in _SKIP or key.startswith(("my", "*", "@")):
-                continue
-            notes.todo(obj.id, f"field {key!r} ignored: {_WHY.get(key, 'not converted')}.")
+        for key in unread:
+            if kind in RESOURCE_TYPES:
+                notes.assume(
+                    obj.id, f"field {key!r} ignored: resource settings do not apply to tasks."
+                )
+            elif key in _WHY:
+                notes.assume(obj.id, f"field {key!r} ignored: {_WHY[key]}.")
+            else:
+                notes.todo(obj.id, f"field {key!r} ignored: not converted.")
 
 
 _SKIP = {"type", "parent", "schedule", "scheduleType", "failureAndRerunMode", "name"}
