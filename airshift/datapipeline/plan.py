@@ -293,7 +293,7 @@ def _unconverted(pipeline: Pipeline, notes: Notes) -> None:
             kind is not None
             and kind != "Schedule"
             and unread
-            and not any(holder == obj.id for holder, _ in pipeline.read)
+            and not any(holder == obj.id and key != "type" for holder, key in pipeline.read)
         ):
             notes.todo(obj.id, f"{kind} is not used by any activity; nothing was converted.")
             continue
