@@ -98,6 +98,13 @@ class ConversionResult:
                 lines.append(
                     f"- `{c.conn_id}` ({c.conn_type}) from `{_md(c.source)}`: {details}{pw}"
                 )
+        params = [(d.dag_id, p) for d in self.dags for p in d.plan.params]
+        if params:
+            lines += ["", "## DAG params (from pipeline parameters)", ""]
+            lines += [
+                f"- `{dag_id}`: `{_md(p.id)}` = `{_md(repr(p.default))}` ({_md(str(p.schema['type']))})"
+                for dag_id, p in params
+            ]
         secrets = sorted({s for d in self.dags for s in d.plan.secrets})
         if secrets:
             lines += ["", "## Variables to create (secret parameters)", ""]
