@@ -7,6 +7,7 @@ Data Pipeline resolves them: own value, then the ``parent`` chain, then ``Defaul
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -21,6 +22,9 @@ class Ref:
 
 
 Value = str | Ref
+
+_SECRET_NAME = re.compile(r"pass(word|wd)?|secret|pwd", re.IGNORECASE)
+_PARAM_REF = re.compile(r"#\{\s*(\*?my\w+)\s*\}")
 
 ACTIVITY_TYPES = frozenset(
     {
@@ -103,8 +107,12 @@ class Parameter:
 
     @property
     def secret(self) -> bool:
-        """``*myPassword`` marks a parameter whose value must never reach the DAG file."""
-        return self.id.startswith("*")
+        """A value that must never reach the DAG file or the report.
+
+        ``*myPassword`` is secret by definition; real samples also pass passwords through
+        plain parameters named like ``myRDSPassword``.
+        """
+        return self.id.startswith("*") or bool(_SECRET_NAME.search(self.id))
 
 
 @dataclass
@@ -159,7 +167,12 @@ class Pipeline:
         return bool(self.get(obj, key))
 
     def string(self, obj: PipelineObject, key: str) -> str | None:
-        """The first string value of a field, or None; a ref here is the user's mistake."""
+        """The first value of a field read at conversion time (a number, an enum, a period).
+
+        ``#{myParam}`` references are replaced by the parameter's value: such fields are not
+        templated in Airflow, so DP's activation-time substitution happens here. Secret
+        parameters and parameters without a value are left as written.
+        """
         values = self.get(obj, key)
         if not values:
             return None
@@ -168,7 +181,15 @@ class Pipeline:
                 f"object {obj.id!r} field {key!r}: expected a value, got a reference to "
                 f"{values[0].id!r}."
             )
-        return values[0]
+        return _PARAM_REF.sub(lambda m: self._parameter_value(obj, m), values[0])
+
+    def _parameter_value(self, obj: PipelineObject, match: re.Match[str]) -> str:
+        pid = match.group(1)
+        param = self.definition.parameters.get(pid)
+        if param is None or param.secret or self.get(obj, pid):
+            return match.group(0)
+        value = self.definition.values.get(pid, param.default)
+        return value if isinstance(value, str) else match.group(0)
 
     def strings(self, obj: PipelineObject, key: str) -> list[str]:
         out = []

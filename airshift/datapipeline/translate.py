@@ -20,7 +20,6 @@ from airshift.datapipeline.model import Parameter, Pipeline, PipelineObject, Ref
 from airshift.errors import AirshiftError
 
 _ISO = "%Y-%m-%dT%H:%M:%S"
-_SECRET_NAME = re.compile(r"pass(word|wd)?|secret|pwd", re.IGNORECASE)
 _UNITS = {"Minutes", "Hours", "Days", "Weeks", "Months", "Years"}
 
 
@@ -69,21 +68,16 @@ Val = Static | Dynamic | ObjectValue
 
 
 def secret_parameter_ids(pipeline: Pipeline) -> set[str]:
-    """Parameters whose values must not be written into a DAG file.
-
-    ``*``-prefixed ids are secret by definition; real samples also pass passwords through
-    plain parameters (``*password: #{myRDSPassword}``) or name them ``...Password``.
-    """
+    """Secret parameters, plus any parameter that feeds a ``*password``-like field."""
     params = pipeline.definition.parameters
-    secret = {pid for pid, p in params.items() if p.secret or _SECRET_NAME.search(pid)}
+    secret = {pid for pid, p in params.items() if p.secret}
     for obj in pipeline.objects.values():
         for key, values in obj.fields.items():
             if key.startswith("*"):
                 for value in values:
                     if isinstance(value, str):
-                        secret |= {m for m in re.findall(r"#\{\s*\*?(my\w+)\s*\}", value)}
-                        secret |= {f"*{m}" for m in re.findall(r"#\{\s*\*(my\w+)\s*\}", value)}
-    return secret & set(params) | {s for s in secret if s.startswith("*")}
+                        secret |= set(re.findall(r"#\{\s*(\*?my\w+)\s*\}", value)) & set(params)
+    return secret
 
 
 class Translator:

@@ -261,3 +261,40 @@ def test_invalid_json_names_line_and_column(tmp_path):
     path.write_text('{"objects": [\n  {"id": "A" "type": "X"}\n]}')
     with pytest.raises(AirshiftError, match=r"broken.json: not valid JSON at line 2, column 14"):
         convert_file(path)
+
+
+def test_parameters_in_non_templated_fields_are_substituted_at_conversion(tmp_path):
+    definition = _minimal(maximumRetries="#{myRetries}", retryDelay="#{myDelay}")
+    _objects(definition)["Daily"]["period"] = "#{myPeriod}"
+    definition["objects"].append(
+        {
+            "id": "Db",
+            "type": "JdbcDatabase",
+            "connectionString": "jdbc:postgresql://#{myHost}:5432/app",
+            "username": "#{myUser}",
+            "*password": "#{*myPass}",
+        }
+    )
+    work = _objects(definition)["Work"]
+    del work["command"]
+    work.update(type="SqlActivity", database={"ref": "Db"}, script="select 1")
+    definition["parameters"] = [
+        {"id": "myRetries", "type": "Integer", "default": "3"},
+        {"id": "myDelay", "default": "5 minutes"},
+        {"id": "myPeriod", "default": "2 days"},
+        {"id": "myHost", "default": "db.internal"},
+        {"id": "myUser", "default": "app"},
+        {"id": "*myPass"},
+    ]
+    definition["values"] = {"myRetries": "4", "*myPass": "never-printed"}
+    result = convert_file(_write(tmp_path, definition))
+    [task] = result.dags[0].plan.tasks
+    assert task.kwargs["retries"] == 4
+    assert "DeltaTriggerTimetable" in result.dags[0].code  # a 2-day period
+    [conn] = result.to_json()["connections"]
+    assert (conn["conn_type"], conn["fields"]["host"], conn["fields"]["login"]) == (
+        "postgres",
+        "db.internal",
+        "app",
+    )
+    assert "never-printed" not in json.dumps(result.to_json()) + result.dags[0].code
