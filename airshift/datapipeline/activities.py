@@ -222,7 +222,12 @@ class ActivityTasks(EmrTasks):
             ).render()
             copy += "{{ var.value.get('redshift_copy_iam_role') }}'"
             if ratio:
-                copy += f" READRATIO {int(float(ratio) * 100)}"
+                try:
+                    copy += f" READRATIO {round(float(ratio) * 100)}"
+                except ValueError as exc:
+                    raise AirshiftError(
+                        f"object {source.id!r} field 'readThroughputPercent': {ratio!r} is not a number."
+                    ) from exc
             if options:
                 copy += " " + " ".join(options)
             statements = [copy + ";"]

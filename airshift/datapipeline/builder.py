@@ -133,10 +133,8 @@ class BuilderCore:
         """Retries, delays, timeouts and alarms: the per-attempt behaviour of an object."""
         kwargs: dict[str, Any] = {}
         where = f"object {obj.id!r} field"
-        if (retries := self.p.string(obj, "maximumRetries")) is not None:
-            if not retries.strip().isdigit():
-                raise AirshiftError(f"{where} 'maximumRetries': {retries!r} is not a whole number.")
-            kwargs["retries"] = int(retries)
+        if (retries := self.p.integer(obj, "maximumRetries")) is not None:
+            kwargs["retries"] = retries
         for key, arg in (("retryDelay", "retry_delay"), ("attemptTimeout", "execution_timeout")):
             if (text := self.p.string(obj, key)) is not None:
                 delta = period_delta(text, f"{where} {key!r}", self.notes, obj.id)
@@ -159,7 +157,7 @@ class BuilderCore:
             None,
         )
         if own_max is not None:
-            kwargs["max_active_tis_per_dag"] = int(self.p.string(obj, "maxActiveInstances") or "1")
+            kwargs["max_active_tis_per_dag"] = self.p.integer(obj, "maxActiveInstances")
         return kwargs
 
     def deadline_alerts(self, style: str) -> list[Any]:

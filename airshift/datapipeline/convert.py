@@ -10,6 +10,7 @@ import datetime as dt
 import re
 from pathlib import Path
 
+from airshift.datapipeline.builder import version_key
 from airshift.datapipeline.codegen import generate
 from airshift.datapipeline.loader import load_definition, read_json
 from airshift.datapipeline.model import Pipeline
@@ -57,7 +58,7 @@ def convert_file(
         if plan.deadlines:
             providers["apache-airflow"] = "3.1.0"  # DeadlineAlert
         amazon = providers.get("apache-airflow-providers-amazon")
-        if amazon and _v(plan.min_amazon) > _v(amazon):
+        if amazon and version_key(plan.min_amazon) > version_key(amazon):
             providers["apache-airflow-providers-amazon"] = plan.min_amazon
     objects = []
     for obj in pipeline.objects.values():
@@ -96,10 +97,6 @@ def convert_file(
         providers=providers,
         unused_parameters=unused,
     )
-
-
-def _v(text: str) -> tuple[int, ...]:
-    return tuple(int(x) for x in text.split("."))
 
 
 def definition_files(folder: Path) -> tuple[list[Path], list[Path]]:

@@ -183,6 +183,15 @@ class Pipeline:
             )
         return _PARAM_REF.sub(lambda m: self._parameter_value(obj, m), values[0])
 
+    def integer(self, obj: PipelineObject, key: str) -> int | None:
+        """A whole-number field (retries, counts), or None when unset."""
+        text = self.string(obj, key)
+        if text is None:
+            return None
+        if not text.strip().isdigit():
+            raise AirshiftError(f"object {obj.id!r} field {key!r}: {text!r} is not a whole number.")
+        return int(text)
+
     def _parameter_value(self, obj: PipelineObject, match: re.Match[str]) -> str:
         pid = match.group(1)
         param = self.definition.parameters.get(pid)

@@ -146,7 +146,7 @@ def _plan_group(
     default = pipeline.default
     max_runs = None
     if default is not None and "maxActiveInstances" in default.fields:
-        max_runs = int(pipeline.string(default, "maxActiveInstances") or "1")
+        max_runs = pipeline.integer(default, "maxActiveInstances")
     elif spec.style == "ondemand":
         max_runs = 1
     plan = DagPlan(

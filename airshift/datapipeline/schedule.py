@@ -144,12 +144,9 @@ def build_schedule(
             f"{where}: needs 'startDateTime' or 'startAt: FIRST_ACTIVATION_DATE_TIME'."
         )
     end_text = pipeline.string(schedule, "endDateTime")
-    occurrences = pipeline.string(schedule, "occurrences")
-    if end_text and occurrences:
+    count = pipeline.integer(schedule, "occurrences")
+    if end_text and count is not None:
         raise AirshiftError(f"{where}: set either 'endDateTime' or 'occurrences', not both.")
-    if occurrences is not None and not occurrences.strip().isdigit():
-        raise AirshiftError(f"{where} field 'occurrences': {occurrences!r} is not a whole number.")
-    count = int(occurrences) if occurrences else None
     if count == 1 and first_activation:
         notes.assume(
             schedule.id,

@@ -290,7 +290,10 @@ class Translator:
             handler = _shift
         if handler is None:
             raise AirshiftError(f"{where}: unknown function {name}().")
-        return handler(self, name, args, where)
+        try:
+            return handler(self, name, args, where)
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise AirshiftError(f"{where}: {name}() cannot be evaluated: {exc}.") from exc
 
     def datetime_expr(self, value: Val, where: str) -> str | dt.datetime:
         if isinstance(value, Static) and isinstance(value.value, dt.datetime):
@@ -305,11 +308,15 @@ def _static_binop(op: str, a: object, b: object, where: str) -> str | int | floa
         return f"{a}{b}"
     if not (isinstance(a, int | float) and isinstance(b, int | float)):
         raise AirshiftError(f"{where}: operator {op!r} needs numbers.")
+    if op in ("/", "%") and b == 0:
+        raise AirshiftError(f"{where}: division by zero.")
     if op == "/":
-        if b == 0:
-            raise AirshiftError(f"{where}: division by zero.")
         return int(a / b) if isinstance(a, int) and isinstance(b, int) else a / b
-    return {"+": a + b, "-": a - b, "*": a * b, "%": a % b if b else 0, "^": a**b}[op]
+    if op == "^" and abs(b) > 64:
+        raise AirshiftError(f"{where}: exponent {b} is too large to evaluate.")
+    if op == "^":
+        return a**b
+    return {"+": a + b, "-": a - b, "*": a * b, "%": a % b}[op]
 
 
 def _arity(name: str, args: list[Val], count: int, where: str) -> None:

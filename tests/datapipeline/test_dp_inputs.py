@@ -229,6 +229,18 @@ ERRORS = {
         lambda d: _objects(d)["Work"].update(maximumRetries="lots"),
         "object 'Work' field 'maximumRetries': 'lots' is not a whole number",
     ),
+    "huge power": (
+        lambda d: _objects(d)["Work"].update(command="echo #{9 ^ 99999999}"),
+        "object 'Work' field 'command': exponent 99999999 is too large to evaluate",
+    ),
+    "impossible date": (
+        lambda d: _objects(d)["Work"].update(command="echo #{makeDate(2025,13,1)}"),
+        "object 'Work' field 'command': makeDate() cannot be evaluated: month must be in 1..12",
+    ),
+    "bad max instances": (
+        lambda d: _objects(d)["Default"].update(maxActiveInstances="many"),
+        "object 'Default' field 'maxActiveInstances': 'many' is not a whole number",
+    ),
     "bad field value": (
         lambda d: _objects(d)["Work"].update(command={"shell": "echo"}),
         "object 'Work' field 'command': expected a string or {\"ref\": \"<id>\"}",
