@@ -272,8 +272,16 @@ class BuilderCore:
             lines.append("set -- " + " ".join(f'"$DP_ARG_{i}"' for i in range(1, len(args) + 1)))
         inputs, outputs = [], []
         if stage and self.p.string(obj, "stage") == "true":
+            nodes = self.p.refs(obj, "input") + self.p.refs(obj, "output")
             inputs = [n for n in self.p.refs(obj, "input") if self.p.type_of(n) == "S3DataNode"]
             outputs = [n for n in self.p.refs(obj, "output") if self.p.type_of(n) == "S3DataNode"]
+            for node in nodes:
+                if self.p.type_of(node) != "S3DataNode":
+                    self.notes.todo(
+                        obj.id,
+                        f"stage=true with {self.p.type_of(node)} {node.id!r}: only S3 nodes are "
+                        "staged; export the table in the command.",
+                    )
         for index, data in enumerate(inputs, 1):
             location, is_dir = self.s3_location(data)
             env[f"DP_INPUT{index}_URI"] = location.render()

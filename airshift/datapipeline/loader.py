@@ -220,6 +220,24 @@ def parse_values(raw: Any, where: str) -> dict[str, str | list[str]]:
     return out
 
 
+def _unwrap_cloudformation(raw: dict[str, Any], path: Path) -> dict[str, Any]:
+    """A CloudFormation template holds the API form under one pipeline resource."""
+    resources = raw.get("Resources")
+    if not isinstance(resources, dict):
+        return raw
+    pipelines = {
+        name: res.get("Properties") or {}
+        for name, res in resources.items()
+        if isinstance(res, dict) and res.get("Type") == "AWS::DataPipeline::Pipeline"
+    }
+    if len(pipelines) != 1:
+        raise AirshiftError(
+            f"{path}: a CloudFormation template must hold exactly one AWS::DataPipeline::Pipeline "
+            f"to convert; found {len(pipelines)}."
+        )
+    return next(iter(pipelines.values()))
+
+
 def load_definition(
     path: Path, values_path: Path | None = None, parameters_path: Path | None = None
 ) -> Definition:
@@ -231,6 +249,7 @@ def load_definition(
     raw, repairs = read_json(path)
     if not isinstance(raw, dict):
         raise AirshiftError(f"{path}: a pipeline definition is a JSON object.")
+    raw = _unwrap_cloudformation(raw, path)
     objects_raw = _key(raw, "pipelineObjects", "objects")
     if not isinstance(objects_raw, list) or not objects_raw:
         raise AirshiftError(

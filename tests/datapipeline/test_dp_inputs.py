@@ -310,3 +310,41 @@ def test_parameters_in_non_templated_fields_are_substituted_at_conversion(tmp_pa
         "app",
     )
     assert "never-printed" not in json.dumps(result.to_json()) + result.dags[0].code
+
+
+def test_cloudformation_template_is_read_like_the_api_form(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    api = _to_api_form(EVERYTHING)
+    template = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Resources": {
+            "Bucket": {"Type": "AWS::S3::Bucket"},
+            "Pipe": {
+                "Type": "AWS::DataPipeline::Pipeline",
+                "Properties": {
+                    "Name": "everything",
+                    "PipelineObjects": [
+                        {
+                            "Id": o["id"],
+                            "Name": o["name"],
+                            "Fields": [
+                                {
+                                    ("RefValue" if "refValue" in f else "StringValue"): v,
+                                    "Key": f["key"],
+                                }
+                                for f in o["fields"]
+                                for v in [f.get("refValue", f.get("stringValue"))]
+                            ],
+                        }
+                        for o in api["pipelineObjects"]
+                    ],
+                    "ParameterObjects": api["parameterObjects"],
+                    "ParameterValues": api["parameterValues"],
+                },
+            },
+        },
+    }
+    from_cfn = convert_file(_write(tmp_path / "a", template))
+    from_file = convert_file(_write(tmp_path / "b", EVERYTHING))
+    assert [d.code for d in from_cfn.dags] == [d.code for d in from_file.dags]
