@@ -83,6 +83,18 @@ class Template:
         return " ~ ".join(literal(p) if isinstance(p, str) else f"({p.expr})" for p in self.parts)
 
 
+def sql_quoted(template: Template) -> Template:
+    """The text for inside a SQL string literal: quotes doubled, also in run-time values."""
+    return Template(
+        [
+            p.replace("'", "''")
+            if isinstance(p, str)
+            else Jinja(f'({p.expr}) | replace("\'", "\'\'")')
+            for p in template.parts
+        ]
+    )
+
+
 def escape_text(text: str, followed_by_jinja: bool = False) -> str:
     """Make literal text render as itself: each ``{`` that could open a Jinja tag is quoted."""
     out = []

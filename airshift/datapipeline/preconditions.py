@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from airshift.datapipeline.builder import POKE_INTERVAL, BuilderCore
+from airshift.datapipeline.jinja import Template, sql_quoted
 from airshift.datapipeline.model import PipelineObject
 from airshift.datapipeline.operators import (
     BASH_SENSOR,
@@ -143,10 +144,10 @@ class PreconditionTasks(BuilderCore):
         if kind in ("SqlDataNode", "MySqlDataNode", "RedshiftDataNode"):
             table = self.tr.field(node, "table") or self.require(node, "tableName")
             sql = (
-                "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = '"
-                + table.render().replace("'", "''")
+                Template.text("SELECT COUNT(*) FROM information_schema.tables WHERE table_name = '")
+                + sql_quoted(table)
                 + "'"
-            )
+            ).render()
             return self.add(
                 raw_id,
                 SQL_SENSOR,

@@ -88,6 +88,10 @@ def test_everything_operators_per_object_type(dagbag):
         "DdbToRedshift": SQL,
         "LegacyCopy": "airflow.providers.amazon.aws.transfers.s3_to_sql.S3ToSqlOperator",
         "OnPrem": BASH,
+        "Archive": "airflow.providers.amazon.aws.operators.s3.S3CopyPrefixOperator",
+        "CopyMarker": "airflow.providers.amazon.aws.operators.s3.S3CopyObjectOperator",
+        "ExportLedger": "airflow.providers.amazon.aws.transfers.sql_to_s3.SqlToS3Operator",
+        "LedgerExists__Ledger": "airflow.providers.common.sql.sensors.sql.SqlSensor",
         "create_Emr": "airflow.providers.amazon.aws.operators.emr.EmrCreateJobFlowOperator",
         "terminate_Emr": "airflow.providers.amazon.aws.operators.emr.EmrTerminateJobFlowOperator",
         "ShellCheck__Extract": "airflow.providers.standard.sensors.bash.BashSensor",
@@ -241,6 +245,18 @@ def test_everything_rendered_templates(dagbag):
     assert overrides["Configurations"] == [
         {"Classification": "hive-site", "Properties": {"hive.exec.parallel": "true"}}
     ]
+    archive = tasks["Archive"]["rendered"]
+    assert (archive["source_bucket_name"], archive["source_bucket_prefix"]) == (
+        "clean",
+        "2025-03-04-02/",
+    )
+    assert (archive["dest_bucket_name"], archive["dest_bucket_prefix"]) == ("archive", "2025/")
+    assert tasks["CopyMarker"]["rendered"]["source_bucket_key"] == "s3://markers/20250304.done"
+    assert tasks["CopyMarker"]["upstream"] == ["MarkerExists__Marker"]  # the node's precondition
+    assert tasks["ExportLedger"]["rendered"]["query"] == "SELECT * FROM o'neil"
+    assert tasks["LedgerExists__Ledger"]["rendered"]["sql"] == (
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_name = 'o''neil'"
+    )
     assert tasks["DdbToRedshift"]["rendered"]["sql"] == [
         "COPY analytics.facts FROM 'dynamodb://events' IAM_ROLE 'var:redshift_copy_iam_role' READRATIO 50;"
     ]
@@ -262,7 +278,7 @@ def test_everything_report_lists_connections_without_secrets(converted):
         "HiveCopy",
         "DdbToRedshift",
     } <= todo_objects  # late, queue, hive, iam
-    assert data["minimum_versions"]["apache-airflow-providers-amazon"] == "9.0.0"
+    assert data["minimum_versions"]["apache-airflow-providers-amazon"] == "9.32.0"  # S3CopyPrefix
     assert data["minimum_versions"]["apache-airflow"] == "3.1.0"  # DeadlineAlert
     by_id = {o["id"]: o for o in data["objects"]}
     assert by_id["Emr"]["tasks"] == ["everything.create_Emr", "everything.terminate_Emr"]

@@ -348,3 +348,25 @@ def test_cloudformation_template_is_read_like_the_api_form(tmp_path):
     from_cfn = convert_file(_write(tmp_path / "a", template))
     from_file = convert_file(_write(tmp_path / "b", EVERYTHING))
     assert [d.code for d in from_cfn.dags] == [d.code for d in from_file.dags]
+
+
+def test_fields_resolve_own_then_parent_chain_then_default(tmp_path):
+    definition = _minimal()
+    objects = _objects(definition)
+    objects["Default"].update(maximumRetries="1", retryDelay="20 minutes", attemptTimeout="3 hours")
+    definition["objects"] += [
+        {"id": "Outer", "retryDelay": "7 minutes", "attemptTimeout": "2 hours"},
+        {"id": "Inner", "parent": {"ref": "Outer"}, "attemptTimeout": "1 hour"},
+    ]
+    objects["Work"].update(parent={"ref": "Inner"}, maximumRetries="5")
+    [task] = convert_file(_write(tmp_path, definition)).dags[0].plan.tasks
+    assert task.kwargs["retries"] == 5  # own
+    assert task.kwargs["execution_timeout"].kwargs == {"seconds": 3600}  # nearest parent
+    assert task.kwargs["retry_delay"].kwargs == {"seconds": 420}  # the parent's parent
+    # and Default reaches the end of the chain: onFail set only there
+    objects["Default"]["onFail"] = {"ref": "Alarm"}
+    definition["objects"].append(
+        {"id": "Alarm", "type": "SnsAlarm", "topicArn": "arn:t", "subject": "s", "message": "m"}
+    )
+    [task] = convert_file(_write(tmp_path, definition)).dags[0].plan.tasks
+    assert len(task.kwargs["on_failure_callback"]) == 1
