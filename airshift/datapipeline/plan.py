@@ -94,7 +94,21 @@ def plan_pipeline(
             f"({', '.join(p.dag_id for p in plans)}).",
         )
     _unconverted(pipeline, notes)
+    _todos_into_code(plans, notes)
     return plans, connections
+
+
+def _todos_into_code(plans: list[DagPlan], notes: Notes) -> None:
+    """Every TODO of the report also appears in the code: on its task, else on the DAG.
+
+    A TODO about an object that became no task (a connection, an unused field) goes to the
+    DAG that uses the object's tasks, or to the first DAG.
+    """
+    on_tasks = {(t.source, m) for plan in plans for t in plan.tasks for m in t.todos}
+    owner = {t.source: plan for plan in reversed(plans) for t in plan.tasks}
+    for object_id, message in notes.todos:
+        if (object_id, message) not in on_tasks:
+            owner.get(object_id, plans[0]).dag_todos.append(f"{object_id}: {message}")
 
 
 def _plan_group(

@@ -60,6 +60,15 @@ def test_generated_dags_import_only_airflow_and_standard_modules(converted):
                     assert all(a.name.startswith(allowed) for a in node.names), dag.dag_id
 
 
+def test_every_report_todo_is_also_a_comment_in_the_code(converted):
+    for result in {id(r): r for r in converted.values()}.values():
+        code = "\n".join(d.code for d in result.dags)
+        comments = [line.strip() for line in code.splitlines() if "# TODO(airshift):" in line]
+        for object_id, message in result.todos:
+            text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)
+            assert any(text in comment for comment in comments), (result.source, object_id, text)
+
+
 def test_conversion_is_deterministic():
     path = REPO / "tests/datapipeline/definitions/everything.json"
     first, second = convert_file(path), convert_file(path)
