@@ -182,10 +182,16 @@ class ActivityTasks(EmrTasks):
             }
             if options or self.p.has(source, "dataFormat"):
                 kwargs["copy_options"] = options or self.format_options(source)
-            keys = [t.render() for t in self.tr.fields(target, "primaryKeys")]
-            if keys and method == "UPSERT":
-                kwargs["upsert_keys"] = keys
+            keys = self.tr.fields(target, "primaryKeys")
+            if keys and method == "UPSERT" and all(k.is_static for k in keys):
+                kwargs["upsert_keys"] = [k.static for k in keys]  # not a templated field
             task_id = self.add(obj.id, S3_TO_REDSHIFT, obj, **kwargs)
+            if method == "UPSERT" and keys and "upsert_keys" not in kwargs:
+                self.todo(
+                    task_id,
+                    "primaryKeys use run-time values, but upsert_keys is not templated; "
+                    "the operator falls back to the table's primary key.",
+                )
             self.finish(task_id, obj)
             create = self.create_table(obj, target)
             if mode == "KEEP_EXISTING":

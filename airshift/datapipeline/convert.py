@@ -7,6 +7,7 @@ command does can be checked without a terminal.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from pathlib import Path
 
@@ -154,7 +155,11 @@ def convert_folder(
 
 
 def write_result(result: ConversionResult, out: Path) -> list[Path]:
-    """Write the DAG files and the Markdown report; returns the paths written."""
+    """Write the DAG files, the Markdown report and a connections stub; returns the paths.
+
+    The stub (``airflow connections import <file>``) carries no passwords: they are set by
+    hand or come from a secrets backend.
+    """
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for dag in result.dags:
@@ -165,4 +170,8 @@ def write_result(result: ConversionResult, out: Path) -> list[Path]:
     report = out / f"{stem}.report.md"
     report.write_text(result.to_markdown(), encoding="utf-8")
     written.append(report)
+    if result.connections:
+        stub = out / f"{stem}.connections.json"
+        stub.write_text(json.dumps(result.connections_stub(), indent=2) + "\n", encoding="utf-8")
+        written.append(stub)
     return written

@@ -70,6 +70,24 @@ class ConversionResult:
             "minimum_versions": self.providers,
         }
 
+    def connections_stub(self) -> dict[str, dict[str, Any]]:
+        """The connections in ``airflow connections import`` form, without passwords."""
+        stub = {}
+        for c in self.connections:
+            entry: dict[str, Any] = {"conn_type": c.conn_type}
+            for key in ("host", "schema", "login"):
+                if key in c.fields:
+                    entry[key] = c.fields[key]
+            if c.fields.get("port", "").isdigit():
+                entry["port"] = int(c.fields["port"])
+            extra = dict(c.extra)
+            if "connection_string" in c.fields:
+                extra["connection_string"] = c.fields["connection_string"]
+            if extra:
+                entry["extra"] = extra
+            stub[c.conn_id] = entry
+        return stub
+
     def to_markdown(self) -> str:
         lines = [f"# Conversion report: `{_md(self.source)}`", ""]
         for d in self.dags:

@@ -52,6 +52,25 @@ def test_folder_with_a_bad_definition_converts_the_rest_and_exits_1(tmp_path):
     assert len(list(tmp_path.glob("*.py"))) == len(payload["results"]) == 10
 
 
+def test_connections_stub_is_importable_form_without_passwords(tmp_path):
+    proc = run(str(HERE / "definitions" / "everything.json"), "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    stub = json.loads((tmp_path / "everything.connections.json").read_text())
+    assert stub["shopdb"] == {
+        "conn_type": "postgres",
+        "host": "db.example.com",
+        "schema": "shop",
+        "login": "shop",
+        "port": 5432,
+        "extra": {
+            "jdbc_driver": "org.postgresql.Driver",
+            "connection_string": "jdbc:postgresql://db.example.com:5432/shop",
+        },
+    }
+    assert stub["dw"]["extra"]["cluster_identifier"] == "warehouse"
+    assert "password" not in json.dumps(stub) and "secret-in-file" not in json.dumps(stub)
+
+
 def test_values_option_and_human_summary(tmp_path):
     values = tmp_path / "values.json"
     values.write_text(json.dumps({"values": {"myPathToTerasortResults": "s3://elsewhere"}}))
