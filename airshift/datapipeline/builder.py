@@ -23,7 +23,7 @@ from airshift.datapipeline.operators import (
     SNS_NOTIFIER,
 )
 from airshift.datapipeline.pycode import Symbol
-from airshift.datapipeline.schedule import period_delta
+from airshift.datapipeline.schedule import TIMEDELTA, period_delta
 from airshift.datapipeline.translate import Notes, Translator
 from airshift.errors import AirshiftError
 
@@ -138,9 +138,7 @@ class BuilderCore:
         for key, arg in (("retryDelay", "retry_delay"), ("attemptTimeout", "execution_timeout")):
             if (text := self.p.string(obj, key)) is not None:
                 delta = period_delta(text, f"{where} {key!r}", self.notes, obj.id)
-                kwargs[arg] = Symbol("datetime").attr("timedelta")(
-                    seconds=int(delta.total_seconds())
-                )
+                kwargs[arg] = TIMEDELTA(seconds=int(delta.total_seconds()))
         for key, arg in (("onFail", "on_failure_callback"), ("onSuccess", "on_success_callback")):
             notifiers = self.actions(obj, key)
             if notifiers:
@@ -202,9 +200,7 @@ class BuilderCore:
                     alerts.append(
                         DEADLINE_ALERT(
                             reference=DEADLINE_REFERENCE.attr("DAGRUN_LOGICAL_DATE"),
-                            interval=Symbol("datetime").attr("timedelta")(
-                                seconds=int(interval.total_seconds())
-                            ),
+                            interval=TIMEDELTA(seconds=int(interval.total_seconds())),
                             callback=ASYNC_CALLBACK(
                                 SNS_NOTIFIER, kwargs=self.notifier_kwargs(action, obj)
                             ),

@@ -111,9 +111,7 @@ def generate(plan: DagPlan, source: str, catchup: bool) -> str:
     if plan.deadlines:
         dag_kwargs["deadline"] = plan.deadlines
     if plan.params:
-        dag_kwargs["params"] = {
-            p.id: PARAM(p.default, **{k: v for k, v in p.schema.items()}) for p in plan.params
-        }
+        dag_kwargs["params"] = {p.id: PARAM(p.default, **p.schema) for p in plan.params}
     if "s3_text" in plan.helpers:
         dag_kwargs["user_defined_macros"] = {"s3_text": Name("s3_text")}
     dag_kwargs["tags"] = ["airshift", "aws-data-pipeline"]

@@ -33,7 +33,6 @@ class DagPlan:
     """Everything one generated DAG file contains."""
 
     dag_id: str
-    display_name: str
     schedule: ScheduleSpec
     tasks: list[TaskSpec]
     edges: list[tuple[str, str]]
@@ -163,9 +162,9 @@ def _plan_group(
         max_runs = pipeline.integer(default, "maxActiveInstances")
     elif spec.style == "ondemand":
         max_runs = 1
+    deadlines = builder.deadline_alerts(spec.style)  # may use parameters: before _params
     plan = DagPlan(
         dag_id=dag_id,
-        display_name=pipeline.definition.source,
         schedule=spec,
         tasks=list(builder.tasks.values()),
         edges=builder.edges,
@@ -174,7 +173,7 @@ def _plan_group(
         activities=[a.id for a in activities],
         max_active_runs=max_runs,
         min_amazon=builder.min_amazon,
-        deadlines=builder.deadline_alerts(spec.style),
+        deadlines=deadlines,
         secrets=tr.used_secrets,
     )
     for name in tr.used_secrets:

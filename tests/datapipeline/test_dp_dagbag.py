@@ -183,10 +183,11 @@ def test_everything_retries_timeouts_and_alarms(dagbag):
             "kwargs": {
                 "target_arn": "arn:aws:sns:us-east-1:123456789012:late",
                 "subject": "Late: Extract raw logs",
-                "message": "Extract raw logs is late",
+                "message": "Extract raw logs is late ({{ params.myLateNote }})",
             },
         }
     ]
+    assert dag["params"]["myLateNote"] == "late!"  # a parameter only the deadline uses
 
 
 def test_everything_rendered_templates(dagbag):
