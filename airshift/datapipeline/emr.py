@@ -80,13 +80,7 @@ class EmrTasks(BuilderCore):
         else:
             args = ["hive", *define, "-e", script.render()]  # type: ignore[union-attr]
         chain = self._emr(obj, [_step(obj.name, "command-runner.jar", args)])
-        if self.p.string(obj, "stage") != "false" and (
-            self.p.has(obj, "input") or self.p.has(obj, "output")
-        ):
-            self.todo(
-                chain.entry,
-                "staged Hive tables ${input1}/${output1} are not created; add CREATE EXTERNAL TABLE statements for the data nodes.",
-            )
+        self._staging_todo(obj, chain, "Hive tables ${input1}/${output1}", "CREATE EXTERNAL TABLE")
         return chain
 
     def _PigActivity(self, obj: PipelineObject) -> Chain:
@@ -100,14 +94,16 @@ class EmrTasks(BuilderCore):
         else:
             args = ["pig", *define, "-e", script.render()]  # type: ignore[union-attr]
         chain = self._emr(obj, [_step(obj.name, "command-runner.jar", args)])
-        if self.p.string(obj, "stage") != "false" and (
-            self.p.has(obj, "input") or self.p.has(obj, "output")
-        ):
-            self.todo(
-                chain.entry,
-                "staged Pig aliases ${INPUT1}/${OUTPUT1} are not defined; LOAD/STORE the data node paths in the script.",
-            )
+        self._staging_todo(obj, chain, "Pig aliases ${INPUT1}/${OUTPUT1}", "LOAD/STORE")
         return chain
+
+    def _staging_todo(self, obj: PipelineObject, chain: Chain, what: str, how: str) -> None:
+        """DP's default staging generates table/alias definitions; name the nodes to redo."""
+        nodes = self.p.refs(obj, "input") + self.p.refs(obj, "output")
+        if self.p.string(obj, "stage") == "false" or not nodes:
+            return
+        described = "; ".join(self._describe(n) for n in nodes)
+        self.todo(chain.entry, f"staged {what} are not generated; add {how} for: {described}.")
 
     def _HiveCopyActivity(self, obj: PipelineObject) -> Chain:
         source, target = self.require_ref(obj, "input"), self.require_ref(obj, "output")
@@ -171,7 +167,8 @@ class EmrTasks(BuilderCore):
         else:
             self.extra_params["emr_job_flow_id"] = "id of the EMR cluster to run steps on"
             job_flow = "{{ params.emr_job_flow_id }}"
-        add = self.add(obj.id, EMR_ADD_STEPS, obj, job_flow_id=job_flow, steps=steps)
+        region = self._region(cluster)
+        add = self.add(obj.id, EMR_ADD_STEPS, obj, job_flow_id=job_flow, steps=steps, **region)
         if cluster is None:
             self.todo(
                 add,
@@ -187,6 +184,7 @@ class EmrTasks(BuilderCore):
             step_id="{{ ti.xcom_pull(task_ids=" + literal(add) + ")[-1] }}",
             mode="reschedule",
             poke_interval=60,
+            **region,
         )
         self.notes.assume(
             obj.id,
@@ -199,6 +197,11 @@ class EmrTasks(BuilderCore):
             self.edge(create, add)
             self.edge(wait, terminate)
         return Chain(add, wait)
+
+    def _region(self, cluster: PipelineObject | None) -> dict[str, str]:
+        """Every EMR call for a cluster goes to the cluster's region, when it has one."""
+        region = self.render(cluster, "region") if cluster is not None else None
+        return {"region_name": region} if region else {}
 
     def cluster(self, obj: PipelineObject) -> tuple[str, str]:
         """Create and teardown-terminate tasks for an EmrCluster, once per DAG."""
@@ -213,6 +216,7 @@ class EmrTasks(BuilderCore):
             job_flow_overrides=overrides,
             emr_conn_id=None,
             wait_for_completion=True,
+            **self._region(obj),
         )
         terminate = self.add(
             f"terminate_{obj.id}",
@@ -220,6 +224,7 @@ class EmrTasks(BuilderCore):
             obj,
             display=f"{obj.name} (terminate)",
             job_flow_id="{{ ti.xcom_pull(task_ids=" + literal(create) + ") }}",
+            **self._region(obj),
         )
         self.tasks[terminate].teardown_of = create
         self.edge(create, terminate)

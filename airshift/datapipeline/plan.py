@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airshift.datapipeline.connections import Connections
-from airshift.datapipeline.model import ACTIVITY_TYPES, RESOURCE_TYPES, Pipeline, PipelineObject
+from airshift.datapipeline.model import (
+    ACTIVITY_TYPES,
+    RESOURCE_TYPES,
+    Pipeline,
+    PipelineObject,
+    Ref,
+)
 from airshift.datapipeline.schedule import ScheduleSpec, build_schedule
 from airshift.datapipeline.tasks import TaskBuilder, TaskSpec, sanitize
 from airshift.datapipeline.translate import Notes, Translator
@@ -279,6 +285,13 @@ def _params(pipeline: Pipeline, tr: Translator, extra: dict[str, str]) -> list[P
 
 def _unconverted(pipeline: Pipeline, notes: Notes) -> None:
     """Report every field nothing read: known-harmless ones as assumptions, others as TODOs."""
+    referenced = {
+        value.id
+        for obj in pipeline.objects.values()
+        for values in obj.fields.values()
+        for value in values
+        if isinstance(value, Ref)
+    }
     for obj in pipeline.objects.values():
         kind = pipeline.type_of(obj)
         if kind == "Ec2Resource":
@@ -306,6 +319,7 @@ def _unconverted(pipeline: Pipeline, notes: Notes) -> None:
             kind is not None
             and kind != "Schedule"
             and unread
+            and obj.id not in referenced
             and not any(holder == obj.id and key != "type" for holder, key in pipeline.read)
         ):
             notes.todo(obj.id, f"{kind} is not used by any activity; nothing was converted.")

@@ -186,6 +186,17 @@ class Translator:
                 return self._parameter(name, where)
             if name in ("errorMessage", "errorId", "errorStackTrace", "hostname"):
                 return self._runtime(obj, "@" + name, where, own)
+            if own and re.fullmatch(r"my[A-Z_]\w*", name):
+                # The console supplies parameter objects some published samples leave out.
+                self.parameters[name] = Parameter(
+                    name, description="not declared in the definition"
+                )
+                self.notes.todo(
+                    name,
+                    f"parameter {name!r} is used but not declared; it became a string param "
+                    "without a value.",
+                )
+                return self._parameter(name, where)
             raise AirshiftError(
                 f"{where}: #{{{name}}} is neither a field of object {obj.id!r} "
                 "nor a declared parameter."

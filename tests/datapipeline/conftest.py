@@ -51,6 +51,18 @@ REQUESTS: dict[str, dict[str, Any]] = {
         "params": {"myBackupLocation": "s3://backups/ora"},
     },
     "TeraSortHadoopBenchmark": {"logical_date": "2025-01-02T00:00:00+00:00"},
+    "RedshiftToRDS_withTableCreate": {
+        "logical_date": "2025-01-01T00:00:00+00:00",
+        "params": {"myOutputS3Path": "s3://tmp/out", "myRDSTableName": "songs"},
+    },
+    "hadoop_activity_world_count_fair": {
+        "logical_date": "2025-01-01T00:00:00+00:00",
+        "params": {"myOutputFolder": "s3://wc"},
+    },
+    "dynamodb_to_dynamodb": {
+        "logical_date": "2025-01-01T00:00:00+00:00",
+        "params": {"myTempS3Folder": "s3://tmp", "myDDBSourceTableName": "src"},
+    },
     **{name: {"logical_date": case[1]} for name, case in SCHEDULES.items()},
 }
 

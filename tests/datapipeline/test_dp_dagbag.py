@@ -4,6 +4,7 @@ definition means: task kinds, edges, schedules, retries and rendered templates."
 from __future__ import annotations
 
 import ast
+import itertools
 import subprocess
 import sys
 from pathlib import Path
@@ -400,6 +401,68 @@ def test_oracle_sample_with_separate_parameter_and_value_files(dagbag):
     task = dag["tasks"]["BackupTable"]["rendered"]
     assert (task["s3_bucket"], task["s3_key"]) == ("backups", "ora/4/")  # day(@scheduledStartTime)
     assert task["sql_conn_id"] == "oracledatabase"
+
+
+def test_redshift_to_rds_chain(dagbag, converted):
+    dag = dagbag["dags"]["RedshiftToRDS_withTableCreate"]
+    tasks = dag["tasks"]
+    operators = {t: v["operator"].rsplit(".", 1)[1] for t, v in tasks.items()}
+    assert operators == {
+        "RedshiftToS3": "RedshiftToS3Operator",
+        "CreateTableActivity": "SQLExecuteQueryOperator",
+        "S3ToRdsCopyActivity": "S3ToSqlOperator",
+        "S3CleanupActivity": "BashOperator",
+    }
+    chain = ["RedshiftToS3", "CreateTableActivity", "S3ToRdsCopyActivity", "S3CleanupActivity"]
+    for up, down in itertools.pairwise(chain):
+        assert tasks[down]["upstream"] == [up]
+    unload = tasks["RedshiftToS3"]["rendered"]
+    assert (unload["s3_bucket"], unload["s3_key"]) == ("tmp", "out/2025-01-01-00-00-00/")
+    copy = tasks["S3ToRdsCopyActivity"]["rendered"]
+    assert (copy["table"], copy["sql_conn_id"]) == ("songs", "rdsdatabase")
+    result = converted["RedshiftToRDS_withTableCreate"]
+    assert any("insertQuery" in m for _, m in result.todos)
+
+
+def test_parallel_hadoop_activities_on_a_fair_scheduler_cluster(dagbag):
+    tasks = dagbag["dags"]["hadoop_activity_world_count_fair"]["tasks"]
+    create = tasks["create_EmrClusterId_pmtY0"]
+    assert create["downstream"] == [
+        "HadoopActivity_1",
+        "HadoopActivity_2",
+        "terminate_EmrClusterId_pmtY0",
+    ]
+    assert create["rendered"]["job_flow_overrides"]["Configurations"] == [
+        {
+            "Classification": "yarn-site",
+            "Properties": {
+                "yarn.resourcemanager.scheduler.class": (
+                    "org.apache.hadoop.yarn.server.resourcemanager.scheduler.fair.FairScheduler"
+                )
+            },
+        }
+    ]
+    args = tasks["HadoopActivity_2"]["rendered"]["steps"][0]["HadoopJarStep"]["Args"]
+    assert args[0] == "-Dmapreduce.job.queuename=queue_2"
+    assert args[-1] == "s3://wc/2025-01-01T00:00:00"
+    assert tasks["HadoopActivity_1"]["retries"] == 0
+
+
+def test_emr_steps_resolve_node_references_and_region(dagbag):
+    tasks = dagbag["dags"]["dynamodb_to_dynamodb"]["tasks"]
+    backup = tasks["TableBackupActivity"]["rendered"]
+    assert backup["region_name"] == "us-east-1"
+    assert backup["steps"][0]["HadoopJarStep"] == {
+        "Jar": "s3://dynamodb-emr-us-east-1/emr-ddb-storage-handler/2.1.0/emr-ddb-2.1.0.jar",
+        "Args": [
+            "org.apache.hadoop.dynamodb.tools.DynamoDbExport",
+            "s3://tmp/2025-01-01-00-00-00",
+            "src",
+            "0.25",
+        ],
+    }
+    assert tasks["TableLoadActivity"]["upstream"] == ["TableBackupActivity__wait"]
+    assert tasks["terminate_EmrClusterForBackup"]["rendered"]["region_name"] == "us-east-1"
 
 
 # -- schedules and expressions ---------------------------------------------------------------

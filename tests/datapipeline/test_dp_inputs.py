@@ -221,9 +221,9 @@ ERRORS = {
         lambda d: _objects(d)["Work"].update(command="echo #{teleport(1)}"),
         "object 'Work' field 'command': unknown function teleport()",
     ),
-    "undeclared parameter": (
-        lambda d: _objects(d)["Work"].update(command="echo #{myMissing}"),
-        "object 'Work' field 'command': #{myMissing} is neither a field of object 'Work' nor a declared parameter",
+    "unknown reference": (
+        lambda d: _objects(d)["Work"].update(command="echo #{missing}"),
+        "object 'Work' field 'command': #{missing} is neither a field of object 'Work' nor a declared parameter",
     ),
     "bad retries": (
         lambda d: _objects(d)["Work"].update(maximumRetries="lots"),
@@ -266,6 +266,16 @@ def test_real_mistakes_are_reported_with_object_and_field(tmp_path, case):
     with pytest.raises(AirshiftError) as excinfo:
         convert_file(_write(tmp_path, definition))
     assert message in excinfo.value.message
+
+
+def test_undeclared_my_parameter_becomes_a_param_without_value_and_a_todo(tmp_path):
+    result = convert_file(_write(tmp_path, _minimal(command="run #{myScript}")))
+    [param] = result.dags[0].plan.params
+    assert (param.id, param.default, param.schema["type"]) == ("myScript", None, ["string", "null"])
+    assert (
+        "myScript",
+        "parameter 'myScript' is used but not declared; it became a string param without a value.",
+    ) in result.todos
 
 
 def test_invalid_json_names_line_and_column(tmp_path):
