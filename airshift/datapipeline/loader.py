@@ -167,6 +167,8 @@ def _parameter(attrs: dict[str, Any], pid: str) -> Parameter:
 
 
 def _parameters(raw: Any) -> dict[str, Parameter]:
+    if raw is not None and not isinstance(raw, list):
+        raise AirshiftError("'parameters' must be a list of parameter objects.")
     params: dict[str, Parameter] = {}
     for index, entry in enumerate(raw or []):
         pid = _key(entry, "id")
@@ -262,8 +264,11 @@ def load_definition(
         if obj.id in objects:
             raise AirshiftError(f"object {obj.id!r} is defined twice in {path.name}.")
         objects[obj.id] = obj
+    own_values = _key(raw, "values")
+    if own_values is not None and not isinstance(own_values, dict):
+        raise AirshiftError(f"{path.name}: 'values' must map parameter ids to values.")
     values = parse_values(
-        {"values": _key(raw, "values") or {}}
+        {"values": own_values or {}}
         if _key(raw, "parameterValues") is None
         else {"parameterValues": _key(raw, "parameterValues")},
         f"{path.name} values",
