@@ -137,7 +137,7 @@ def generate(plan: DagPlan, source: str, catchup: bool) -> str:
     doc = ast.Expr(ast.Constant(_docstring(plan, source)))
     tree = ast.Module([doc, *module.imports.statements(), *body, with_stmt], [])
     ast.fix_missing_locations(tree)
-    code = _place_comments(ast.unparse(tree), module, tree)
+    code = _place_comments(ast.unparse(tree), module)
     return format_code(code)
 
 
@@ -176,7 +176,7 @@ def _docstring(plan: DagPlan, source: str) -> str:
     return "\n".join("".join(ch if ch.isprintable() else "?" for ch in line) for line in lines)
 
 
-def _place_comments(code: str, module: _Module, tree: ast.Module) -> str:
+def _place_comments(code: str, module: _Module) -> str:
     """Swap marker statements for comment lines, and prove nothing else changed."""
     out = []
     for line in code.splitlines():
@@ -188,12 +188,14 @@ def _place_comments(code: str, module: _Module, tree: ast.Module) -> str:
         else:
             out.append(line)
     result = "\n".join(out) + "\n"
-    if ast.dump(ast.parse(result)) != ast.dump(_without_markers(tree, module)):
+    if ast.dump(ast.parse(result)) != ast.dump(_without_markers(code, module)):
         raise AirshiftError("internal error: generated comments changed the generated code.")
     return result
 
 
-def _without_markers(tree: ast.Module, module: _Module) -> ast.Module:
+def _without_markers(code: str, module: _Module) -> ast.Module:
+    """The code's AST with the marker statements removed: what the comments must not change."""
+
     class Strip(ast.NodeTransformer):
         def visit_Expr(self, node: ast.Expr) -> ast.AST | None:
             value = node.value
@@ -201,7 +203,7 @@ def _without_markers(tree: ast.Module, module: _Module) -> ast.Module:
                 return None
             return node
 
-    return ast.parse(ast.unparse(Strip().visit(ast.parse(ast.unparse(tree)))))
+    return Strip().visit(ast.parse(code))
 
 
 def _ruff() -> str | None:
