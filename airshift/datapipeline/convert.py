@@ -102,7 +102,8 @@ def convert_file(
 
 def definition_files(folder: Path) -> tuple[list[Path], list[Path]]:
     """JSON files under a folder that hold pipeline objects, and those skipped."""
-    found, skipped = [], []
+    found: list[Path] = []
+    skipped: list[Path] = []
     for path in sorted(folder.rglob("*.json")):
         try:
             raw, _ = read_json(path)

@@ -135,8 +135,7 @@ class EmrTasks(BuilderCore):
     def _shell_step(self, obj: PipelineObject, name: str) -> dict[str, Any]:
         args = [t.render() for t in self.tr.fields(obj, "scriptArgument")]
         if (uri := self.tr.field(obj, "scriptUri")) is not None:
-            fetch = 'dp_script="$(mktemp)" && aws s3 cp "$0" "$dp_script" && bash "$dp_script" "$@"'
-            return _step(name, "command-runner.jar", ["bash", "-c", fetch, uri.render(), *args])
+            return _script_step(name, uri.render(), args)
         command = self.require(obj, "command").render()
         return _step(name, "command-runner.jar", ["bash", "-c", command, "dp-shell", *args])
 
@@ -148,12 +147,7 @@ class EmrTasks(BuilderCore):
         for config in self.p.refs(obj, key):
             uri = self.require(config, "scriptUri").render()
             args = [t.render() for t in self.tr.fields(config, "scriptArgument")]
-            fetch = 'dp_script="$(mktemp)" && aws s3 cp "$0" "$dp_script" && bash "$dp_script" "$@"'
-            steps.append(
-                _step(
-                    f"{obj.name} ({key})", "command-runner.jar", ["bash", "-c", fetch, uri, *args]
-                )
-            )
+            steps.append(_script_step(f"{obj.name} ({key})", uri, args))
         return steps
 
     def _emr(self, obj: PipelineObject, steps: list[dict[str, Any]]) -> Chain:
@@ -364,3 +358,9 @@ def _step(name: str, jar: str, args: list[str]) -> dict[str, Any]:
         "ActionOnFailure": "CONTINUE",
         "HadoopJarStep": {"Jar": jar, "Args": args},
     }
+
+
+def _script_step(name: str, uri: str, args: list[str]) -> dict[str, Any]:
+    """A step that fetches a script from S3 and runs it with the given arguments."""
+    fetch = 'dp_script="$(mktemp)" && aws s3 cp "$0" "$dp_script" && bash "$dp_script" "$@"'
+    return _step(name, "command-runner.jar", ["bash", "-c", fetch, uri, *args])

@@ -58,8 +58,8 @@ class Template:
     def drop_prefix(self, count: int) -> Template:
         """The template without its first ``count`` literal characters."""
         parts = list(self.parts)
-        while count and parts and isinstance(parts[0], str):
-            head = parts.pop(0)
+        while count and parts and isinstance(head := parts[0], str):
+            parts.pop(0)
             if len(head) > count:
                 parts.insert(0, head[count:])
             count = max(0, count - len(head))

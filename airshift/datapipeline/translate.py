@@ -423,8 +423,10 @@ def _accessor(t: Translator, name: str, args: list[Val], where: str) -> Val:
 
 def _make(t: Translator, name: str, args: list[Val], where: str) -> Val:
     _arity(name, args, 3 if name == "makeDate" else 5, where)
-    if all(isinstance(a, Static) and isinstance(a.value, int) for a in args):
-        return Static(dt.datetime(*[a.value for a in args]))  # type: ignore[misc, union-attr]
+    ints = [a.value for a in args if isinstance(a, Static) and isinstance(a.value, int)]
+    if len(ints) == len(args):
+        year, month, day, hour, minute = [*ints, 0, 0][:5]
+        return Static(dt.datetime(year, month, day, hour, minute))
     numbers = ", ".join(f"({t._number(a, where)}) | int" for a in args)
     return Dynamic(f"macros.datetime({numbers})", "datetime")
 
