@@ -44,7 +44,7 @@ class ConversionResult:
                     "file": d.filename,
                     "schedule": d.plan.schedule.summary,
                     "tasks": [t.task_id for t in d.plan.tasks],
-                    "params": [p.id for p in d.plan.params],
+                    "params": {p.id: {"default": p.default, **p.schema} for p in d.plan.params},
                     "variables": d.plan.secrets,
                 }
                 for d in self.dags

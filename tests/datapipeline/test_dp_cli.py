@@ -33,6 +33,8 @@ def test_convert_file_writes_dag_and_report_and_prints_json(tmp_path):
     [result] = payload["results"]
     assert result["dags"][0]["dag_id"] == "helloworld"
     assert result["dags"][0]["tasks"] == ["ShellCommandActivity_HelloWorld"]
+    assert result["dags"][0]["params"] == {}  # myS3LogsPath only fed pipelineLogUri
+    assert result["unused_parameters"] == ["myS3LogsPath"]
     assert (tmp_path / "helloworld.py").exists() and (tmp_path / "helloworld.report.md").exists()
     assert "start_date=pendulum.datetime(2025, 1, 1" in (tmp_path / "helloworld.py").read_text()
 
