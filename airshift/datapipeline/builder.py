@@ -7,6 +7,7 @@ edge list and the same reading of retries, timeouts and alarms.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -77,6 +78,7 @@ class BuilderCore:
         self.extra_params: dict[str, str] = {}
         self.min_amazon: str = "9.0.0"
         self.late: list[tuple[PipelineObject, str | None, list[PipelineObject]]] = []
+        self.dagrun_timeout: dt.timedelta | None = None
 
     # -- bookkeeping --------------------------------------------------------------------
     def new_id(self, raw: str) -> str:
@@ -206,11 +208,17 @@ class BuilderCore:
                             ),
                         )
                     )
+                elif kind == "Terminate":
+                    self.dagrun_timeout = interval
+                    self.notes.assume(
+                        obj.id,
+                        f"onLateAction {action.id!r} (Terminate) became dagrun_timeout={interval}: "
+                        "it counts from the run's start, DP from the scheduled start, and it ends "
+                        "the whole run rather than one object.",
+                    )
                 elif kind != "SnsAlarm":
                     self.notes.todo(
-                        obj.id,
-                        f"onLateAction {action.id!r} ({kind}) has no Airflow equivalent; a late run "
-                        "is not cancelled (dagrun_timeout is the nearest setting).",
+                        obj.id, f"onLateAction {action.id!r} ({kind}) is not converted."
                     )
         return alerts
 

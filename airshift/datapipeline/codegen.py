@@ -17,6 +17,7 @@ from typing import Any
 
 from airshift.datapipeline.plan import DagPlan
 from airshift.datapipeline.pycode import Imports, Name, Symbol, TaskRef, to_ast
+from airshift.datapipeline.schedule import TIMEDELTA
 from airshift.errors import AirshiftError
 
 DAG = Symbol("airflow.sdk", "DAG")
@@ -108,6 +109,9 @@ def generate(plan: DagPlan, source: str, catchup: bool) -> str:
     dag_kwargs["catchup"] = catchup
     if plan.max_active_runs is not None:
         dag_kwargs["max_active_runs"] = plan.max_active_runs
+    if plan.dagrun_timeout is not None:
+        seconds = int(plan.dagrun_timeout.total_seconds())
+        dag_kwargs["dagrun_timeout"] = TIMEDELTA(seconds=seconds)
     if plan.deadlines:
         dag_kwargs["deadline"] = plan.deadlines
     if plan.params:

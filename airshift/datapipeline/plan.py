@@ -46,6 +46,7 @@ class DagPlan:
     helpers: set[str]
     activities: list[str]
     max_active_runs: int | None
+    dagrun_timeout: dt.timedelta | None
     min_amazon: str
     deadlines: list[Any]
     secrets: list[str]
@@ -178,6 +179,7 @@ def _plan_group(
         helpers=builder.helpers,
         activities=[a.id for a in activities],
         max_active_runs=max_runs,
+        dagrun_timeout=builder.dagrun_timeout,
         min_amazon=builder.min_amazon,
         deadlines=deadlines,
         secrets=tr.used_secrets,

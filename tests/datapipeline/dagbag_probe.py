@@ -121,6 +121,7 @@ def main() -> None:
             "end_date": _jsonable(dag.end_date),
             "catchup": dag.catchup,
             "max_active_runs": dag.max_active_runs,
+            "dagrun_timeout": _jsonable(dag.dagrun_timeout),
             "params": _jsonable(dag.params.dump()),
             "deadlines": [
                 {

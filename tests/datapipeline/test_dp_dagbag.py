@@ -189,6 +189,7 @@ def test_everything_retries_timeouts_and_alarms(dagbag):
         }
     ]
     assert dag["params"]["myLateNote"] == "late!"  # a parameter only the deadline uses
+    assert dag["dagrun_timeout"] == 7200.0  # onLateAction Terminate, the nearest setting
 
 
 def test_everything_rendered_templates(dagbag):
@@ -283,12 +284,7 @@ def test_everything_report_lists_connections_without_secrets(converted):
     assert "secret-in-file" not in str(data) and "secret-in-file" not in report.dags[0].code
     assert "secret-in-file" not in report.to_markdown()
     todo_objects = {t["object"] for t in data["todos"]}
-    assert {
-        "Extract",
-        "OnPrem",
-        "HiveCopy",
-        "DdbToRedshift",
-    } <= todo_objects  # late, queue, hive, iam
+    assert {"OnPrem", "HiveCopy", "DdbToRedshift"} <= todo_objects  # queue, hive, iam
     assert data["minimum_versions"]["apache-airflow-providers-amazon"] == "9.32.0"  # S3CopyPrefix
     assert data["minimum_versions"]["apache-airflow"] == "3.1.0"  # DeadlineAlert
     by_id = {o["id"]: o for o in data["objects"]}
