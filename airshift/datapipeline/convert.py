@@ -20,6 +20,7 @@ from airshift.datapipeline.report import ConversionResult, DagFile
 from airshift.datapipeline.translate import Notes
 from airshift.errors import AirshiftError
 
+_PARAM = re.compile(r"#\{\s*(\*?my\w+)\s*\}")
 _BASE_VERSIONS = {"apache-airflow": "3.0.0"}
 _PACKAGES = {
     "airflow.providers.amazon": ("apache-airflow-providers-amazon", "9.0.0"),
@@ -84,8 +85,24 @@ def convert_file(
     used = {p.id for plan in plans for p in plan.params} | {
         s for plan in plans for s in plan.secrets
     }
+    in_connections = {
+        name
+        for spec in connections.specs.values()
+        for text in [
+            *spec.fields.values(),
+            *spec.extra.values(),
+            *(
+                v
+                for v in pipeline.objects[spec.source].fields.get("*password", [])
+                if isinstance(v, str)
+            ),
+        ]
+        for name in _PARAM.findall(text)
+    }
     unused = [
-        pid for pid in definition.parameters if pid not in used and pid.lstrip("*") not in used
+        pid
+        for pid in definition.parameters
+        if pid not in used | in_connections and pid.lstrip("*") not in used
     ]
     return ConversionResult(
         source=definition.source,

@@ -80,6 +80,8 @@ class Template:
         """The whole template as one Jinja string expression (``'a' ~ (x) ~ 'b'``)."""
         if not self.parts:
             return "''"
+        if len(self.parts) == 1 and isinstance(self.parts[0], Jinja):
+            return self.parts[0].expr
         return " ~ ".join(literal(p) if isinstance(p, str) else f"({p.expr})" for p in self.parts)
 
 

@@ -140,7 +140,7 @@ class ConversionResult:
             ]
             lines += [f"- `{_md(p)}`" for p in missing]
         if self.unused_parameters:
-            lines += ["", "## Parameters not used by any task", ""]
+            lines += ["", "## Parameters used neither by a task nor by a connection", ""]
             lines += [f"- `{_md(p)}`" for p in self.unused_parameters]
         if self.repairs:
             lines += ["", "## Input repaired", ""] + [f"- {_md(r)}" for r in self.repairs]

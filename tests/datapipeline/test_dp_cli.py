@@ -71,6 +71,11 @@ def test_connections_stub_is_importable_form_without_passwords(tmp_path):
         },
     }
     assert stub["dw"]["extra"]["cluster_identifier"] == "warehouse"
+    report = json.loads(
+        run(str(HERE / "definitions" / "everything.json"), "--out", str(tmp_path), "--json").stdout
+    )
+    # secret parameters feed connection passwords: used, and never printed
+    assert report["results"][0]["unused_parameters"] == []
     assert "password" not in json.dumps(stub) and "secret-in-file" not in json.dumps(stub)
 
 
