@@ -153,6 +153,12 @@ def build_schedule(
             f"runs once (occurrences 1 from first activation): schedule '@once' starting "
             f"{activation:%Y-%m-%d}.",
         )
+        if style == "timeseries":
+            notes.assume(
+                schedule.id,
+                "timeseries style: DP would run this once at the end of the first period; "
+                "'@once' runs at the start (the scheduled times keep DP's values).",
+            )
         return ScheduleSpec(
             f"{schedule.id}/{style}",
             style,
