@@ -102,8 +102,9 @@ def generate(plan: DagPlan, source: str, catchup: bool) -> str:
         "dag_display_name": f"{plan.dag_id} (from AWS Data Pipeline)",
         "description": f"Converted from AWS Data Pipeline definition {source}.",
         "schedule": plan.schedule.timetable,
-        "start_date": _datetime(plan.schedule.start) if plan.schedule.start else None,
     }
+    if plan.schedule.start:
+        dag_kwargs["start_date"] = _datetime(plan.schedule.start)
     if plan.schedule.end:
         dag_kwargs["end_date"] = _datetime(plan.schedule.end)
     dag_kwargs["catchup"] = catchup

@@ -118,7 +118,7 @@ def build_schedule(
             "ondemand",
             "ondemand",
             None,
-            dt.datetime(2024, 1, 1),
+            None,  # a manual-only DAG needs no start date
             None,
             TimeBase(start_expr, start_expr),
             "on demand (manual trigger)",

@@ -171,6 +171,7 @@ SCHEDULES: dict[str, tuple[dict, str, dict[str, Any]]] = {
         "2025-05-06T07:08:00+00:00",
         {
             "timetable": "NullTimetable",
+            "start_date": None,
             "max_active_runs": 4,
             "times": "2025-05-06 07:08|2025-05-06 07:08",
         },
