@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from airshift.datapipeline.builder import Chain, sql_text, version_key
+from airshift.datapipeline.ec2 import Ec2Tasks
 from airshift.datapipeline.emr import EmrTasks
 from airshift.datapipeline.jinja import Template
 from airshift.datapipeline.model import PipelineObject
@@ -28,7 +29,7 @@ from airshift.datapipeline.pycode import Name
 from airshift.errors import AirshiftError
 
 
-class ActivityTasks(EmrTasks):
+class ActivityTasks(EmrTasks, Ec2Tasks):
     """Dispatch by activity type; the worker-side activities are built here."""
 
     def activity(self, obj: PipelineObject) -> Chain:
@@ -46,6 +47,9 @@ class ActivityTasks(EmrTasks):
                     obj.id, "stage=true on EMR is not emulated; copy inputs in the command."
                 )
             return self._emr(obj, [self._shell_step(obj, obj.name)])
+        resource = self.p.ref(obj, "runsOn")
+        if self.ec2_strategy == "ssm" and resource and self.p.type_of(resource) == "Ec2Resource":
+            return self.ssm_shell(obj, resource)
         script = self.shell_script(obj, obj, stage=True)
         task_id = self.add(obj.id, BASH, obj, **script)
         self.finish(task_id, obj)

@@ -61,17 +61,24 @@ class BuilderCore:
     """Task bookkeeping and the fields every runnable object shares (retries, alarms...)."""
 
     def __init__(
-        self, pipeline: Pipeline, tr: Translator, notes: Notes, connections: Connections
+        self,
+        pipeline: Pipeline,
+        tr: Translator,
+        notes: Notes,
+        connections: Connections,
+        ec2_strategy: str = "local",
     ) -> None:
         self.p = pipeline
+        self.ec2_strategy = ec2_strategy
         self.tr = tr
         self.notes = notes
         self.connections = connections
         self.tasks: dict[str, TaskSpec] = {}
         self.edges: list[tuple[str, str]] = []
         self.chains: dict[str, Chain] = {}
-        self.clusters: dict[str, tuple[str, str]] = {}  # cluster id -> (create, terminate)
-        self.cluster_tasks: dict[str, set[str]] = {}  # cluster id -> all its tasks
+        # EMR clusters and (with the ssm strategy) EC2 instances: id -> (create, terminate)
+        self.resources: dict[str, tuple[str, str]] = {}
+        self.resource_tasks: dict[str, set[str]] = {}  # resource id -> all its tasks
         self.sensors: dict[tuple[str, str], str] = {}
         self.finished: set[str] = set()
         self.helpers: set[str] = set()
@@ -258,7 +265,19 @@ class BuilderCore:
     def shell_script(
         self, obj: PipelineObject, node: PipelineObject, stage: bool
     ) -> dict[str, Any]:
-        """``bash_command``/``env`` for a command or scriptUri, with arguments and staging.
+        """``bash_command``/``env``/``append_env`` for a BashOperator or BashSensor."""
+        bash, env = self.shell_parts(obj, node, stage)
+        if bash.rstrip().endswith((".sh", ".bash")):
+            bash += " "  # BashOperator would otherwise load it as a template file
+        result: dict[str, Any] = {"bash_command": bash}
+        if env:
+            result |= {"env": {k: v.render() for k, v in env.items()}, "append_env": True}
+        return result
+
+    def shell_parts(
+        self, obj: PipelineObject, node: PipelineObject, stage: bool
+    ) -> tuple[str, dict[str, Template]]:
+        """The script for a command or scriptUri, with arguments and staging, plus its env.
 
         Arguments and S3 locations travel in environment variables, so whatever they render
         to (quotes, spaces, ``$``) reaches the script unchanged.
@@ -267,11 +286,11 @@ class BuilderCore:
         script_uri = self.tr.field(obj, "scriptUri", node)
         if (command is None) == (script_uri is None):
             raise AirshiftError(f"object {obj.id!r}: set exactly one of 'command' or 'scriptUri'.")
-        env: dict[str, str] = {}
+        env: dict[str, Template] = {}
         lines: list[str] = []
         args = self.tr.fields(obj, "scriptArgument", node)
         for index, arg in enumerate(args, 1):
-            env[f"DP_ARG_{index}"] = arg.render()
+            env[f"DP_ARG_{index}"] = arg
         if args:
             lines.append("set -- " + " ".join(f'"$DP_ARG_{i}"' for i in range(1, len(args) + 1)))
         inputs, outputs = [], []
@@ -279,16 +298,16 @@ class BuilderCore:
             nodes = self.p.refs(obj, "input") + self.p.refs(obj, "output")
             inputs = [n for n in self.p.refs(obj, "input") if self.p.type_of(n) == "S3DataNode"]
             outputs = [n for n in self.p.refs(obj, "output") if self.p.type_of(n) == "S3DataNode"]
-            for node in nodes:
-                if self.p.type_of(node) != "S3DataNode":
+            for data in nodes:
+                if self.p.type_of(data) != "S3DataNode":
                     self.notes.todo(
                         obj.id,
-                        f"stage=true with {self.p.type_of(node)} {node.id!r}: only S3 nodes are "
+                        f"stage=true with {self.p.type_of(data)} {data.id!r}: only S3 nodes are "
                         "staged; export the table in the command.",
                     )
         for index, data in enumerate(inputs, 1):
             location, is_dir = self.s3_location(data)
-            env[f"DP_INPUT{index}_URI"] = location.render()
+            env[f"DP_INPUT{index}_URI"] = location
             recursive = "--recursive " if is_dir else ""
             lines += [
                 f'export INPUT{index}_STAGING_DIR="$(mktemp -d)"',
@@ -297,7 +316,7 @@ class BuilderCore:
         for index in range(1, len(outputs) + 1):
             lines.append(f'export OUTPUT{index}_STAGING_DIR="$(mktemp -d)"')
         if script_uri is not None:
-            env["DP_SCRIPT_URI"] = script_uri.render()
+            env["DP_SCRIPT_URI"] = script_uri
             body = 'dp_script="$(mktemp)"\naws s3 cp "$DP_SCRIPT_URI" "$dp_script"\nbash "$dp_script" "$@"'
         else:
             body = command.render()  # type: ignore[union-attr]
@@ -306,7 +325,7 @@ class BuilderCore:
             lines += ['[ "$dp_status" -eq 0 ] || exit "$dp_status"', "set -e"]
             for index, data in enumerate(outputs, 1):
                 location, _ = self.s3_location(data)
-                env[f"DP_OUTPUT{index}_URI"] = location.render()
+                env[f"DP_OUTPUT{index}_URI"] = location
                 lines.append(
                     f'aws s3 cp --recursive "$OUTPUT{index}_STAGING_DIR/" "$DP_OUTPUT{index}_URI"'
                 )
@@ -314,13 +333,7 @@ class BuilderCore:
             lines = ["set -e", *lines, "set +e", body]
         else:
             lines.append(body)
-        bash = "\n".join(lines)
-        if bash.rstrip().endswith((".sh", ".bash")):
-            bash += " "  # BashOperator would otherwise load it as a template file
-        result: dict[str, Any] = {"bash_command": bash}
-        if env:
-            result |= {"env": env, "append_env": True}
-        return result
+        return "\n".join(lines), env
 
     # -- data nodes ---------------------------------------------------------------------
     def s3_location(self, node: PipelineObject) -> tuple[Template, bool]:

@@ -51,6 +51,14 @@ def convert(
             help="Date standing for FIRST_ACTIVATION_DATE_TIME (default: today, UTC).",
         ),
     ] = None,
+    ec2: Annotated[
+        str,
+        typer.Option(
+            "--ec2",
+            help="Ec2Resource strategy: 'local' runs shell activities on Airflow workers, "
+            "'ssm' launches the instance and runs them there through SSM.",
+        ),
+    ] = "local",
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Convert definitions into DAG files plus a conversion report per pipeline."""
@@ -59,12 +67,22 @@ def convert(
         raise AirshiftError(f"{path}: no such file or folder.")
     if path.is_dir():
         results, failures, skipped = convert_folder(
-            path, values=values, parameters=parameters, catchup=catchup, activation=when
+            path,
+            values=values,
+            parameters=parameters,
+            catchup=catchup,
+            activation=when,
+            ec2_strategy=ec2,
         )
     else:
         results = [
             convert_file(
-                path, values=values, parameters=parameters, catchup=catchup, activation=when
+                path,
+                values=values,
+                parameters=parameters,
+                catchup=catchup,
+                activation=when,
+                ec2_strategy=ec2,
             )
         ]
         failures, skipped = [], []

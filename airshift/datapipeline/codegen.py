@@ -49,6 +49,12 @@ _HELPERS: dict[str, tuple[str, list[Symbol]]] = {
     return S3Hook().read_key(uri)''',
         [Symbol("airflow.providers.amazon.aws.hooks.s3", "S3Hook")],
     ),
+    "shell_quote": (
+        '''def shell_quote(value: object) -> str:
+    """Template macro: a value quoted for a POSIX shell (SSM run-command scripts)."""
+    return shlex.quote(str(value))''',
+        [Symbol("shlex")],
+    ),
     "parse_csv": (
         '''def parse_csv(path: str) -> list[list[str]]:
     """Rows of a CSV file, for S3ToSqlOperator (CopyActivity from S3 to SQL)."""
@@ -57,6 +63,9 @@ _HELPERS: dict[str, tuple[str, list[Symbol]]] = {
         [Symbol("csv")],
     ),
 }
+
+
+_MACROS = {"s3_text", "shell_quote"}  # helpers templates call, not operators
 
 
 def _datetime(value: dt.datetime) -> Any:
@@ -117,8 +126,9 @@ def generate(plan: DagPlan, source: str, catchup: bool) -> str:
         dag_kwargs["deadline"] = plan.deadlines
     if plan.params:
         dag_kwargs["params"] = {p.id: PARAM(p.default, **p.schema) for p in plan.params}
-    if "s3_text" in plan.helpers:
-        dag_kwargs["user_defined_macros"] = {"s3_text": Name("s3_text")}
+    macros = sorted(plan.helpers & _MACROS)
+    if macros:
+        dag_kwargs["user_defined_macros"] = {name: Name(name) for name in macros}
     dag_kwargs["tags"] = ["airshift", "aws-data-pipeline"]
     with_body: list[ast.stmt] = []
     if plan.dag_todos:

@@ -20,6 +20,7 @@ from airshift.datapipeline.report import ConversionResult, DagFile
 from airshift.datapipeline.translate import Notes
 from airshift.errors import AirshiftError
 
+EC2_STRATEGIES = ("local", "ssm")
 _PARAM = re.compile(r"#\{\s*(\*?my\w+)\s*\}")
 _BASE_VERSIONS = {"apache-airflow": "3.0.0"}
 _PACKAGES = {
@@ -37,8 +38,15 @@ def convert_file(
     catchup: bool = False,
     activation: dt.datetime | None = None,
     dag_id: str | None = None,
+    ec2_strategy: str = "local",
 ) -> ConversionResult:
-    """Convert one definition (file or API form) into DAG modules and a report."""
+    """Convert one definition (file or API form) into DAG modules and a report.
+
+    ``ec2_strategy``: ``local`` runs shell activities on Airflow workers; ``ssm`` launches
+    each Ec2Resource and runs them there through SSM.
+    """
+    if ec2_strategy not in EC2_STRATEGIES:
+        raise AirshiftError(f"unknown EC2 strategy {ec2_strategy!r}; use one of {EC2_STRATEGIES}.")
     definition = load_definition(Path(path), values, parameters)
     pipeline = Pipeline(definition)
     notes = Notes()
@@ -46,7 +54,7 @@ def convert_file(
         hour=0, minute=0, second=0, microsecond=0, tzinfo=None
     )
     base = dag_id or re.sub(r"[^A-Za-z0-9_]", "_", Path(path).stem).strip("_") or "pipeline"
-    plans, connections = plan_pipeline(pipeline, base, when, notes)
+    plans, connections = plan_pipeline(pipeline, base, when, notes, ec2_strategy)
     dags = [
         DagFile(p.dag_id, f"{p.dag_id}.py", generate(p, definition.source, catchup), p)
         for p in plans
@@ -139,6 +147,7 @@ def convert_folder(
     parameters: Path | None = None,
     catchup: bool = False,
     activation: dt.datetime | None = None,
+    ec2_strategy: str = "local",
 ) -> tuple[list[ConversionResult], list[tuple[Path, str]], list[Path]]:
     """Convert every definition under a folder; one bad file does not stop the others.
 
@@ -165,6 +174,7 @@ def convert_folder(
                     catchup=catchup,
                     activation=activation,
                     dag_id=dag_id,
+                    ec2_strategy=ec2_strategy,
                 )
             )
         except AirshiftError as exc:

@@ -186,8 +186,8 @@ class EmrTasks(BuilderCore):
         )
         self.edge(add, wait)
         if cluster is not None:
-            create, terminate = self.clusters[cluster.id]
-            self.cluster_tasks[cluster.id] |= {add, wait}
+            create, terminate = self.resources[cluster.id]
+            self.resource_tasks[cluster.id] |= {add, wait}
             self.edge(create, add)
             self.edge(wait, terminate)
         return Chain(add, wait)
@@ -199,8 +199,8 @@ class EmrTasks(BuilderCore):
 
     def cluster(self, obj: PipelineObject) -> tuple[str, str]:
         """Create and teardown-terminate tasks for an EmrCluster, once per DAG."""
-        if obj.id in self.clusters:
-            return self.clusters[obj.id]
+        if obj.id in self.resources:
+            return self.resources[obj.id]
         overrides = self.job_flow_overrides(obj)
         create = self.add(
             f"create_{obj.id}",
@@ -227,8 +227,8 @@ class EmrTasks(BuilderCore):
                 create,
                 f"terminateAfter {after!r} is not enforced; the teardown terminates the cluster when the steps end.",
             )
-        self.clusters[obj.id] = (create, terminate)
-        self.cluster_tasks[obj.id] = {create, terminate}
+        self.resources[obj.id] = (create, terminate)
+        self.resource_tasks[obj.id] = {create, terminate}
         return create, terminate
 
     def job_flow_overrides(self, obj: PipelineObject) -> dict[str, Any]:

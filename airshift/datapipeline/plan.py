@@ -69,7 +69,11 @@ def _style(pipeline: Pipeline, obj: PipelineObject, notes: Notes) -> str:
 
 
 def plan_pipeline(
-    pipeline: Pipeline, base_id: str, activation: dt.datetime, notes: Notes
+    pipeline: Pipeline,
+    base_id: str,
+    activation: dt.datetime,
+    notes: Notes,
+    ec2_strategy: str = "local",
 ) -> tuple[list[DagPlan], Connections]:
     """One plan per distinct (schedule, scheduleType) used by the activities."""
     activities = pipeline.of_types(ACTIVITY_TYPES)
@@ -91,7 +95,9 @@ def plan_pipeline(
     for key, members in groups.items():
         dag_id = base_id if len(groups) == 1 else f"{base_id}__{sanitize(key)}"
         plans.append(
-            _plan_group(pipeline, dag_id, specs[key], members, group_of, notes, connections)
+            _plan_group(
+                pipeline, dag_id, specs[key], members, group_of, notes, connections, ec2_strategy
+            )
         )
     if len(groups) > 1:
         notes.assume(
@@ -125,9 +131,10 @@ def _plan_group(
     group_of: dict[str, str],
     notes: Notes,
     connections: Connections,
+    ec2_strategy: str,
 ) -> DagPlan:
     tr = Translator(pipeline, spec.time, notes)
-    builder = TaskBuilder(pipeline, tr, notes, connections)
+    builder = TaskBuilder(pipeline, tr, notes, connections, ec2_strategy)
     for activity in activities:
         builder.activity(activity)
     producers: dict[str, list[str]] = {}
@@ -160,7 +167,7 @@ def _plan_group(
                 builder.edge(sensor, entry)
                 for producer in producers.get(node.id, []):
                     builder.edge(builder.chains[producer].exit, sensor)
-    _clusters_wait_for_upstream(builder)
+    _resources_wait_for_upstream(builder)
     _check_acyclic(builder)
     builder.edges = _reduce(builder.edges)
     default = pipeline.default
@@ -189,10 +196,10 @@ def _plan_group(
     return plan
 
 
-def _clusters_wait_for_upstream(builder: TaskBuilder) -> None:
-    """DP launches a cluster only when its first activity may run: create waits likewise."""
-    for cluster_id, (create, _) in builder.clusters.items():
-        own = builder.cluster_tasks[cluster_id]
+def _resources_wait_for_upstream(builder: TaskBuilder) -> None:
+    """DP launches a resource only when its first activity may run: create waits likewise."""
+    for resource_id, (create, _) in builder.resources.items():
+        own = builder.resource_tasks[resource_id]
         for up, down in list(builder.edges):
             if down in own and up not in own:
                 builder.edge(up, create)
@@ -296,7 +303,9 @@ def _unconverted(pipeline: Pipeline, notes: Notes) -> None:
     }
     for obj in pipeline.objects.values():
         kind = pipeline.type_of(obj)
-        if kind == "Ec2Resource":
+        if kind == "Ec2Resource" and not any(
+            holder == obj.id and key != "type" for holder, key in pipeline.read
+        ):
             used = ", ".join(k for k in obj.fields if k != "type" and not k.startswith("my"))
             notes.assume(
                 obj.id,

@@ -50,6 +50,13 @@ class TaskRef:
 
 
 @dataclass(frozen=True)
+class Output:
+    """``tasks["<id>"].output``: the task's return value, resolved when a task renders."""
+
+    task_id: str
+
+
+@dataclass(frozen=True)
 class Name:
     """A module-level name the generator itself defines (a helper function)."""
 
@@ -104,6 +111,8 @@ def to_ast(value: Any, imports: Imports) -> ast.expr:
         return ast.Subscript(ast.Name("tasks"), ast.Constant(value.task_id))
     if isinstance(value, Name):
         return ast.Name(value.id)
+    if isinstance(value, Output):
+        return ast.Attribute(to_ast(TaskRef(value.task_id), imports), "output")
     if isinstance(value, list | tuple):
         items = [to_ast(v, imports) for v in value]
         return ast.List(items) if isinstance(value, list) else ast.Tuple(items)

@@ -26,6 +26,7 @@ AIRFLOW_VERSION = "3.3.2"
 # dag_id -> the scheduled run (and param values) whose templates the probe renders
 REQUESTS: dict[str, dict[str, Any]] = {
     "everything": {"logical_date": "2025-03-04T01:30:00+00:00"},
+    "everything_ssm": {"logical_date": "2025-03-04T01:30:00+00:00"},
     "adversarial": {"logical_date": "2025-01-05T06:00:00+00:00"},
     "expressions": {"logical_date": "2025-03-04T06:30:00+00:00"},
     "billing_template": {
@@ -80,6 +81,9 @@ def _sample_inputs(tmp: Path) -> list[tuple[Path, dict[str, Any]]]:
         )
     )
     inputs += [(p, {}) for p in sorted(DEFINITIONS.glob("*.json"))]
+    inputs.append(
+        (DEFINITIONS / "everything.json", {"ec2_strategy": "ssm", "dag_id": "everything_ssm"})
+    )
     generated = {name: case[0] for name, case in SCHEDULES.items()}
     generated["expressions"] = expressions_pipeline()
     for name, definition in generated.items():

@@ -51,7 +51,7 @@ def test_generated_code_is_ruff_clean(dags_dir):
 
 
 def test_generated_dags_import_only_airflow_and_standard_modules(converted):
-    allowed = ("airflow.", "pendulum", "datetime", "dateutil", "csv", "__future__")
+    allowed = ("airflow.", "pendulum", "datetime", "dateutil", "csv", "shlex", "__future__")
     for result in {id(r): r for r in converted.values()}.values():
         for dag in result.dags:
             for node in ast.walk(ast.parse(dag.code)):
@@ -290,6 +290,40 @@ def test_everything_report_lists_connections_without_secrets(converted):
     by_id = {o["id"]: o for o in data["objects"]}
     assert by_id["Emr"]["tasks"] == ["everything.create_Emr", "everything.terminate_Emr"]
     assert by_id["ShopDb"]["connections"] == ["shopdb"]
+
+
+def test_ec2_ssm_strategy_launches_runs_and_terminates_the_instance(dagbag):
+    dag = dagbag["dags"]["everything_ssm"]
+    tasks = dag["tasks"]
+    ec2 = "airflow.providers.amazon.aws.operators.ec2."
+    assert tasks["create_Ec2"]["operator"] == ec2 + "EC2CreateInstanceOperator"
+    assert tasks["terminate_Ec2"]["operator"] == ec2 + "EC2TerminateInstanceOperator"
+    assert tasks["terminate_Ec2"]["is_teardown"]
+    for shell in ("Extract", "CheckMarker"):
+        assert tasks[shell]["operator"].endswith("ssm.SsmRunCommandOperator")
+        assert "create_Ec2" in ancestors(dag, shell)
+        assert shell in ancestors(dag, "terminate_Ec2")
+    assert tasks["OnPrem"]["operator"] == BASH  # a worker group, not an Ec2Resource
+    # the instance is launched only once the first activity's preconditions passed
+    assert {"ShellCheck__Extract", "RawReady__RawLogs"} <= set(tasks["create_Ec2"]["upstream"])
+    create = tasks["create_Ec2"]["rendered"]
+    assert create["config"] == {
+        "InstanceType": "m5.large",
+        "IamInstanceProfile": {"Name": "DataPipelineDefaultResourceRole"},
+    }
+    kwargs = tasks["Extract"]["rendered"]["run_command_kwargs"]
+    assert kwargs["InstanceIds"] == "xcom:create_Ec2"
+    assert kwargs["Parameters"]["executionTimeout"] == ["3600"]  # attemptTimeout
+    [script] = kwargs["Parameters"]["commands"]
+    lines = script.split("\n")
+    assert lines[:4] == [
+        "export DP_ARG_1=10",
+        "export DP_ARG_2='literal arg'",
+        "export DP_INPUT1_URI=s3://raw/2025-03-04/01/",
+        "export DP_OUTPUT1_URI=s3://clean/2025-03-04-02/",
+    ]
+    assert "process.sh --bucket s3://bucket-from-parent --day 2025-03-04" in script
+    assert lines[-1] == 'bash "$dp_run"'
 
 
 # -- public samples ------------------------------------------------------------------------
