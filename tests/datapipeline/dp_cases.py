@@ -234,6 +234,9 @@ EXPRESSIONS = [
     ("#{format(@scheduledEndTime,'YYYY-MM-dd')} #{myLabel}", "2025-03-05 as-is {{ not jinja }}"),
     ("#{input.directoryPath}", "s3://in/2025/03/04/"),
     ("100% ${INPUT1_STAGING_DIR} $1 ${input1}", "100% ${INPUT1_STAGING_DIR} $1 ${input1}"),
+    ("#{@id}", "Work_scheduled__probe"),  # an instance id: object id + run id
+    ("#{format(@actualStartTime,'YYYY')}", "2025"),
+    ("#{name} #{input.name} #{input.@id}", "Work In In"),  # static references
 ]
 
 
@@ -258,6 +261,13 @@ def expressions_pipeline() -> dict:
                 "type": "ShellCommandActivity",
                 "input": {"ref": "In"},
                 "command": command,
+                "precondition": {"ref": "Ready"},
+            },
+            {
+                "id": "Ready",
+                "type": "S3KeyExists",
+                "s3Key": "#{node.input.directoryPath}_SUCCESS",
+                "preconditionTimeout": "1 hour",
             },
         ],
         "parameters": [

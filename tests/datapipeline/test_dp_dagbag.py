@@ -512,5 +512,8 @@ def test_schedule_semantics(dagbag, name):
 
 
 def test_expressions_render_like_data_pipeline(dagbag):
-    rendered = dagbag["dags"]["expressions"]["tasks"]["Work"]["rendered"]["bash_command"]
+    tasks = dagbag["dags"]["expressions"]["tasks"]
+    rendered = tasks["Work"]["rendered"]["bash_command"]
     assert rendered.split("\n") == [expected for _, expected in EXPRESSIONS]
+    # node. in a precondition is the guarded activity
+    assert tasks["Ready__Work"]["rendered"]["bucket_key"] == "s3://in/2025/03/04/_SUCCESS"
