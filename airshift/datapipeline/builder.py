@@ -320,6 +320,7 @@ class BuilderCore:
             body = 'dp_script="$(mktemp)"\naws s3 cp "$DP_SCRIPT_URI" "$dp_script"\nbash "$dp_script" "$@"'
         else:
             body = command.render()  # type: ignore[union-attr]
+        body = self._capture_output(obj, node, body, env)
         if outputs:
             lines = ["set -e", *lines, "set +e", "(", body, ")", "dp_status=$?"]
             lines += ['[ "$dp_status" -eq 0 ] || exit "$dp_status"', "set -e"]
@@ -334,6 +335,26 @@ class BuilderCore:
         else:
             lines.append(body)
         return "\n".join(lines), env
+
+    def _capture_output(
+        self, obj: PipelineObject, node: PipelineObject, body: str, env: dict[str, Template]
+    ) -> str:
+        """``stdout``/``stderr`` S3 paths: capture the streams, show them, upload them."""
+        streams: list[tuple[str, int, Template]] = []
+        for key, fd in (("stdout", 1), ("stderr", 2)):
+            if (path := self.tr.field(obj, key, node)) is not None:
+                streams.append((key, fd, path))
+        if not streams:
+            return body
+        lines = [f'dp_{key}="$(mktemp)"' for key, _, _ in streams]
+        lines += ["(", body, ") " + " ".join(f'{fd}> "$dp_{key}"' for key, fd, _ in streams)]
+        lines.append("dp_rc=$?")
+        for key, fd, path in streams:
+            env[f"DP_{key.upper()}_URI"] = path
+            lines.append(f'cat "$dp_{key}"' + (" >&2" if fd == 2 else ""))
+            lines.append(f'aws s3 cp "$dp_{key}" "$DP_{key.upper()}_URI"')
+        lines.append('[ "$dp_rc" -eq 0 ] || exit "$dp_rc"')
+        return "\n".join(lines)
 
     # -- data nodes ---------------------------------------------------------------------
     def s3_location(self, node: PipelineObject) -> tuple[Template, bool]:

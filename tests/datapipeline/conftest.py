@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dp_cases import SCHEDULES, expressions_pipeline
+from dp_cases import SCHEDULES, expressions_pipeline, staging_pipeline
 
 from airshift import airflow_env
 from airshift.datapipeline import ConversionResult, convert_file, write_result
@@ -29,6 +29,7 @@ REQUESTS: dict[str, dict[str, Any]] = {
     "everything_ssm": {"logical_date": "2025-03-04T01:30:00+00:00"},
     "adversarial": {"logical_date": "2025-01-05T06:00:00+00:00"},
     "expressions": {"logical_date": "2025-03-04T06:30:00+00:00"},
+    "staging": {"logical_date": "2025-03-04T00:00:00+00:00"},
     "billing_template": {
         "logical_date": "2025-03-04T00:00:00+00:00",
         "params": {
@@ -86,6 +87,7 @@ def _sample_inputs(tmp: Path) -> list[tuple[Path, dict[str, Any]]]:
     )
     generated = {name: case[0] for name, case in SCHEDULES.items()}
     generated["expressions"] = expressions_pipeline()
+    generated["staging"] = staging_pipeline()
     for name, definition in generated.items():
         path = tmp / f"{name}.json"
         path.write_text(json.dumps(definition))

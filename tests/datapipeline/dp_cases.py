@@ -275,3 +275,52 @@ def expressions_pipeline() -> dict:
             {"id": "myLabel", "type": "String", "default": "as-is {{ not jinja }}"},
         ],
     }
+
+
+SHELL_COMMAND = (
+    'tr a-z A-Z < "${INPUT1_STAGING_DIR}/in.txt" > "${OUTPUT1_STAGING_DIR}/out.txt"\n'
+    "echo \"args: $1|$2|#{format(@scheduledStartTime,'YYYY-MM-dd')}\"\n"
+    "echo oops >&2"
+)
+
+
+def staging_pipeline() -> dict:
+    """A staged shell activity with awkward arguments and captured streams."""
+    return {
+        "objects": [
+            {"id": "Default", "scheduleType": "cron", "schedule": {"ref": "Daily"}},
+            {
+                "id": "Daily",
+                "type": "Schedule",
+                "period": "1 day",
+                "startDateTime": "2025-01-01T00:00:00",
+            },
+            {"id": "In", "type": "S3DataNode", "directoryPath": "s3://bucket/in/"},
+            {
+                "id": "Out",
+                "type": "S3DataNode",
+                "directoryPath": "s3://bucket/out/#{format(@scheduledStartTime,'YYYY-MM-dd')}/",
+            },
+            {
+                "id": "Shout",
+                "type": "ShellCommandActivity",
+                "stage": "true",
+                "input": {"ref": "In"},
+                "output": {"ref": "Out"},
+                "scriptArgument": ["two words", "$HOME'\"`x`"],
+                "stdout": "s3://bucket/logs/out.txt",
+                "stderr": "s3://bucket/logs/err.txt",
+                "command": SHELL_COMMAND,
+            },
+            {"id": "Out2", "type": "S3DataNode", "directoryPath": "s3://bucket/out2/"},
+            {
+                "id": "Fail",
+                "type": "ShellCommandActivity",
+                "stage": "true",
+                "input": {"ref": "In"},
+                "output": {"ref": "Out2"},
+                "stdout": "s3://bucket/logs/fail.txt",
+                "command": 'echo partial > "${OUTPUT1_STAGING_DIR}/x"\necho before\nexit 3',
+            },
+        ]
+    }
