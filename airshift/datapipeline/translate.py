@@ -104,10 +104,30 @@ class Translator:
     def fields(
         self, obj: PipelineObject, key: str, node: PipelineObject | None = None
     ) -> list[Template]:
-        return [
-            self.text(obj, value, f"object {obj.id!r} field {key!r}", node)
-            for value in self.pipeline.strings(obj, key)
-        ]
+        """All values of a repeatable field; an array parameter expands into its items."""
+        out = []
+        for value in self.pipeline.strings(obj, key):
+            where = f"object {obj.id!r} field {key!r}"
+            items = self._array_items(value)
+            if items is None:
+                out.append(self.text(obj, value, where, node))
+                continue
+            self.notes.assume(
+                obj.id,
+                f"{where}: array parameter {value.strip()} expanded at conversion time "
+                f"into {len(items)} value(s); overriding it at trigger time has no effect here.",
+            )
+            out += [Template.text(item) for item in items]
+        return out
+
+    def _array_items(self, value: str) -> list[str] | None:
+        """The items of ``#{myArray}`` when the whole value is one array parameter."""
+        match = re.fullmatch(r"\s*#\{\s*(my\w+)\s*\}\s*", value)
+        param = self.parameters.get(match.group(1)) if match else None
+        if param is None or not param.is_array or param.secret:
+            return None
+        items = self.pipeline.definition.values.get(param.id, param.default)
+        return [items] if isinstance(items, str) else list(items or [])
 
     def text(
         self, obj: PipelineObject, text: str, where: str, node: PipelineObject | None = None
@@ -255,6 +275,11 @@ class Translator:
             return Dynamic(f"var.value.get({literal(name)})", "string")
         if pid not in self.used_params:
             self.used_params.append(pid)
+        if self.parameters[pid].is_array:
+            self.notes.todo(
+                pid,
+                f"{where}: array parameter inside text renders as a list; DP would expand it.",
+            )
         kind = {"Integer": "int", "Double": "float"}.get(self.parameters[pid].type, "string")
         ref = f"params.{pid}" if pid.isidentifier() else f"params[{literal(pid)}]"
         return Dynamic(ref, kind)

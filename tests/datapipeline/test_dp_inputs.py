@@ -380,3 +380,15 @@ def test_fields_resolve_own_then_parent_chain_then_default(tmp_path):
     )
     [task] = convert_file(_write(tmp_path, definition)).dags[0].plan.tasks
     assert len(task.kwargs["on_failure_callback"]) == 1
+
+
+def test_array_parameter_expands_into_several_values(tmp_path):
+    definition = _minimal(scriptArgument="#{myFiles}", command="echo $@ #{myFiles}")
+    definition["parameters"] = [
+        {"id": "myFiles", "isArray": "true", "default": ["a.csv", "b c.csv"]}
+    ]
+    result = convert_file(_write(tmp_path, definition))
+    [task] = result.dags[0].plan.tasks
+    assert task.kwargs["env"] == {"DP_ARG_1": "a.csv", "DP_ARG_2": "b c.csv"}
+    assert any("expanded at conversion time" in m for _, m in result.assumptions)
+    assert any("array parameter inside text" in m for _, m in result.todos)
