@@ -1,8 +1,8 @@
 """Activities that run on Airflow workers: shell commands, copies, SQL and Redshift loads.
 
 Why here: these map to provider operators directly (Bash, S3 copy, SQL transfers,
-Redshift COPY/UNLOAD); a ShellCommandActivity whose ``runsOn`` is an EmrCluster is handed
-to the EMR steps instead.
+Redshift COPY/UNLOAD). A ShellCommandActivity whose ``runsOn`` is an EmrCluster becomes an
+EMR step instead, and one on an Ec2Resource runs through SSM with ``--ec2 ssm``.
 """
 
 from __future__ import annotations
