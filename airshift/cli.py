@@ -7,6 +7,7 @@ import sys
 import typer
 from rich.console import Console
 
+from airshift.code.cli import code_app
 from airshift.errors import AirshiftError, ExitCode
 
 app = typer.Typer(
@@ -15,6 +16,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(code_app, name="code")
 err = Console(stderr=True)
 
 
