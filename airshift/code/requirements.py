@@ -193,6 +193,7 @@ def _resolve_findings(parsed: RequirementsFile, target: Target) -> list[Finding]
     ok, output = dry_run_resolve(reqs)
     if ok:
         return []
+    output = " ".join(output.split())  # resolvers wrap their explanation to the terminal width
     missing = {
         canonicalize_name(m["name"]) for pattern in _MISSING for m in pattern.finditer(output)
     }
@@ -210,7 +211,7 @@ def _resolve_findings(parsed: RequirementsFile, target: Target) -> list[Finding]
             )
     if not findings:
         culprit = next((line for line in parsed.lines if line.requirement.name in output), None)
-        explanation = " ".join(output.split())[-700:]
+        explanation = output[-700:]
         findings.append(
             _finding(
                 parsed,

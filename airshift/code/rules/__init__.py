@@ -12,7 +12,7 @@ import libcst as cst
 
 from airshift.code.findings import Finding
 from airshift.code.rules.base import Analysis, Rule, RuleContext
-from airshift.code.rules.calls import DaysAgoRule, ProvideContextRule
+from airshift.code.rules.calls import DaysAgoRule, ProvideContextRule, ScheduleArgumentRule
 from airshift.code.rules.context import TemplateContextRule
 from airshift.code.rules.imports import MovedImportRule, SubDagRule
 from airshift.code.rules.metadata_db import MetadataDbRule
@@ -23,6 +23,7 @@ RULES: tuple[Rule, ...] = (
     SubDagRule(),
     ProvideContextRule(),
     DaysAgoRule(),
+    ScheduleArgumentRule(),
     TemplateContextRule(),
     PluginRule(),
     MetadataDbRule(),

@@ -1,4 +1,5 @@
-"""Call sites of removed APIs: ``provide_context=`` (AS110) and ``days_ago()`` (AS120).
+"""Call sites of removed APIs: ``provide_context=`` (AS110), ``days_ago()`` (AS120) and
+``DAG(schedule_interval=...)`` (AS121).
 
 Why codemods here: both are everywhere in 1.10-era DAGs, both make the file fail to import on
 the target (``provide_context`` is rejected by every Airflow 2+ operator; ``days_ago`` is gone
@@ -110,3 +111,71 @@ class _ReplaceDaysAgo(cst.CSTTransformer):
 def _today_minus(negative: cst.BaseExpression) -> cst.Call:
     template = cst.ensure_type(cst.parse_expression('pendulum.today("UTC").add(days=0)'), cst.Call)
     return template.with_changes(args=[template.args[0].with_changes(value=negative)])
+
+
+DAG_FACTORIES = {
+    "airflow.DAG",
+    "airflow.models.DAG",
+    "airflow.models.dag.DAG",
+    "airflow.sdk.DAG",
+    "airflow.decorators.dag",
+    "airflow.sdk.dag",
+}
+OLD_SCHEDULE_ARGS = ("schedule_interval", "timetable")
+
+
+def _dag_calls(analysis: Analysis) -> list[cst.Call]:
+    """DAG constructor and ``@dag`` calls that pass an old schedule keyword and no ``schedule``."""
+    calls = []
+    for call in analysis.nodes(cst.Call):
+        keywords = {arg.keyword.value for arg in call.args if arg.keyword}
+        old = keywords & set(OLD_SCHEDULE_ARGS)
+        if old and "schedule" not in keywords and DAG_FACTORIES & analysis.names(call.func):
+            calls.append(call)
+    return calls
+
+
+class ScheduleArgumentRule(Rule):
+    """AS121: ``DAG(schedule_interval=...)`` / ``timetable=`` -> ``schedule=``.
+
+    ruff's AIR301 fix does the same but stops after the first DAG of a file when its other
+    fixes touch the same lines; this one renames every occurrence in one pass.
+    """
+
+    code = "AS121"
+    title = "schedule_interval / timetable argument"
+    supersedes = frozenset({"AIR301"})
+
+    def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
+        return [
+            Hit(
+                analysis.line(arg),
+                removed_in(ctx.target, 3),
+                f"`{arg.keyword.value}` was removed from DAG in Airflow 3; pass `schedule=`.",
+                fixable=True,
+            )
+            for call in _dag_calls(analysis)
+            for arg in call.args
+            if arg.keyword and arg.keyword.value in OLD_SCHEDULE_ARGS
+        ]
+
+    def fix(self, module: cst.Module, ctx: RuleContext) -> cst.Module:
+        analysis = Analysis(module)
+        return analysis.module.visit(_RenameSchedule(set(_dag_calls(analysis))))
+
+
+class _RenameSchedule(cst.CSTTransformer):
+    def __init__(self, calls: set[cst.Call]) -> None:
+        super().__init__()
+        self.calls = calls
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+        if original not in self.calls:
+            return updated
+        args = [
+            a.with_changes(keyword=cst.Name("schedule"))
+            if a.keyword and a.keyword.value in OLD_SCHEDULE_ARGS
+            else a
+            for a in updated.args
+        ]
+        return updated.with_changes(args=args)
