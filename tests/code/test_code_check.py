@@ -84,7 +84,7 @@ def test_bad_input_becomes_findings_not_crashes(tmp_path: Path) -> None:
 
 
 def test_unknown_target_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(AirshiftError, match="Unknown Airflow target version '4.0.0'"):
+    with pytest.raises(AirshiftError, match=r"Unknown Airflow target version '4\.0\.0'"):
         check_project(str(tmp_path), "4.0.0", STATIC)
     cli = Path(sys.executable).with_name("airshift")
     proc = subprocess.run(
