@@ -42,18 +42,29 @@ def import_check(project: Project, env: airflow_env.AirflowEnv) -> list[Finding]
     """Import errors and deprecation warnings of every DAG and plugin file on the target."""
     if project.dags is None:
         return []
-    args = [str(project.dags)]
     extra = {"AIRFLOW__CORE__DAGS_FOLDER": str(project.dags)}
     if project.plugins:
-        args.append(str(project.plugins))
         extra["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(project.plugins)
+    args = [str(project.plugins or "-"), str(project.dags)]
     return _findings(project, run_probe(env, "dagbag_probe.py", args, extra))
+
+
+def import_errors(
+    env: airflow_env.AirflowEnv, dag_folders: Sequence[Path]
+) -> dict[Path, set[Path]]:
+    """For each folder, the files the target's DagBag cannot import (one process for all)."""
+    result = run_probe(env, "dagbag_probe.py", ["-", *map(str, dag_folders)])
+    return {
+        folder: {_under(folder, path) for path in result["bags"][str(folder)]["errors"]}
+        for folder in dag_folders
+    }
 
 
 def _findings(project: Project, result: dict) -> list[Finding]:
     assert project.dags is not None
+    bag = result["bags"][str(project.dags)]
     findings = []
-    for path, error in result["errors"].items():
+    for path, error in bag["errors"].items():
         local = _local(project, path)
         findings.append(
             Finding(
@@ -65,7 +76,7 @@ def _findings(project: Project, result: dict) -> list[Finding]:
                 source="dagbag",
             )
         )
-    for path, warnings in result["warnings"].items():
+    for path, warnings in bag["warnings"].items():
         for warning in dict.fromkeys(warnings):
             match = _WARNING.match(warning)
             line = int(match["line"]) if match else 0
@@ -96,10 +107,14 @@ def _findings(project: Project, result: dict) -> list[Finding]:
 
 
 def _local(project: Project, path: str) -> Path:
-    """DagBag reports paths absolute or relative to the DAG folder, depending on the version."""
     assert project.dags is not None
+    return _under(project.dags, path)
+
+
+def _under(folder: Path, path: str) -> Path:
+    """DagBag reports paths absolute or relative to the DAG folder, depending on the version."""
     candidate = Path(path)
-    return candidate if candidate.is_absolute() else project.dags / candidate
+    return candidate if candidate.is_absolute() else folder / candidate
 
 
 def _error_line(path: str, error: str) -> int:

@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 from airshift.cli import app
 from airshift.code.check import CheckOptions, check_project
 from airshift.code.findings import Severity
+from airshift.code.upgrade import upgrade_project
 from airshift.errors import AirshiftError
 
 runner = CliRunner()
@@ -163,3 +164,13 @@ def test_requirements_against_the_target(tmp_path: Path) -> None:
     report = check_project(str(tmp_path), "3.3.2", CheckOptions(import_check=False))
     found = {(f.line, f.rule) for f in report.findings if f.source == "requirements"}
     assert {(1, "AS402"), (2, "AS401"), (3, "AS404")} <= found, report.findings
+
+
+def test_object_store_url_is_copied_and_checked(legacy_project: Path) -> None:
+    """fsspec URLs (s3://, gs://, ... here file://) are copied to a temporary folder first."""
+    report = check_project(f"file://{legacy_project}", "3.3.2", STATIC)
+    assert ("dags/python_provide_context.py", "AS110") in {
+        (f.file, f.rule) for f in report.findings
+    }
+    with pytest.raises(AirshiftError, match="local project folder"):
+        upgrade_project(f"file://{legacy_project}", "3.3.2", write=True, options=STATIC)
