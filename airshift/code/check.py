@@ -87,7 +87,7 @@ def check_laid_out(project: Project, target: Target, options: CheckOptions) -> R
     report.findings += config.config_findings(project, facts, target.version)
     if reqs:
         report.findings += requirements.requirement_findings(
-            reqs, target, facts["min_providers"], resolve=options.resolve
+            reqs, target, facts, resolve=options.resolve
         )
     if options.import_check:
         options.log(f"importing the DAG folder with Airflow {target.version}'s DagBag")

@@ -135,9 +135,11 @@ def assess(option: Option, table: dict, version: str) -> Change | None:
 
 
 def config_findings(project: Project, table: dict, version: str) -> list[Finding]:
-    """One finding per option that the target renamed, removed, rejects or does not know."""
+    """One finding per option that the target renamed, removed, rejects or does not know, and
+    one per changed default the configuration relies on by not setting it."""
     findings = []
-    for option in read_options(project):
+    options = read_options(project)
+    for option in options:
         change = assess(option, table, version)
         if change:
             findings.append(
@@ -151,11 +153,36 @@ def config_findings(project: Project, table: dict, version: str) -> list[Finding
                     source="config",
                 )
             )
+    sources = [p for p in [project.airflow_cfg, *project.option_files] if p]
+    if sources:
+        findings += _default_changes(project.display(sources[0]), options, table, version)
     return findings
 
 
+def _default_changes(
+    display: str, options: list[Option], table: dict, version: str
+) -> list[Finding]:
+    """AS304: defaults the target changed, for options the configuration leaves unset."""
+    set_here = {(o.section, o.key) for o in options}
+    return [
+        Finding(
+            file=display,
+            line=0,
+            rule="AS304",
+            severity=Severity.ADVICE,
+            message=(
+                f"[{c['section']}] {c['option']} is not set, and its default changes from "
+                f"{c['old_default']} to {c['new_default']} in Airflow {version}. {c['suggestion']}"
+            ).strip(),
+            source="config",
+        )
+        for c in table["changes"]
+        if c["default_change"] and (c["section"], c["option"]) not in set_here
+    ]
+
+
 def _rule(change: Change) -> str:
-    """AS301 renamed, AS302 removed, AS303 invalid or unknown."""
+    """AS301 renamed, AS302 removed, AS303 invalid or unknown (AS304: changed defaults)."""
     return "AS301" if change.new else "AS302" if change.remove else "AS303"
 
 

@@ -88,9 +88,14 @@ def parse(path: Path, display: str) -> RequirementsFile:
 
 
 def requirement_findings(
-    parsed: RequirementsFile, target: Target, min_providers: dict[str, str], resolve: bool = True
+    parsed: RequirementsFile, target: Target, facts: dict, resolve: bool = True
 ) -> list[Finding]:
-    """Pins of Airflow core, constraint problems, providers below the target's minimum, resolve errors."""
+    """Pins of Airflow core, constraint problems, providers below the target's minimum, resolve errors.
+
+    ``facts`` is what the target venv says (``target_facts``): ``min_providers`` and the
+    ``providers`` installed there with the requirements, each with its declared Airflow floor.
+    """
+    min_providers: dict[str, str] = facts["min_providers"]
     findings = list(parsed.problems)
     findings += _constraint_findings(parsed, target)
     for line in parsed.lines:
@@ -126,8 +131,34 @@ def requirement_findings(
                     f"`{line.text}` is below {minimum}, the oldest {name} that Airflow {target.version} accepts.",
                 )
             )
+    findings += _pre_airflow3_providers(parsed, target, facts["providers"])
     if resolve:
         findings += _resolve_findings(parsed, target)
+    return findings
+
+
+AIRFLOW3_PROVIDER_FLOOR = Version("2.10.0")  # provider releases since Airflow 3.0 require >= 2.10
+
+
+def _pre_airflow3_providers(
+    parsed: RequirementsFile, target: Target, installed: dict
+) -> list[Finding]:
+    """Providers whose installed release was built before Airflow 3 (a lower Airflow floor)."""
+    if target.major < 3:
+        return []
+    findings = []
+    for line in parsed.lines:
+        info = installed.get(canonicalize_name(line.requirement.name))
+        if info is None:
+            continue
+        floor = info["airflow_floor"]
+        if floor is None or Version(floor) < AIRFLOW3_PROVIDER_FLOOR:
+            declared = f"apache-airflow>={floor}" if floor else "no Airflow version"
+            message = (
+                f"{line.requirement.name} {info['version']} predates Airflow 3 (it declares "
+                f"{declared}); provider releases that support Airflow 3 declare >=2.10."
+            )
+            findings.append(_finding(parsed, line.number, "AS403", Severity.ADVICE, message))
     return findings
 
 

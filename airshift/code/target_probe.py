@@ -3,7 +3,8 @@
 Why: Airflow 3 keeps the list of renamed, removed and re-defaulted options in
 ``airflow/cli/commands/config_command.py`` (CONFIGS_CHANGES, what ``airflow config lint``
 uses), and every version keeps ``conf.deprecated_options`` and the description of all known
-options; ``providers_manager.MIN_PROVIDER_VERSIONS`` lists the oldest providers it accepts.
+options; ``providers_manager.MIN_PROVIDER_VERSIONS`` lists the oldest providers it accepts, and
+the installed providers' metadata says which Airflow each release was built for.
 airshift reads them from the target rather than copying them. Prints one JSON document.
 """
 
@@ -38,6 +39,28 @@ def _changes():
     return changes
 
 
+def _providers():
+    """Installed providers with the oldest Airflow each declares support for."""
+    from importlib.metadata import distributions
+
+    from packaging.requirements import Requirement
+
+    found = {}
+    for dist in distributions():
+        name = (dist.metadata["Name"] or "").lower().replace("_", "-")
+        if not name.startswith("apache-airflow-providers-"):
+            continue
+        floors = [
+            s.version
+            for r in map(Requirement, dist.requires or [])
+            if r.name.lower() == "apache-airflow" and not r.marker
+            for s in r.specifier
+            if s.operator in (">=", "==", "~=")
+        ]
+        found[name] = {"version": dist.version, "airflow_floor": floors[0] if floors else None}
+    return found
+
+
 def main():
     from airflow.configuration import conf
 
@@ -58,6 +81,7 @@ def main():
         "deprecated": deprecated,
         "known": known,
         "min_providers": min_providers,
+        "providers": _providers(),
     }
     sys.stdout.write("\n@@AIRSHIFT@@" + json.dumps(result, default=str))
 

@@ -145,14 +145,20 @@ def test_config_in_all_three_forms(tmp_path: Path) -> None:
     )
     (tmp_path / "airflow.env").write_text("AIRFLOW__ADMIN__HIDE_SENSITIVE_VARIABLE_FIELDS=True\n")
     report = check_project(str(tmp_path), "3.3.2", STATIC)
-    found = {(f.file, f.line, f.rule) for f in report.findings if f.source == "config"}
-    assert found == {
+    found = {(f.file, f.line, f.rule) for f in report.findings if f.rule.startswith("AS30")}
+    defaults = {f.message.split(" is not set")[0] for f in found_defaults(report)}
+    assert "[scheduler] catchup_by_default" in defaults
+    assert found - {f for f in found if f[2] == "AS304"} == {
         ("airflow.cfg", 3, "AS302"),  # check_slas removed
         ("airflow.cfg", 6, "AS301"),  # [webserver] base_url -> [api] base_url
         ("mwaa-options.txt", 1, "AS301"),  # -> [dag_processor] refresh_interval
         ("mwaa-options.txt", 2, "AS303"),  # unknown to the target
         ("airflow.env", 1, "AS301"),  # -> [core] hide_sensitive_var_conn_fields
     }
+
+
+def found_defaults(report):
+    return [f for f in report.findings if f.rule == "AS304"]
 
 
 def test_requirements_against_the_target(tmp_path: Path) -> None:
@@ -174,3 +180,12 @@ def test_object_store_url_is_copied_and_checked(legacy_project: Path) -> None:
     }
     with pytest.raises(AirshiftError, match="local project folder"):
         upgrade_project(f"file://{legacy_project}", "3.3.2", write=True, options=STATIC)
+
+
+def test_old_provider_pin_is_reported_from_its_real_metadata(tmp_path: Path) -> None:
+    """The import check installs the pinned provider next to Airflow 3; its metadata dates it."""
+    (tmp_path / "requirements.txt").write_text("apache-airflow-providers-http==4.0.0\n")
+    (tmp_path / "dags").mkdir()
+    report = check_project(str(tmp_path), "3.3.2", CheckOptions(resolve=False))
+    (finding,) = [f for f in report.findings if f.rule == "AS403"]
+    assert finding.line == 1 and "4.0.0 predates Airflow 3" in finding.message

@@ -83,7 +83,6 @@ class Rule:
     """Base for airshift's own rules. Subclasses set the class attributes and ``check``."""
 
     code: str = ""
-    title: str = ""
     supersedes: frozenset[str] = frozenset()  # ruff codes this rule reports at the same line
 
     def applies(self, target: Target) -> bool:

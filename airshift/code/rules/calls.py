@@ -24,7 +24,6 @@ class ProvideContextRule(Rule):
     """AS110: remove ``provide_context=...`` from operator calls."""
 
     code = "AS110"
-    title = "provide_context argument"
     supersedes = frozenset({"AIR301"})
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
@@ -58,7 +57,6 @@ class DaysAgoRule(Rule):
     """AS120: ``days_ago(N)`` -> ``pendulum.today("UTC").add(days=-N)``."""
 
     code = "AS120"
-    title = "days_ago removed"
     supersedes = frozenset({"AIR301"})
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
@@ -143,7 +141,6 @@ class ScheduleArgumentRule(Rule):
     """
 
     code = "AS121"
-    title = "schedule_interval / timetable argument"
     supersedes = frozenset({"AIR301"})
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:

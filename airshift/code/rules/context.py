@@ -59,7 +59,6 @@ class TemplateContextRule(Rule):
     """AS130 (templates) and AS131 (context["..."]): removed context keys."""
 
     code = "AS130"
-    title = "context variable removed in Airflow 3"
     supersedes = frozenset({"AIR301"})
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:

@@ -52,7 +52,6 @@ class MovedImportRule(Rule):
     """AS101/AS102/AS103: rewrite imports of moved names to their home on the target."""
 
     code = "AS102"
-    title = "import of a name Airflow moved"
     supersedes = frozenset({"AIR301", "AIR302", "AIR311", "AIR312"})
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
@@ -98,7 +97,6 @@ class SubDagRule(Rule):
     """AS111: SubDagOperator is gone in Airflow 3; TaskGroup replaces it (no automatic fix)."""
 
     code = "AS111"
-    title = "SubDagOperator removed"
     supersedes = frozenset({"AIR301", "AIR302"})
 
     def applies(self, target: Target) -> bool:

@@ -29,7 +29,6 @@ class MetadataDbRule(Rule):
     """AS150: ORM sessions on the metadata database in DAG or task code."""
 
     code = "AS150"
-    title = "direct metadata database access"
 
     def applies(self, target: Target) -> bool:
         return target.major >= 3

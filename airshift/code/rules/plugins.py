@@ -37,7 +37,6 @@ class PluginRule(Rule):
     """AS140 and AS141: plugin attributes that stopped working."""
 
     code = "AS140"
-    title = "plugin feature removed"
     supersedes = frozenset({"AIR301"})
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
