@@ -9,6 +9,8 @@ every import error and deprecation warning reported against its file and line.
 from __future__ import annotations
 
 import re
+import shutil
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -46,18 +48,45 @@ def import_check(project: Project, env: airflow_env.AirflowEnv) -> list[Finding]
     if project.plugins:
         extra["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(project.plugins)
     args = [str(project.plugins or "-"), str(project.dags)]
-    return _findings(project, run_probe(env, "dagbag_probe.py", args, extra))
+    return _findings(project, _dagbag(env, args, extra))
 
 
 def import_errors(
     env: airflow_env.AirflowEnv, dag_folders: Sequence[Path]
 ) -> dict[Path, set[Path]]:
     """For each folder, the files the target's DagBag cannot import (one process for all)."""
-    result = run_probe(env, "dagbag_probe.py", ["-", *map(str, dag_folders)])
+    result = _dagbag(env, ["-", *map(str, dag_folders)], {})
     return {
         folder: {_under(folder, path) for path in result["bags"][str(folder)]["errors"]}
         for folder in dag_folders
     }
+
+
+def _dagbag(env: airflow_env.AirflowEnv, args: list[str], extra: dict[str, str]) -> dict:
+    """Run the DagBag probe; Airflow 2 gets a migrated metadata DB, as a local runner has.
+
+    Airflow 2 DAG code may query the database while parsing (SubDagOperator does); Airflow 3
+    parses without one. The migrated SQLite file is built once per version in the cache and
+    copied for each run, so parsing can never change it.
+    """
+    if env.major >= 3:
+        return run_probe(env, "dagbag_probe.py", args, extra)
+    with tempfile.TemporaryDirectory(prefix="airshift-db-") as tmp:
+        db = Path(tmp) / "airflow.db"
+        shutil.copyfile(_migrated_db(env), db)
+        return run_probe(env, "dagbag_probe.py", args, extra, db_url=f"sqlite:///{db}")
+
+
+def _migrated_db(env: airflow_env.AirflowEnv) -> Path:
+    path = airflow_env.cache_dir() / "dagbag-db" / f"airflow-{env.version}.db"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix="airshift-db-") as tmp:
+            fresh = Path(tmp) / "airflow.db"
+            env.run(["db", "migrate"], home=Path(tmp), db_url=f"sqlite:///{fresh}")
+            shutil.move(fresh, path.with_suffix(".tmp"))
+            path.with_suffix(".tmp").replace(path)  # atomic: parallel runs never see half a DB
+    return path
 
 
 def _findings(project: Project, result: dict) -> list[Finding]:
@@ -123,6 +152,11 @@ def _error_line(path: str, error: str) -> int:
     return int(lines[-1]) if lines else 0
 
 
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*: ")
+
+
 def _last_line(error: str) -> str:
+    """The ``SomeError: message`` line of a traceback (not SQLAlchemy's trailing hints)."""
     lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else error
+    named = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    return (named or lines or [error])[-1]

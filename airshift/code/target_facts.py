@@ -26,12 +26,14 @@ def run_probe(
     args: Sequence[str] = (),
     extra_env: Mapping[str, str] | None = None,
     timeout: float = 1800,
+    db_url: str | None = None,
 ) -> dict:
     """Run ``script`` (a file beside this module) in ``env`` and return its JSON answer."""
     with tempfile.TemporaryDirectory(prefix="airshift-probe-") as home:
         proc = env.run(
             ["python", str(HERE / script), *args],
             home=Path(home),
+            db_url=db_url,
             extra_env=extra_env,
             check=False,
             timeout=timeout,

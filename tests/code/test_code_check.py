@@ -189,3 +189,17 @@ def test_old_provider_pin_is_reported_from_its_real_metadata(tmp_path: Path) -> 
     report = check_project(str(tmp_path), "3.3.2", CheckOptions(resolve=False))
     (finding,) = [f for f in report.findings if f.rule == "AS403"]
     assert finding.line == 1 and "4.0.0 predates Airflow 3" in finding.message
+
+
+def test_airflow2_target_reports_deprecation_warnings_from_the_real_dagbag(
+    legacy_project: Path,
+) -> None:
+    """On 2.10.5 the 1.10 names still import (with warnings); SubDagOperator still works."""
+    report = check_project(str(legacy_project), "2.10.5", CheckOptions(resolve=False))
+    failing = {f.file for f in report.findings if f.rule == "AS200"}
+    assert failing == {"dags/modern.py"}  # the standard provider is not part of Airflow 2
+    warnings = {(f.file, f.line) for f in report.findings if f.rule == "AS201"}
+    assert ("dags/bash_legacy.py", 6) in warnings  # airflow.operators.bash_operator
+    by_rule = {f.rule: f for f in report.findings if f.file == "dags/python_provide_context.py"}
+    assert by_rule["AS110"].severity is Severity.DEPRECATED
+    assert "AS111" not in {f.rule for f in report.findings}

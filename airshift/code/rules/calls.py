@@ -1,11 +1,11 @@
 """Call sites of removed APIs: ``provide_context=`` (AS110), ``days_ago()`` (AS120) and
 ``DAG(schedule_interval=...)`` (AS121).
 
-Why codemods here: both are everywhere in 1.10-era DAGs, both make the file fail to import on
-the target (``provide_context`` is rejected by every Airflow 2+ operator; ``days_ago`` is gone
-in 3), and both have a replacement with the same meaning: drop the argument (the context is
-always passed), and ``pendulum.today("UTC").add(days=-N)`` (what ``days_ago(N)`` computed).
-ruff reports both (AIR301) without a fix.
+Why codemods here: all three are everywhere in 1.10-era DAGs, all three make the file fail to
+import on Airflow 3 (Airflow 2 only warns), and each has a replacement with the same meaning:
+drop ``provide_context`` (the context is always passed), ``pendulum.today("UTC").add(days=-N)``
+(what ``days_ago(N)`` computed), ``schedule=``. ruff reports the first two (AIR301) without a
+fix.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import libcst as cst
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
-from airshift.code.findings import Severity
 from airshift.code.rules.base import Analysis, Hit, Rule, RuleContext, removed_in
 
 DAYS_AGO = "airflow.utils.dates.days_ago"
@@ -30,9 +29,9 @@ class ProvideContextRule(Rule):
         return [
             Hit(
                 analysis.line(arg),
-                Severity.BREAKS,
-                "`provide_context` was removed in Airflow 2; operators reject it. The context is "
-                "always passed to callables that accept `**kwargs`.",
+                removed_in(ctx.target, 3),
+                "`provide_context` is deprecated since Airflow 2 and rejected by Airflow 3 "
+                "operators; the context is always passed to callables that accept `**kwargs`.",
                 fixable=True,
             )
             for arg in analysis.nodes(cst.Arg)
