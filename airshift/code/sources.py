@@ -24,7 +24,10 @@ class Source:
 
 def read_source(file: PythonFile) -> Source | Finding:
     """The file's text if it is parseable Python, else a finding that says why not."""
-    data = file.path.read_bytes()
+    try:
+        data = file.path.read_bytes()
+    except OSError as exc:
+        return _unreadable(file, 0, f"cannot be read ({exc.strerror}).")
     if b"\0" in data:
         return _unreadable(
             file, 0, "is a binary file, not Python source; Airflow cannot import it."

@@ -30,6 +30,14 @@ class Target:
     def major(self) -> int:
         return int(self.version.split(".")[0])
 
+    def at_least(self, version: str) -> bool:
+        """Whether the target is ``version`` or newer (e.g. ``schedule=`` needs 2.4)."""
+        return _parts(self.version) >= _parts(version)
+
+
+def _parts(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
 
 def parse_target(version: str) -> Target:
     """The target for ``--target VERSION``, or a clear error naming the known releases."""

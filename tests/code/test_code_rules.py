@@ -173,6 +173,15 @@ def test_airflow2_target_moves_only_to_airflow2_homes() -> None:
     assert not check_source(CHECK_ONLY["AS111"], "x.py", AF2).findings
 
 
+def test_fixes_need_the_target_to_have_the_replacement() -> None:
+    """``schedule=`` exists since 2.4 and ``logical_date`` since 2.2: older targets keep the code."""
+    old = RuleContext(parse_target("2.1.4"), "dag")
+    for rule in ("AS121", "AS130"):
+        before = _code(FIXES[rule][0])
+        assert rule not in {f.rule for f in check_source(before, "x.py", old).findings}
+        assert apply_fixes(before, old) == before
+
+
 def test_fab_provider_makes_flask_views_deprecated_not_breaking() -> None:
     with_fab = RuleContext(parse_target("3.3.2"), "plugin", has_fab_provider=True)
     (finding,) = check_source(CHECK_ONLY["AS140"], "p.py", with_fab).findings

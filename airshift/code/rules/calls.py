@@ -15,6 +15,7 @@ from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
 from airshift.code.rules.base import Analysis, Hit, Rule, RuleContext, removed_in
+from airshift.code.target import Target
 
 DAYS_AGO = "airflow.utils.dates.days_ago"
 
@@ -141,6 +142,9 @@ class ScheduleArgumentRule(Rule):
 
     code = "AS121"
     supersedes = frozenset({"AIR301"})
+
+    def applies(self, target: Target) -> bool:
+        return target.at_least("2.4")  # ``schedule=`` exists since 2.4
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
         return [

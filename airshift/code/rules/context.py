@@ -14,6 +14,7 @@ import re
 import libcst as cst
 
 from airshift.code.rules.base import Analysis, Hit, Rule, RuleContext, removed_in
+from airshift.code.target import Target
 
 REMOVED_KEYS = {
     "execution_date": "logical_date",
@@ -60,6 +61,9 @@ class TemplateContextRule(Rule):
 
     code = "AS130"
     supersedes = frozenset({"AIR301"})
+
+    def applies(self, target: Target) -> bool:
+        return target.at_least("2.2")  # ``logical_date`` and data intervals exist since 2.2
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
         severity = removed_in(ctx.target, 3)
