@@ -68,7 +68,7 @@ def parse(path: Path, display: str) -> RequirementsFile:
     for number, raw in enumerate(
         path.read_text(encoding="utf-8", errors="replace").splitlines(), 1
     ):
-        text = raw.split(" #", 1)[0].strip()
+        text = raw.split(" #", 1)[0].split(" --", 1)[0].strip()  # comments, --hash options
         if not text or text.startswith("#"):
             continue
         if match := _CONSTRAINT.match(text):
