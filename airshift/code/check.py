@@ -84,6 +84,11 @@ def check_laid_out(project: Project, target: Target, options: CheckOptions) -> R
     env, notes = target_env(target, install, options.log)
     report.notes += notes
     facts = load_target_facts(env)
+    if install and (stale := requirements.stale_environment(reqs, facts["installed"])):
+        report.notes.append(
+            f"The cached environment {env.path} does not match the requirements "
+            f"({'; '.join(stale)}); delete it to import with the requirements as written."
+        )
     report.findings += config.config_findings(project, facts, target.version)
     if reqs:
         report.findings += requirements.requirement_findings(

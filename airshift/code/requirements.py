@@ -52,14 +52,18 @@ class RequirementsFile:
     constraint: tuple[int, str] | None  # (line number, URL)
     problems: list[Finding]
 
-    @property
-    def install_args(self) -> list[str]:
-        """The requirements to install next to Airflow for the import check."""
+    def install_args_lines(self) -> list[Line]:
+        """The requirement lines to install next to Airflow (all but Airflow core itself)."""
         return [
-            line.text
+            line
             for line in self.lines
             if canonicalize_name(line.requirement.name) != "apache-airflow"
         ]
+
+    @property
+    def install_args(self) -> list[str]:
+        """The requirements to install next to Airflow for the import check."""
+        return [line.text for line in self.install_args_lines()]
 
 
 def parse(path: Path, display: str) -> RequirementsFile:
@@ -160,6 +164,16 @@ def _pre_airflow3_providers(
             )
             findings.append(_finding(parsed, line.number, "AS403", Severity.ADVICE, message))
     return findings
+
+
+def stale_environment(parsed: RequirementsFile, installed: dict[str, str]) -> list[str]:
+    """Requirement lines the import-check venv does not satisfy (it is cached by package name)."""
+    stale = []
+    for line in parsed.install_args_lines():
+        version = installed.get(canonicalize_name(line.requirement.name))
+        if version and not line.requirement.specifier.contains(version, prereleases=True):
+            stale.append(f"{line.text} (installed: {version})")
+    return stale
 
 
 def _versions_at_least(spec, minimum: str) -> list[str]:

@@ -61,6 +61,15 @@ def _providers():
     return found
 
 
+def _installed():
+    """Every distribution in the venv and its version (to spot a stale cached venv)."""
+    from importlib.metadata import distributions
+
+    return {
+        (d.metadata["Name"] or "").lower().replace("_", "-"): d.version for d in distributions()
+    }
+
+
 def main():
     from airflow.configuration import conf
 
@@ -82,6 +91,7 @@ def main():
         "known": known,
         "min_providers": min_providers,
         "providers": _providers(),
+        "installed": _installed(),
     }
     sys.stdout.write("\n@@AIRSHIFT@@" + json.dumps(result, default=str))
 

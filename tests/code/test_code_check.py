@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from airshift.cli import app
+from airshift.code import requirements
 from airshift.code.check import CheckOptions, check_project
 from airshift.code.findings import Severity
 from airshift.code.upgrade import upgrade_project
@@ -203,3 +204,14 @@ def test_airflow2_target_reports_deprecation_warnings_from_the_real_dagbag(
     by_rule = {f.rule: f for f in report.findings if f.file == "dags/python_provide_context.py"}
     assert by_rule["AS110"].severity is Severity.DEPRECATED
     assert "AS111" not in {f.rule for f in report.findings}
+
+
+def test_stale_cached_environment_is_spotted(tmp_path: Path) -> None:
+    """airflow_env caches requirement venvs by package name; a changed pin must not go unnoticed."""
+    path = tmp_path / "requirements.txt"
+    path.write_text("apache-airflow-providers-http==5.0.0\nrequests\n")
+    parsed = requirements.parse(path, "requirements.txt")
+    installed = {"apache-airflow-providers-http": "4.0.0", "requests": "2.32.0"}
+    assert requirements.stale_environment(parsed, installed) == [
+        "apache-airflow-providers-http==5.0.0 (installed: 4.0.0)"
+    ]
