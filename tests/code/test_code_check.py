@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -215,3 +217,14 @@ def test_stale_cached_environment_is_spotted(tmp_path: Path) -> None:
     assert requirements.stale_environment(parsed, installed) == [
         "apache-airflow-providers-http==5.0.0 (installed: 4.0.0)"
     ]
+
+
+def test_plugins_zip_is_checked_but_never_written(legacy_project: Path) -> None:
+    plugins = legacy_project / "plugins"
+    with zipfile.ZipFile(legacy_project / "plugins.zip", "w") as archive:
+        archive.write(plugins / "legacy_plugin.py", "legacy_plugin.py")
+    shutil.rmtree(plugins)
+    report = check_project(str(legacy_project), "3.3.2", STATIC)
+    assert ("plugins.zip:legacy_plugin.py", "AS141") in {(f.file, f.rule) for f in report.findings}
+    result = upgrade_project(str(legacy_project), "3.3.2", write=True, options=STATIC)
+    assert any(reason.startswith("plugins.zip:legacy_plugin.py") for reason in result.skipped)
