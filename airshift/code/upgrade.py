@@ -26,6 +26,7 @@ from airshift.code.check import (
 )
 from airshift.code.findings import Report
 from airshift.code.import_check import target_env
+from airshift.code.import_cleanup import drop_unused_added_imports
 from airshift.code.project import SKIPPED_DIRS, Project, open_project
 from airshift.code.ruff_rules import apply_ruff_fixes
 from airshift.code.rules import RuleContext, apply_fixes
@@ -91,7 +92,10 @@ def upgrade_project(
 
 
 def fix_code(work: Project, target: Target, skipped: list[str]) -> list[FileChange]:
-    """Apply airshift's codemods, then ruff's safe fixes, to the copy; return changed files."""
+    """Apply airshift's codemods, then ruff's safe fixes, to the copy; return changed files.
+
+    Imports the fixes added but nothing uses are dropped again (``import_cleanup``).
+    """
     fab = has_fab_provider(parse_requirements(work))
     sources, problems = read_sources(work)
     skipped += [f"{p.file}: {p.message}" for p in problems]
@@ -113,7 +117,10 @@ def fix_code(work: Project, target: Target, skipped: list[str]) -> list[FileChan
         if syntax_error(after):  # ruff never should; the rule is never to write broken code
             path.write_text(source.text, encoding="utf-8")
             skipped.append(f"{source.file.display}: ruff's fix would not parse; left unchanged.")
-        elif after != source.text:
+            continue
+        after = drop_unused_added_imports(source.text, after)
+        if after != source.text:
+            path.write_text(after, encoding="utf-8")
             changes.append(FileChange(source.file.display, source.text, after))
     return changes
 

@@ -7,6 +7,7 @@ import textwrap
 import pytest
 
 from airshift.code.findings import Severity
+from airshift.code.import_cleanup import drop_unused_added_imports
 from airshift.code.rules import RuleContext, apply_fixes, check_source
 from airshift.code.sources import syntax_error
 from airshift.code.target import parse_target
@@ -126,6 +127,7 @@ CHECK_ONLY = {
     "AS141": (
         "from airflow.plugins_manager import AirflowPlugin\n"
         "class P(AirflowPlugin):\n    name = 'p'\n    operators = []\n"
+        "    def on_load(self, *args, **kwargs):\n        pass\n"
     ),
     "AS150": (
         "from airflow.utils.session import create_session\n"
@@ -192,3 +194,14 @@ def test_metadata_access_in_plugins_is_advice() -> None:
     plugin = RuleContext(parse_target("3.3.2"), "plugin")
     (finding,) = check_source(CHECK_ONLY["AS150"], "p.py", plugin).findings
     assert finding.severity is Severity.ADVICE
+
+
+def test_imports_added_by_fixes_but_unused_are_dropped_and_own_imports_kept() -> None:
+    before = "from airflow import models\nimport os\n\nwith models.DAG('a') as d:\n    pass\n"
+    after_ruff = (
+        "from airflow import models\nimport os\nfrom airflow.sdk import DAG\n\n"
+        "with models.DAG('a') as d:\n    pass\n"
+    )
+    assert drop_unused_added_imports(before, after_ruff) == before
+    used = after_ruff.replace("models.DAG", "DAG")
+    assert drop_unused_added_imports(before, used) == used

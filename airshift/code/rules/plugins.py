@@ -26,7 +26,9 @@ def _plugin_attributes(analysis: Analysis) -> list[tuple[cst.CSTNode, str]]:
         if not any(PLUGIN_BASE in analysis.names(base.value) for base in cls.bases):
             continue
         for statement in cls.body.body:
-            for small in getattr(statement, "body", ()):
+            if not isinstance(statement, cst.SimpleStatementLine):
+                continue  # methods and nested classes register nothing
+            for small in statement.body:
                 targets = [t.target for t in getattr(small, "targets", ())]
                 targets += [small.target] if isinstance(small, cst.AnnAssign) else []
                 found += [(t, t.value) for t in targets if isinstance(t, cst.Name)]
