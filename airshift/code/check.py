@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from packaging.utils import canonicalize_name
+
 from airshift.code import config, requirements
 from airshift.code.findings import Finding, Report
 from airshift.code.import_check import import_check, target_env
@@ -46,22 +48,28 @@ def check_project(
 
 def read_sources(project: Project) -> tuple[list[Source], list[Finding]]:
     """Parseable Python files of the project, and findings for the ones that are not."""
-    sources, problems = [], []
+    sources: list[Source] = []
+    problems: list[Finding] = []
     for file in project.python_files():
         result = read_source(file)
-        (sources if isinstance(result, Source) else problems).append(result)
+        if isinstance(result, Source):
+            sources.append(result)
+        else:
+            problems.append(result)
     return sources, problems
 
 
 def parse_requirements(project: Project) -> requirements.RequirementsFile | None:
+    """The project's requirements.txt, parsed, or None when it has none."""
     if project.requirements is None:
         return None
     return requirements.parse(project.requirements, project.display(project.requirements))
 
 
 def has_fab_provider(reqs: requirements.RequirementsFile | None) -> bool:
-    return bool(reqs) and any(
-        line.requirement.name.lower().replace("_", "-") == "apache-airflow-providers-fab"
+    """Whether Flask/FAB plugin views can still load (through the FAB provider)."""
+    return reqs is not None and any(
+        canonicalize_name(line.requirement.name) == "apache-airflow-providers-fab"
         for line in reqs.lines
     )
 
@@ -84,7 +92,8 @@ def check_laid_out(project: Project, target: Target, options: CheckOptions) -> R
     env, notes = target_env(target, install, options.log)
     report.notes += notes
     facts = load_target_facts(env)
-    if install and (stale := requirements.stale_environment(reqs, facts["installed"])):
+    stale = requirements.stale_environment(reqs, facts["installed"]) if reqs and install else []
+    if stale:
         report.notes.append(
             f"The cached environment {env.path} does not match the requirements "
             f"({'; '.join(stale)}); delete it to import with the requirements as written."

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import libcst as cst
 from libcst.metadata import (
@@ -22,6 +23,8 @@ from libcst.metadata.base_provider import LazyValue
 
 from airshift.code.findings import Severity
 from airshift.code.target import Target
+
+N = TypeVar("N", bound=cst.CSTNode)
 
 
 @dataclass(frozen=True)
@@ -72,10 +75,10 @@ class Analysis:
                 return True
         return False
 
-    def nodes(self, *types: type[cst.CSTNode]) -> Iterator[cst.CSTNode]:
-        """Every node of the given types, in source order."""
+    def nodes(self, kind: type[N]) -> Iterator[N]:
+        """Every node of one type, in source order."""
         for node in self.positions:
-            if isinstance(node, types):
+            if isinstance(node, kind):
                 yield node
 
 

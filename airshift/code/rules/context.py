@@ -68,19 +68,18 @@ class TemplateContextRule(Rule):
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
         severity = removed_in(ctx.target, 3)
         hits = []
-        for node in analysis.nodes(cst.SimpleString):
-            for key in dict.fromkeys(_template_keys(str(node.evaluated_value))):
+        for string in analysis.nodes(cst.SimpleString):
+            for key in dict.fromkeys(_template_keys(str(string.evaluated_value))):
                 message = f"Template variable `{key}` was removed in Airflow 3; {_advice(key)}."
                 hits.append(
-                    Hit(analysis.line(node), severity, message, key in EXACT_RENAME, "AS130")
+                    Hit(analysis.line(string), severity, message, key in EXACT_RENAME, "AS130")
                 )
-        for node in analysis.nodes(cst.Subscript):
-            key = _subscript_key(node)
-            if key:
-                message = f'Context key "{key}" was removed in Airflow 3; {_advice(key)}.'
-                hits.append(
-                    Hit(analysis.line(node), severity, message, key in EXACT_RENAME, "AS131")
-                )
+        for subscript in analysis.nodes(cst.Subscript):
+            found = _subscript_key(subscript)
+            if found:
+                message = f'Context key "{found}" was removed in Airflow 3; {_advice(found)}.'
+                line = analysis.line(subscript)
+                hits.append(Hit(line, severity, message, found in EXACT_RENAME, "AS131"))
         return hits
 
     def fix(self, module: cst.Module, ctx: RuleContext) -> cst.Module:

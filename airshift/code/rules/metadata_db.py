@@ -10,6 +10,8 @@ there it is advice.
 
 from __future__ import annotations
 
+from itertools import chain
+
 import libcst as cst
 
 from airshift.code.findings import Severity
@@ -37,7 +39,7 @@ class MetadataDbRule(Rule):
         severity = Severity.BREAKS if ctx.kind == "dag" else Severity.ADVICE
         seen: set[tuple[int, str]] = set()
         hits = []
-        for node in analysis.nodes(cst.Name, cst.Attribute):
+        for node in chain(analysis.nodes(cst.Name), analysis.nodes(cst.Attribute)):
             if analysis.inside(node, cst.Import, cst.ImportFrom):
                 continue
             for name in analysis.names(node) & DB_ACCESS.keys():

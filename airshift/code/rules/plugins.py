@@ -19,9 +19,9 @@ UI_ATTRIBUTES = {"flask_blueprints", "appbuilder_views", "appbuilder_menu_items"
 COMPONENT_ATTRIBUTES = {"operators", "hooks", "executors", "sensors"}
 
 
-def _plugin_attributes(analysis: Analysis) -> list[tuple[cst.CSTNode, str]]:
+def _plugin_attributes(analysis: Analysis) -> list[tuple[cst.Name, str]]:
     """``(target node, attribute)`` for class attributes of every AirflowPlugin subclass."""
-    found = []
+    found: list[tuple[cst.Name, str]] = []
     for cls in analysis.nodes(cst.ClassDef):
         if not any(PLUGIN_BASE in analysis.names(base.value) for base in cls.bases):
             continue
