@@ -50,30 +50,39 @@ def test_rest_api_serves_history_and_scheduler_runs_on(clone_db, tmp_path):
         name: open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 (closed in the finally below)
         for name in ("api-server", "scheduler", "dag-processor")
     }
-    procs = [
-        subprocess.Popen(
+
+    def start(name: str) -> subprocess.Popen:
+        return subprocess.Popen(
             [str(env.path / "bin" / "airflow"), name],
             env=env.environ(home, tgt.url, extra),
             stdout=logs[name],
             stderr=subprocess.STDOUT,
         )
-        for name in logs
-    ]
+
+    # The API server first: the scheduler's tasks report to its execution API.
+    procs = [start("api-server")]
     try:
-        deadline = time.monotonic() + 90
+        deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
             try:
-                if requests.get(f"{base}/api/v2/monitor/health", timeout=2).ok:
+                if requests.get(f"{base}/api/v2/monitor/health", timeout=10).ok:
                     break
-            except requests.ConnectionError:
+            except requests.RequestException:  # not up yet, or slow on a loaded machine
                 pass
             time.sleep(1)
+        procs += [start("scheduler"), start("dag-processor")]
         api = f"{base}/api/v2"
         for dag_id in {r[0] for r in before["runs"]}:
             got = requests.get(f"{api}/dags/{dag_id}/dagRuns", params={"limit": 100}, timeout=30)
             assert got.status_code == 200, got.text
-            served = sorted((r["run_id"], r["state"]) for r in got.json()["dag_runs"])
-            assert served == sorted((r[1], r[2]) for r in before["runs"] if r[0] == dag_id)
+            mine = sorted((r[1], r[2]) for r in before["runs"] if r[0] == dag_id)
+            ids = {m[0] for m in mine}  # the target's scheduler may already be adding new runs
+            served = sorted(
+                (r["dag_run_id"], r["state"])
+                for r in got.json()["dag_runs"]
+                if r["dag_run_id"] in ids
+            )
+            assert served == mine
         run_id = next(
             r[1] for r in before["runs"] if r[0] == "lab_retry_fail" and r[1].startswith("backfill")
         )
@@ -119,12 +128,16 @@ def test_rest_api_serves_history_and_scheduler_runs_on(clone_db, tmp_path):
             f.close()
     scheduler_log = (tmp_path / "scheduler.log").read_text()
     assert "Traceback" not in scheduler_log, scheduler_log[-3000:]
-    new_runs = rows.count(
-        tgt.url, "dag_run", "WHERE run_type = 'scheduled' AND dag_id = 'lab_retry_fail'"
-    )
-    assert rows.count(tgt.url, "dag_run") == migrated_runs + new_runs and new_runs >= 1
-    # No migrated run was re-created or changed by the scheduler.
     after = build.probe(tgt.fixture, tgt.url, tmp_path / "h2", tgt.fixture.fernet_key)
     known = {(r[0], r[1]) for r in before["runs"]}
-    assert [r for r in after["runs"] if (r[0], r[1]) in known] == before["runs"]
-    assert [t for t in after["tis"] if (t[0], t[2]) in known] == before["tis"]
+    new = [r for r in after["runs"] if (r[0], r[1]) not in known]
+    assert any(r[0] == "lab_retry_fail" and r[3] == "scheduled" for r in new), new
+    assert len(after["runs"]) == migrated_runs + len(new)
+    # Finished migrated runs were neither re-created nor changed; queued ones may run on.
+    done = {(r[0], r[1]) for r in before["runs"] if r[2] in ("success", "failed")}
+    assert [r for r in after["runs"] if (r[0], r[1]) in done] == [
+        r for r in before["runs"] if (r[0], r[1]) in done
+    ]
+    assert [t for t in after["tis"] if (t[0], t[2]) in done] == [
+        t for t in before["tis"] if (t[0], t[2]) in done
+    ]
