@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from airshift.errors import AirshiftError, ExitCode
+from airshift.logs.cli import logs_app
 
 app = typer.Typer(
     name="airshift",
@@ -15,6 +16,7 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
+app.add_typer(logs_app, name="logs")
 err = Console(stderr=True)
 
 
