@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from enum import Enum
+from itertools import chain
 from typing import Any
 
 from airshift.logs.index import TaskTry
@@ -34,11 +35,19 @@ class Status(str, Enum):
     MISSING = "missing"
     PERMISSION = "permission-denied"
     MALFORMED = "malformed-name"
+    COLLISION = "name-collision"
     ERROR = "error"
 
 
 FAILURES = frozenset(
-    {Status.CONFLICT, Status.MISSING, Status.PERMISSION, Status.MALFORMED, Status.ERROR}
+    {
+        Status.CONFLICT,
+        Status.MISSING,
+        Status.PERMISSION,
+        Status.MALFORMED,
+        Status.COLLISION,
+        Status.ERROR,
+    }
 )
 
 
@@ -106,23 +115,45 @@ def _digest(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
+_Job = tuple[TaskTry, str, str]
+
+
+def _plan_names(
+    index: Iterable[TaskTry], source: LogStore, target: LogStore, options: CopyOptions
+) -> tuple[list[_Job], list[FileResult]]:
+    """Name both sides of every try up front, so that tries that would share a log (a
+    layout without map_index or run_id, say) are reported instead of mixed up."""
+    jobs: list[_Job] = []
+    refused: list[FileResult] = []
+    for item in index:
+        try:
+            jobs.append(
+                (
+                    item,
+                    source.name_for(options.source_naming.relpath(item)),
+                    target.name_for(options.target_naming.relpath(item)),
+                )
+            )
+        except MalformedName as exc:
+            refused.append(FileResult(item.label(), Status.MALFORMED, message=str(exc)))
+    claims = Counter(src for _, src, _ in jobs) + Counter(dst for _, _, dst in jobs)
+    shared = [job for job in jobs if claims[job[1]] > 1 or claims[job[2]] > 1]
+    for item, src, dst in shared:
+        message = (
+            "another try of the metadata has the same log name (the layout cannot tell them apart)"
+        )
+        refused.append(FileResult(item.label(), Status.COLLISION, src, dst, message=message))
+    shared_ids = {id(job) for job in shared}
+    return [job for job in jobs if id(job) not in shared_ids], refused
+
+
 class _Copier:
     def __init__(self, source: LogStore, target: LogStore, options: CopyOptions) -> None:
         self.source, self.target, self.options = source, target, options
 
-    def names(self, item: TaskTry) -> tuple[str, str]:
-        opts = self.options
-        return (
-            self.source.name_for(opts.source_naming.relpath(item)),
-            self.target.name_for(opts.target_naming.relpath(item)),
-        )
-
-    def __call__(self, item: TaskTry) -> FileResult:
+    def __call__(self, job: _Job) -> FileResult:
+        item, src, dst = job
         label = item.label()
-        try:
-            src, dst = self.names(item)
-        except MalformedName as exc:
-            return FileResult(label, Status.MALFORMED, message=str(exc))
         try:
             status, size, message = (self.plan if self.options.dry_run else self.copy)(
                 src, dst, item
@@ -161,7 +192,7 @@ class _Copier:
         return Status.COPIED, len(data), ""
 
 
-def _bounded_map(fn: Callable[[TaskTry], FileResult], items: Iterable[TaskTry], jobs: int):
+def _bounded_map(fn: Callable[[_Job], FileResult], items: Iterable[_Job], jobs: int):
     """Results as they complete, with at most ``2 * jobs`` tries in flight (bounded memory)."""
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         pending: set[Future[FileResult]] = set()
@@ -188,10 +219,11 @@ def copy_logs(
     source = open_store(source) if isinstance(source, str) else source
     target = open_store(target) if isinstance(target, str) else target
     report = CopyReport(dry_run=options.dry_run)
+    jobs, refused = _plan_names(index, source, target, options)
     results: Iterator[FileResult] = _bounded_map(
-        _Copier(source, target, options), index, max(1, options.jobs)
+        _Copier(source, target, options), jobs, max(1, options.jobs)
     )
-    for result in results:
+    for result in chain(refused, results):
         report.results.append(result)
         if options.on_result:
             options.on_result(result)

@@ -133,16 +133,15 @@ def _iso(value: datetime | None) -> str:
 
 
 def check_relpath(name: str) -> str:
-    """Refuse names that would escape the log folder or collide (empty segments)."""
-    parts = name.split("/")
-    if (
-        not name
-        or name.startswith("/")
-        or any(p in ("", ".", "..") for p in parts)
-        or any(c in name for c in "\0\n\r")
-    ):
+    """Refuse names that would escape the log folder; collapse empty segments as the
+    reader's ``Path(base, name)`` does (a template variable a version lacks renders empty).
+    """
+    parts = [p for p in name.split("/") if p]
+    if name.startswith("/") or not parts or any(p in (".", "..") for p in parts):
         raise MalformedName(f"unsafe or empty log name {name!r}")
-    return name
+    if any(c in name for c in "\0\n\r"):
+        raise MalformedName(f"control character in log name {name!r}")
+    return "/".join(parts)
 
 
 def template_from_config(path: str) -> str:
