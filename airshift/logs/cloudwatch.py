@@ -147,9 +147,8 @@ class CloudWatchStore:
         if not self.group:
             raise AirshiftError(f"{url!r} names no log group: use cloudwatch://LOG_GROUP.")
         query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
-        config = Config(
-            retries={"mode": "standard", "max_attempts": int(query.get("max_attempts", 10))}
-        )
+        attempts = int(query.get("max_attempts", 10))  # in all, the first call included
+        config = Config(retries={"mode": "standard", "total_max_attempts": attempts})
         try:
             self.client = boto3.client("logs", region_name=query.get("region"), config=config)
         except BotoCoreError as exc:

@@ -6,17 +6,22 @@ runs through its executor, which is what writes log files); every test copies fr
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
+import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -24,11 +29,13 @@ import pytest
 from airshift import airflow_env
 
 HERE = Path(__file__).parent
-# A 2.x-only context variable ({{ ds }}) in the source's template: Airflow 3 renders it as
-# an empty string, so the same recorded template names the file differently there.
-CUSTOM_2X_TEMPLATE = (
+# A custom template with a 2.x-only context variable ({{ ds }}): Airflow 3 renders it as an
+# empty string, so the same template names a log differently in 2.x and in 3.x. (Airflow
+# 3 writes logs with only ``ti`` in the context, hence the default() for try_number.)
+CUSTOM_TEMPLATE = (
     "{{ ti.dag_id }}/{{ ds }}/{{ ti.run_id }}/{{ ti.task_id }}/"
-    "{% if ti.map_index >= 0 %}{{ ti.map_index }}/{% endif %}{{ try_number }}.log"
+    "{% if ti.map_index >= 0 %}{{ ti.map_index }}/{% endif %}"
+    "{{ try_number|default(ti.try_number) }}.log"
 )
 
 
@@ -147,28 +154,21 @@ def run_demo(version: str, root: Path, extra: Mapping[str, str] | None = None) -
 
 @pytest.fixture(scope="session")
 def af2(tmp_path_factory: pytest.TempPathFactory) -> AirflowHome:
-    """Airflow 2.10.5 whose logs use a custom template with a 2.x-only variable."""
-    extra = {"AIRFLOW__LOGGING__LOG_FILENAME_TEMPLATE": CUSTOM_2X_TEMPLATE}
-    return run_demo("2.10.5", tmp_path_factory.mktemp("af2"), extra)
+    """Airflow 2.10.5 with its default log layout (text log lines)."""
+    return run_demo("2.10.5", tmp_path_factory.mktemp("af2"))
 
 
 @pytest.fixture(scope="session")
 def af3(tmp_path_factory: pytest.TempPathFactory) -> AirflowHome:
-    """Airflow 3.3.2 with its default log layout (JSON log lines)."""
-    return run_demo("3.3.2", tmp_path_factory.mktemp("af3"))
+    """Airflow 3.3.2 with CUSTOM_TEMPLATE (JSON log lines), the same run_id as af2.
 
-
-@pytest.fixture(scope="session")
-def af3_target(tmp_path_factory: pytest.TempPathFactory) -> AirflowHome:
-    """The target for af2's logs: Airflow 3.3.2 whose metadata holds the same tries (same
-    run_id) under the same recorded template, as the migrated metadata will.
-
-    Why not ``db migrate`` on a copy of af2's SQLite DB: Airflow 3.3.2's upgrade of a 2.10.5
-    SQLite database leaves task_instance empty, and the metadata import is another
-    airshift feature; a real 3.3.2 run writes the equivalent rows.
+    It is a source of 3.x logs, and the target for af2's: its metadata holds the same
+    tries as af2's, as migrated metadata will. (Not ``db migrate`` on a copy of af2's
+    SQLite DB: Airflow 3.3.2's upgrade of a 2.10.5 SQLite database leaves task_instance
+    empty, and the metadata import is another airshift feature.)
     """
-    extra = {"AIRFLOW__LOGGING__LOG_FILENAME_TEMPLATE": CUSTOM_2X_TEMPLATE}
-    return run_demo("3.3.2", tmp_path_factory.mktemp("af3-target"), extra)
+    extra = {"AIRFLOW__LOGGING__LOG_FILENAME_TEMPLATE": CUSTOM_TEMPLATE}
+    return run_demo("3.3.2", tmp_path_factory.mktemp("af3"), extra)
 
 
 @dataclass(frozen=True)
@@ -220,14 +220,87 @@ def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Aws:
     return Aws(moto_server, env)
 
 
-def cli(*args: str, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """Run the real ``airshift`` console script."""
+def cli(
+    *args: str, env: Mapping[str, str] | None = None, prefix: Sequence[str] = ()
+) -> subprocess.CompletedProcess[str]:
+    """Run the real ``airshift`` console script (under ``prefix``, a command wrapper)."""
     exe = Path(sys.executable).parent / "airshift"
     return subprocess.run(
-        [str(exe), *args],
+        [*prefix, str(exe), *args],
         capture_output=True,
         text=True,
         timeout=300,
         env=os.environ | dict(env or {}),
         check=False,
     )
+
+
+class _ThrottlingProxy(ThreadingHTTPServer):
+    """Forwards to moto, answering every ``every``-th CloudWatch Put/GetLogEvents call with
+    ThrottlingException, as CloudWatch does past its request-rate quota."""
+
+    daemon_threads = True
+
+    def __init__(self, upstream: str, every: int) -> None:
+        super().__init__(("127.0.0.1", 0), _ProxyHandler)
+        self.upstream = urllib.parse.urlsplit(upstream)
+        self.every = every
+        self.lock = threading.Lock()
+        self.calls: Counter[str] = Counter()
+        self.throttled = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _ProxyHandler(BaseHTTPRequestHandler):
+    server: _ThrottlingProxy
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _handle(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        action = self.headers.get("X-Amz-Target", "").rpartition(".")[2]
+        with self.server.lock:
+            self.server.calls[action] += 1
+            throttle = action in ("PutLogEvents", "GetLogEvents") and (
+                self.server.calls[action] % self.server.every == 0
+            )
+            self.server.throttled += throttle
+        if throttle:
+            payload = b'{"__type":"ThrottlingException","message":"Rate exceeded"}'
+            self.send_response(400)
+            self.send_header("Content-Type", "application/x-amz-json-1.1")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
+        up = self.server.upstream
+        conn = http.client.HTTPConnection(up.hostname, up.port, timeout=60)
+        conn.request(self.command, self.path, body, dict(self.headers))
+        response = conn.getresponse()
+        data = response.read()
+        self.send_response(response.status)
+        for key, value in response.getheaders():
+            if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+        conn.close()
+
+    do_GET = do_POST = do_PUT = do_HEAD = do_DELETE = _handle
+
+
+@pytest.fixture
+def throttling_proxy(moto_server: str) -> Iterator[_ThrottlingProxy]:
+    proxy = _ThrottlingProxy(moto_server, every=3)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield proxy
+    finally:
+        proxy.shutdown()
+        proxy.server_close()

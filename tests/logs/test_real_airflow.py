@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from airshift.logs import Naming, iter_tries, open_tables
+from airshift.logs import LAYOUTS, Naming, iter_tries, open_tables
 from airshift.logs.index import TaskTry, airflow_major
 
-from .conftest import CUSTOM_2X_TEMPLATE, AirflowHome, cli
+from .conftest import CUSTOM_TEMPLATE, AirflowHome, cli
 
 pytestmark = pytest.mark.slow
 
@@ -45,8 +45,8 @@ def test_index_lists_every_try_and_names_it_as_airflow_did(name: str, request) -
     written = {p.relative_to(af.logs).as_posix() for p in af.logs.rglob("*.log")}
     rendered = {naming.relpath(t) for t in tries}
     assert rendered <= written, f"not written by Airflow: {sorted(rendered - written)}"
-    if name == "af2":
-        assert {t.log_template for t in tries} == {CUSTOM_2X_TEMPLATE}
+    expected = LAYOUTS["airflow-2"] if name == "af2" else CUSTOM_TEMPLATE
+    assert {t.log_template for t in tries} == {expected}
 
 
 def _markers_found(logs: dict[str, str | None], tries: list[TaskTry]) -> dict[tuple, bool]:
@@ -59,36 +59,26 @@ def _markers_found(logs: dict[str, str | None], tries: list[TaskTry]) -> dict[tu
     return found
 
 
-def test_2x_logs_are_read_by_the_3x_reader(
-    af2: AirflowHome, af3_target: AirflowHome, tmp_path: Path
-) -> None:
-    """2.10.5 wrote logs with a template using {{ ds }}; Airflow 3.3.2 renders that same
-    recorded template without ``ds``. airshift must put each log where 3.3.2 looks."""
+def test_2x_logs_are_read_by_the_3x_reader(af2: AirflowHome, af3: AirflowHome, tmp_path: Path):
+    """2.10.5 wrote its default layout; the 3.3.2 target names runs with CUSTOM_TEMPLATE,
+    whose {{ ds }} Airflow 3 renders empty. airshift puts each log where 3.3.2 looks."""
     target = tmp_path / "target-logs"
-    proc = cli("logs", "copy", str(af2.logs), str(target), "--metadata", af2.db_url, "--json")
+    common = ["--metadata", af2.db_url, "--target-template", CUSTOM_TEMPLATE, "--json"]
+    proc = cli("logs", "copy", str(af2.logs), str(target), *common)
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout)
     assert report["counts"] == {"copied": 5}
     assert report["bytes"] == sum(p.stat().st_size for p in af2.logs.rglob("*.log"))
 
     tries = _tries(af2)
-    logs = af3_target.read_logs(_keys(tries), target)
+    logs = af3.read_logs(_keys(tries), target)
     assert all(_markers_found(logs, tries).values()), logs
 
-    # The same copy with the source version's naming rules is invisible to Airflow 3.
+    # The same copy rendered with the source version's rules is invisible to Airflow 3.
     naive = tmp_path / "naive-logs"
-    proc = cli(
-        "logs",
-        "copy",
-        str(af2.logs),
-        str(naive),
-        "--metadata",
-        af2.db_url,
-        "--target-airflow",
-        "2",
-    )
+    proc = cli("logs", "copy", str(af2.logs), str(naive), *common, "--target-airflow", "2")
     assert proc.returncode == 0, proc.stderr
-    logs = af3_target.read_logs(_keys(tries), naive)
+    logs = af3.read_logs(_keys(tries), naive)
     assert not any(_markers_found(logs, tries).values())
 
 
