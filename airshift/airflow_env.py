@@ -144,6 +144,18 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def is_installed(version: str) -> bool:
+    return (
+        version in _env_overrides()
+        or (cache_dir() / "venvs" / f"apache-airflow-{version}" / _COMPLETE_MARKER).exists()
+    )
+
+
+def prefer_installed(candidates: Sequence[str]) -> str:
+    """Of equivalent releases (same schema head), one already installed, else the newest."""
+    return next((v for v in reversed(candidates) if is_installed(v)), candidates[-1])
+
+
 def ensure(version: str, extras: Sequence[str] = (), log=print) -> AirflowEnv:
     """Return an installed Airflow ``version``, installing it into the cache on first use.
 

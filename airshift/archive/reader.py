@@ -1,0 +1,100 @@
+"""Read an archive: refuse incomplete or corrupt ones, stream table batches."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from airshift.archive.manifest import FORMAT_VERSION, Manifest
+from airshift.archive.store import open_store
+from airshift.archive.writer import MANIFEST
+from airshift.errors import AirshiftError
+
+
+def is_archive(url: str) -> bool:
+    """Does ``url`` look like an archive location (rather than a database URL)?"""
+    if "://" in url and not url.startswith(("file://", "s3://", "gs://", "memory://")):
+        return False
+    try:
+        fs, root = open_store(url)
+        return fs.isdir(root)
+    except AirshiftError:
+        return False
+
+
+class ArchiveReader:
+    """An archive whose manifest has been read and whose format this airshift understands."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.fs, self.root = open_store(url)
+        path = f"{self.root}/{MANIFEST}"
+        if not self.fs.exists(path):
+            hint = (
+                " An export was interrupted before it finished (the manifest is written last)."
+                if self.fs.exists(f"{self.root}/.airshift-incomplete")
+                else ""
+            )
+            raise AirshiftError(
+                f"{url} is not a complete airshift archive: it has no {MANIFEST}.{hint}"
+            )
+        try:
+            self.manifest = Manifest.from_json(self.fs.cat_file(path).decode())
+        except (json.JSONDecodeError, TypeError, KeyError, UnicodeDecodeError) as exc:
+            raise AirshiftError(
+                f"The manifest of {url} is corrupt ({exc}); the archive cannot be trusted."
+            ) from None
+        if self.manifest.format_version > FORMAT_VERSION:
+            raise AirshiftError(
+                f"{url} has archive format {self.manifest.format_version}; this airshift reads "
+                f"up to {FORMAT_VERSION}. Upgrade airshift."
+            )
+
+    def verify(self) -> list[str]:
+        """Every problem with the table files: missing, truncated, or checksum mismatch."""
+        problems = []
+        for table in self.manifest.tables.values():
+            for f in table.files:
+                full = f"{self.root}/{f.path}"
+                if not self.fs.exists(full):
+                    problems.append(f"{f.path}: missing")
+                    continue
+                digest, size = hashlib.sha256(), 0
+                with self.fs.open(full, "rb") as fh:
+                    while chunk := fh.read(1 << 20):
+                        digest.update(chunk)
+                        size += len(chunk)
+                if size != f.bytes:
+                    problems.append(
+                        f"{f.path}: {size} bytes, the manifest says {f.bytes} (truncated or replaced)"
+                    )
+                elif digest.hexdigest() != f.sha256:
+                    problems.append(
+                        f"{f.path}: SHA-256 mismatch (the file was changed or corrupted)"
+                    )
+        return problems
+
+    def require_intact(self) -> None:
+        problems = self.verify()
+        if problems:
+            raise AirshiftError(
+                f"The archive {self.url} is damaged and will not be used: "
+                + "; ".join(problems[:5])
+                + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+            )
+
+    def iter_batches(self, table: str, batch_size: int = 50_000) -> Iterator[pa.RecordBatch]:
+        """The table's rows as Arrow batches, file by file (memory bounded by batch size)."""
+        entry = self.manifest.tables.get(table)
+        if entry is None:
+            return
+        for f in entry.files:
+            with self.fs.open(f"{self.root}/{f.path}", "rb") as fh:
+                try:
+                    yield from pq.ParquetFile(fh).iter_batches(batch_size=batch_size)
+                except (pa.ArrowInvalid, OSError) as exc:
+                    raise AirshiftError(f"{f.path} in {self.url} cannot be read: {exc}") from None

@@ -1,0 +1,144 @@
+"""Write an archive: streamed Parquet files with checksums, manifest last and atomically."""
+
+from __future__ import annotations
+
+import hashlib
+from types import TracebackType
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from airshift.archive.manifest import FileEntry, Manifest, TableEntry
+from airshift.archive.store import open_store
+from airshift.errors import AirshiftError
+
+MANIFEST = "manifest.json"
+
+
+class _HashingFile:
+    """A write-only file that hashes and counts what passes through it (one pass, no re-read)."""
+
+    def __init__(self, raw) -> None:
+        self._raw = raw
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+        self.closed = False
+
+    def write(self, data) -> int:
+        view = memoryview(data)
+        self.sha256.update(view)
+        self.size += view.nbytes
+        return self._raw.write(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+            self.closed = True
+
+
+class TableSink:
+    """Receives one table's record batches; rolls to a new file every ``rows_per_file`` rows."""
+
+    def __init__(self, writer: ArchiveWriter, entry: TableEntry, schema: pa.Schema) -> None:
+        self._writer, self.entry, self._schema = writer, entry, schema
+        self._pq: pq.ParquetWriter | None = None
+        self._file: _HashingFile | None = None
+        self._rows_in_file = 0
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows == 0:
+            return
+        if self._pq is None or self._rows_in_file >= self._writer.rows_per_file:
+            self._close_file()
+            self._open_file()
+        self._pq.write_batch(batch)
+        self._rows_in_file += batch.num_rows
+        self.entry.rows += batch.num_rows
+
+    def _open_file(self) -> None:
+        rel = f"tables/{self.entry.name}/part-{len(self.entry.files):05d}.parquet"
+        fs, root = self._writer.fs, self._writer.root
+        fs.makedirs(f"{root}/tables/{self.entry.name}", exist_ok=True)
+        self._file = _HashingFile(fs.open(f"{root}/{rel}", "wb"))
+        self._pq = pq.ParquetWriter(self._file, self._schema, compression="zstd")
+        self.entry.files.append(FileEntry(rel, 0, 0, ""))
+        self._rows_in_file = 0
+
+    def _close_file(self) -> None:
+        if self._pq is None:
+            return
+        self._pq.close()
+        self._file.close()
+        last = self.entry.files[-1]
+        last.rows, last.bytes, last.sha256 = (
+            self._rows_in_file,
+            self._file.size,
+            self._file.sha256.hexdigest(),
+        )
+        self._pq = self._file = None
+
+    def close(self) -> None:
+        self._close_file()
+
+
+class ArchiveWriter:
+    """Creates an archive at ``url``; refuses a location that already holds files."""
+
+    def __init__(self, url: str, rows_per_file: int = 2_000_000) -> None:
+        self.url = url
+        self.fs, self.root = open_store(url)
+        self.rows_per_file = rows_per_file
+        if self.fs.exists(self.root) and self.fs.ls(self.root):
+            raise AirshiftError(
+                f"The archive location {url} is not empty. airshift never overwrites an "
+                "archive: choose a new location or remove the old one."
+            )
+        try:
+            self.fs.makedirs(self.root, exist_ok=True)
+            self.fs.touch(f"{self.root}/.airshift-incomplete")
+        except OSError as exc:
+            raise AirshiftError(
+                f"Cannot write to the archive location {url}: {exc.strerror or exc}."
+            ) from None
+        self.tables: dict[str, TableEntry] = {}
+
+    def table(self, entry: TableEntry, schema: pa.Schema) -> _SinkContext:
+        self.tables[entry.name] = entry
+        return _SinkContext(TableSink(self, entry, schema))
+
+    def finish(self, manifest: Manifest) -> None:
+        """Write the manifest last, atomically: until it exists the archive is not complete."""
+        manifest.tables = self.tables
+        tmp = f"{self.root}/{MANIFEST}.tmp"
+        with self.fs.open(tmp, "w") as fh:
+            fh.write(manifest.to_json())
+        self.fs.mv(tmp, f"{self.root}/{MANIFEST}")
+        self.fs.rm(f"{self.root}/.airshift-incomplete")
+
+    def abort(self) -> None:
+        """Remove what this writer made (it only ever writes into a location it found empty)."""
+        if self.fs.exists(self.root):
+            self.fs.rm(self.root, recursive=True)
+
+
+class _SinkContext:
+    def __init__(self, sink: TableSink) -> None:
+        self.sink = sink
+
+    def __enter__(self) -> TableSink:
+        return self.sink
+
+    def __exit__(self, et: type | None, ev: BaseException | None, tb: TracebackType | None) -> None:
+        self.sink.close()

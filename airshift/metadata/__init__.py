@@ -1,0 +1,1 @@
+"""Airflow metadata: the table registry, extraction, scratch upgrade, merge and verification."""

@@ -1,0 +1,279 @@
+"""Import an archive into a live target: scratch upgrade, merge, pause handling, report.
+
+Why the scratch detour even for same-version moves: it gives one path for every pair of
+versions, types the rows exactly as the target's schema wants them, and lets Airflow's
+own migrations do every transformation between revisions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+from rich.progress import Progress
+
+from airshift import airflow_env, versions
+from airshift.archive import ArchiveReader, Manifest
+from airshift.errors import AirshiftError
+from airshift.metadata import losses, pause, scratch
+from airshift.metadata.extract import ExportOptions, export
+from airshift.metadata.inspect import migration_issues
+from airshift.metadata.merge import MergeResult, merge
+from airshift.metadata.source import AirflowDB
+from airshift.metadata.verify import compare_secrets
+
+# The last 2.x head: every 2.x database passes through it on the way to 3.x.
+LAST_2X_HEAD = "5f2621c13b39"
+
+
+@dataclass
+class ImportOptions:
+    archive_key: str | None = None
+    target_fernet_key: str | None = None
+    on_conflict: str = "skip"
+    dry_run: bool = False
+    unpause: str = "source-state"  # or "keep-paused"
+    scratch_url: str | None = None
+    skip_secrets: bool = False
+    convert_pickled: bool = False
+    link_dag_versions: bool = True
+
+
+@dataclass
+class ImportReport:
+    source_revision: str
+    target_revision: str
+    archived: dict[str, int]
+    loaded: dict[str, int]
+    not_loaded: dict[str, str]
+    losses: dict[str, dict] = field(default_factory=dict)
+    improvements: dict[str, int] = field(default_factory=dict)
+    merge: MergeResult | None = None
+    dags_not_deployed: list[str] = field(default_factory=list)
+    pause_states: dict[str, bool] = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        d = {k: v for k, v in self.__dict__.items() if k != "merge"}
+        return d | {"merge": self.merge.as_dict() if self.merge else None}
+
+
+def _release_for(revision: str) -> str:
+    exact = versions.releases_at(revision)
+    return airflow_env.prefer_installed(exact) if exact else versions.release_for(revision)
+
+
+def check_direction(source_rev: str, target_rev: str) -> None:
+    if source_rev != target_rev and versions.is_older(target_rev, source_rev):
+        raise AirshiftError(
+            f"The target ({versions.describe(target_rev).label}) is older than the archive's "
+            f"source ({versions.describe(source_rev).label}). airshift moves history forward "
+            "only; upgrade the target first."
+        )
+
+
+@contextlib.contextmanager
+def upgraded_scratch(
+    reader: ArchiveReader,
+    target_url: str,
+    target_rev: str,
+    opts: ImportOptions,
+    report: ImportReport,
+    progress: Progress | None,
+    log,
+) -> Iterator[AirflowDB]:
+    """The archive's rows in a scratch database, migrated by Airflow to ``target_rev``."""
+    src_rev = reader.manifest.source["alembic_revision"]
+    with (
+        scratch.scratch_database(target_url, opts.scratch_url) as surl,
+        tempfile.TemporaryDirectory() as home,
+    ):
+        homep = Path(home)
+        log(f"building a scratch database at {versions.describe(src_rev).label}")
+        scratch.build_at(src_rev, surl, homep, log=log)
+        sdb = AirflowDB.open(surl)
+        try:
+            loaded = scratch.load_archive(
+                reader,
+                sdb,
+                opts.archive_key,
+                opts.target_fernet_key,
+                progress,
+                skip_secrets=opts.skip_secrets,
+            )
+            report.loaded, report.not_loaded = loaded.loaded, loaded.not_loaded
+            last_log_id = scratch.max_id(sdb, "log")
+            if sdb.revision.major < 3 <= versions.describe(target_rev).major:
+                _prepare_2x_for_3(sdb, surl, homep, opts, report, log)
+            if sdb.revision.revision != target_rev:
+                release = _release_for(target_rev)
+                log(f"upgrading the scratch database with Airflow {release}'s own migrations")
+                scratch.migrate_to(release, target_rev, surl, homep, log=log)
+                sdb.dispose()
+                sdb = AirflowDB.open(surl)
+            # Airflow's CLI audits its own `db migrate` in the log table: not source history.
+            scratch.delete_newer(sdb, "log", last_log_id)
+            yield sdb
+        finally:
+            sdb.dispose()
+
+
+def _new_report(reader: ArchiveReader, target_rev: str) -> ImportReport:
+    reader.require_intact()
+    src_rev = reader.manifest.source["alembic_revision"]
+    check_direction(src_rev, target_rev)
+    return ImportReport(
+        src_rev, target_rev, {n: t.rows for n, t in reader.manifest.tables.items()}, {}, {}
+    )
+
+
+def import_archive(
+    reader: ArchiveReader,
+    target: AirflowDB,
+    opts: ImportOptions,
+    progress: Progress | None = None,
+    log=print,
+    verify_only: bool = False,
+) -> ImportReport:
+    """Import ``reader`` into ``target``; with ``verify_only``, compare and change nothing."""
+    report = _new_report(reader, target.revision.revision)
+    with upgraded_scratch(
+        reader, target.url, target.revision.revision, opts, report, progress, log
+    ) as sdb:
+        if verify_only:
+            report.merge = merge(sdb, target, progress=progress, verify=True)
+            if opts.target_fernet_key and not opts.skip_secrets:
+                compare_secrets(sdb, target, opts.target_fernet_key, report.merge)
+        else:
+            report.merge = _merge_with_pause(reader, sdb, target, opts, report, progress)
+    return report
+
+
+def upgrade_archive(
+    reader: ArchiveReader,
+    release: str,
+    out_url: str,
+    opts: ImportOptions,
+    progress: Progress | None = None,
+    log=print,
+) -> tuple[ImportReport, Manifest]:
+    """Write a new archive holding ``reader``'s rows migrated to ``release``'s schema.
+
+    The secrets stay sealed with the same archive key, so the new archive can be
+    imported many times without repeating the upgrade.
+    """
+    target_rev = versions.head_of(release)
+    if target_rev is None:
+        raise AirshiftError(f"airshift does not know the schema of Airflow {release}.")
+    report = _new_report(reader, target_rev)
+    sealed = reader.manifest.secrets.get("mode") == "sealed" and not opts.skip_secrets
+    opts.target_fernet_key = opts.archive_key if sealed else None
+    with upgraded_scratch(
+        reader, "sqlite:///upgrade", target_rev, opts, report, progress, log
+    ) as sdb:
+        result = export(
+            sdb,
+            ExportOptions(
+                archive_url=out_url,
+                fernet_key=opts.archive_key if sealed else None,
+                archive_key=opts.archive_key if sealed else None,
+                secrets="seal" if sealed else "skip",
+                origin={
+                    **reader.manifest.source,
+                    "upgrade": {"losses": report.losses, "improvements": report.improvements},
+                },
+                pause_state=reader.manifest.pause_state,
+            ),
+            progress,
+        )
+    return report, result.manifest
+
+
+def _prepare_2x_for_3(
+    sdb: AirflowDB, surl: str, home: Path, opts: ImportOptions, report: ImportReport, log
+) -> None:
+    """Bring a 2.x scratch to the last 2.x head, count what 3.x drops, keep what we can."""
+    if sdb.revision.revision != LAST_2X_HEAD:
+        release = _release_for(LAST_2X_HEAD)
+        log(f"upgrading the scratch database to the last 2.x schema with Airflow {release}")
+        scratch.migrate_to(release, LAST_2X_HEAD, surl, home, log=log)
+        sdb.dispose()
+        sdb.__dict__.update(AirflowDB.open(surl).__dict__)
+    with sdb.engine.begin() as conn:
+        report.improvements["task_instance_history_from_task_fail"] = losses.task_fail_to_history(
+            conn, sdb
+        )
+    if opts.convert_pickled:
+        report.improvements["pickled_xcoms_converted"] = losses.convert_pickled_xcoms(
+            sdb, surl, home, _release_for(LAST_2X_HEAD)
+        )
+    with sdb.engine.connect() as conn:
+        issues = migration_issues(sdb, conn)
+    report.losses = losses.describe_losses(
+        issues, converted=report.improvements.get("pickled_xcoms_converted", 0)
+    )
+
+
+def _merge_with_pause(
+    reader, sdb: AirflowDB, target: AirflowDB, opts: ImportOptions, report, progress
+) -> MergeResult:
+    with sdb.engine.connect() as conn:
+        dag_ids = sorted(
+            {
+                r[0]
+                for r in conn.execute(sa.select(sdb.metadata.tables["dag_run"].c.dag_id).distinct())
+            }
+            | (
+                {r[0] for r in conn.execute(sa.select(sdb.metadata.tables["dag"].c.dag_id))}
+                if "dag" in sdb.metadata.tables
+                else set()
+            )
+        )
+        source_pause = reader.manifest.pause_state or (
+            {
+                d: bool(p)
+                for d, p in conn.execute(
+                    sa.select(
+                        sdb.metadata.tables["dag"].c.dag_id, sdb.metadata.tables["dag"].c.is_paused
+                    )
+                )
+            }
+            if "dag" in sdb.metadata.tables
+            else {}
+        )
+    if opts.dry_run:
+        return merge(
+            sdb, target, opts.on_conflict, dry_run=True, progress=progress, link_dag_versions=False
+        )
+    guard = pause.PauseGuard(target.engine, dag_ids)
+    final = None
+    try:
+        result = merge(
+            sdb,
+            target,
+            opts.on_conflict,
+            progress=progress,
+            link_dag_versions=opts.link_dag_versions,
+        )
+        now = pause.read_states(target.engine, dag_ids)
+        keep = opts.unpause == "keep-paused"
+        final = {d: True if keep else source_pause.get(d, guard.prior.get(d, True)) for d in now}
+        report.pause_states = final
+        report.dags_not_deployed = _not_deployed(target, dag_ids)
+        return result
+    finally:
+        guard.release(final)
+
+
+def _not_deployed(target: AirflowDB, dag_ids: list[str]) -> list[str]:
+    """DAGs with imported history that the target has not parsed (no serialized DAG)."""
+    md = target.metadata
+    if "serialized_dag" not in md.tables:
+        return []
+    sd = md.tables["serialized_dag"]
+    with target.engine.connect() as conn:
+        parsed = {r[0] for r in conn.execute(sa.select(sd.c.dag_id).distinct())}
+    return [d for d in dag_ids if d not in parsed]

@@ -1,0 +1,121 @@
+"""What is in a metadata database or an archive, and what will not migrate cleanly."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from airshift.archive import ArchiveReader
+from airshift.metadata.source import AirflowDB
+
+PICKLE_MARK = b"\x80"  # every pickle protocol >= 2 starts with this byte
+
+
+def _table_bytes(source: AirflowDB, conn: sa.Connection) -> dict[str, int]:
+    if source.backend == "postgresql":
+        q = "SELECT relname, pg_total_relation_size(oid) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace"
+    elif source.backend == "mysql":
+        q = "SELECT table_name, data_length + index_length FROM information_schema.tables WHERE table_schema = DATABASE()"
+    else:
+        try:
+            return {
+                n: int(b)
+                for n, b in conn.exec_driver_sql(
+                    "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"
+                )
+            }
+        except sa.exc.DBAPIError:  # SQLite built without the dbstat table
+            conn.rollback()
+            return {}
+    return {n: int(b or 0) for n, b in conn.exec_driver_sql(q)}
+
+
+def migration_issues(source: AirflowDB, conn: sa.Connection) -> dict[str, int]:
+    """Rows Airflow 3's own migration drops or cannot carry (see docs/migration-losses)."""
+    md, issues = source.metadata, {}
+    if source.revision.major >= 3:
+        return issues
+    if "xcom" in md.tables:
+        x = md.tables["xcom"]
+        issues["pickled_xcoms"] = conn.execute(
+            sa.select(sa.func.count()).where(sa.func.substr(x.c.value, 1, 1) == PICKLE_MARK)
+        ).scalar_one()
+    if "conf" in md.tables["dag_run"].c:
+        r = md.tables["dag_run"]
+        issues["pickled_conf"] = conn.execute(
+            sa.select(sa.func.count()).where(r.c.conf.is_not(None))
+        ).scalar_one()
+    for name in ("sla_miss", "task_fail", "dag_pickle"):
+        if name in md.tables:
+            issues[name] = conn.execute(
+                sa.select(sa.func.count()).select_from(md.tables[name])
+            ).scalar_one()
+    return issues
+
+
+def inspect_database(source: AirflowDB) -> dict[str, Any]:
+    md = source.metadata
+    with source.engine.connect() as conn:
+        sizes = _table_bytes(source, conn)
+        tables = [
+            {
+                "name": name,
+                "rows": conn.execute(sa.select(sa.func.count()).select_from(t)).scalar_one(),
+                "bytes": sizes.get(name),
+            }
+            for name, t in sorted(md.tables.items())
+        ]
+        dag = md.tables.get("dag")
+        dags = {"total": 0, "paused": 0}
+        if dag is not None:
+            for paused, n in conn.execute(
+                sa.select(dag.c.is_paused, sa.func.count()).group_by(dag.c.is_paused)
+            ):
+                dags["total"] += n
+                dags["paused"] += n if paused else 0
+        run = md.tables["dag_run"]
+        date = run.c[source.run_date_column]
+        first, last, runs = conn.execute(
+            sa.select(sa.func.min(date), sa.func.max(date), sa.func.count())
+        ).one()
+        issues = migration_issues(source, conn)
+    return {
+        "kind": "database",
+        "url": source.safe_url,
+        "backend": source.backend,
+        "alembic_revision": source.revision.revision,
+        "airflow_version": source.revision.label,
+        "tables": tables,
+        "dags": dags,
+        "history": {
+            "runs": runs,
+            "first": first.isoformat() if first else None,
+            "last": last.isoformat() if last else None,
+        },
+        "migration_issues": issues,
+    }
+
+
+def inspect_archive(reader: ArchiveReader, verify: bool = True) -> dict[str, Any]:
+    m = reader.manifest
+    return {
+        "kind": "archive",
+        "url": reader.url,
+        "format_version": m.format_version,
+        "created_at": m.created_at,
+        "source": m.source,
+        "filters": m.filters,
+        "secrets": m.secrets,
+        "tables": [
+            {
+                "name": t.name,
+                "rows": t.rows,
+                "bytes": sum(f.bytes for f in t.files),
+                "files": len(t.files),
+            }
+            for t in sorted(m.tables.values(), key=lambda t: t.name)
+        ],
+        "skipped_tables": m.skipped_tables,
+        "problems": reader.verify() if verify else None,
+    }

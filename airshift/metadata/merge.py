@@ -1,0 +1,361 @@
+"""Merge rows from the scratch database into a live target, set-based, in one transaction.
+
+Why this design: the target may be running and may already hold rows of its own. Each
+table's rows are staged in a temporary table on the target, references to other tables'
+surrogate keys are rewritten through maps built from natural keys, rows whose parent was
+not imported are dropped with it, rows whose natural key already exists are skipped (or
+overwritten, or the whole import fails, as asked), and only then are new rows inserted
+with ids the target assigns. Everything happens in SQL on the target's server inside one
+transaction: a failure or a kill leaves the target as it was, and a re-run finds every
+row present and changes nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import sqlalchemy as sa
+from rich.progress import Progress
+
+from airshift.errors import AirshiftError, ExitCode
+from airshift.metadata.load import write_rows
+from airshift.metadata.registry import VERIFY_IGNORE, TableSpec, import_skip_reason, specs_for
+from airshift.metadata.schema import columns_of, select_for
+from airshift.metadata.source import AirflowDB
+
+ACTION = "_as_action"
+CONFLICT_MODES = ("skip", "overwrite", "fail")
+
+
+@dataclass
+class TableResult:
+    table: str
+    staged: int = 0
+    inserted: int = 0
+    existing: int = 0  # natural key already present: skipped, or overwritten
+    overwritten: int = 0
+    conflicts: int = 0  # another row holds one of its unique keys: skipped
+    without_parent: int = 0  # the row it belongs with was not imported
+    differing: int = 0  # after the merge, rows whose content differs from the archive's
+    samples: list[str] = field(default_factory=list)
+
+
+@dataclass
+class MergeResult:
+    tables: dict[str, TableResult] = field(default_factory=dict)
+    skipped_tables: dict[str, str] = field(default_factory=dict)
+    dry_run: bool = False
+
+    def as_dict(self) -> dict:
+        return {
+            "tables": {n: asdict(t) for n, t in self.tables.items()},
+            "skipped_tables": self.skipped_tables,
+            "dry_run": self.dry_run,
+        }
+
+
+class ConflictError(AirshiftError):
+    def __init__(self, message: str) -> None:
+        super().__init__(message, ExitCode.CONFLICT)
+
+
+class _Merger:
+    """Merges table by table. In ``verify`` mode nothing is written: rows the archive has
+    and the target lacks count as missing, and rows both have are compared."""
+
+    def __init__(
+        self,
+        conn: sa.Connection,
+        target_md: sa.MetaData,
+        on_conflict: str,
+        dry_run: bool,
+        verify: bool = False,
+    ) -> None:
+        self.conn, self.md, self.on_conflict = conn, target_md, on_conflict
+        self.dry_run, self.verify = dry_run or verify, verify
+        self.maps: dict[str, sa.Table] = {}
+        self.temp_md = sa.MetaData()
+        if verify:
+            self.allowed: tuple[str, ...] = ("inserted", "existing", "overwritten")
+        else:
+            self.allowed = (
+                ("inserted", "overwritten") if on_conflict == "overwrite" else ("inserted",)
+            )
+
+    # -- helpers ---------------------------------------------------------------------
+    def _temp(self, name: str, columns: list[sa.Column], index_on: list[list[str]]) -> sa.Table:
+        t = sa.Table(name, self.temp_md, *columns, prefixes=["TEMPORARY"])
+        t.create(self.conn)
+        if self.conn.dialect.name != "mysql":  # MySQL would commit on CREATE INDEX
+            for i, cols in enumerate(index_on):
+                if cols:
+                    sa.Index(f"{name}_ix{i}", *[t.c[c] for c in cols]).create(self.conn)
+        return t
+
+    def _eq(self, a: sa.Column, b: sa.Column, target_col: sa.Column) -> sa.ColumnElement[bool]:
+        if isinstance(target_col.type, sa.JSON):  # json has no '=' on PostgreSQL
+            a, b = sa.cast(a, sa.Text), sa.cast(b, sa.Text)
+        return a == b if not target_col.nullable else a.is_not_distinct_from(b)
+
+    def _match(self, s: sa.Table, t: sa.Table, cols: tuple[str, ...]) -> sa.ColumnElement[bool]:
+        return sa.and_(*[self._eq(s.c[c], t.c[c], t.c[c]) for c in cols])
+
+    def _count(self, s: sa.Table, *where) -> int:
+        return self.conn.execute(
+            sa.select(sa.func.count()).select_from(s).where(*where)
+        ).scalar_one()
+
+    def _delete(self, s: sa.Table, cond) -> int:
+        return self.conn.execute(sa.delete(s).where(cond)).rowcount
+
+    # -- one table -------------------------------------------------------------------
+    def merge_table(
+        self, spec: TableSpec, scratch: AirflowDB, res: TableResult, progress: Progress | None
+    ) -> None:
+        t = self.md.tables[spec.name]
+        src = scratch.metadata.tables[spec.name]
+        cols = [c for c in t.columns if c.name in src.c]
+        s = self._temp(
+            f"_as_{spec.name}",
+            [sa.Column(c.name, c.type) for c in cols] + [sa.Column(ACTION, sa.String(16))],
+            [list(spec.key), [spec.pk] if spec.pk else []],
+        )
+        res.staged = self._stage(scratch, src, s, [c.name for c in cols], progress)
+        self._remap(spec, s, t, res)
+        self._keep_with_parent(spec, s, res)
+        self._classify(spec, s, t, res)
+        self._write(spec, s, t, [c.name for c in cols], res)
+        self._build_map(spec, s, t)
+        res.differing = self._differing(spec, s, t, [c.name for c in cols])
+
+    def _stage(
+        self, scratch: AirflowDB, src: sa.Table, s: sa.Table, names: list[str], progress
+    ) -> int:
+        scols = [c for c in columns_of(src) if c.name in names]
+        task = progress.add_task(f"merge {src.name}", total=None) if progress else None
+        with scratch.engine.connect() as sconn:
+            result = sconn.execution_options(stream_results=True, yield_per=20_000).execute(
+                select_for(src, scols)
+            )
+            n = 0
+            for part in result.partitions(20_000):
+                n += write_rows(self.conn, s, [c.name for c in scols], (tuple(r) for r in part))
+                if progress:
+                    progress.advance(task, len(part))
+        return n
+
+    def _remap(self, spec: TableSpec, s: sa.Table, t: sa.Table, res: TableResult) -> None:
+        for col, parent in spec.refs.items():
+            if col not in s.c:
+                continue
+            m = self.maps.get(parent)
+            if m is None or "old_pk" not in m.c:
+                lookup = None
+            else:
+                lookup = sa.select(m.c.new_pk).where(m.c.old_pk == s.c[col]).scalar_subquery()
+            if not t.c[col].nullable:
+                unmapped = (
+                    s.c[col].is_not(None)
+                    if lookup is None
+                    else ~sa.exists().where(m.c.old_pk == s.c[col])
+                )
+                res.without_parent += self._delete(s, unmapped)
+            self.conn.execute(sa.update(s).where(s.c[col].is_not(None)).values({col: lookup}))
+
+    def _keep_with_parent(self, spec: TableSpec, s: sa.Table, res: TableResult) -> None:
+        if spec.parent is None:
+            return
+        m = self.maps.get(spec.parent.table)
+        if m is None:
+            res.without_parent += self._delete(s, sa.true())
+            return
+        # A parent column that is the parent's surrogate key was remapped already: match new_pk.
+        conds = [
+            (m.c[pcol] if pcol in m.c else m.c.new_pk) == s.c[col]  # noqa: SIM401 (new_pk may not exist)
+            for col, pcol in spec.parent.columns.items()
+        ]
+        res.without_parent += self._delete(
+            s, ~sa.exists().where(*conds, m.c.action.in_(self.allowed))
+        )
+
+    def _classify(self, spec: TableSpec, s: sa.Table, t: sa.Table, res: TableResult) -> None:
+        self.conn.execute(
+            sa.update(s)
+            .where(sa.exists().where(self._match(s, t, spec.key)))
+            .values({ACTION: "existing"})
+        )
+        for ukey in spec.unique:
+            if set(ukey) <= set(s.c.keys()):
+                self.conn.execute(
+                    sa.update(s)
+                    .where(s.c[ACTION].is_(None), sa.exists().where(self._match(s, t, ukey)))
+                    .values({ACTION: "conflict"})
+                )
+        res.existing = self._count(s, s.c[ACTION] == "existing")
+        res.conflicts = self._count(s, s.c[ACTION] == "conflict")
+        if res.existing or res.conflicts:
+            shown = self.conn.execute(
+                sa.select(*[s.c[c] for c in spec.key], s.c[ACTION])
+                .where(s.c[ACTION].is_not(None))
+                .limit(3)
+            )
+            res.samples = [
+                ", ".join(f"{k}={v!r}" for k, v in zip((*spec.key, "status"), r, strict=True))
+                for r in shown
+            ]
+        if self.on_conflict == "fail" and (res.existing or res.conflicts):
+            raise ConflictError(
+                f"{res.existing + res.conflicts} {spec.name} rows conflict with rows already in the "
+                f"target (for example {res.samples[0]}); nothing was imported (--on-conflict fail)."
+            )
+
+    def _write(
+        self, spec: TableSpec, s: sa.Table, t: sa.Table, names: list[str], res: TableResult
+    ) -> None:
+        ins = [n for n in names if not (spec.generated and n == spec.pk)]
+        if self.on_conflict == "overwrite" and res.existing:
+            keep = set(spec.key) | {spec.pk}
+            values = {n: s.c[n] for n in ins if n not in keep}
+            if values and not self.dry_run:
+                self.conn.execute(
+                    sa.update(t)
+                    .where(self._match(s, t, spec.key), s.c[ACTION] == "existing")
+                    .values(values)
+                )
+            self.conn.execute(
+                sa.update(s).where(s.c[ACTION] == "existing").values({ACTION: "overwritten"})
+            )
+            res.overwritten = res.existing
+        if not self.dry_run:
+            sel = sa.select(*[s.c[n] for n in ins]).where(s.c[ACTION].is_(None))
+            self.conn.execute(sa.insert(t).from_select(ins, sel))
+        res.inserted = self.conn.execute(
+            sa.update(s).where(s.c[ACTION].is_(None)).values({ACTION: "inserted"})
+        ).rowcount
+
+    def _build_map(self, spec: TableSpec, s: sa.Table, t: sa.Table) -> None:
+        cols = [sa.Column(k, t.c[k].type) for k in spec.key]
+        if spec.pk:
+            cols += [sa.Column("old_pk", t.c[spec.pk].type), sa.Column("new_pk", t.c[spec.pk].type)]
+        cols.append(sa.Column("action", sa.String(16)))
+        m = self._temp(
+            f"_as_map_{spec.name}", cols, [["old_pk"] if spec.pk else [], list(spec.key)]
+        )
+        names = [*spec.key, "old_pk", "new_pk", "action"] if spec.pk else [*spec.key, "action"]
+        if self.dry_run:  # nothing was inserted: pretend new rows keep their ids
+            new_pk = [sa.func.coalesce(t.c[spec.pk], s.c[spec.pk])] if spec.pk else []
+            sel = sa.select(
+                *[s.c[k] for k in spec.key],
+                *([s.c[spec.pk]] if spec.pk else []),
+                *new_pk,
+                s.c[ACTION],
+            )
+            sel = sel.select_from(s.outerjoin(t, self._match(s, t, spec.key))).where(
+                s.c[ACTION] != "conflict"
+            )
+        else:
+            pk = [s.c[spec.pk], t.c[spec.pk]] if spec.pk else []
+            sel = sa.select(*[s.c[k] for k in spec.key], *pk, s.c[ACTION]).select_from(
+                s.join(t, self._match(s, t, spec.key))
+            )
+            sel = sel.where(s.c[ACTION] != "conflict")
+        self.conn.execute(sa.insert(m).from_select(names, sel))
+        self.maps[spec.name] = m
+
+    def _differing(self, spec: TableSpec, s: sa.Table, t: sa.Table, names: list[str]) -> int:
+        """Rows whose stored content differs from the archive's: those this import wrote,
+        or in verify mode those both sides have (minus columns the target owns)."""
+        ignore = VERIFY_IGNORE.get(spec.name, set())
+        if (self.dry_run and not self.verify) or ignore == "*":
+            return 0
+        skip = set(spec.key) | ({spec.pk} if spec.pk else set()) | set(ignore)
+        cmp = [self._eq(s.c[n], t.c[n], t.c[n]) for n in names if n not in skip]
+        if not cmp:
+            return 0
+        checked = ("existing",) if self.verify else self.allowed
+        return self._count(
+            s.join(t, self._match(s, t, spec.key)), s.c[ACTION].in_(checked), ~sa.and_(*cmp)
+        )
+
+    def link_dag_versions(self) -> int:
+        """Point imported task instances at their DAG's newest version in the target.
+
+        Airflow's own migration leaves ``dag_version_id`` empty; where the target has
+        parsed the DAG, linking lets the UI show imported tries against a DAG version.
+        """
+        ti, dv, m = (
+            self.md.tables.get("task_instance"),
+            self.md.tables.get("dag_version"),
+            self.maps.get("task_instance"),
+        )
+        if ti is None or dv is None or m is None or "dag_version_id" not in ti.c:
+            return 0
+        newest = (
+            sa.select(dv.c.id)
+            .where(dv.c.dag_id == ti.c.dag_id)
+            .order_by(dv.c.version_number.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        mine = sa.select(m.c.new_pk).where(m.c.action == "inserted")
+        return self.conn.execute(
+            sa.update(ti)
+            .where(
+                ti.c.dag_version_id.is_(None),
+                ti.c.id.in_(mine),
+                sa.exists().where(dv.c.dag_id == ti.c.dag_id),
+            )
+            .values(dag_version_id=newest)
+        ).rowcount
+
+    def drop_temps(self) -> None:
+        for table in reversed(self.temp_md.sorted_tables):
+            table.drop(self.conn)
+
+
+def merge(
+    scratch: AirflowDB,
+    target: AirflowDB,
+    on_conflict: str = "skip",
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    link_dag_versions: bool = False,
+    verify: bool = False,
+) -> MergeResult:
+    """Merge every registered table of ``scratch`` into ``target`` (same schema revision)."""
+    if on_conflict not in CONFLICT_MODES:
+        raise AirshiftError(
+            f"--on-conflict takes one of {', '.join(CONFLICT_MODES)}, not {on_conflict!r}."
+        )
+    if scratch.revision.revision != target.revision.revision:
+        raise AirshiftError(
+            f"Internal error: scratch at {scratch.revision.revision}, target at {target.revision.revision}."
+        )
+    target.refresh()
+    result = MergeResult(dry_run=dry_run or verify)
+    specs = specs_for(scratch.columns())
+    specs = [sp for sp in specs if sp.name in target.metadata.tables]
+    known = {sp.name for sp in specs}
+    with scratch.engine.connect() as sconn:
+        for name, table in scratch.metadata.tables.items():
+            if name in known or name == "alembic_version":
+                continue
+            if sconn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one():
+                result.skipped_tables[name] = (
+                    import_skip_reason(name) or "airshift does not know this table; not imported"
+                )
+    with target.engine.connect() as conn:
+        trans = conn.begin()
+        try:
+            merger = _Merger(conn, target.metadata, on_conflict, dry_run, verify)
+            for spec in specs:
+                res = result.tables[spec.name] = TableResult(spec.name)
+                merger.merge_table(spec, scratch, res, progress)
+            if link_dag_versions and not dry_run:
+                result.linked_to_dag_version = merger.link_dag_versions()
+            merger.drop_temps()
+        except BaseException:
+            trans.rollback()
+            raise
+        trans.rollback() if dry_run or verify else trans.commit()
+    return result

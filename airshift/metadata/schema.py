@@ -1,0 +1,172 @@
+"""Reflect a live metadata database and map its column types to Arrow.
+
+Why: the archive stores each table at the source's own schema, whatever the Airflow
+version, so columns are discovered by reflection and never listed by hand. Values are
+kept at full fidelity: timestamps as UTC microseconds, pickles and other binary columns
+as raw bytes, JSON as its exact text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import uuid
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.dialects import mysql
+from sqlalchemy.engine import Engine
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql_type: str
+    arrow: pa.DataType
+    as_text: bool  # selected through CAST(... AS TEXT): JSON and other non-native types
+
+    @property
+    def meta(self) -> dict[str, str]:
+        return {"name": self.name, "sql_type": self.sql_type, "arrow_type": str(self.arrow)}
+
+
+def _arrow_for(t: sa.types.TypeEngine) -> tuple[pa.DataType, bool]:
+    if isinstance(t, mysql.TINYINT) and getattr(t, "display_width", None) == 1:
+        return pa.bool_(), False  # Airflow's Boolean on MySQL
+    if isinstance(t, sa.Boolean):
+        return pa.bool_(), False
+    if isinstance(t, sa.Integer):
+        return pa.int64(), False
+    if isinstance(t, sa.Float | sa.Numeric):
+        return pa.float64(), False
+    if isinstance(t, sa.DateTime):
+        return pa.timestamp("us", tz="UTC"), False
+    if isinstance(t, sa.Date):
+        return pa.date32(), False
+    if isinstance(t, sa.LargeBinary | sa.types._Binary):
+        return pa.large_binary(), False
+    if isinstance(t, sa.JSON):
+        return pa.large_string(), True
+    if isinstance(t, sa.String | sa.Uuid | sa.Enum):
+        return pa.large_string(), False
+    return pa.large_string(), True
+
+
+def reflect(engine: Engine) -> sa.MetaData:
+    """Every table of the database as SQLAlchemy Table objects (types as the server reports)."""
+    md = sa.MetaData()
+    with warnings.catch_warnings():
+        # SQLite reports Airflow's unnamed composite FKs oddly; they do not matter here.
+        warnings.simplefilter("ignore", sa.exc.SAWarning)
+        md.reflect(engine)
+    return md
+
+
+def columns_of(table: sa.Table, conn: sa.Connection | None = None) -> list[Column]:
+    """Archive columns of ``table``; on SQLite, ``conn`` lets the data correct declared types."""
+    real_ints = (
+        _sqlite_real_integers(table, conn)
+        if conn is not None and conn.dialect.name == "sqlite"
+        else set()
+    )
+    out = []
+    for c in table.columns:
+        arrow, as_text = _arrow_for(c.type)
+        if c.name in real_ints:
+            arrow = pa.float64()
+        try:
+            sql_type = str(c.type.compile())
+        except Exception:  # a dialect-only type with no generic rendering
+            sql_type = type(c.type).__name__
+        out.append(Column(c.name, sql_type, arrow, as_text))
+    return out
+
+
+def _sqlite_real_integers(table: sa.Table, conn: sa.Connection) -> set[str]:
+    """INTEGER columns that hold REAL values: SQLite stores what it is given (for example
+    Airflow 2's task_reschedule.duration), and an int64 column would silently truncate."""
+    found = set()
+    for c in table.columns:
+        if isinstance(c.type, sa.Integer):
+            probe = sa.select(sa.literal(1)).where(sa.func.typeof(c) == "real").limit(1)
+            if conn.execute(probe).first():
+                found.add(c.name)
+    return found
+
+
+def select_for(table: sa.Table, cols: list[Column]) -> sa.Select:
+    """SELECT every column, JSON and unknown types as their text."""
+    exprs = [
+        sa.cast(table.c[c.name], sa.Text).label(c.name) if c.as_text else table.c[c.name]
+        for c in cols
+    ]
+    return sa.select(*exprs)
+
+
+def _to_text(v: object) -> str:
+    return v if isinstance(v, str) else str(v)
+
+
+def _to_bytes(v: object) -> bytes:
+    return bytes(v) if not isinstance(v, bytes) else v
+
+
+def _to_int(v: object) -> int:
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    raise ValueError(f"{v!r} in an integer column")
+
+
+def _to_float(v: object) -> float:
+    return float(v) if isinstance(v, decimal.Decimal | int) else v
+
+
+def _to_utc(v: object) -> object:
+    if isinstance(v, dt.datetime) and v.tzinfo is not None:
+        return v.astimezone(dt.timezone.utc)
+    return v  # naive values are UTC already (MySQL with a UTC session, SQLite)
+
+
+_CONVERT: dict[pa.DataType, Callable[[object], object]] = {
+    pa.large_string(): _to_text,
+    pa.large_binary(): _to_bytes,
+    pa.float64(): _to_float,
+    pa.int64(): _to_int,
+    pa.timestamp("us", tz="UTC"): _to_utc,
+    pa.bool_(): bool,
+}
+
+
+def to_batch(rows: list[tuple], cols: list[Column], schema: pa.Schema) -> pa.RecordBatch:
+    """Rows from the driver as one Arrow batch (column-wise, converting only odd values)."""
+    arrays = []
+    for i, c in enumerate(cols):
+        values = [r[i] for r in rows]
+        conv = _CONVERT.get(c.arrow)
+        if conv is not None and any(v is not None and not _native(v, c.arrow) for v in values):
+            values = [None if v is None else conv(v) for v in values]
+        arrays.append(pa.array(values, type=c.arrow))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def _native(v: object, arrow: pa.DataType) -> bool:
+    if arrow == pa.large_string():
+        return isinstance(v, str)
+    if arrow == pa.large_binary():
+        return isinstance(v, bytes)
+    if arrow == pa.timestamp("us", tz="UTC"):
+        return (
+            not isinstance(v, dt.datetime) or v.tzinfo is None or v.utcoffset() == dt.timedelta(0)
+        )
+    if arrow == pa.bool_():
+        return isinstance(v, bool)
+    if arrow == pa.int64():
+        return isinstance(v, int)
+    return not isinstance(v, decimal.Decimal | uuid.UUID)
+
+
+def arrow_schema(cols: list[Column]) -> pa.Schema:
+    return pa.schema([pa.field(c.name, c.arrow) for c in cols])

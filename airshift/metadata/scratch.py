@@ -1,0 +1,262 @@
+"""The scratch database: where Airflow's own migrations transform archived rows.
+
+Why: the only faithful way to move rows between schema revisions is to let Airflow's
+Alembic migrations do it. airshift builds an empty database at the archive's revision
+with the Airflow release that has that schema, loads the archive into it, and runs the
+target release's ``airflow db migrate`` on it. The scratch lives on the target's own
+server (so types match the target exactly) or in a temp folder for SQLite, and is
+always dropped afterwards, also on failure.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlalchemy as sa
+from rich.progress import Progress
+
+from airshift import airflow_env, db, versions
+from airshift.archive import ArchiveReader
+from airshift.archive import secrets as sec
+from airshift.errors import AirshiftError
+from airshift.metadata.load import batch_rows, write_rows
+from airshift.metadata.registry import SECRET_COLUMNS
+from airshift.metadata.source import AirflowDB
+
+
+@dataclass
+class LoadReport:
+    """What went into the scratch database, and what could not."""
+
+    loaded: dict[str, int] = field(default_factory=dict)
+    not_loaded: dict[str, str] = field(default_factory=dict)  # table -> reason
+    dropped_columns: dict[str, list[str]] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def scratch_database(target_url: str, scratch_url: str | None = None) -> Iterator[str]:
+    """A new empty database for the scratch work; dropped on exit, whatever happens."""
+    if scratch_url:
+        yield scratch_url
+        return
+    backend = db.backend_of(target_url)
+    if backend == "sqlite":
+        folder = Path(tempfile.mkdtemp(prefix="airshift-scratch-"))
+        try:
+            yield f"sqlite:///{folder / 'scratch.db'}"
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        return
+    name = f"airshift_scratch_{uuid.uuid4().hex[:12]}"
+    try:
+        url = db.create_database(target_url, name)
+    except AirshiftError as exc:
+        raise AirshiftError(
+            f"{exc.message} airshift needs a scratch database on the target's server to run "
+            "Airflow's migrations; grant CREATE DATABASE or pass --scratch-url."
+        ) from None
+    try:
+        yield url
+    finally:
+        db.drop_database(target_url, name)
+
+
+# Runs ``airflow db migrate`` with two SQLite fixes. Alembic's batch mode rebuilds a table
+# by dropping it, and with foreign keys on (Airflow turns them on for every connection)
+# SQLite cascades that drop into the children: Airflow 3's migration 0032 rebuilds
+# dag_run and so deletes every task instance. And migration 0060 binds uuid.UUID values,
+# which sqlite3 cannot store. Measured on apache-airflow 3.3.2; see docs/migration-losses.md.
+_SQLITE_SAFE_MIGRATE = r"""
+import sqlite3, sys, uuid
+import sqlalchemy
+from sqlalchemy import event
+
+sqlite3.register_adapter(uuid.UUID, str)
+try:  # Airflow's uuid7() returns the uuid6 package's subclass; adapters match exact types
+    import uuid6
+    sqlite3.register_adapter(uuid6.UUID, str)
+except ImportError:
+    pass
+_create_engine = sqlalchemy.create_engine
+
+
+def _fk_off(dbapi_conn, record, proxy=None):
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=OFF")
+    cur.close()
+
+
+def create_engine(*args, **kwargs):
+    engine = _create_engine(*args, **kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.pool, "checkout", _fk_off)  # after Airflow's own connect hook
+    return engine
+
+
+sqlalchemy.create_engine = create_engine
+from airflow.cli import cli_parser
+
+args = cli_parser.get_parser().parse_args(["db", "migrate", *sys.argv[1:]])
+args.func(args)
+"""
+
+
+def _db_migrate(env: airflow_env.AirflowEnv, args: list[str], url: str, home: Path) -> None:
+    if db.backend_of(url) != "sqlite":
+        env.run(["db", "migrate", *args], home=home, db_url=url)
+        return
+    script = home / "airshift_sqlite_migrate.py"
+    script.write_text(_SQLITE_SAFE_MIGRATE)
+    env.run(["python", str(script), *args], home=home, db_url=url)
+    engine = db.engine_for(url)
+    try:
+        with engine.connect() as conn:
+            broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    finally:
+        engine.dispose()
+    if broken:
+        raise AirshiftError(
+            f"Airflow {env.version}'s migration left {len(broken)} rows with broken "
+            f"references in the scratch database (first: {broken[0]})."
+        )
+
+
+def build_at(revision: str, url: str, home: Path, log=print) -> airflow_env.AirflowEnv:
+    """Create Airflow's schema at ``revision`` in the empty database ``url``."""
+    exact = versions.releases_at(revision)
+    release = airflow_env.prefer_installed(exact) if exact else versions.release_for(revision)
+    env = airflow_env.ensure(release, log=log)
+    _db_migrate(env, [] if exact else ["-r", revision], url, home)
+    return env
+
+
+def migrate_to(release: str, revision: str, url: str, home: Path, log=print) -> None:
+    """Run ``release``'s own migrations on the scratch database up to ``revision``."""
+    env = airflow_env.ensure(release, log=log)
+    _db_migrate(env, [] if versions.head_of(release) == revision else ["-r", revision], url, home)
+
+
+def load_archive(
+    reader: ArchiveReader,
+    scratch: AirflowDB,
+    archive_key: str | None,
+    target_fernet_key: str | None,
+    progress: Progress | None = None,
+    skip_secrets: bool = False,
+) -> LoadReport:
+    """Replace the scratch's rows with the archive's, in foreign-key order, in one transaction.
+
+    Secrets are opened with the archive key and sealed with the target's Fernet key, so
+    the scratch (on disk) never holds them in plaintext.
+    """
+    report = LoadReport()
+    md = scratch.metadata
+    present = [t for t in md.sorted_tables if t.name in reader.manifest.tables]
+    for name in reader.manifest.tables:
+        if name not in md.tables:
+            report.not_loaded[name] = (
+                f"no such table in the schema at revision {scratch.revision.revision}"
+            )
+    skip_secrets = skip_secrets or reader.manifest.secrets.get("mode") != "sealed"
+    codec = None if skip_secrets else _codec(reader, archive_key, target_fernet_key)
+    if skip_secrets and "variable" in reader.manifest.tables:
+        report.not_loaded["variable"] = (
+            "secrets were left out (--secrets skip): a variable is its value"
+        )
+        present = [t for t in present if t.name != "variable"]
+    with scratch.engine.begin() as conn:
+        for table in reversed(present):
+            conn.execute(table.delete())
+        for table in present:
+            entry = reader.manifest.tables[table.name]
+            names = [c["name"] for c in entry.columns if c["name"] in table.c]
+            missing = [c["name"] for c in entry.columns if c["name"] not in table.c]
+            if missing:
+                report.dropped_columns[table.name] = missing
+            task = progress.add_task(f"load {table.name}", total=entry.rows) if progress else None
+            n = 0
+            for batch in reader.iter_batches(table.name):
+                rows = batch_rows(batch, names)
+                if table.name in SECRET_COLUMNS:
+                    rows = _reseal(rows, names, table.name, codec)
+                n += write_rows(conn, table, names, rows)
+                if progress:
+                    progress.advance(task, batch.num_rows)
+            report.loaded[table.name] = n
+        if conn.dialect.name == "postgresql":
+            _advance_sequences(conn, present)
+    return report
+
+
+def _codec(
+    reader: ArchiveReader, archive_key: str | None, target_key: str | None
+) -> sec.SecretCodec | None:
+    if reader.manifest.secrets.get("mode") != "sealed":
+        return None
+    if not archive_key:
+        raise AirshiftError(
+            "The archive holds sealed secrets: pass its key with --archive-key (or "
+            "AIRSHIFT_ARCHIVE_KEY), or import without them using --secrets skip."
+        )
+    if sec.fingerprint(archive_key) != reader.manifest.secrets.get("key_fingerprint"):
+        raise AirshiftError(
+            "The archive key is wrong: it is not the key this archive was sealed with."
+        )
+    if not target_key:
+        raise AirshiftError(
+            "The target has no Fernet key to encrypt connections and variables with. Pass "
+            "--target-fernet-key (the target's [core] fernet_key), or --secrets skip."
+        )
+    return sec.SecretCodec(archive_key, target_key, "archive key", "target Fernet key")
+
+
+def _reseal(rows, names, table, codec: sec.SecretCodec | None):
+    """Archive-sealed secrets -> the target's Fernet ciphertext (or left out, with codec None)."""
+    flags = SECRET_COLUMNS[table]
+    idx = {c: names.index(c) for c in flags if c in names}
+    ident = names.index("key" if table == "variable" else "conn_id")
+    for r in rows:
+        values = list(r)
+        for col, i in idx.items():
+            if values[i] is not None and codec is not None:
+                values[i] = codec.reseal(values[i], True, f"{table} {values[ident]!r} ({col})")
+            elif codec is None:
+                values[i] = None
+            values[names.index(flags[col])] = values[i] is not None
+        yield tuple(values)
+
+
+def _advance_sequences(conn: sa.Connection, tables: list[sa.Table]) -> None:
+    """After explicit ids were loaded, move each serial sequence past the largest id."""
+    for t in tables:
+        pk = list(t.primary_key.columns)
+        if len(pk) == 1 and isinstance(pk[0].type, sa.Integer):
+            seq = conn.execute(
+                sa.text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": t.name, "c": pk[0].name}
+            ).scalar()
+            if seq:
+                conn.execute(
+                    sa.text(
+                        f"SELECT setval(:s, COALESCE((SELECT MAX({pk[0].name}) FROM {t.name}), 0) + 1, false)"
+                    ),
+                    {"s": seq},
+                )
+
+
+def max_id(sdb: AirflowDB, table: str) -> int:
+    t = sdb.metadata.tables[table]
+    with sdb.engine.connect() as conn:
+        return conn.execute(sa.select(sa.func.coalesce(sa.func.max(t.c.id), 0))).scalar_one()
+
+
+def delete_newer(sdb: AirflowDB, table: str, last_id: int) -> int:
+    """Remove rows the migration tools added after the archive was loaded."""
+    t = sa.Table(table, sa.MetaData(), autoload_with=sdb.engine)
+    with sdb.engine.begin() as conn:
+        return conn.execute(sa.delete(t).where(t.c.id > last_id)).rowcount

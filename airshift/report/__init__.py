@@ -1,0 +1,1 @@
+"""Human (Rich) and machine (JSON) renderings of what airshift found and did."""

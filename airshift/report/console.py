@@ -1,0 +1,179 @@
+"""Rich renderings of inspect, export, import and verify results, and JSON output."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+out = Console()
+err = Console(stderr=True)
+
+
+def print_json(data: Any) -> None:
+    """Machine output on stdout, nothing else there."""
+    print(json.dumps(data, indent=1, default=str, sort_keys=True))
+
+
+def progress(enabled: bool = True) -> Progress:
+    """A per-table progress display on stderr (off for --json and non-terminals)."""
+    return Progress(
+        TextColumn("{task.description:<32}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err,
+        disable=not enabled,
+        transient=False,
+    )
+
+
+def _human_bytes(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def render_inspect(data: dict[str, Any]) -> None:
+    if data["kind"] == "database":
+        out.print(
+            f"[bold]{data['url']}[/]  {data['backend']}, {data['airflow_version']} (revision {data['alembic_revision']})"
+        )
+        d, h = data["dags"], data["history"]
+        out.print(
+            f"DAGs: {d['total']} ({d['paused']} paused)   runs: {h['runs']} from {h['first']} to {h['last']}"
+        )
+    else:
+        s = data["source"]
+        out.print(
+            f"[bold]archive {data['url']}[/]  made {data['created_at']} from {s['url']} ({s['backend']}, {s['airflow_version']})"
+        )
+        out.print(
+            f"secrets: {data['secrets'].get('mode')}   filters: {json.dumps(data['filters'])}"
+        )
+    table = Table("table", "rows", "size", box=None)
+    for t in data["tables"]:
+        if t["rows"]:
+            table.add_row(t["name"], str(t["rows"]), _human_bytes(t["bytes"]))
+    out.print(table)
+    empty = [t["name"] for t in data["tables"] if not t["rows"]]
+    if empty:
+        out.print(f"[dim]empty: {', '.join(empty)}[/]")
+    for name, n in (data.get("migration_issues") or {}).items():
+        if n:
+            out.print(f"[yellow]will not migrate cleanly to Airflow 3:[/] {name}: {n}")
+    for name, reason in (data.get("skipped_tables") or {}).items():
+        out.print(f"[dim]not exported: {name}: {reason}[/]")
+    problems = data.get("problems")
+    if problems:
+        for p in problems:
+            out.print(f"[bold red]damaged:[/] {p}")
+    elif problems is not None:
+        out.print("[green]all table files match their SHA-256 checksums[/]")
+
+
+def write_json(path: str, data: Any) -> None:
+    with open(path, "w") as fh:
+        json.dump(data, fh, indent=1, default=str, sort_keys=True)
+
+
+def render_import(data: dict[str, Any]) -> None:
+    m = data["merge"] or {"tables": {}, "skipped_tables": {}}
+    verb = "would import" if m.get("dry_run") else "imported"
+    table = Table(
+        "table",
+        "archived",
+        "staged",
+        "inserted",
+        "existing",
+        "overwritten",
+        "conflicts",
+        "w/o parent",
+        "differing",
+        box=None,
+    )
+    for name, t in m["tables"].items():
+        if t["staged"] or data["archived"].get(name):
+            table.add_row(
+                name,
+                str(data["archived"].get(name, "")),
+                *(
+                    str(t[k])
+                    for k in (
+                        "staged",
+                        "inserted",
+                        "existing",
+                        "overwritten",
+                        "conflicts",
+                        "without_parent",
+                        "differing",
+                    )
+                ),
+            )
+    out.print(table)
+    inserted = sum(t["inserted"] for t in m["tables"].values())
+    out.print(
+        f"[green]{verb}[/] {inserted} rows ({data['source_revision']} -> {data['target_revision']})"
+    )
+    render_losses(data)
+    if m.get("linked_to_dag_version"):
+        out.print(
+            f"[cyan]linked to the target's DAG version[/]: {m['linked_to_dag_version']} task instances"
+        )
+    for name, reason in {**data.get("not_loaded", {}), **m.get("skipped_tables", {})}.items():
+        out.print(f"[dim]not imported: {name}: {reason}[/]")
+    if data.get("dags_not_deployed"):
+        out.print(
+            f"[yellow]DAGs not deployed on the target yet (history appears once parsed):[/] {', '.join(data['dags_not_deployed'])}"
+        )
+    for name, t in m["tables"].items():
+        for sample in t.get("samples", []):
+            out.print(f"[dim]{name}: {sample}[/]")
+
+
+def render_verify(data: dict[str, Any]) -> None:
+    table = Table(
+        "table", "in archive (upgraded)", "missing in target", "conflicting", "differing", box=None
+    )
+    bad = 0
+    for name, t in data["merge"]["tables"].items():
+        if not t["staged"]:
+            continue
+        bad += t["inserted"] + t["differing"]
+        style = "red" if t["inserted"] or t["differing"] else ""
+        table.add_row(
+            name,
+            str(t["staged"]),
+            str(t["inserted"]),
+            str(t["conflicts"]),
+            str(t["differing"]),
+            style=style,
+        )
+    out.print(table)
+    for name, reason in {
+        **data.get("not_loaded", {}),
+        **data["merge"].get("skipped_tables", {}),
+    }.items():
+        out.print(f"[dim]not compared: {name}: {reason}[/]")
+    if bad:
+        out.print(f"[bold red]{bad} rows missing or different in the target[/]")
+    else:
+        out.print("[green]the target holds every archived row that migrates, unchanged[/]")
+
+
+def render_losses(data: dict[str, Any]) -> None:
+    """What Airflow's own migration loses on the way, and what airshift kept."""
+    for name, loss in data.get("losses", {}).items():
+        out.print(
+            f"[yellow]{name}[/]: {loss['rows']} rows: {loss['airflow_migration']}; airshift: {loss['airshift']}"
+        )
+    for name, n in data.get("improvements", {}).items():
+        if n:
+            out.print(f"[cyan]kept by airshift[/]: {name}: {n}")

@@ -1,0 +1,83 @@
+"""Shared fixtures: real Airflow databases (built by tests/realairflow/build.py) cloned per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from airshift import db
+from tests.realairflow import build
+
+# Each (Airflow version, backend) the export/import suites run against.
+SOURCES = [
+    ("2.10.5", "sqlite"),
+    ("2.10.5", "postgresql"),
+    ("2.10.5", "mysql"),
+    ("3.3.2", "sqlite"),
+    ("3.3.2", "postgresql"),
+    ("2.8.4", "sqlite"),
+]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache_state(tmp_path_factory, monkeypatch) -> None:
+    """Keep pause-state files of one test away from another's (venvs stay shared)."""
+    monkeypatch.delenv("AIRFLOW__CORE__FERNET_KEY", raising=False)
+    monkeypatch.delenv("AIRSHIFT_ARCHIVE_KEY", raising=False)
+
+
+class ClonedDB:
+    """A private copy of a fixture database; dropped at the end of the test."""
+
+    def __init__(self, fixture: build.Fixture, tmp: Path) -> None:
+        self.fixture = fixture
+        self.name = f"t_{uuid.uuid4().hex[:12]}"
+        target = str(tmp / f"{self.name}.db") if fixture.backend == "sqlite" else self.name
+        self.url = build.clone(fixture, target)
+
+    def drop(self) -> None:
+        if self.fixture.backend == "postgresql":
+            db.drop_database(build.PG_SERVER, self.name)
+        elif self.fixture.backend == "mysql":
+            db.drop_database(build.MYSQL_SERVER, self.name)
+
+
+@pytest.fixture
+def clone_db(tmp_path) -> Iterator:
+    """clone_db(version, backend) -> ClonedDB, a private copy of a real Airflow database."""
+    made: list[ClonedDB] = []
+
+    def make(version: str, backend: str) -> ClonedDB:
+        c = ClonedDB(build.get_fixture(version, backend), tmp_path)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.drop()
+
+
+@pytest.fixture
+def empty_database(tmp_path) -> Iterator:
+    """empty_database(backend) -> URL of a new, empty database on that server."""
+    made: list[tuple[str, str]] = []
+
+    def make(backend: str) -> str:
+        name = f"e_{uuid.uuid4().hex[:12]}"
+        if backend == "sqlite":
+            return f"sqlite:///{tmp_path / (name + '.db')}"
+        server = build.PG_SERVER if backend == "postgresql" else build.MYSQL_SERVER
+        made.append((server, name))
+        return db.create_database(server, name)
+
+    yield make
+    for server, name in made:
+        db.drop_database(server, name)
+
+
+def pytest_report_header() -> str:
+    return f"airshift cache: {os.environ.get('AIRSHIFT_CACHE', '~/.cache/airshift')}"
