@@ -68,7 +68,10 @@ def copy_command(
     source_logs: Annotated[str, typer.Argument(help="Folder, s3://… URL or cloudwatch://GROUP.")],
     target_logs: Annotated[str, typer.Argument(help="Folder, s3://… URL or cloudwatch://GROUP.")],
     metadata: Annotated[
-        str, typer.Option(help="Source metadata: a database URL (the index of task tries).")
+        str,
+        typer.Option(
+            help="Source metadata, the index of task tries: an airshift archive or a database URL."
+        ),
     ],
     source_template: Annotated[str, typer.Option(help=_TEMPLATE_HELP)] = RECORDED,
     target_template: Annotated[str, typer.Option(help=_TEMPLATE_HELP)] = RECORDED,

@@ -2,9 +2,9 @@
 
 Why a seam this thin: the log index needs only "the rows of table X, these columns" and
 "which tables and columns exist". A live database answers that through SQLAlchemy
-reflection; an airshift archive (one Parquet dataset per table, at the source schema) will
-answer it from RecordBatches. Keeping the index on this protocol means a second source is
-a small adapter, not a second index.
+reflection; an airshift archive (one Parquet dataset per table, at the source schema)
+answers it from its manifest and RecordBatches. Keeping the index on this protocol makes
+each source a small adapter, not a second index.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from sqlalchemy import MetaData, create_engine, inspect, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
+from airshift.archive.reader import ArchiveReader, is_archive
 from airshift.errors import AirshiftError
 
 Row = dict[str, Any]
@@ -64,15 +65,28 @@ class DatabaseTables:
         self._engine.dispose()
 
 
-def open_tables(location: str) -> MetadataTables:
-    """The metadata at ``location``: a SQLAlchemy database URL.
+class ArchiveTables:
+    """Tables of an airshift archive, at the source's schema (secrets are never read)."""
 
-    An airshift archive folder is not readable here yet: ``airshift.archive`` has not
-    landed; its adapter will implement :class:`MetadataTables` over the Parquet tables.
-    """
+    def __init__(self, url: str) -> None:
+        self._reader = ArchiveReader(url)
+
+    def columns(self, table: str) -> set[str] | None:
+        entry = self._reader.manifest.tables.get(table)
+        return None if entry is None else {c["name"] for c in entry.columns}
+
+    def rows(self, table: str, columns: Sequence[str]) -> Iterator[Row]:
+        for batch in self._reader.iter_batches(table):
+            yield from batch.select(list(columns)).to_pylist()
+
+
+def open_tables(location: str) -> MetadataTables:
+    """The metadata at ``location``: an airshift archive (folder or URL) or a database URL."""
+    if is_archive(location):
+        return ArchiveTables(location)
     if "://" not in location:
         raise AirshiftError(
-            f"--metadata {location!r} is not a database URL (e.g. postgresql://user@host/airflow "
-            "or sqlite:////path/airflow.db); reading airshift archives is not available yet."
+            f"--metadata {location!r} is neither an airshift archive nor a database URL "
+            "(e.g. postgresql://user@host/airflow or sqlite:////path/airflow.db)."
         )
     return DatabaseTables(location)

@@ -103,3 +103,17 @@ def test_3x_logs_between_layouts_are_read_by_the_3x_reader(
     tries = [t for t in _tries(af3) if t.task_id != "mapped"]
     logs = af3.read_logs(_keys(tries), back)
     assert all(_markers_found(logs, tries).values()), logs
+
+
+@pytest.mark.parametrize("name", ["af2", "af3"])
+def test_an_archive_indexes_the_same_tries_as_its_database(
+    name: str, request, tmp_path: Path
+) -> None:
+    """The metadata can be an airshift archive (``airshift export``) instead of a DB."""
+    af: AirflowHome = request.getfixturevalue(name)
+    archive = tmp_path / "archive"
+    proc = cli("export", af.db_url, "--to", str(archive), "--secrets", "skip", "--json")
+    assert proc.returncode == 0, proc.stderr
+    from_archive = list(iter_tries(open_tables(str(archive))))
+    assert sorted(from_archive, key=repr) == sorted(_tries(af), key=repr)
+    assert len(from_archive) == len(EXPECTED)
