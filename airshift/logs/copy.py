@@ -136,8 +136,8 @@ def _plan_names(
             )
         except MalformedName as exc:
             refused.append(FileResult(item.label(), Status.MALFORMED, message=str(exc)))
-    claims = Counter(src for _, src, _ in jobs) + Counter(dst for _, _, dst in jobs)
-    shared = [job for job in jobs if claims[job[1]] > 1 or claims[job[2]] > 1]
+    sources, targets = Counter(j[1] for j in jobs), Counter(j[2] for j in jobs)
+    shared = [job for job in jobs if sources[job[1]] > 1 or targets[job[2]] > 1]
     for item, src, dst in shared:
         message = (
             "another try of the metadata has the same log name (the layout cannot tell them apart)"

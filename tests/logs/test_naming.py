@@ -91,3 +91,19 @@ def test_template_from_airflow_cfg(tmp_path: Path) -> None:
     (tmp_path / "empty.cfg").write_text("[core]\n")
     with pytest.raises(AirshiftError):
         template_from_config(str(tmp_path / "empty.cfg"))
+
+
+def test_only_names_shared_on_one_side_collide(tmp_path: Path) -> None:
+    """Same relative names on both sides are normal; two tries on one name are not."""
+    from airshift.logs import CopyOptions, copy_logs
+    from airshift.logs.stores import FsspecStore
+
+    class SameNames(FsspecStore):
+        def name_for(self, relpath: str) -> str:
+            return relpath
+
+    tries = [_try(task_id="a"), _try(task_id="b", map_index=0), _try(task_id="b", map_index=1)]
+    layout = Naming(airflow_major=3, template=LAYOUTS["airflow-1.10"])
+    options = CopyOptions(source_naming=layout, target_naming=layout, dry_run=True)
+    report = copy_logs(tries, SameNames(str(tmp_path)), SameNames(str(tmp_path)), options)
+    assert report.counts == {"missing": 1, "name-collision": 2}
