@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from airshift.datapipeline.cli import app as datapipeline_app
 from airshift.errors import AirshiftError, ExitCode
 from airshift.logs.cli import logs_app
 from airshift.report import console
@@ -544,6 +545,9 @@ def _as_archive(location: str, fernet_key: str | None, archive_key: str | None):
         finally:
             src.dispose()
         yield ArchiveReader(f"{tmp}/archive"), key
+
+
+app.add_typer(datapipeline_app, name="datapipeline")
 
 
 def main() -> None:

@@ -51,8 +51,8 @@ def clone_db(tmp_path) -> Iterator:
     """clone_db(version, backend) -> ClonedDB, a private copy of a real Airflow database."""
     made: list[ClonedDB] = []
 
-    def make(version: str, backend: str) -> ClonedDB:
-        c = ClonedDB(build.get_fixture(version, backend), tmp_path)
+    def make(version: str, backend: str, kind: str = "history") -> ClonedDB:
+        c = ClonedDB(build.get_fixture(version, backend, kind), tmp_path)
         made.append(c)
         return c
 

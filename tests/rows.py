@@ -18,10 +18,10 @@ import sqlalchemy as sa
 from airshift import db as adb
 
 
-def norm(value, sql_type: str = ""):
+def norm(value, sql_type: str = "", json_is_text: bool = True):
     if value is None:
         return None
-    is_json = "JSON" in sql_type.upper()
+    is_json = json_is_text and "JSON" in sql_type.upper()
     if isinstance(value, str) and any(t in sql_type.upper() for t in ("TIMESTAMP", "DATETIME")):
         value = dt.datetime.fromisoformat(value)  # SQLite keeps timestamps as text
     if isinstance(value, dt.datetime):
@@ -54,7 +54,8 @@ def source_rows(url: str, table: str, types: dict[str, str]) -> list[tuple]:
             raw = conn.exec_driver_sql(q).fetchall()
     finally:
         engine.dispose()
-    return [tuple(norm(v, types[c]) for v, c in zip(r, columns, strict=True)) for r in raw]
+    as_text = engine.dialect.name != "postgresql"  # psycopg hands JSON over already parsed
+    return [tuple(norm(v, types[c], as_text) for v, c in zip(r, columns, strict=True)) for r in raw]
 
 
 def archive_rows(root: str, entry) -> list[tuple]:

@@ -8,8 +8,8 @@ with Fernet-encrypted secrets, and the few rows only the UI writes (notes, an SL
 through Airflow's own ORM. Nothing here imitates Airflow's schema.
 
 Built databases are cached (PostgreSQL: a template database; MySQL: a dump; SQLite: a
-file) under a key made of the Airflow version, the backend and a hash of this folder, so
-a change to the DAGs or this script rebuilds them. ``python -m tests.realairflow.build
+file) under a key made of the Airflow version, the backend, the DAGs and HISTORY_VERSION, so
+a change to the DAGs (or a bump of HISTORY_VERSION) rebuilds them. ``python -m tests.realairflow.build
 VERSION BACKEND`` builds one by hand.
 """
 
@@ -64,9 +64,14 @@ def fixtures_dir() -> Path:
     return airflow_env.cache_dir() / "fixtures"
 
 
+# Bump when make_history/make_target change what a built database holds.
+HISTORY_VERSION = 1
+
+
 def harness_hash() -> str:
-    digest = hashlib.sha256()
-    for path in sorted(HERE.rglob("*.py")):
+    """Names a fixture's contents: the DAGs that made it and the history recipe version."""
+    digest = hashlib.sha256(str(HISTORY_VERSION).encode())
+    for path in sorted((HERE / "dags").rglob("*.py")):
         digest.update(path.relative_to(HERE).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:10]
@@ -76,16 +81,21 @@ def fixture_key(version: str, backend: str) -> str:
     return f"af{version.replace('.', '_')}_{backend}_{harness_hash()}"
 
 
-def get_fixture(version: str, backend: str) -> Fixture:
-    """The cached fixture for (version, backend), building it first when missing."""
-    key = fixture_key(version, backend)
+def get_fixture(version: str, backend: str, kind: str = "history") -> Fixture:
+    """The cached fixture for (version, backend), building it first when missing.
+
+    ``kind`` "history" has real runs; "target" is a new environment that has parsed the
+    lab DAGs and holds no runs, as a freshly deployed target would; "bare" has not parsed
+    any DAG yet.
+    """
+    key = fixture_key(version, backend) + ("" if kind == "history" else f"_{kind}")
     info = fixtures_dir() / f"{key}.json"
     lock = fixtures_dir() / f".{key}.lock"
     fixtures_dir().mkdir(parents=True, exist_ok=True)
     with airflow_env._locked(lock):
         if info.exists():
             return Fixture(**json.loads(info.read_text()))
-        fixture = _build(version, backend, key)
+        fixture = _build(version, backend, key, kind)
         info.write_text(json.dumps(asdict(fixture), indent=1))
         return fixture
 
@@ -106,11 +116,11 @@ def clone(fixture: Fixture, name: str) -> str:
     return url
 
 
-def _build(version: str, backend: str, key: str) -> Fixture:
+def _build(version: str, backend: str, key: str, kind: str) -> Fixture:
     env = airflow_env.ensure(version)
     home = fixtures_dir() / f"home_{key}"
     shutil.rmtree(home, ignore_errors=True)
-    shutil.copytree(HERE / "dags", home / "dags", ignore=shutil.ignore_patterns("__pycache__"))
+    home.mkdir(parents=True)
     building = f"fxtmp_{key}"
     if backend == "sqlite":
         url = f"sqlite:///{home / 'airflow.db'}"
@@ -121,7 +131,11 @@ def _build(version: str, backend: str, key: str) -> Fixture:
         db.drop_database(MYSQL_SERVER, building)
         url = db.create_database(MYSQL_SERVER, building)
     fernet_key = Fernet.generate_key().decode()
-    make_history(env, home, url, fernet_key)
+    if kind == "history":
+        shutil.copytree(HERE / "dags", home / "dags", ignore=shutil.ignore_patterns("__pycache__"))
+        make_history(env, home, url, fernet_key)
+    else:
+        make_target(version, url, home, fernet_key, parse=kind == "target")
     if backend == "sqlite":
         cached = str(home / "airflow.db")
     elif backend == "postgresql":
@@ -185,7 +199,19 @@ def make_history(env: airflow_env.AirflowEnv, home: Path, url: str, fernet_key: 
             "2024-02-02",
             extra={"AIRFLOW__CORE__ENABLE_XCOM_PICKLING": "True"},
         )
-        af("dags", "backfill", "lab_retry_fail", "-s", "2024-01-01", "-e", "2024-01-02", fails=True)
+        # The sequential executor: 2.10's backfill with LocalExecutor can die on a race
+        # (KeyError in _per_task_process), which would make fixture builds flaky.
+        af(
+            "dags",
+            "backfill",
+            "lab_retry_fail",
+            "-s",
+            "2024-01-01",
+            "-e",
+            "2024-01-02",
+            fails=True,
+            extra={"AIRFLOW__CORE__EXECUTOR": "SequentialExecutor"},
+        )
     else:
         af(
             "backfill",
@@ -211,11 +237,33 @@ def make_history(env: airflow_env.AirflowEnv, home: Path, url: str, fernet_key: 
     _ui_only_rows(env, home, url, base)
 
 
-def make_target(version: str, url: str, home: Path, fernet_key: str, parse: bool = True) -> airflow_env.AirflowEnv:
+def probe(fixture_or_version: Fixture | str, url: str, home: Path, fernet_key: str) -> dict:
+    """What the real Airflow of that version reads from ``url`` (see probe.py)."""
+    version = (
+        fixture_or_version if isinstance(fixture_or_version, str) else fixture_or_version.version
+    )
+    env = airflow_env.ensure(version)
+    out = env.run(
+        ["python", str(HERE / "probe.py")],
+        home=home,
+        db_url=url,
+        extra_env={"AIRFLOW__CORE__FERNET_KEY": fernet_key},
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def make_target(
+    version: str, url: str, home: Path, fernet_key: str, parse: bool = True
+) -> airflow_env.AirflowEnv:
     """A new, empty environment as its own Airflow makes it (``db migrate``), optionally
     having parsed the lab DAGs already (``dags reserialize``), as a live target would."""
     env = airflow_env.ensure(version)
-    shutil.copytree(HERE / "dags", home / "dags", ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
+    shutil.copytree(
+        HERE / "dags",
+        home / "dags",
+        ignore=shutil.ignore_patterns("__pycache__"),
+        dirs_exist_ok=True,
+    )
     extra = {"AIRFLOW__CORE__FERNET_KEY": fernet_key}
     env.run(["db", "migrate"], home=home, db_url=url, extra_env=extra)
     if parse:

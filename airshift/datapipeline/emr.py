@@ -1,0 +1,366 @@
+"""EMR: clusters as create/teardown-terminate tasks, and activities as steps plus a sensor.
+
+Why together: EmrActivity, HadoopActivity, HiveActivity, PigActivity and HiveCopyActivity
+all become steps on the cluster named by ``runsOn``, which is created once per DAG.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from airshift.datapipeline.builder import BuilderCore, Chain
+from airshift.datapipeline.jinja import Template, literal
+from airshift.datapipeline.model import PipelineObject
+from airshift.datapipeline.operators import (
+    EMR_ADD_STEPS,
+    EMR_CREATE,
+    EMR_STEP_SENSOR,
+    EMR_TERMINATE,
+)
+from airshift.errors import AirshiftError
+
+
+class EmrTasks(BuilderCore):
+    """Activities that run as EMR steps, and the clusters they run on."""
+
+    def _EmrActivity(self, obj: PipelineObject) -> Chain:
+        steps = []
+        for text in self.p.strings(obj, "preStepCommand"):
+            steps.append(
+                self._bash_step(
+                    obj.name + " (pre)",
+                    self.tr.text(obj, text, f"object {obj.id!r} field 'preStepCommand'"),
+                )
+            )
+        raw_steps = self.p.strings(obj, "step")
+        if not raw_steps:
+            raise AirshiftError(f"object {obj.id!r} field 'step' is required for EmrActivity.")
+        for index, text in enumerate(raw_steps, 1):
+            where = f"object {obj.id!r} field 'step'"
+            parts = [
+                self.tr.text(obj, piece, where).render() for piece in split_unescaped(text, where)
+            ]
+            steps.append(_step(f"{obj.name} step {index}", parts[0], parts[1:]))
+        for text in self.p.strings(obj, "postStepCommand"):
+            steps.append(
+                self._bash_step(
+                    obj.name + " (post)",
+                    self.tr.text(obj, text, f"object {obj.id!r} field 'postStepCommand'"),
+                )
+            )
+        for key in ("resizeClusterBeforeRunning", "resizeClusterMaxInstances"):
+            if self.p.has(obj, key):
+                self.notes.todo(
+                    obj.id, f"{key} is not converted; size the cluster in its job_flow_overrides."
+                )
+        return self._emr(obj, steps)
+
+    def _HadoopActivity(self, obj: PipelineObject) -> Chain:
+        args = [t.render() for t in self.tr.fields(obj, "argument")]
+        if queue := self.render(obj, "hadoopQueue"):
+            args = [f"-Dmapreduce.job.queuename={queue}", *args]
+        jar = self.require(obj, "jarUri").render()
+        step = _step(obj.name, jar, args)
+        if main := self.render(obj, "mainClass"):
+            step["HadoopJarStep"]["MainClass"] = main
+        steps = [*self._script_configs(obj, "preActivityTaskConfig"), step]
+        steps += self._script_configs(obj, "postActivityTaskConfig")
+        return self._emr(obj, steps)
+
+    def _HiveActivity(self, obj: PipelineObject) -> Chain:
+        variables = [t.render() for t in self.tr.fields(obj, "scriptVariable")]
+        define = [x for v in variables for x in ("-d", v)]
+        script, uri = self.tr.field(obj, "hiveScript"), self.tr.field(obj, "scriptUri")
+        if (script is None) == (uri is None):
+            raise AirshiftError(
+                f"object {obj.id!r}: set exactly one of 'hiveScript' or 'scriptUri'."
+            )
+        if uri is not None:
+            args = ["hive-script", "--run-hive-script", "--args", "-f", uri.render(), *define]
+        else:
+            args = ["hive", *define, "-e", script.render()]  # type: ignore[union-attr]
+        chain = self._emr(obj, [_step(obj.name, "command-runner.jar", args)])
+        self._staging_todo(obj, chain, "Hive tables ${input1}/${output1}", "CREATE EXTERNAL TABLE")
+        return chain
+
+    def _PigActivity(self, obj: PipelineObject) -> Chain:
+        variables = [t.render() for t in self.tr.fields(obj, "scriptVariable")]
+        define = [x for v in variables for x in ("-p", v)]
+        script, uri = self.tr.field(obj, "script"), self.tr.field(obj, "scriptUri")
+        if (script is None) == (uri is None):
+            raise AirshiftError(f"object {obj.id!r}: set exactly one of 'script' or 'scriptUri'.")
+        if uri is not None:
+            args = ["pig-script", "--run-pig-script", "--args", "-f", uri.render(), *define]
+        else:
+            args = ["pig", *define, "-e", script.render()]  # type: ignore[union-attr]
+        chain = self._emr(obj, [_step(obj.name, "command-runner.jar", args)])
+        self._staging_todo(obj, chain, "Pig aliases ${INPUT1}/${OUTPUT1}", "LOAD/STORE")
+        return chain
+
+    def _staging_todo(self, obj: PipelineObject, chain: Chain, what: str, how: str) -> None:
+        """DP's default staging generates table/alias definitions; name the nodes to redo."""
+        nodes = self.p.refs(obj, "input") + self.p.refs(obj, "output")
+        if self.p.string(obj, "stage") == "false" or not nodes:
+            return
+        described = "; ".join(self._describe(n) for n in nodes)
+        self.todo(chain.entry, f"staged {what} are not generated; add {how} for: {described}.")
+
+    def _HiveCopyActivity(self, obj: PipelineObject) -> Chain:
+        source, target = self.require_ref(obj, "input"), self.require_ref(obj, "output")
+        where = self.tr.field(obj, "filterSql")
+        hql = "INSERT OVERWRITE TABLE ${output1} SELECT * FROM ${input1}"
+        if where is not None:
+            hql += " WHERE " + where.render()
+        chain = self._emr(obj, [_step(obj.name, "command-runner.jar", ["hive", "-e", hql + ";"])])
+        ends = [self._describe(source), self._describe(target)]
+        self.todo(
+            chain.entry,
+            f"HiveCopyActivity: define Hive tables input1 ({ends[0]}) and output1 ({ends[1]}) "
+            "with DynamoDBStorageHandler / S3 locations before the INSERT.",
+        )
+        return chain
+
+    def _describe(self, node: PipelineObject) -> str:
+        if self.p.type_of(node) == "S3DataNode":
+            return f"{node.id} at {self.s3_location(node)[0].render()}"
+        if self.p.type_of(node) == "DynamoDBDataNode":
+            return f"{node.id}: DynamoDB table {self.require(node, 'tableName').render()}"
+        return node.id
+
+    # -- EMR ----------------------------------------------------------------------------
+    def _emr_cluster(self, obj: PipelineObject) -> PipelineObject | None:
+        target = self.p.ref(obj, "runsOn")
+        return target if target is not None and self.p.type_of(target) == "EmrCluster" else None
+
+    def _shell_step(self, obj: PipelineObject, name: str) -> dict[str, Any]:
+        args = [t.render() for t in self.tr.fields(obj, "scriptArgument")]
+        if (uri := self.tr.field(obj, "scriptUri")) is not None:
+            return _script_step(name, uri.render(), args)
+        command = self.require(obj, "command").render()
+        return _step(name, "command-runner.jar", ["bash", "-c", command, "dp-shell", *args])
+
+    def _bash_step(self, name: str, command: Template) -> dict[str, Any]:
+        return _step(name, "command-runner.jar", ["bash", "-c", command.render()])
+
+    def _script_configs(self, obj: PipelineObject, key: str) -> list[dict[str, Any]]:
+        steps = []
+        for config in self.p.refs(obj, key):
+            uri = self.require(config, "scriptUri").render()
+            args = [t.render() for t in self.tr.fields(config, "scriptArgument")]
+            steps.append(_script_step(f"{obj.name} ({key})", uri, args))
+        return steps
+
+    def _emr(self, obj: PipelineObject, steps: list[dict[str, Any]]) -> Chain:
+        """Add steps to the activity's cluster, then wait for the last one."""
+        for step in steps[:-1]:
+            step["ActionOnFailure"] = "CANCEL_AND_WAIT"  # a failed step cancels the rest
+        cluster = self._emr_cluster(obj)
+        if cluster is not None:
+            create, _ = self.cluster(cluster)
+            job_flow = "{{ ti.xcom_pull(task_ids=" + literal(create) + ") }}"
+        else:
+            self.extra_params["emr_job_flow_id"] = "id of the EMR cluster to run steps on"
+            job_flow = "{{ params.emr_job_flow_id }}"
+        region = self._region(cluster)
+        add = self.add(obj.id, EMR_ADD_STEPS, obj, job_flow_id=job_flow, steps=steps, **region)
+        if cluster is None:
+            self.todo(
+                add,
+                "no EmrCluster in runsOn: the steps go to the cluster given in params.emr_job_flow_id.",
+            )
+        self.finish(add, obj)
+        wait = self.add(
+            f"{obj.id}__wait",
+            EMR_STEP_SENSOR,
+            obj,
+            display=f"{obj.name} (wait)",
+            job_flow_id=job_flow,
+            step_id="{{ ti.xcom_pull(task_ids=" + literal(add) + ")[-1] }}",
+            mode="reschedule",
+            poke_interval=60,
+            **region,
+        )
+        self.notes.assume(
+            obj.id,
+            "retries resubmit steps only when the add-steps task is cleared with its sensor.",
+        )
+        self.edge(add, wait)
+        if cluster is not None:
+            create, terminate = self.resources[cluster.id]
+            self.resource_tasks[cluster.id] |= {add, wait}
+            self.edge(create, add)
+            self.edge(wait, terminate)
+        return Chain(add, wait)
+
+    def _region(self, cluster: PipelineObject | None) -> dict[str, str]:
+        """Every EMR call for a cluster goes to the cluster's region, when it has one."""
+        region = self.render(cluster, "region") if cluster is not None else None
+        return {"region_name": region} if region else {}
+
+    def cluster(self, obj: PipelineObject) -> tuple[str, str]:
+        """Create and teardown-terminate tasks for an EmrCluster, once per DAG."""
+        if obj.id in self.resources:
+            return self.resources[obj.id]
+        overrides = self.job_flow_overrides(obj)
+        create = self.add(
+            f"create_{obj.id}",
+            EMR_CREATE,
+            obj,
+            display=f"{obj.name} (create)",
+            job_flow_overrides=overrides,
+            emr_conn_id=None,
+            wait_for_completion=True,
+            **self._region(obj),
+        )
+        terminate = self.add(
+            f"terminate_{obj.id}",
+            EMR_TERMINATE,
+            obj,
+            display=f"{obj.name} (terminate)",
+            job_flow_id="{{ ti.xcom_pull(task_ids=" + literal(create) + ") }}",
+            **self._region(obj),
+        )
+        self.tasks[terminate].teardown_of = create
+        self.edge(create, terminate)
+        if after := self.p.string(obj, "terminateAfter"):
+            self.todo(
+                create,
+                f"terminateAfter {after!r} is not enforced; the teardown terminates the cluster when the steps end.",
+            )
+        self.resources[obj.id] = (create, terminate)
+        self.resource_tasks[obj.id] = {create, terminate}
+        return create, terminate
+
+    def job_flow_overrides(self, obj: PipelineObject) -> dict[str, Any]:
+        r = lambda key: self.render(obj, key)  # noqa: E731
+        flow: dict[str, Any] = {"Name": obj.name}
+        if label := r("releaseLabel"):
+            flow["ReleaseLabel"] = label
+        elif ami := r("amiVersion"):
+            flow["AmiVersion"] = ami
+        else:
+            self.notes.todo(
+                obj.id, "no releaseLabel or amiVersion: set ReleaseLabel in job_flow_overrides."
+            )
+        if apps := self.tr.fields(obj, "applications"):
+            flow["Applications"] = [{"Name": a.render()} for a in apps]
+        flow["ServiceRole"] = r("role") or "EMR_DefaultRole"
+        flow["JobFlowRole"] = r("resourceRole") or "EMR_EC2_DefaultRole"
+        if log := r("pipelineLogUri"):
+            flow["LogUri"] = log
+        groups = []
+        for role, prefix in (("MASTER", "master"), ("CORE", "core"), ("TASK", "task")):
+            instance_type = r(f"{prefix}InstanceType")
+            count = r(f"{prefix}InstanceCount") if prefix != "master" else "1"
+            if role == "MASTER" and instance_type is None:
+                instance_type = "m5.xlarge"
+                self.notes.assume(obj.id, "masterInstanceType is unset; m5.xlarge assumed.")
+            if instance_type is None and count is None:
+                continue
+            group: dict[str, Any] = {
+                "Name": role.title(),
+                "InstanceRole": role,
+                "InstanceType": instance_type or "m5.xlarge",
+                "InstanceCount": int(count) if count and count.isdigit() else (count or 1),
+                "Market": "ON_DEMAND",
+            }
+            if bid := r(f"{prefix}InstanceBidPrice"):
+                group |= {"Market": "SPOT", "BidPrice": bid}
+            groups.append(group)
+        instances: dict[str, Any] = {"InstanceGroups": groups, "KeepJobFlowAliveWhenNoSteps": True}
+        for key, target in (
+            ("keyPair", "Ec2KeyName"),
+            ("subnetId", "Ec2SubnetId"),
+            ("emrManagedMasterSecurityGroupId", "EmrManagedMasterSecurityGroup"),
+            ("emrManagedSlaveSecurityGroupId", "EmrManagedSlaveSecurityGroup"),
+            ("serviceAccessSecurityGroupId", "ServiceAccessSecurityGroup"),
+        ):
+            if value := r(key):
+                instances[target] = value
+        for key, target in (
+            ("additionalMasterSecurityGroupIds", "AdditionalMasterSecurityGroups"),
+            ("additionalSlaveSecurityGroupIds", "AdditionalSlaveSecurityGroups"),
+        ):
+            if values := self.tr.fields(obj, key):
+                instances[target] = [v.render() for v in values]
+        flow["Instances"] = instances
+        actions = []
+        for index, text in enumerate(self.p.strings(obj, "bootstrapAction"), 1):
+            where = f"object {obj.id!r} field 'bootstrapAction'"
+            parts = [
+                self.tr.text(obj, p.strip(), where).render() for p in split_unescaped(text, where)
+            ]
+            actions.append(
+                {
+                    "Name": f"bootstrap {index}",
+                    "ScriptBootstrapAction": {"Path": parts[0], "Args": parts[1:]},
+                }
+            )
+        if actions:
+            flow["BootstrapActions"] = actions
+        configurations = [self.emr_configuration(c) for c in self.p.refs(obj, "configuration")]
+        if scheduler := self.render(obj, "hadoopSchedulerType"):
+            classes = {
+                "PARALLEL_FAIR_SCHEDULING": "org.apache.hadoop.yarn.server.resourcemanager.scheduler.fair.FairScheduler",
+                "PARALLEL_CAPACITY_SCHEDULING": "org.apache.hadoop.yarn.server.resourcemanager.scheduler.capacity.CapacityScheduler",
+            }
+            if scheduler in classes:
+                configurations.append(
+                    {
+                        "Classification": "yarn-site",
+                        "Properties": {"yarn.resourcemanager.scheduler.class": classes[scheduler]},
+                    }
+                )
+        if configurations:
+            flow["Configurations"] = configurations
+        flow["VisibleToAllUsers"] = True
+        return flow
+
+    def emr_configuration(self, obj: PipelineObject) -> dict[str, Any]:
+        config: dict[str, Any] = {"Classification": self.require(obj, "classification").render()}
+        properties = {}
+        for prop in self.p.refs(obj, "property"):
+            properties[self.require(prop, "key").render()] = self.require(prop, "value").render()
+        config["Properties"] = properties
+        if nested := self.p.refs(obj, "configuration"):
+            config["Configurations"] = [self.emr_configuration(c) for c in nested]
+        return config
+
+
+def split_unescaped(text: str, where: str) -> list[str]:
+    """Split DP ``"jar,arg1,arg2"`` on commas that are neither escaped nor inside ``#{}``."""
+    parts, current, depth, index = [], [], 0, 0
+    while index < len(text):
+        ch = text[index]
+        if ch == "\\" and text[index + 1 : index + 2] == ",":
+            current.append(",")
+            index += 2
+            continue
+        if text.startswith("#{", index):
+            depth += 1
+        elif ch == "}" and depth:
+            depth -= 1
+        if ch == "," and not depth:
+            parts.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+        index += 1
+    parts.append("".join(current))
+    if not parts[0].strip():
+        raise AirshiftError(f"{where}: {text!r} does not start with a jar.")
+    return parts
+
+
+def _step(name: str, jar: str, args: list[str]) -> dict[str, Any]:
+    return {
+        "Name": name,
+        "ActionOnFailure": "CONTINUE",
+        "HadoopJarStep": {"Jar": jar, "Args": args},
+    }
+
+
+def _script_step(name: str, uri: str, args: list[str]) -> dict[str, Any]:
+    """A step that fetches a script from S3 and runs it with the given arguments."""
+    fetch = 'dp_script="$(mktemp)" && aws s3 cp "$0" "$dp_script" && bash "$dp_script" "$@"'
+    return _step(name, "command-runner.jar", ["bash", "-c", fetch, uri, *args])

@@ -1,0 +1,358 @@
+"""Move real Airflow 2.x history into real Airflow 3.x targets and ask the target about it."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from airshift import db
+from tests import rows
+from tests.metadata.test_export import airshift
+from tests.realairflow import build
+
+# (source version, source backend, target version, target backend)
+MOVES = [
+    ("2.10.5", "postgresql", "3.3.2", "postgresql"),
+    ("2.10.5", "sqlite", "3.3.2", "sqlite"),
+    ("2.10.5", "mysql", "3.3.2", "postgresql"),
+    ("3.3.2", "postgresql", "3.3.2", "postgresql"),
+]
+
+
+def _migrate(src, tgt, *extra: str) -> subprocess.CompletedProcess:
+    return airshift(
+        "migrate",
+        src.url,
+        tgt.url,
+        "--fernet-key",
+        src.fixture.fernet_key,
+        "--target-fernet-key",
+        tgt.fixture.fernet_key,
+        "--json",
+        *extra,
+    )
+
+
+def _expected(source_view: dict) -> dict:
+    """What the target must show: the source's history minus what Airflow 3 cannot hold."""
+    exp = dict(source_view)
+    exp["xcoms"] = [x for x in source_view["xcoms"] if x[-1] != '"<pickled>"']
+    return exp
+
+
+@pytest.mark.parametrize(
+    ("sv", "sb", "tv", "tb"), MOVES, ids=[f"{a}-{b}-to-{c}-{d}" for a, b, c, d in MOVES]
+)
+def test_history_moves_and_target_airflow_sees_it(clone_db, tmp_path, sv, sb, tv, tb):
+    src = clone_db(sv, sb)
+    tgt = clone_db(tv, tb, "target")
+    before = build.probe(src.fixture, src.url, tmp_path / "h1", src.fixture.fernet_key)
+    paused_before = rows.source_rows(src.url, "dag", {"dag_id": "", "is_paused": ""})
+    proc = _migrate(src, tgt)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    after = build.probe(tgt.fixture, tgt.url, tmp_path / "h2", tgt.fixture.fernet_key)
+    exp = _expected(before)
+    for part in ("runs", "tis", "xcoms", "run_notes", "ti_notes", "variables", "connections"):
+        assert after[part] == exp[part], part
+    # Every try is visible: the 2.x history rows plus, for sources before 2.10, task_fail.
+    assert set(map(tuple, before["tries"])) <= set(map(tuple, after["tries"]))
+    merged = report["merge"]["tables"]
+    assert all(t["differing"] == 0 for t in merged.values())
+    assert merged["task_instance"]["inserted"] == len(before["tis"])
+    if sv.startswith("2."):
+        assert (
+            report["losses"]["pickled_xcoms"]["rows"]
+            == len(before["xcoms"]) - len(exp["xcoms"])
+            > 0
+        )
+    # The source was paused only while exporting; the target got the source's pause states.
+    assert sorted(rows.source_rows(src.url, "dag", {"dag_id": "", "is_paused": ""})) == sorted(
+        paused_before
+    )
+    assert sorted(rows.source_rows(tgt.url, "dag", {"dag_id": "", "is_paused": ""})) == sorted(
+        paused_before
+    )
+
+
+def test_import_twice_changes_nothing_and_verify_agrees(clone_db, tmp_path):
+    src = clone_db("2.10.5", "postgresql")
+    tgt = clone_db("3.3.2", "postgresql", "target")
+    archive = str(tmp_path / "a")
+    key = json.loads(
+        airshift(
+            "export", src.url, "--to", archive, "--fernet-key", src.fixture.fernet_key, "--json"
+        ).stdout
+    )["generated_archive_key"]
+    args = [
+        "import",
+        archive,
+        tgt.url,
+        "--archive-key",
+        key,
+        "--target-fernet-key",
+        tgt.fixture.fernet_key,
+        "--json",
+    ]
+    first = airshift(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    counts = {
+        t: rows.count(tgt.url, t)
+        for t in ("dag_run", "task_instance", "xcom", "log", "job", "task_instance_history")
+    }
+    second = airshift(*args)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert all(t["inserted"] == 0 for t in json.loads(second.stdout)["merge"]["tables"].values())
+    assert {t: rows.count(tgt.url, t) for t in counts} == counts
+    ok = airshift(
+        "verify",
+        archive,
+        tgt.url,
+        "--archive-key",
+        key,
+        "--target-fernet-key",
+        tgt.fixture.fernet_key,
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    # verify must notice a lost try and a changed XCom.
+    eng = db.engine_for(tgt.url)
+    with eng.begin() as conn:
+        conn.exec_driver_sql(
+            "DELETE FROM task_instance WHERE task_id = 'flaky_then_ok' AND run_id LIKE 'backfill%%'"
+        )
+        conn.exec_driver_sql("UPDATE xcom SET value = '\"tampered\"' WHERE key = 'a_list'")
+    eng.dispose()
+    bad = airshift(
+        "verify",
+        archive,
+        tgt.url,
+        "--archive-key",
+        key,
+        "--target-fernet-key",
+        tgt.fixture.fernet_key,
+        "--json",
+    )
+    assert bad.returncode == 1
+    tables = json.loads(bad.stdout)["merge"]["tables"]
+    assert tables["task_instance"]["inserted"] >= 1  # missing in the target
+    assert tables["xcom"]["differing"] >= 1
+
+
+def test_killed_import_leaves_target_unchanged_and_rerun_completes(clone_db, tmp_path):
+    src = clone_db("2.10.5", "postgresql")
+    tgt = clone_db("3.3.2", "postgresql", "target")
+    archive = str(tmp_path / "a")
+    key = json.loads(
+        airshift(
+            "export", src.url, "--to", archive, "--fernet-key", src.fixture.fernet_key, "--json"
+        ).stdout
+    )["generated_archive_key"]
+    tables = ("dag_run", "task_instance", "xcom", "log", "job", "variable", "connection")
+    pristine = {t: rows.count(tgt.url, t) for t in tables}
+    paused = rows.count(tgt.url, "dag", "WHERE is_paused")
+    # SIGKILL in the middle of the merge: after the task_instance rows were staged.
+    script = (
+        "import os, signal, sys\n"
+        "from airshift.metadata import merge\n"
+        "orig = merge._Merger._remap\n"
+        "def remap(self, spec, *a):\n"
+        "    if spec.name == 'xcom':\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        "    return orig(self, spec, *a)\n"
+        "merge._Merger._remap = remap\n"
+        "from airshift.cli import main\n"
+        "sys.argv = ['airshift'] + sys.argv[1:]\n"
+        "main()\n"
+    )
+    args = [
+        "import",
+        archive,
+        tgt.url,
+        "--archive-key",
+        key,
+        "--target-fernet-key",
+        tgt.fixture.fernet_key,
+    ]
+    killed = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True)
+    assert killed.returncode == -signal.SIGKILL
+    assert {t: rows.count(tgt.url, t) for t in tables} == pristine
+    rerun = airshift(*args, "--json")
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    # The DAGs paused by the killed run got their state back on the re-run.
+    assert rows.count(tgt.url, "dag", "WHERE is_paused") == paused
+    clean = clone_db("3.3.2", "postgresql", "target")
+    assert (
+        airshift(
+            "import",
+            archive,
+            clean.url,
+            "--archive-key",
+            key,
+            "--target-fernet-key",
+            clean.fixture.fernet_key,
+        ).returncode
+        == 0
+    )
+    assert {t: rows.count(tgt.url, t) for t in tables} == {
+        t: rows.count(clean.url, t) for t in tables
+    }
+
+
+def test_conflicting_rows(clone_db, tmp_path):
+    src = clone_db("2.10.5", "sqlite")
+    tgt = clone_db("3.3.2", "sqlite", "target")
+    archive = str(tmp_path / "a")
+    key = json.loads(
+        airshift(
+            "export", src.url, "--to", archive, "--fernet-key", src.fixture.fernet_key, "--json"
+        ).stdout
+    )["generated_archive_key"]
+    # The target already ran one of the same runs itself (a different run with that run_id).
+    import sqlite3
+
+    path = tgt.url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "INSERT INTO dag_run (dag_id, run_id, state, run_type, logical_date, run_after, clear_number, conf, span_status) "
+            "VALUES ('lab_retry_fail', 'manual__2024-02-01T00:00:00+00:00', 'success', 'manual', '2024-02-01 00:00:00.000000', "
+            "'2024-02-01 00:00:00.000000', 0, '{}', 'ended')"
+        )
+    base = [
+        "import",
+        archive,
+        tgt.url,
+        "--archive-key",
+        key,
+        "--target-fernet-key",
+        tgt.fixture.fernet_key,
+    ]
+    before = rows.count(tgt.url, "task_instance")
+    fail = airshift(*base, "--on-conflict", "fail")
+    assert fail.returncode == 3 and "conflict" in fail.stderr
+    assert rows.count(tgt.url, "task_instance") == before == 0
+    skip = airshift(*base, "--json")
+    assert skip.returncode == 0, skip.stderr[-2000:]
+    t = json.loads(skip.stdout)["merge"]["tables"]
+    assert t["dag_run"]["existing"] == 1
+    assert (
+        rows.count(
+            tgt.url,
+            "dag_run",
+            "WHERE state = 'success' AND dag_id = 'lab_retry_fail' AND run_id = 'manual__2024-02-01T00:00:00+00:00'",
+        )
+        == 1
+    )
+    # Its task instances stayed with it: none of the source's were mixed into the target's run.
+    assert (
+        rows.count(
+            tgt.url,
+            "task_instance",
+            "WHERE dag_id = 'lab_retry_fail' AND run_id = 'manual__2024-02-01T00:00:00+00:00'",
+        )
+        == 0
+    )
+    over = airshift(*base, "--on-conflict", "overwrite", "--json")
+    assert over.returncode == 0, over.stderr[-2000:]
+    assert (
+        rows.count(
+            tgt.url,
+            "dag_run",
+            "WHERE state = 'failed' AND dag_id = 'lab_retry_fail' AND run_id = 'manual__2024-02-01T00:00:00+00:00'",
+        )
+        == 1
+    )
+    assert (
+        rows.count(
+            tgt.url,
+            "task_instance",
+            "WHERE dag_id = 'lab_retry_fail' AND run_id = 'manual__2024-02-01T00:00:00+00:00'",
+        )
+        > 0
+    )
+
+
+def test_refusals_leave_the_target_unchanged(clone_db, tmp_path):
+    src = clone_db("2.10.5", "sqlite")
+    tgt = clone_db("3.3.2", "sqlite", "target")
+    archive = tmp_path / "a"
+    key = json.loads(
+        airshift(
+            "export",
+            src.url,
+            "--to",
+            str(archive),
+            "--fernet-key",
+            src.fixture.fernet_key,
+            "--json",
+        ).stdout
+    )["generated_archive_key"]
+    tk = tgt.fixture.fernet_key
+    wrong = airshift(
+        "import",
+        str(archive),
+        tgt.url,
+        "--archive-key",
+        build.Fernet.generate_key().decode(),
+        "--target-fernet-key",
+        tk,
+    )
+    assert wrong.returncode == 2 and "archive key is wrong" in wrong.stderr
+    victim = archive / "tables" / "dag_run" / "part-00000.parquet"
+    victim.write_bytes(victim.read_bytes()[:-10])
+    damaged = airshift(
+        "import", str(archive), tgt.url, "--archive-key", key, "--target-fernet-key", tk
+    )
+    assert damaged.returncode == 2 and "damaged" in damaged.stderr
+    assert rows.count(tgt.url, "dag_run") == 0
+    # An archive of a 3.x database cannot go into a 2.x target.
+    newer = clone_db("3.3.2", "sqlite")
+    older = clone_db("2.10.5", "sqlite")
+    a3 = tmp_path / "a3"
+    assert airshift("export", newer.url, "--to", str(a3), "--secrets", "skip").returncode == 0
+    runs = rows.count(older.url, "dag_run")
+    back = airshift("import", str(a3), older.url, "--secrets", "skip")
+    assert back.returncode == 2 and "older than the archive's source" in back.stderr
+    assert rows.count(older.url, "dag_run") == runs
+
+
+def test_oldest_2x_source_keeps_failed_tries(clone_db, tmp_path):
+    """2.8 has no task_instance_history: its failed tries live only in task_fail, which
+    Airflow 3's migration drops. airshift rebuilds them as history rows."""
+    src = clone_db("2.8.4", "sqlite")
+    tgt = clone_db("3.3.2", "sqlite", "target")
+    proc = _migrate(src, tgt)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    made = report["improvements"]["task_instance_history_from_task_fail"]
+    assert made > 0
+    after = build.probe(tgt.fixture, tgt.url, tmp_path / "h", tgt.fixture.fernet_key)
+    retried = [t for t in after["tries"] if t[1] == "flaky_then_ok"]
+    assert retried and all(t[4] == 1 and t[5] == "failed" for t in retried)
+
+
+def test_dry_run_touches_nothing_and_undeployed_dags_still_get_history(clone_db, tmp_path):
+    src = clone_db("2.10.5", "sqlite")
+    tgt = clone_db("3.3.2", "sqlite", "bare")  # no DAG parsed yet
+    pristine = {
+        t: rows.count(tgt.url, t) for t in ("dag", "dag_run", "task_instance", "log", "variable")
+    }
+    dry = _migrate(src, tgt, "--dry-run")
+    assert dry.returncode == 0, dry.stderr[-3000:]
+    planned = json.loads(dry.stdout)["merge"]
+    assert planned["dry_run"] and planned["tables"]["task_instance"]["inserted"] == rows.count(
+        src.url, "task_instance"
+    )
+    assert {t: rows.count(tgt.url, t) for t in pristine} == pristine
+    real = _migrate(src, tgt)
+    assert real.returncode == 0, real.stderr[-3000:]
+    report = json.loads(real.stdout)
+    assert sorted(report["dags_not_deployed"]) == sorted(build.DAG_IDS)
+    assert (
+        report["merge"]["tables"]["task_instance"]["inserted"]
+        == planned["tables"]["task_instance"]["inserted"]
+    )
+    assert rows.count(tgt.url, "dag") == len(build.DAG_IDS)
