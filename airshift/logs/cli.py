@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Annotated
 
@@ -23,6 +22,7 @@ from airshift.logs.copy import CopyOptions, CopyReport, FileResult, Status, copy
 from airshift.logs.index import IndexFilter, TaskTry, airflow_major, iter_tries
 from airshift.logs.naming import LAYOUTS, RECORDED, Naming, resolve_template, template_from_config
 from airshift.logs.tables import open_tables
+from airshift.report import console
 
 logs_app = typer.Typer(help="Copy task logs so old runs keep their logs.", no_args_is_help=True)
 out = Console()
@@ -70,7 +70,7 @@ def copy_command(
     metadata: Annotated[
         str,
         typer.Option(
-            help="Source metadata, the index of task tries: an airshift archive or a database URL."
+            help="Source metadata, the index of task tries: an archive, a database URL or SQLite file."
         ),
     ],
     source_template: Annotated[str, typer.Option(help=_TEMPLATE_HELP)] = RECORDED,
@@ -114,7 +114,7 @@ def copy_command(
     )
     if as_json:
         report = copy_logs(tries, source_logs, target_logs, options)
-        out.print_json(json.dumps(report.to_dict(), default=str))
+        console.print_json(report.to_dict())
     else:
         report = _with_progress(tries, source_logs, target_logs, options)
         if dry_run:
@@ -136,7 +136,7 @@ def _with_progress(
         TextColumn("{task.fields[moved]}"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=err) as progress:
+    with Progress(*columns, console=err, disable=not err.is_terminal) as progress:
         task = progress.add_task("copying logs", total=len(tries), moved=decimal(0))
         total = 0
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import Any, Protocol
 
-from sqlalchemy import MetaData, create_engine, inspect, select
+from sqlalchemy import MetaData, inspect, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
 from airshift.archive.reader import ArchiveReader, is_archive
+from airshift.db import engine_for
 from airshift.errors import AirshiftError
 
 Row = dict[str, Any]
@@ -36,11 +37,9 @@ class DatabaseTables:
     """Tables of a live metadata database, reflected (airshift never assumes a schema)."""
 
     def __init__(self, url: str) -> None:
-        try:
-            self._engine: Engine = create_engine(url)
-            self._names = set(inspect(self._engine).get_table_names())
-        except (ArgumentError, NoSuchModuleError, SQLAlchemyError) as exc:
-            raise AirshiftError(f"Cannot read the metadata database {url!r}: {exc}") from exc
+        # airshift's drivers and UTC sessions (MySQL), as every other stage opens them.
+        self._engine: Engine = engine_for(url)
+        self._names = set(inspect(self._engine).get_table_names())
         self._meta = MetaData()
 
     def columns(self, table: str) -> set[str] | None:
@@ -81,12 +80,8 @@ class ArchiveTables:
 
 
 def open_tables(location: str) -> MetadataTables:
-    """The metadata at ``location``: an airshift archive (folder or URL) or a database URL."""
+    """The metadata at ``location``: an airshift archive (folder or URL), a database URL
+    or a SQLite file."""
     if is_archive(location):
         return ArchiveTables(location)
-    if "://" not in location:
-        raise AirshiftError(
-            f"--metadata {location!r} is neither an airshift archive nor a database URL "
-            "(e.g. postgresql://user@host/airflow or sqlite:////path/airflow.db)."
-        )
     return DatabaseTables(location)

@@ -113,4 +113,6 @@ def test_nothing_selected_and_bad_metadata_are_clear_errors(
     proc = _copy(af2, af2.logs, tmp_path / "t", "--since", "2999-01-01")
     assert proc.returncode == 1 and "No task tries" in proc.stderr
     proc = cli("logs", "copy", "a", "b", "--metadata", f"sqlite:///{tmp_path / 'none.db'}")
+    assert proc.returncode == 2 and "No SQLite database" in proc.stderr
+    proc = cli("logs", "copy", "a", "b", "--metadata", str(af2.home / "dags"))  # not metadata
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
