@@ -190,9 +190,8 @@ def _select_runs(runs: list[_Run], flt: IndexFilter) -> dict[tuple[str, str], _R
     return {(r.dag_id, r.run_id): r for r in runs}
 
 
-def _ti_rows(tables: MetadataTables, schema: _Schema, runs: dict[tuple[str, str], _Run]):
+def _ti_rows(tables: MetadataTables, schema: _Schema, by_date: dict[tuple, str]):
     """Latest tries, with run_id resolved for pre-2.2 schemas (matched by execution date)."""
-    by_date = {(r.dag_id, r.logical_date): r.run_id for r in runs.values()}
     cols = _present(
         schema.ti,
         [
@@ -213,7 +212,7 @@ def _ti_rows(tables: MetadataTables, schema: _Schema, runs: dict[tuple[str, str]
 
 
 def _history_rows(
-    tables: MetadataTables, schema: _Schema, latest: dict[tuple, Row]
+    tables: MetadataTables, schema: _Schema, latest: dict[tuple, Row], by_date: dict[tuple, str]
 ) -> Iterator[Row]:
     """Earlier tries: recorded (2.10+), or inferred from try numbers and ``task_fail``."""
     if schema.history is not None:
@@ -227,14 +226,15 @@ def _history_rows(
     if schema.task_fail is not None:
         key_cols = _present(schema.task_fail, ["run_id", "execution_date", "map_index"])
         for f in tables.rows("task_fail", ["dag_id", "task_id", *key_cols, "start_date"]):
-            run = f.get("run_id", f.get("execution_date"))
+            # task_fail has run_id since 2.3; before, its run is found by execution date.
+            run = f.get("run_id") or by_date.get((f["dag_id"], utc(f.get("execution_date"))))
             failures[(f["dag_id"], f["task_id"], run, f.get("map_index", -1))].append(
                 utc(f["start_date"])
             )
+    oldest = datetime.min.replace(tzinfo=timezone.utc)
     for key, row in latest.items():
         dag_id, task_id, run_id, map_index = key
-        run_key = run_id if "run_id" in schema.ti else row.get("execution_date")
-        failed = sorted(failures.get((dag_id, task_id, run_key, map_index), []), key=str)
+        failed = sorted(failures.get(key, []), key=lambda start: start or oldest)
         for try_number in range(1, int(row["try_number"] or 0)):
             start = failed[try_number - 1] if try_number <= len(failed) else None
             yield {
@@ -252,15 +252,18 @@ def iter_tries(tables: MetadataTables, flt: IndexFilter | None = None) -> Iterat
     """Every try the metadata knows of that passes ``flt``: the latest tries first."""
     flt = flt or IndexFilter()
     schema = _schema(tables)
-    runs = _select_runs(_runs(tables, schema), flt)
+    all_runs = _runs(tables, schema)
+    # Every run, not only the selected ones: old schemas match rows to runs by date.
+    by_date = {(r.dag_id, r.logical_date): r.run_id for r in all_runs}
+    runs = _select_runs(all_runs, flt)
     latest: dict[tuple, Row] = {}
-    for row in _ti_rows(tables, schema, runs):
+    for row in _ti_rows(tables, schema, by_date):
         if row["run_id"] is None or (row["dag_id"], row["run_id"]) not in runs:
             continue
         row.setdefault("map_index", -1)
         latest[(row["dag_id"], row["task_id"], row["run_id"], row["map_index"])] = row
     seen: set[tuple] = set()
-    for row in [*latest.values(), *_history_rows(tables, schema, latest)]:
+    for row in [*latest.values(), *_history_rows(tables, schema, latest, by_date)]:
         run = runs.get((row["dag_id"], row["run_id"]))
         try_number = int(row.get("try_number") or 0)
         key = (row["dag_id"], row["task_id"], row["run_id"], row.get("map_index", -1), try_number)

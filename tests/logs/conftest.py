@@ -136,6 +136,9 @@ def run_demo(version: str, root: Path, extra: Mapping[str, str] | None = None) -
             str(HERE / "run_demo_dag.py"),
             str(home / "dags" / "logdemo.py"),
         ]
+    elif "LOGDEMO_SCHEDULE" in af.extra:
+        command = [*_airflow(env), "dags", "backfill", "-s", "2024-01-01", "-e", "2024-01-01"]
+        command.append("logdemo")
     else:
         command = [*_airflow(env), "dags", "test", "logdemo", "2024-01-01", "--use-executor"]
     with _api_server(env, home, af.extra), open(home / "dags-test.out", "w") as out:
@@ -156,6 +159,13 @@ def run_demo(version: str, root: Path, extra: Mapping[str, str] | None = None) -
 def af2(tmp_path_factory: pytest.TempPathFactory) -> AirflowHome:
     """Airflow 2.10.5 with its default log layout (text log lines)."""
     return run_demo("2.10.5", tmp_path_factory.mktemp("af2"))
+
+
+@pytest.fixture(scope="session")
+def af28(tmp_path_factory: pytest.TempPathFactory) -> AirflowHome:
+    """Airflow 2.8.4: no task_instance_history, so earlier tries come from task_fail."""
+    extra = {"LOGDEMO_SCHEDULE": "@daily"}
+    return run_demo("2.8.4", tmp_path_factory.mktemp("af28"), extra)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """A DAG whose tries cover what log naming must handle: a plain task, a retried task
 (two tries, the first failed), mapped tasks and a task that fails for good."""
 
+import os
 from datetime import datetime, timedelta
 
 try:
@@ -9,7 +10,10 @@ except ImportError:  # Airflow 2.x
     from airflow import DAG
     from airflow.decorators import task
 
-with DAG("logdemo", start_date=datetime(2024, 1, 1), schedule=None, catchup=False) as dag:
+# A schedule lets Airflow 2.8 backfill it (its `dags test` loops forever on a retry).
+schedule = os.environ.get("LOGDEMO_SCHEDULE") or None
+
+with DAG("logdemo", start_date=datetime(2024, 1, 1), schedule=schedule, catchup=False) as dag:
 
     @task
     def ok():
