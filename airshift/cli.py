@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from airshift.code.cli import code_app
 from airshift.datapipeline.cli import app as datapipeline_app
 from airshift.errors import AirshiftError, ExitCode
 from airshift.logs.cli import logs_app
@@ -548,6 +549,7 @@ def _as_archive(location: str, fernet_key: str | None, archive_key: str | None):
 
 
 app.add_typer(datapipeline_app, name="datapipeline")
+app.add_typer(code_app, name="code")
 
 
 def main() -> None:

@@ -1,0 +1,88 @@
+"""Running ruff's ``AIR`` rules, as a dependency rather than a re-implementation.
+
+Why ruff: its Airflow rules already cover most names removed or moved in Airflow 3, with
+fixes for some. airshift runs the ruff executable that is installed with it, turns its JSON
+into findings with an Airflow-aware severity, and applies only the fixes ruff itself marks
+safe. Targets below 3 get only ruff's general Airflow rules (``AIR0``), since ``AIR3`` is
+about Airflow 3 alone.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from ruff.__main__ import find_ruff_bin
+
+from airshift.code.findings import Finding, Severity
+from airshift.code.moved_names import REDIRECTED_IN_3
+from airshift.code.target import Target
+from airshift.errors import AirshiftError
+
+_NAME_IN_MESSAGE = re.compile(r"`([\w.]+)`")
+
+
+def selection(target: Target) -> str:
+    """The ruff rule prefix that applies to a target version."""
+    return "AIR" if target.major >= 3 else "AIR0"
+
+
+def _ruff(args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    cmd = [find_ruff_bin(), *args]
+    proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
+    if proc.returncode not in (0, 1):
+        raise AirshiftError(f"ruff failed ({' '.join(args[:3])} ...): {proc.stderr.strip()}")
+    return proc
+
+
+def _base_args(target: Target) -> list[str]:
+    return ["check", "--isolated", "--no-cache", "--select", selection(target), "--exit-zero"]
+
+
+def ruff_findings(root: Path, files: dict[Path, str], target: Target) -> list[Finding]:
+    """Ruff's AIR diagnostics for ``files`` (path -> display name), as findings."""
+    if not files:
+        return []
+    args = [*_base_args(target), "--output-format", "json", *map(str, files)]
+    diagnostics = json.loads(_ruff(args, root).stdout or "[]")
+    return [_finding(d, files) for d in diagnostics if Path(d["filename"]) in files]
+
+
+def _finding(diagnostic: dict, files: dict[Path, str]) -> Finding:
+    fix = diagnostic.get("fix") or {}
+    return Finding(
+        file=files[Path(diagnostic["filename"])],
+        line=diagnostic["location"]["row"],
+        rule=diagnostic["code"],
+        severity=severity(diagnostic["code"], diagnostic["message"]),
+        message=diagnostic["message"],
+        fixable=fix.get("applicability") == "safe",
+        source="ruff",
+    )
+
+
+def severity(code: str, message: str) -> Severity:
+    """How a ruff AIR code fares on the target.
+
+    AIR301 (removed) breaks. AIR302 (moved to a provider) breaks unless Airflow 3 still
+    redirects the old name, which its own deprecation table says; AIR311/AIR312 are
+    "still works, will be removed". Everything else is advice.
+    """
+    if code == "AIR301":
+        return Severity.BREAKS
+    if code == "AIR302":
+        names = _NAME_IN_MESSAGE.findall(message)
+        redirected = bool(names) and names[0] in REDIRECTED_IN_3
+        return Severity.DEPRECATED if redirected else Severity.BREAKS
+    if code in ("AIR311", "AIR312"):
+        return Severity.DEPRECATED
+    return Severity.ADVICE
+
+
+def apply_ruff_fixes(root: Path, paths: Sequence[Path], target: Target) -> None:
+    """Apply ruff's safe AIR fixes to ``paths`` in place (callers pass copies)."""
+    if paths:
+        _ruff([*_base_args(target), "--fix", *map(str, paths)], root)

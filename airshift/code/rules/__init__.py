@@ -1,0 +1,71 @@
+"""airshift's own rules for what ruff's AIR rules do not cover, and their codemods.
+
+``RULES`` is the ordered registry: the upgrade applies fixes in this order, re-parsing in
+between, so import rewrites come before the rules that look at the rewritten names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import libcst as cst
+
+from airshift.code.findings import Finding
+from airshift.code.rules.base import Analysis, Rule, RuleContext
+from airshift.code.rules.calls import DaysAgoRule, ProvideContextRule, ScheduleArgumentRule
+from airshift.code.rules.context import TemplateContextRule
+from airshift.code.rules.imports import MovedImportRule, SubDagRule
+from airshift.code.rules.metadata_db import MetadataDbRule
+from airshift.code.rules.plugins import PluginRule
+
+RULES: tuple[Rule, ...] = (
+    MovedImportRule(),
+    SubDagRule(),
+    ProvideContextRule(),
+    DaysAgoRule(),
+    ScheduleArgumentRule(),
+    TemplateContextRule(),
+    PluginRule(),
+    MetadataDbRule(),
+)
+
+__all__ = ["RULES", "RuleContext", "SourceResult", "apply_fixes", "check_source"]
+
+
+@dataclass
+class SourceResult:
+    """Findings for one file, and the ruff diagnostics they make redundant."""
+
+    findings: list[Finding] = field(default_factory=list)
+    suppress: set[tuple[int, str]] = field(default_factory=set)  # (line, ruff code)
+
+
+def check_source(text: str, display: str, ctx: RuleContext) -> SourceResult:
+    """Findings of every applicable rule for one parseable source file."""
+    analysis = Analysis(cst.parse_module(text))
+    result = SourceResult()
+    for rule in RULES:
+        if not rule.applies(ctx.target):
+            continue
+        for hit in rule.check(analysis, ctx):
+            result.findings.append(
+                Finding(
+                    file=display,
+                    line=hit.line,
+                    rule=hit.rule or rule.code,
+                    severity=hit.severity,
+                    message=hit.message,
+                    fixable=hit.fixable,
+                )
+            )
+            result.suppress |= {(hit.line, code) for code in rule.supersedes}
+    return result
+
+
+def apply_fixes(text: str, ctx: RuleContext) -> str:
+    """``text`` with every applicable rule's fix applied; the caller verifies it still parses."""
+    module = cst.parse_module(text)
+    for rule in RULES:
+        if rule.applies(ctx.target):
+            module = cst.parse_module(rule.fix(module, ctx).code)
+    return module.code

@@ -1,0 +1,114 @@
+"""The shape of an airshift rule: find problems with libcst, optionally fix them.
+
+Why libcst for both halves: one parse gives line numbers and fully qualified names for the
+check (``days_ago`` is found however it was imported) and a lossless tree for the fix, so a
+codemod keeps the user's comments and formatting. A rule's fix must be idempotent; the
+upgrade re-parses after every rule and never keeps code that does not parse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TypeVar
+
+import libcst as cst
+from libcst.metadata import (
+    MetadataWrapper,
+    ParentNodeProvider,
+    PositionProvider,
+    QualifiedNameProvider,
+)
+from libcst.metadata.base_provider import LazyValue
+
+from airshift.code.findings import Severity
+from airshift.code.target import Target
+
+N = TypeVar("N", bound=cst.CSTNode)
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """What a rule may need beyond the file: the target and the file's role."""
+
+    target: Target
+    kind: str  # "dag" or "plugin"
+    has_fab_provider: bool = False  # requirements install apache-airflow-providers-fab
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One problem a rule found: where, how bad, and whether its fix handles it."""
+
+    line: int
+    severity: Severity
+    message: str
+    fixable: bool = False
+    rule: str = ""  # set when one Rule class reports under several codes
+
+
+class Analysis:
+    """A parsed module with the metadata rules ask for, computed once and shared."""
+
+    def __init__(self, module: cst.Module) -> None:
+        self.wrapper = MetadataWrapper(module, unsafe_skip_copy=True)
+        self.positions = self.wrapper.resolve(PositionProvider)
+        self.qualified = self.wrapper.resolve(QualifiedNameProvider)
+        self.parents = self.wrapper.resolve(ParentNodeProvider)
+        self.module = self.wrapper.module
+
+    def line(self, node: cst.CSTNode) -> int:
+        return self.positions[node].start.line
+
+    def names(self, node: cst.CSTNode) -> set[str]:
+        """Fully qualified names a Name or Attribute node refers to (empty if unknown)."""
+        found = self.qualified.get(node, ())
+        if isinstance(found, LazyValue):  # QualifiedNameProvider computes names on demand
+            found = found()
+        return {q.name for q in found}
+
+    def inside(self, node: cst.CSTNode, *types: type[cst.CSTNode]) -> bool:
+        """Whether ``node`` is nested in a node of one of ``types``."""
+        while node in self.parents:
+            node = self.parents[node]
+            if isinstance(node, types):
+                return True
+        return False
+
+    def nodes(self, kind: type[N]) -> Iterator[N]:
+        """Every node of one type, in source order."""
+        for node in self.positions:
+            if isinstance(node, kind):
+                yield node
+
+
+class Rule:
+    """Base for airshift's own rules. Subclasses set the class attributes and ``check``."""
+
+    code: str = ""
+    supersedes: frozenset[str] = frozenset()  # ruff codes this rule reports at the same line
+
+    def applies(self, target: Target) -> bool:
+        return True
+
+    def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
+        raise NotImplementedError
+
+    def fix(self, module: cst.Module, ctx: RuleContext) -> cst.Module:
+        """The module with this rule's safe fixes applied; rules without a fix return it as is."""
+        return module
+
+
+def dotted(node: cst.BaseExpression | None) -> str:
+    """``a.b.c`` for a Name/Attribute chain (an ImportFrom module), else ''."""
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        head = dotted(node.value)
+        return f"{head}.{node.attr.value}" if head else ""
+    return ""
+
+
+def removed_in(target: Target, major: int) -> Severity:
+    """Severity of using something removed in Airflow ``major``: breaks there, else deprecated."""
+    return Severity.BREAKS if target.major >= major else Severity.DEPRECATED

@@ -1,0 +1,181 @@
+"""Call sites of removed APIs: ``provide_context=`` (AS110), ``days_ago()`` (AS120) and
+``DAG(schedule_interval=...)`` (AS121).
+
+Why codemods here: all three are everywhere in 1.10-era DAGs, all three make the file fail to
+import on Airflow 3 (Airflow 2 only warns), and each has a replacement with the same meaning:
+drop ``provide_context`` (the context is always passed), ``pendulum.today("UTC").add(days=-N)``
+(what ``days_ago(N)`` computed), ``schedule=``. ruff reports the first two (AIR301) without a
+fix.
+"""
+
+from __future__ import annotations
+
+import libcst as cst
+from libcst.codemod import CodemodContext
+from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
+
+from airshift.code.rules.base import Analysis, Hit, Rule, RuleContext, removed_in
+from airshift.code.target import Target
+
+DAYS_AGO = "airflow.utils.dates.days_ago"
+
+
+class ProvideContextRule(Rule):
+    """AS110: remove ``provide_context=...`` from operator calls."""
+
+    code = "AS110"
+    supersedes = frozenset({"AIR301"})
+
+    def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
+        return [
+            Hit(
+                analysis.line(arg),
+                removed_in(ctx.target, 3),
+                "`provide_context` is deprecated since Airflow 2 and rejected by Airflow 3 "
+                "operators; the context is always passed to callables that accept `**kwargs`.",
+                fixable=True,
+            )
+            for arg in analysis.nodes(cst.Arg)
+            if arg.keyword and arg.keyword.value == "provide_context"
+        ]
+
+    def fix(self, module: cst.Module, ctx: RuleContext) -> cst.Module:
+        return module.visit(_DropProvideContext())
+
+
+class _DropProvideContext(cst.CSTTransformer):
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+        args = [a for a in updated.args if not (a.keyword and a.keyword.value == "provide_context")]
+        if len(args) == len(updated.args):
+            return updated
+        if args and updated.args[-1] not in args:
+            args[-1] = args[-1].with_changes(comma=updated.args[-1].comma)
+        return updated.with_changes(args=args)
+
+
+class DaysAgoRule(Rule):
+    """AS120: ``days_ago(N)`` -> ``pendulum.today("UTC").add(days=-N)``."""
+
+    code = "AS120"
+    supersedes = frozenset({"AIR301"})
+
+    def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
+        return [
+            Hit(
+                analysis.line(call),
+                removed_in(ctx.target, 3),
+                "`airflow.utils.dates.days_ago` was removed in Airflow 3; use "
+                '`pendulum.today("UTC").add(days=-N)`.',
+                fixable=_simple(call),
+            )
+            for call in analysis.nodes(cst.Call)
+            if DAYS_AGO in analysis.names(call.func)
+        ]
+
+    def fix(self, module: cst.Module, ctx: RuleContext) -> cst.Module:
+        analysis = Analysis(module)
+        calls = {
+            c for c in analysis.nodes(cst.Call) if DAYS_AGO in analysis.names(c.func) and _simple(c)
+        }
+        if not calls:
+            return module
+        context = CodemodContext()
+        fixed = analysis.module.visit(_ReplaceDaysAgo(calls))
+        AddImportsVisitor.add_needed_import(context, "pendulum")
+        RemoveImportsVisitor.remove_unused_import(context, "airflow.utils.dates", "days_ago")
+        fixed = AddImportsVisitor(context).transform_module(fixed)
+        return RemoveImportsVisitor(context).transform_module(fixed)
+
+
+def _simple(call: cst.Call) -> bool:
+    """Only ``days_ago(N)`` has an exact pendulum equivalent; hour/minute arguments stay."""
+    return len(call.args) == 1 and call.args[0].keyword is None and not call.args[0].star
+
+
+class _ReplaceDaysAgo(cst.CSTTransformer):
+    def __init__(self, calls: set[cst.Call]) -> None:
+        super().__init__()
+        self.calls = calls
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.BaseExpression:
+        if original not in self.calls:
+            return updated
+        days = original.args[0].value
+        if not isinstance(days, cst.Integer | cst.Name | cst.Attribute):
+            days = days.with_changes(lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+        return _today_minus(cst.UnaryOperation(cst.Minus(), days))
+
+
+def _today_minus(negative: cst.BaseExpression) -> cst.Call:
+    template = cst.ensure_type(cst.parse_expression('pendulum.today("UTC").add(days=0)'), cst.Call)
+    return template.with_changes(args=[template.args[0].with_changes(value=negative)])
+
+
+DAG_FACTORIES = {
+    "airflow.DAG",
+    "airflow.models.DAG",
+    "airflow.models.dag.DAG",
+    "airflow.sdk.DAG",
+    "airflow.decorators.dag",
+    "airflow.sdk.dag",
+}
+OLD_SCHEDULE_ARGS = ("schedule_interval", "timetable")
+
+
+def _dag_calls(analysis: Analysis) -> list[cst.Call]:
+    """DAG constructor and ``@dag`` calls that pass an old schedule keyword and no ``schedule``."""
+    calls = []
+    for call in analysis.nodes(cst.Call):
+        keywords = {arg.keyword.value for arg in call.args if arg.keyword}
+        old = keywords & set(OLD_SCHEDULE_ARGS)
+        if old and "schedule" not in keywords and DAG_FACTORIES & analysis.names(call.func):
+            calls.append(call)
+    return calls
+
+
+class ScheduleArgumentRule(Rule):
+    """AS121: ``DAG(schedule_interval=...)`` / ``timetable=`` -> ``schedule=``.
+
+    ruff's AIR301 fix does the same but stops after the first DAG of a file when its other
+    fixes touch the same lines; this one renames every occurrence in one pass.
+    """
+
+    code = "AS121"
+    supersedes = frozenset({"AIR301"})
+
+    def applies(self, target: Target) -> bool:
+        return target.at_least("2.4")  # ``schedule=`` exists since 2.4
+
+    def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
+        return [
+            Hit(
+                analysis.line(arg),
+                removed_in(ctx.target, 3),
+                f"`{arg.keyword.value}` was removed from DAG in Airflow 3; pass `schedule=`.",
+                fixable=True,
+            )
+            for call in _dag_calls(analysis)
+            for arg in call.args
+            if arg.keyword and arg.keyword.value in OLD_SCHEDULE_ARGS
+        ]
+
+    def fix(self, module: cst.Module, ctx: RuleContext) -> cst.Module:
+        analysis = Analysis(module)
+        return analysis.module.visit(_RenameSchedule(set(_dag_calls(analysis))))
+
+
+class _RenameSchedule(cst.CSTTransformer):
+    def __init__(self, calls: set[cst.Call]) -> None:
+        super().__init__()
+        self.calls = calls
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+        if original not in self.calls:
+            return updated
+        args = [
+            a.with_changes(keyword=cst.Name("schedule"))
+            if a.keyword and a.keyword.value in OLD_SCHEDULE_ARGS
+            else a
+            for a in updated.args
+        ]
+        return updated.with_changes(args=args)

@@ -1,0 +1,207 @@
+"""Each airshift rule and codemod: before/after code, the finding it reports, idempotence."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from airshift.code.findings import Severity
+from airshift.code.import_cleanup import drop_unused_added_imports
+from airshift.code.rules import RuleContext, apply_fixes, check_source
+from airshift.code.sources import syntax_error
+from airshift.code.target import parse_target
+
+AF3 = RuleContext(parse_target("3.3.2"), "dag")
+AF2 = RuleContext(parse_target("2.10.5"), "dag")
+
+FIXES = {
+    "AS101": (
+        """
+        from airflow.contrib.sensors.file_sensor import FileSensor
+        wait = FileSensor(task_id="wait", filepath="/tmp/x")
+        """,
+        """
+        from airflow.providers.standard.sensors.filesystem import FileSensor
+        wait = FileSensor(task_id="wait", filepath="/tmp/x")
+        """,
+    ),
+    "AS102": (
+        """
+        from airflow.operators.dummy_operator import DummyOperator
+        start = DummyOperator(task_id="start")
+        """,
+        """
+        from airflow.providers.standard.operators.empty import EmptyOperator
+        start = EmptyOperator(task_id="start")
+        """,
+    ),
+    "AS103": (
+        """
+        from airflow.operators.bash import BashOperator
+        BashOperator(task_id="a", bash_command="true")
+        """,
+        """
+        from airflow.providers.standard.operators.bash import BashOperator
+        BashOperator(task_id="a", bash_command="true")
+        """,
+    ),
+    "AS110": (
+        """
+        from airflow.providers.standard.operators.python import PythonOperator
+        PythonOperator(task_id="a", python_callable=print, provide_context=True)
+        PythonOperator(
+            task_id="b",
+            provide_context=True,
+            python_callable=print,
+        )
+        """,
+        """
+        from airflow.providers.standard.operators.python import PythonOperator
+        PythonOperator(task_id="a", python_callable=print)
+        PythonOperator(
+            task_id="b",
+            python_callable=print,
+        )
+        """,
+    ),
+    "AS120": (
+        """
+        from airflow.utils.dates import days_ago
+        START = days_ago(2)
+        LATER = days_ago(n + 1)
+        KEEP = days_ago(1, hour=3)
+        """,
+        """
+        from airflow.utils.dates import days_ago
+        import pendulum
+
+        START = pendulum.today("UTC").add(days=-2)
+        LATER = pendulum.today("UTC").add(days=-(n + 1))
+        KEEP = days_ago(1, hour=3)
+        """,
+    ),
+    "AS121": (
+        """
+        from airflow import models
+        with models.DAG("a", schedule_interval="@daily") as one:
+            pass
+        with models.DAG("b", schedule_interval=None) as two:
+            pass
+        """,
+        """
+        from airflow import models
+        with models.DAG("a", schedule="@daily") as one:
+            pass
+        with models.DAG("b", schedule=None) as two:
+            pass
+        """,
+    ),
+    "AS130": (
+        """
+        CMD = "echo {{ execution_date }} {{ dag_run.execution_date }} execution_date"
+        """,
+        """
+        CMD = "echo {{ logical_date }} {{ dag_run.logical_date }} execution_date"
+        """,
+    ),
+    "AS131": (
+        """
+        def report(**kwargs):
+            return kwargs["execution_date"], other["execution_date"]
+        """,
+        """
+        def report(**kwargs):
+            return kwargs["logical_date"], other["execution_date"]
+        """,
+    ),
+}
+
+CHECK_ONLY = {
+    "AS111": "from airflow.operators.subdag import SubDagOperator\n",
+    "AS130": 'CMD = "{{ next_ds }}"\n',
+    "AS140": (
+        "from airflow.plugins_manager import AirflowPlugin\n"
+        "class P(AirflowPlugin):\n    name = 'p'\n    flask_blueprints = []\n"
+    ),
+    "AS141": (
+        "from airflow.plugins_manager import AirflowPlugin\n"
+        "class P(AirflowPlugin):\n    name = 'p'\n    operators = []\n"
+        "    def on_load(self, *args, **kwargs):\n        pass\n"
+    ),
+    "AS150": (
+        "from airflow.utils.session import create_session\n"
+        "def task():\n    with create_session() as s:\n        s.execute('select 1')\n"
+    ),
+}
+
+
+def _code(text: str) -> str:
+    return textwrap.dedent(text).lstrip()
+
+
+@pytest.mark.parametrize("rule", sorted(FIXES))
+def test_fix_before_after_and_idempotent(rule: str) -> None:
+    before, after = (_code(t) for t in FIXES[rule])
+    findings = check_source(before, "dag.py", AF3).findings
+    assert any(
+        (f.rule == rule and f.fixable and f.severity is Severity.BREAKS)
+        or f.rule == rule == "AS103"
+        for f in findings
+    ), findings
+    fixed = apply_fixes(before, AF3)
+    assert fixed == after
+    assert apply_fixes(fixed, AF3) == fixed
+    assert syntax_error(fixed) is None
+    assert not [
+        f for f in check_source(fixed, "dag.py", AF3).findings if f.rule == rule and f.fixable
+    ]
+
+
+@pytest.mark.parametrize("rule", sorted(CHECK_ONLY))
+def test_rules_without_fix_report_and_leave_code_alone(rule: str) -> None:
+    source = CHECK_ONLY[rule]
+    findings = check_source(source, "x.py", AF3).findings
+    assert any(f.rule == rule and not f.fixable for f in findings), findings
+    if rule != "AS130":
+        assert apply_fixes(source, AF3) == source
+
+
+def test_airflow2_target_moves_only_to_airflow2_homes() -> None:
+    source = "from airflow.operators.bash_operator import BashOperator\nBashOperator(task_id='a')\n"
+    findings = check_source(source, "x.py", AF2).findings
+    assert [(f.rule, f.severity) for f in findings] == [("AS102", Severity.DEPRECATED)]
+    assert apply_fixes(source, AF2).startswith("from airflow.operators.bash import BashOperator")
+    assert not check_source(CHECK_ONLY["AS111"], "x.py", AF2).findings
+
+
+def test_fixes_need_the_target_to_have_the_replacement() -> None:
+    """``schedule=`` exists since 2.4 and ``logical_date`` since 2.2: older targets keep the code."""
+    old = RuleContext(parse_target("2.1.4"), "dag")
+    for rule in ("AS121", "AS130"):
+        before = _code(FIXES[rule][0])
+        assert rule not in {f.rule for f in check_source(before, "x.py", old).findings}
+        assert apply_fixes(before, old) == before
+
+
+def test_fab_provider_makes_flask_views_deprecated_not_breaking() -> None:
+    with_fab = RuleContext(parse_target("3.3.2"), "plugin", has_fab_provider=True)
+    (finding,) = check_source(CHECK_ONLY["AS140"], "p.py", with_fab).findings
+    assert finding.severity is Severity.DEPRECATED
+
+
+def test_metadata_access_in_plugins_is_advice() -> None:
+    plugin = RuleContext(parse_target("3.3.2"), "plugin")
+    (finding,) = check_source(CHECK_ONLY["AS150"], "p.py", plugin).findings
+    assert finding.severity is Severity.ADVICE
+
+
+def test_imports_added_by_fixes_but_unused_are_dropped_and_own_imports_kept() -> None:
+    before = "from airflow import models\nimport os\n\nwith models.DAG('a') as d:\n    pass\n"
+    after_ruff = (
+        "from airflow import models\nimport os\nfrom airflow.sdk import DAG\n\n"
+        "with models.DAG('a') as d:\n    pass\n"
+    )
+    assert drop_unused_added_imports(before, after_ruff) == before
+    used = after_ruff.replace("models.DAG", "DAG")
+    assert drop_unused_added_imports(before, used) == used
