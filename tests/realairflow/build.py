@@ -188,8 +188,12 @@ def make_history(env: airflow_env.AirflowEnv, home: Path, url: str, fernet_key: 
         af("connections", "add", conn_id, "--conn-uri", spec["uri"], *extra)
     af("pools", "set", "lab_pool", "4", "pool for the lab DAGs")
     af("dags", "reserialize")
+    # Before 2.10, `dags test` never ends on a task that fails with retries left (it
+    # re-runs it forever); those versions get their failed tries from the backfill only.
+    retry_in_dags_test = env.major >= 3 or tuple(map(int, env.version.split(".")[:2])) >= (2, 10)
     for dag_id in ("lab_retry_fail", "lab_xcom_taskflow", "lab_pool_sensor"):
-        af("dags", "test", dag_id, "2024-02-01", fails=dag_id == "lab_retry_fail")
+        if dag_id != "lab_retry_fail" or retry_in_dags_test:
+            af("dags", "test", dag_id, "2024-02-01", fails=dag_id == "lab_retry_fail")
     if is2:
         # Pickled XComs: only Airflow 2 can write them; Airflow 3 cannot read them.
         af(
