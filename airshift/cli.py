@@ -390,6 +390,13 @@ def migrate(
         str | None, typer.Option(help="Database for the scratch upgrade.")
     ] = None,
     airflow_venv: VenvOpt = [],  # noqa: B006
+    logs: Annotated[
+        str | None,
+        typer.Option(
+            "--logs",
+            help="Also copy task logs: SOURCE_LOGS=TARGET_LOGS (folders, s3:// or cloudwatch://).",
+        ),
+    ] = None,
     dry_run: Annotated[
         bool,
         typer.Option("--dry-run", help="Export and upgrade, then report what the import would do."),
@@ -452,7 +459,18 @@ def migrate(
         )
         log(f"exported to {where}")
         result = import_archive(ArchiveReader(where), tgt, opts, bar, log=log)
-    data = result.as_dict() | {"archive": archive}
+        log_report = None
+        if logs and not dry_run:
+            from airshift.logs.stage import copy_archived_logs, parse_spec
+
+            log(f"copying task logs {logs}")
+            log_report = copy_archived_logs(
+                where, *parse_spec(logs), target_major=tgt.revision.major
+            )
+    data = result.as_dict() | {
+        "archive": archive,
+        "logs": log_report.to_dict() if log_report else None,
+    }
     if archive:
         data["archive_key"] = "printed once on stderr"
         console.err.print(f"[bold yellow]archive key (shown once):[/]\n{key}")
@@ -462,6 +480,9 @@ def migrate(
         console.print_json(data)
     else:
         console.render_import(data)
+    if log_report is not None and not log_report.ok:
+        console.err.print("[red]some task logs could not be copied[/] (see the report)")
+        raise typer.Exit(ExitCode.FAILED)
     if result.merge and any(t.differing for t in result.merge.tables.values()):
         raise typer.Exit(ExitCode.FAILED)
 

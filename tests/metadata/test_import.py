@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -369,3 +370,26 @@ def _set_paused(url: str, dag_id: str, paused: bool) -> None:
             f"UPDATE dag SET is_paused = {'true' if paused else 'false'} WHERE dag_id = '{dag_id}'"
         )
     eng.dispose()
+
+
+def test_migrate_copies_task_logs_too(clone_db, tmp_path):
+    """--logs SRC=DST: every log file the source wrote follows its try; tries that never
+    wrote a file (``dags test`` logs to the console) are reported missing, with exit 1."""
+    src = clone_db("2.10.5", "sqlite")
+    tgt = clone_db("3.3.2", "sqlite", "target")
+    source_logs = f"{src.fixture.home}/logs"
+    proc = _migrate(src, tgt, "--logs", f"{source_logs}={tmp_path / 'logs'}")
+    report = json.loads(proc.stdout)["logs"]
+    written = sorted(
+        p.relative_to(source_logs).as_posix() for p in Path(source_logs).rglob("attempt=*.log")
+    )
+    copied = sorted(
+        p.relative_to(tmp_path / "logs").as_posix() for p in (tmp_path / "logs").rglob("*.log")
+    )
+    assert written and copied == written
+    assert report["counts"]["copied"] == len(written)
+    assert {r["status"] for r in report["results"]} <= {"copied", "missing"}
+    assert proc.returncode == (1 if report["counts"].get("missing") else 0)
+    assert all(
+        (tmp_path / "logs" / c).read_bytes() == (Path(source_logs) / c).read_bytes() for c in copied
+    )
