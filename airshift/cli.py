@@ -25,6 +25,26 @@ app = typer.Typer(
 )
 app.add_typer(logs_app, name="logs")
 
+DagIdOpt = Annotated[
+    list[str], typer.Option("--dag-id", help="Only these DAGs (glob; repeatable).")
+]
+SinceOpt = Annotated[str | None, typer.Option(help="Only runs dated on or after this ISO date.")]
+LastRunsOpt = Annotated[
+    int | None, typer.Option("--last-runs", min=1, help="Only the newest N runs per DAG.")
+]
+SourceKeyOpt = Annotated[
+    str | None,
+    typer.Option(
+        envvar="AIRSHIFT_SOURCE_FERNET_KEY",
+        help="The source's Fernet key (else AIRFLOW__CORE__FERNET_KEY or airflow.cfg).",
+    ),
+]
+SourceHomeOpt = Annotated[
+    str | None, typer.Option(help="The source's AIRFLOW_HOME, to read its airflow.cfg.")
+]
+TargetHomeOpt = Annotated[
+    str | None, typer.Option(help="The target's AIRFLOW_HOME, to read its Fernet key.")
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 
 
@@ -75,29 +95,15 @@ def export(
     to: Annotated[
         str, typer.Option("--to", help="Archive location: a new folder, file:// or s3:// URL.")
     ],
-    dag_id: Annotated[
-        list[str], typer.Option("--dag-id", help="Only these DAGs (glob; repeatable).")
-    ] = [],  # noqa: B006
-    since: Annotated[
-        str | None, typer.Option(help="Only runs dated on or after this ISO date.")
-    ] = None,
-    last_runs: Annotated[
-        int | None, typer.Option("--last-runs", min=1, help="Only the newest N runs per DAG.")
-    ] = None,
+    dag_id: DagIdOpt = [],  # noqa: B006
+    since: SinceOpt = None,
+    last_runs: LastRunsOpt = None,
     include: Annotated[list[str], typer.Option(help="Only these tables (glob; repeatable).")] = [],  # noqa: B006
     exclude: Annotated[
         list[str], typer.Option(help="Leave out these tables (glob; repeatable).")
     ] = [],  # noqa: B006
-    fernet_key: Annotated[
-        str | None,
-        typer.Option(
-            envvar="AIRSHIFT_SOURCE_FERNET_KEY",
-            help="The source's Fernet key (else AIRFLOW__CORE__FERNET_KEY or airflow.cfg).",
-        ),
-    ] = None,
-    airflow_home: Annotated[
-        str | None, typer.Option(help="The source's AIRFLOW_HOME, to read its airflow.cfg.")
-    ] = None,
+    fernet_key: SourceKeyOpt = None,
+    airflow_home: SourceHomeOpt = None,
     archive_key: Annotated[
         str | None,
         typer.Option(
@@ -173,6 +179,9 @@ ArchiveKeyOpt = Annotated[
         help="The key the archive's secrets are sealed with.",
     ),
 ]
+ReportOpt = Annotated[
+    str | None, typer.Option(help="Also write the full report as JSON to this file.")
+]
 VenvOpt = Annotated[
     list[str],
     typer.Option(
@@ -182,10 +191,19 @@ VenvOpt = Annotated[
 ]
 
 
+def _use_venvs(specs: list[str]) -> None:
+    from airshift import airflow_env
+
+    for spec in specs:
+        airflow_env.register_venv(spec)
+
+
 def _import_options(**kw):
     from airshift.archive import secrets as sec
     from airshift.metadata.importer import ImportOptions
 
+    if kw.get("unpause") not in ("source-state", "keep-paused"):
+        raise AirshiftError("--unpause takes source-state or keep-paused.")
     home = kw.pop("target_airflow_home")
     kw["target_fernet_key"] = kw["target_fernet_key"] or (
         sec.airflow_fernet_key(None, home) if home else None
@@ -208,9 +226,7 @@ def import_(
     ],
     archive_key: ArchiveKeyOpt = None,
     target_fernet_key: TargetKeyOpt = None,
-    target_airflow_home: Annotated[
-        str | None, typer.Option(help="The target's AIRFLOW_HOME, to read its Fernet key.")
-    ] = None,
+    target_airflow_home: TargetHomeOpt = None,
     on_conflict: Annotated[
         str,
         typer.Option(help="skip (default), overwrite or fail, for rows the target already has."),
@@ -244,24 +260,15 @@ def import_(
             "--dry-run", help="Report what would be inserted, skipped and lost; change nothing."
         ),
     ] = False,
-    verify: Annotated[
-        bool, typer.Option(help="Reconcile the target with the archive afterwards.")
-    ] = True,
-    report: Annotated[
-        str | None, typer.Option(help="Also write the full report as JSON to this file.")
-    ] = None,
+    report: ReportOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Merge an archive's history into a live target, across Airflow versions."""
-    from airshift import airflow_env
     from airshift.archive import ArchiveReader
     from airshift.metadata.importer import import_archive
     from airshift.metadata.source import AirflowDB
 
-    for spec in airflow_venv:
-        airflow_env.register_venv(spec)
-    if unpause not in ("source-state", "keep-paused"):
-        raise AirshiftError("--unpause takes source-state or keep-paused.")
+    _use_venvs(airflow_venv)
     opts = _import_options(
         archive_key=archive_key,
         target_fernet_key=target_fernet_key,
@@ -318,12 +325,11 @@ def upgrade(
 
     An upgraded archive can be imported many times into targets of that version.
     """
-    from airshift import airflow_env, versions
+    from airshift import versions
     from airshift.archive import ArchiveReader
     from airshift.metadata.importer import ImportOptions, upgrade_archive
 
-    for spec in airflow_venv:
-        airflow_env.register_venv(spec)
+    _use_venvs(airflow_venv)
     release = versions.resolve_release(to)
     opts = ImportOptions(
         archive_key=archive_key, scratch_url=scratch_url, convert_pickled=convert_pickled
@@ -356,26 +362,13 @@ def migrate(
         str | None,
         typer.Option(help="Keep the intermediate archive here (default: a temp folder)."),
     ] = None,
-    dag_id: Annotated[
-        list[str], typer.Option("--dag-id", help="Only these DAGs (glob; repeatable).")
-    ] = [],  # noqa: B006
-    since: Annotated[
-        str | None, typer.Option(help="Only runs dated on or after this ISO date.")
-    ] = None,
-    last_runs: Annotated[
-        int | None, typer.Option("--last-runs", min=1, help="Only the newest N runs per DAG.")
-    ] = None,
-    fernet_key: Annotated[
-        str | None,
-        typer.Option(envvar="AIRSHIFT_SOURCE_FERNET_KEY", help="The source's Fernet key."),
-    ] = None,
-    airflow_home: Annotated[
-        str | None, typer.Option(help="The source's AIRFLOW_HOME, to read its airflow.cfg.")
-    ] = None,
+    dag_id: DagIdOpt = [],  # noqa: B006
+    since: SinceOpt = None,
+    last_runs: LastRunsOpt = None,
+    fernet_key: SourceKeyOpt = None,
+    airflow_home: SourceHomeOpt = None,
     target_fernet_key: TargetKeyOpt = None,
-    target_airflow_home: Annotated[
-        str | None, typer.Option(help="The target's AIRFLOW_HOME, to read its Fernet key.")
-    ] = None,
+    target_airflow_home: TargetHomeOpt = None,
     secrets: Annotated[str, typer.Option(help="'import' (default) or 'skip'.")] = "import",
     pause: Annotated[bool, typer.Option(help="Pause the source's DAGs while exporting.")] = True,
     on_conflict: Annotated[str, typer.Option(help="skip (default), overwrite or fail.")] = "skip",
@@ -401,13 +394,10 @@ def migrate(
         bool,
         typer.Option("--dry-run", help="Export and upgrade, then report what the import would do."),
     ] = False,
-    report: Annotated[
-        str | None, typer.Option(help="Also write the full report as JSON to this file.")
-    ] = None,
+    report: ReportOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """The whole path in one command: inspect both sides, export, upgrade, import, verify."""
-    from airshift import airflow_env
     from airshift.archive import ArchiveReader
     from airshift.archive import secrets as sec
     from airshift.metadata.extract import ExportOptions, export
@@ -415,8 +405,7 @@ def migrate(
     from airshift.metadata.selection import Selection
     from airshift.metadata.source import AirflowDB
 
-    for spec in airflow_venv:
-        airflow_env.register_venv(spec)
+    _use_venvs(airflow_venv)
     src, tgt = AirflowDB.open(source), AirflowDB.open(target)
     log = _logger(json_out)
     log(
@@ -495,9 +484,7 @@ def verify(
     target: Annotated[str, typer.Argument(help="Target metadata database URL.")],
     archive_key: ArchiveKeyOpt = None,
     target_fernet_key: TargetKeyOpt = None,
-    fernet_key: Annotated[
-        str | None, typer.Option(help="The source's Fernet key, when SOURCE is a database.")
-    ] = None,
+    fernet_key: SourceKeyOpt = None,
     scratch_url: Annotated[
         str | None, typer.Option(help="Database for the scratch upgrade.")
     ] = None,
@@ -508,12 +495,10 @@ def verify(
 
     Exits 1 when rows are missing or differ (beyond the columns the target owns).
     """
-    from airshift import airflow_env
     from airshift.metadata.importer import ImportOptions, import_archive
     from airshift.metadata.source import AirflowDB
 
-    for spec in airflow_venv:
-        airflow_env.register_venv(spec)
+    _use_venvs(airflow_venv)
     with _as_archive(source, fernet_key, archive_key) as (reader, key):
         tgt = AirflowDB.open(target)
         try:

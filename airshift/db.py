@@ -131,28 +131,32 @@ def with_database(url: str | URL, name: str) -> str:
     return parsed.set(database=name).render_as_string(hide_password=False)
 
 
-def create_database(url: str | URL, name: str, template: str | None = None) -> str:
-    """CREATE DATABASE on the server of ``url`` (PostgreSQL may copy a template); returns its URL."""
-    _check_identifier(name)
+def _on_server(url: str | URL, sql: str) -> None:
+    """Run one statement on the server's maintenance database, outside any transaction."""
     parsed = parse_url(url) if isinstance(url, str) else url
     engine = sa.create_engine(server_url(parsed), isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as conn:
-            if parsed.get_backend_name() == "postgresql":
-                tpl = f' TEMPLATE "{_check_identifier(template)}"' if template else ""
-                conn.execute(sa.text(f'CREATE DATABASE "{name}"{tpl}'))
-            else:
-                conn.execute(
-                    sa.text(
-                        f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-                    )
-                )
+            conn.execute(sa.text(sql))
+    finally:
+        engine.dispose()
+
+
+def create_database(url: str | URL, name: str, template: str | None = None) -> str:
+    """CREATE DATABASE on the server of ``url`` (PostgreSQL may copy a template); returns its URL."""
+    _check_identifier(name)
+    parsed = parse_url(url) if isinstance(url, str) else url
+    if parsed.get_backend_name() == "postgresql":
+        tpl = f' TEMPLATE "{_check_identifier(template)}"' if template else ""
+        sql = f'CREATE DATABASE "{name}"{tpl}'
+    else:
+        sql = f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+    try:
+        _on_server(parsed, sql)
     except DBAPIError as exc:
         raise AirshiftError(
             f"Cannot create database {name!r} on {safe_url(parsed)}: {str(exc.orig).strip()}"
         ) from None
-    finally:
-        engine.dispose()
     return with_database(parsed, name)
 
 
@@ -160,15 +164,10 @@ def drop_database(url: str | URL, name: str) -> None:
     """DROP DATABASE IF EXISTS, ending other sessions on PostgreSQL first."""
     _check_identifier(name)
     parsed = parse_url(url) if isinstance(url, str) else url
-    engine = sa.create_engine(server_url(parsed), isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            if parsed.get_backend_name() == "postgresql":
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            else:
-                conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
-    finally:
-        engine.dispose()
+    if parsed.get_backend_name() == "postgresql":
+        _on_server(parsed, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    else:
+        _on_server(parsed, f"DROP DATABASE IF EXISTS `{name}`")
 
 
 def _check_identifier(name: str | None) -> str:

@@ -66,6 +66,24 @@ def _by_ti_id(name: str, key: tuple[str, ...] = ("ti_id",), **kw) -> TableSpec:
     )
 
 
+def _with_dataset_twin(spec: TableSpec) -> tuple[TableSpec, TableSpec]:
+    """The 2.x ``dataset*`` table and its 3.x ``asset*`` rename (migration 0041): same shape."""
+
+    def old(name: str) -> str:
+        return name.replace("asset", "dataset")
+
+    twin = TableSpec(
+        old(spec.name),
+        tuple(old(k) for k in spec.key),
+        spec.pk,
+        spec.generated,
+        {old(c): old(t) for c, t in spec.refs.items()},
+        spec.parent,
+        spec.unique,
+    )
+    return twin, spec
+
+
 MERGE_ORDER: tuple[TableSpec, ...] = (
     TableSpec("log_template", ("filename", "elasticsearch_id"), pk="id", generated=True),
     TableSpec("dag_bundle", ("name",)),
@@ -159,72 +177,48 @@ MERGE_ORDER: tuple[TableSpec, ...] = (
     TableSpec("dataset", ("uri",), pk="id", generated=True),
     TableSpec("asset", ("name", "uri"), pk="id", generated=True),
     TableSpec("asset_active", ("name", "uri")),
-    TableSpec("dataset_alias", ("name",), pk="id", generated=True),
-    TableSpec("asset_alias", ("name",), pk="id", generated=True),
-    TableSpec(
-        "dataset_event",
-        (
-            "dataset_id",
-            "timestamp",
-            "source_dag_id",
-            "source_run_id",
-            "source_task_id",
-            "source_map_index",
-        ),
-        pk="id",
-        generated=True,
-        refs={"dataset_id": "dataset"},
+    *_with_dataset_twin(TableSpec("asset_alias", ("name",), pk="id", generated=True)),
+    *_with_dataset_twin(
+        TableSpec(
+            "asset_event",
+            (
+                "asset_id",
+                "timestamp",
+                "source_dag_id",
+                "source_run_id",
+                "source_task_id",
+                "source_map_index",
+            ),
+            pk="id",
+            generated=True,
+            refs={"asset_id": "asset"},
+        )
     ),
-    TableSpec(
-        "asset_event",
-        (
-            "asset_id",
-            "timestamp",
-            "source_dag_id",
-            "source_run_id",
-            "source_task_id",
-            "source_map_index",
-        ),
-        pk="id",
-        generated=True,
-        refs={"asset_id": "asset"},
+    *_with_dataset_twin(
+        TableSpec(
+            "dagrun_asset_event",
+            ("dag_run_id", "event_id"),
+            refs={"dag_run_id": "dag_run", "event_id": "asset_event"},
+            parent=Parent("dag_run", {"dag_run_id": "id"}),
+        )
     ),
-    TableSpec(
-        "dagrun_dataset_event",
-        ("dag_run_id", "event_id"),
-        refs={"dag_run_id": "dag_run", "event_id": "dataset_event"},
-        parent=Parent("dag_run", {"dag_run_id": "id"}),
+    *_with_dataset_twin(
+        TableSpec(
+            "asset_alias_asset",
+            ("alias_id", "asset_id"),
+            refs={"alias_id": "asset_alias", "asset_id": "asset"},
+        )
     ),
-    TableSpec(
-        "dagrun_asset_event",
-        ("dag_run_id", "event_id"),
-        refs={"dag_run_id": "dag_run", "event_id": "asset_event"},
-        parent=Parent("dag_run", {"dag_run_id": "id"}),
+    *_with_dataset_twin(
+        TableSpec(
+            "asset_alias_asset_event",
+            ("alias_id", "event_id"),
+            refs={"alias_id": "asset_alias", "event_id": "asset_event"},
+        )
     ),
-    TableSpec(
-        "dataset_alias_dataset",
-        ("alias_id", "dataset_id"),
-        refs={"alias_id": "dataset_alias", "dataset_id": "dataset"},
+    *_with_dataset_twin(
+        TableSpec("asset_dag_run_queue", ("asset_id", "target_dag_id"), refs={"asset_id": "asset"})
     ),
-    TableSpec(
-        "asset_alias_asset",
-        ("alias_id", "asset_id"),
-        refs={"alias_id": "asset_alias", "asset_id": "asset"},
-    ),
-    TableSpec(
-        "dataset_alias_dataset_event",
-        ("alias_id", "event_id"),
-        refs={"alias_id": "dataset_alias", "event_id": "dataset_event"},
-    ),
-    TableSpec(
-        "asset_alias_asset_event",
-        ("alias_id", "event_id"),
-        refs={"alias_id": "asset_alias", "event_id": "asset_event"},
-    ),
-    TableSpec(
-        "dataset_dag_run_queue", ("dataset_id", "target_dag_id"), refs={"dataset_id": "dataset"}
-    ),
-    TableSpec("asset_dag_run_queue", ("asset_id", "target_dag_id"), refs={"asset_id": "asset"}),
     TableSpec(
         "log",
         (

@@ -38,6 +38,27 @@ def _migrate(src, tgt, *extra: str) -> subprocess.CompletedProcess:
     )
 
 
+def _export(src, archive: str) -> str:
+    """Export ``src`` to ``archive``; returns the generated archive key."""
+    proc = airshift(
+        "export", src.url, "--to", archive, "--fernet-key", src.fixture.fernet_key, "--json"
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)["generated_archive_key"]
+
+
+def _import_args(archive, tgt, key: str) -> list[str]:
+    return [
+        "import",
+        str(archive),
+        tgt.url,
+        "--archive-key",
+        key,
+        "--target-fernet-key",
+        tgt.fixture.fernet_key,
+    ]
+
+
 def _expected(source_view: dict) -> dict:
     """What the target must show: the source's history minus what Airflow 3 cannot hold."""
     exp = dict(source_view)
@@ -84,21 +105,8 @@ def test_import_twice_changes_nothing_and_verify_agrees(clone_db, tmp_path):
     src = clone_db("2.10.5", "postgresql")
     tgt = clone_db("3.3.2", "postgresql", "target")
     archive = str(tmp_path / "a")
-    key = json.loads(
-        airshift(
-            "export", src.url, "--to", archive, "--fernet-key", src.fixture.fernet_key, "--json"
-        ).stdout
-    )["generated_archive_key"]
-    args = [
-        "import",
-        archive,
-        tgt.url,
-        "--archive-key",
-        key,
-        "--target-fernet-key",
-        tgt.fixture.fernet_key,
-        "--json",
-    ]
+    key = _export(src, archive)
+    args = [*_import_args(archive, tgt, key), "--json"]
     first = airshift(*args)
     assert first.returncode == 0, first.stderr[-3000:]
     counts = {
@@ -147,11 +155,7 @@ def test_killed_import_leaves_target_unchanged_and_rerun_completes(clone_db, tmp
     src = clone_db("2.10.5", "postgresql")
     tgt = clone_db("3.3.2", "postgresql", "target")
     archive = str(tmp_path / "a")
-    key = json.loads(
-        airshift(
-            "export", src.url, "--to", archive, "--fernet-key", src.fixture.fernet_key, "--json"
-        ).stdout
-    )["generated_archive_key"]
+    key = _export(src, archive)
     tables = ("dag_run", "task_instance", "xcom", "log", "job", "variable", "connection")
     pristine = {t: rows.count(tgt.url, t) for t in tables}
     _set_paused(tgt.url, "lab_xcom_taskflow", False)  # running in the target: the import pauses it
@@ -169,15 +173,7 @@ def test_killed_import_leaves_target_unchanged_and_rerun_completes(clone_db, tmp
         "sys.argv = ['airshift'] + sys.argv[1:]\n"
         "main()\n"
     )
-    args = [
-        "import",
-        archive,
-        tgt.url,
-        "--archive-key",
-        key,
-        "--target-fernet-key",
-        tgt.fixture.fernet_key,
-    ]
+    args = _import_args(archive, tgt, key)
     killed = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True)
     assert killed.returncode == -signal.SIGKILL
     assert {t: rows.count(tgt.url, t) for t in tables} == pristine
@@ -211,11 +207,7 @@ def test_conflicting_rows(clone_db, tmp_path):
     src = clone_db("2.10.5", "sqlite")
     tgt = clone_db("3.3.2", "sqlite", "target")
     archive = str(tmp_path / "a")
-    key = json.loads(
-        airshift(
-            "export", src.url, "--to", archive, "--fernet-key", src.fixture.fernet_key, "--json"
-        ).stdout
-    )["generated_archive_key"]
+    key = _export(src, archive)
     # The target already ran one of the same runs itself (a different run with that run_id).
     import sqlite3
 
