@@ -24,7 +24,7 @@ from airshift.metadata.extract import ExportOptions, export
 from airshift.metadata.inspect import migration_issues
 from airshift.metadata.merge import MergeResult, merge
 from airshift.metadata.source import AirflowDB
-from airshift.metadata.verify import compare_secrets
+from airshift.metadata.verify import check_target_key, compare_secrets
 
 # The last 2.x head: every 2.x database passes through it on the way to 3.x.
 LAST_2X_HEAD = "5f2621c13b39"
@@ -140,6 +140,9 @@ def import_archive(
 ) -> ImportReport:
     """Import ``reader`` into ``target``; with ``verify_only``, compare and change nothing."""
     report = _new_report(reader, target.revision.revision)
+    sealed = reader.manifest.secrets.get("mode") == "sealed" and not opts.skip_secrets
+    if sealed and opts.target_fernet_key:
+        check_target_key(target, opts.target_fernet_key)
     with upgraded_scratch(
         reader, target.url, target.revision.revision, opts, report, progress, log
     ) as sdb:

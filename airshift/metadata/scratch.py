@@ -196,9 +196,7 @@ def load_archive(
 
 def _codec(
     reader: ArchiveReader, archive_key: str | None, target_key: str | None
-) -> sec.SecretCodec | None:
-    if reader.manifest.secrets.get("mode") != "sealed":
-        return None
+) -> sec.SecretCodec:
     if not archive_key:
         raise AirshiftError(
             "The archive holds sealed secrets: pass its key with --archive-key (or "

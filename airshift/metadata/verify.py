@@ -8,6 +8,7 @@ key on both sides (scratch and target) and compared in memory, never written any
 from __future__ import annotations
 
 import sqlalchemy as sa
+from cryptography.fernet import InvalidToken
 
 from airshift.archive.secrets import multi_fernet
 from airshift.metadata.merge import MergeResult
@@ -41,3 +42,34 @@ def compare_secrets(
         result.tables[name].differing += sum(
             1 for k, v in mine.items() if k in theirs and theirs[k] != v
         )
+
+
+def check_target_key(target: AirflowDB, target_key: str) -> None:
+    """Refuse a target Fernet key that does not open the secrets the target already holds.
+
+    Secrets written with a wrong key would be unreadable for the target's Airflow, so
+    this is checked before anything is imported. A target with no encrypted secret yet
+    cannot be checked; its key is then taken on trust.
+    """
+    from airshift.errors import AirshiftError
+
+    fernet = multi_fernet(target_key, "target Fernet key")
+    for name in ("variable", "connection"):
+        table = target.metadata.tables.get(name)
+        if table is None:
+            continue
+        col, flag = next(iter(SECRET_COLUMNS[name].items()))
+        with target.engine.connect() as conn:
+            sample = conn.execute(
+                sa.select(table.c[col])
+                .where(table.c[flag].is_(True), table.c[col].is_not(None))
+                .limit(5)
+            )
+            for (value,) in sample:
+                try:
+                    fernet.decrypt(value.encode())
+                except InvalidToken:
+                    raise AirshiftError(
+                        f"The target Fernet key does not decrypt the target's own {name}s: it is not "
+                        "the key the target's Airflow uses ([core] fernet_key). Nothing was imported."
+                    ) from None

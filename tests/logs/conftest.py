@@ -10,7 +10,6 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from airshift import airflow_env
+from tests.conftest import free_port
 
 HERE = Path(__file__).parent
 # A custom template with a 2.x-only context variable ({{ ds }}): Airflow 3 renders it as an
@@ -37,12 +37,6 @@ CUSTOM_TEMPLATE = (
     "{% if ti.map_index >= 0 %}{{ ti.map_index }}/{% endif %}"
     "{{ try_number|default(ti.try_number) }}.log"
 )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass(frozen=True)
@@ -179,55 +173,6 @@ def af3(tmp_path_factory: pytest.TempPathFactory) -> AirflowHome:
     """
     extra = {"AIRFLOW__LOGGING__LOG_FILENAME_TEMPLATE": CUSTOM_TEMPLATE}
     return run_demo("3.3.2", tmp_path_factory.mktemp("af3"), extra)
-
-
-@dataclass(frozen=True)
-class Aws:
-    endpoint: str
-    env: dict[str, str]
-
-
-def _wait_port(port: int, proc: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and proc.poll() is None:
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.2)
-    raise RuntimeError("moto server did not start")
-
-
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
-    """moto in server mode on a free loopback port: the stand-in for S3 and CloudWatch."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        _wait_port(port, proc)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
-
-
-@pytest.fixture
-def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Aws:
-    """AWS clients of this process (boto3, s3fs) pointed at the moto server."""
-    env = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": moto_server,
-        "FSSPEC_S3_ENDPOINT_URL": moto_server,
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    return Aws(moto_server, env)
 
 
 def cli(

@@ -10,8 +10,9 @@ import boto3
 import pytest
 
 from airshift.logs import Naming, iter_tries, open_tables
+from tests.conftest import Aws
 
-from .conftest import AirflowHome, Aws, cli
+from .conftest import AirflowHome, cli
 from .test_real_airflow import _keys, _markers_found
 
 pytestmark = pytest.mark.slow

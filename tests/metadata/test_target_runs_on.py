@@ -4,7 +4,6 @@ scheduler runs the DAGs on without errors and without re-creating migrated runs.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 
@@ -12,14 +11,9 @@ import requests
 
 from airshift import airflow_env
 from tests import rows
+from tests.conftest import free_port
 from tests.metadata.test_import import _migrate
 from tests.realairflow import build
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_rest_api_serves_history_and_scheduler_runs_on(clone_db, tmp_path):
@@ -34,7 +28,7 @@ def test_rest_api_serves_history_and_scheduler_runs_on(clone_db, tmp_path):
     shutil.copytree(
         build.HERE / "dags", home / "dags", ignore=shutil.ignore_patterns("__pycache__")
     )
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     extra = {
         "AIRFLOW__CORE__FERNET_KEY": tgt.fixture.fernet_key,
