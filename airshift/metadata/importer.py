@@ -107,7 +107,7 @@ def upgraded_scratch(
             report.loaded, report.not_loaded = loaded.loaded, loaded.not_loaded
             last_log_id = scratch.max_id(sdb, "log")
             if sdb.revision.major < 3 <= versions.describe(target_rev).major:
-                _prepare_2x_for_3(sdb, surl, homep, opts, report, log)
+                sdb = _prepare_2x_for_3(sdb, surl, homep, opts, report, log)
             if sdb.revision.revision != target_rev:
                 release = _release_for(target_rev)
                 log(f"upgrading the scratch database with Airflow {release}'s own migrations")
@@ -197,14 +197,17 @@ def upgrade_archive(
 
 def _prepare_2x_for_3(
     sdb: AirflowDB, surl: str, home: Path, opts: ImportOptions, report: ImportReport, log
-) -> None:
-    """Bring a 2.x scratch to the last 2.x head, count what 3.x drops, keep what we can."""
+) -> AirflowDB:
+    """Bring a 2.x scratch to the last 2.x head, count what 3.x drops, keep what we can.
+
+    Returns the scratch opened anew at that head (its schema changed under the old handle).
+    """
     if sdb.revision.revision != LAST_2X_HEAD:
         release = _release_for(LAST_2X_HEAD)
         log(f"upgrading the scratch database to the last 2.x schema with Airflow {release}")
         scratch.migrate_to(release, LAST_2X_HEAD, surl, home, log=log)
         sdb.dispose()
-        sdb.__dict__.update(AirflowDB.open(surl).__dict__)
+        sdb = AirflowDB.open(surl)
     with sdb.engine.begin() as conn:
         report.improvements["task_instance_history_from_task_fail"] = losses.task_fail_to_history(
             conn, sdb
@@ -218,6 +221,7 @@ def _prepare_2x_for_3(
     report.losses = losses.describe_losses(
         issues, converted=report.improvements.get("pickled_xcoms_converted", 0)
     )
+    return sdb
 
 
 def _merge_with_pause(

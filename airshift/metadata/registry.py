@@ -130,17 +130,21 @@ MERGE_ORDER: tuple[TableSpec, ...] = (
         refs={"backfill_id": "backfill", "dag_run_id": "dag_run"},
         parent=Parent("dag_run", {"dag_run_id": "id"}),
     ),
-    TableSpec(
-        "task_instance",
-        TI_KEY,
-        pk="id",
-        refs={
-            "trigger_id": "trigger",
-            "queued_by_job_id": "job",
-            "job_id": "job",
-            "dag_version_id": "dag_version",
-        },
-        parent=Parent("dag_run", {"dag_id": "dag_id", "run_id": "run_id"}),
+    # task_instance: 3.x has a UUID id; 2.x is keyed by the four columns alone.
+    *(
+        TableSpec(
+            "task_instance",
+            TI_KEY,
+            pk=pk,
+            refs={
+                "trigger_id": "trigger",
+                "queued_by_job_id": "job",
+                "job_id": "job",
+                "dag_version_id": "dag_version",
+            },
+            parent=Parent("dag_run", {"dag_id": "dag_id", "run_id": "run_id"}),
+        )
+        for pk in ("id", None)
     ),
     TableSpec(
         "dag_run_note",
@@ -148,17 +152,21 @@ MERGE_ORDER: tuple[TableSpec, ...] = (
         refs={"dag_run_id": "dag_run"},
         parent=Parent("dag_run", {"dag_run_id": "id"}),
     ),
-    # task_instance_history: 2.10 has a serial id; 3.x a UUID per try.
-    _ti_child(
-        "task_instance_history",
-        (*TI_KEY, "try_number"),
-        pk="task_instance_id",
-        refs={
-            "queued_by_job_id": "job",
-            "job_id": "job",
-            "dag_version_id": "dag_version",
-            "trigger_id": "trigger",
-        },
+    # task_instance_history: 3.x has a UUID per try; 2.10 a serial id the target assigns.
+    *(
+        _ti_child(
+            "task_instance_history",
+            (*TI_KEY, "try_number"),
+            pk=pk,
+            generated=pk == "id",
+            refs={
+                "queued_by_job_id": "job",
+                "job_id": "job",
+                "dag_version_id": "dag_version",
+                "trigger_id": "trigger",
+            },
+        )
+        for pk in ("task_instance_id", "id")
     ),
     _ti_child("task_fail", (*TI_KEY, "start_date", "end_date"), pk="id", generated=True),
     _ti_child("rendered_task_instance_fields"),

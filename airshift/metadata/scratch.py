@@ -67,13 +67,15 @@ def scratch_database(target_url: str, scratch_url: str | None = None) -> Iterato
         db.drop_database(target_url, name)
 
 
-# Runs ``airflow db migrate`` with two SQLite fixes. Alembic's batch mode rebuilds a table
-# by dropping it, and with foreign keys on (Airflow turns them on for every connection)
-# SQLite cascades that drop into the children: Airflow 3's migration 0032 rebuilds
-# dag_run and so deletes every task instance. And migration 0060 binds uuid.UUID values,
-# which sqlite3 cannot store. Measured on apache-airflow 3.3.2; see docs/migration-losses.md.
+# Runs ``airflow db migrate`` with three SQLite fixes (docs/migration-losses.md):
+# - Alembic's batch mode rebuilds a table by dropping it, and with foreign keys on (Airflow
+#   turns them on for every connection) SQLite cascades that drop into the children:
+#   Airflow 3's migration 0032 rebuilds dag_run and so deletes every task instance.
+# - Airflow 3's migration 0060 binds uuid.UUID values, which sqlite3 cannot store.
+# - Airflow 2.9.2's migration 0142 copies `connection` with INSERT ... SELECT *, by column
+#   position, which shifts every value of a database that create_all made (2.7-2.9.1).
 _SQLITE_SAFE_MIGRATE = r"""
-import sqlite3, sys, uuid
+import re, sqlite3, sys, uuid
 import sqlalchemy
 from sqlalchemy import event
 
@@ -92,10 +94,27 @@ def _fk_off(dbapi_conn, record, proxy=None):
     cur.close()
 
 
+_COPY_ALL = re.compile(r"^\s*INSERT INTO (\w+) SELECT \* FROM (\w+)\s*$", re.I)
+
+
+def _by_name(conn, cursor, statement, parameters, context, executemany):
+    # "INSERT INTO t_new SELECT * FROM t" copies by position; a table whose columns are in
+    # another order (as create_all makes them) gets its values shifted. Copy by name.
+    m = _COPY_ALL.match(statement)
+    if m:
+        raw = cursor.connection
+        new = [r[1] for r in raw.execute(f"PRAGMA table_info({m.group(1)})")]
+        old = {r[1] for r in raw.execute(f"PRAGMA table_info({m.group(2)})")}
+        cols = ", ".join(f'"{c}"' for c in new if c in old)
+        statement = f"INSERT INTO {m.group(1)} ({cols}) SELECT {cols} FROM {m.group(2)}"
+    return statement, parameters
+
+
 def create_engine(*args, **kwargs):
     engine = _create_engine(*args, **kwargs)
     if engine.dialect.name == "sqlite":
         event.listen(engine.pool, "checkout", _fk_off)  # after Airflow's own connect hook
+        event.listen(engine, "before_cursor_execute", _by_name, retval=True)
     return engine
 
 

@@ -45,9 +45,10 @@ with create_session() as s:
             ]
             for r in s.query(DagRun)
         ),
+        # The stored try number: Airflow before 2.10 showed it plus one for finished tasks.
         "tis": sorted(
             [t.dag_id, t.task_id, t.run_id, t.map_index, t.state, t.try_number, str(t.start_date)]
-            for t in s.query(TaskInstance)
+            for t in s.execute(TaskInstance.__table__.select())
         ),
         "tries": sorted(
             [h.dag_id, h.task_id, h.run_id, h.map_index, h.try_number, h.state]
