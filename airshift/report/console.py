@@ -135,7 +135,8 @@ def render_import(data: dict[str, Any]) -> None:
         )
     for name, t in m["tables"].items():
         for sample in t.get("samples", []):
-            out.print(f"[dim]{name}: {sample}[/]")
+            if "'conflict'" in sample:  # rows the target already has are counted, not listed
+                out.print(f"[yellow]{name} conflict:[/] {sample}")
 
 
 def render_verify(data: dict[str, Any]) -> None:
