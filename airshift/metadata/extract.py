@@ -21,6 +21,7 @@ from airshift.archive import ArchiveWriter, Manifest, TableEntry
 from airshift.archive import secrets as sec
 from airshift.errors import AirshiftError
 from airshift.metadata import pause
+from airshift.metadata.arrow_pg import arrow_reader
 from airshift.metadata.registry import EXPORT_SKIP, SECRET_COLUMNS
 from airshift.metadata.schema import arrow_schema, columns_of, select_for, to_batch
 from airshift.metadata.selection import RowFilter, Selection
@@ -113,9 +114,11 @@ def _export_tables(source, opts, rows, writer, codec, progress) -> Manifest:
     names = sorted(
         (n for n in names if n not in skipped), key=lambda n: (n not in SECRET_COLUMNS, n)
     )
-    with snapshot(source) as conn:
+    with contextlib.ExitStack() as stack:
+        conn = stack.enter_context(snapshot(source))
+        fast = stack.enter_context(arrow_reader(conn)) if source.backend == "postgresql" else None
         for name in names:
-            _export_table(conn, md.tables[name], opts, rows, writer, codec, progress)
+            _export_table(conn, fast, md.tables[name], opts, rows, writer, codec, progress)
     return Manifest(
         airshift_version=airshift.__version__,
         source={
@@ -134,7 +137,7 @@ def _export_tables(source, opts, rows, writer, codec, progress) -> Manifest:
     )
 
 
-def _export_table(conn, table, opts, rows, writer, codec, progress) -> None:
+def _export_table(conn, fast, table, opts, rows, writer, codec, progress) -> None:
     cols = columns_of(table, conn)
     schema = arrow_schema(cols)
     query = select_for(table, cols)
@@ -152,6 +155,12 @@ def _export_table(conn, table, opts, rows, writer, codec, progress) -> None:
         if col in names
     ]
     with writer.table(entry, schema) as sink:
+        if fast is not None and not reseal:  # Arrow all the way: no Python per row
+            for batch in fast.batches(query, schema):
+                sink.write(batch)
+                if progress:
+                    progress.advance(task, batch.num_rows)
+            return
         result = conn.execution_options(stream_results=True, yield_per=opts.batch_rows).execute(
             query
         )

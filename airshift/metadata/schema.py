@@ -48,9 +48,9 @@ def _arrow_for(t: sa.types.TypeEngine) -> tuple[pa.DataType, bool]:
         return pa.date32(), False
     if isinstance(t, sa.LargeBinary | sa.types._Binary):
         return pa.large_binary(), False
-    if isinstance(t, sa.JSON):
+    if isinstance(t, sa.JSON | sa.Uuid):  # read as text: the exact JSON, the canonical UUID
         return pa.large_string(), True
-    if isinstance(t, sa.String | sa.Uuid | sa.Enum):
+    if isinstance(t, sa.String | sa.Enum):
         return pa.large_string(), False
     return pa.large_string(), True
 
