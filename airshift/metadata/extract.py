@@ -93,6 +93,7 @@ def export(
             }
             manifest.source = {**opts.origin, **now, "upgraded_from": opts.origin}
         manifest.secrets = {
+            **manifest.secrets,
             "mode": "sealed" if opts.secrets == "seal" else "skipped",
             "key_fingerprint": sec.fingerprint(archive_key) if archive_key else None,
         }
@@ -114,11 +115,14 @@ def _export_tables(source, opts, rows, writer, codec, progress) -> Manifest:
     names = sorted(
         (n for n in names if n not in skipped), key=lambda n: (n not in SECRET_COLUMNS, n)
     )
+    redactor = sec.Redactor()
     with contextlib.ExitStack() as stack:
         conn = stack.enter_context(snapshot(source))
         fast = stack.enter_context(arrow_reader(conn)) if source.backend == "postgresql" else None
         for name in names:
-            _export_table(conn, fast, md.tables[name], opts, rows, writer, codec, progress)
+            _export_table(
+                conn, fast, md.tables[name], opts, rows, writer, codec, redactor, progress
+            )
     return Manifest(
         airshift_version=airshift.__version__,
         source={
@@ -131,13 +135,13 @@ def _export_tables(source, opts, rows, writer, codec, progress) -> Manifest:
         },
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(),
         filters=opts.selection.as_dict(),
-        secrets={},
+        secrets={"log_values_redacted": redactor.redacted},
         tables={},
         skipped_tables=skipped,
     )
 
 
-def _export_table(conn, fast, table, opts, rows, writer, codec, progress) -> None:
+def _export_table(conn, fast, table, opts, rows, writer, codec, redactor, progress) -> None:
     cols = columns_of(table, conn)
     schema = arrow_schema(cols)
     query = select_for(table, cols)
@@ -157,7 +161,7 @@ def _export_table(conn, fast, table, opts, rows, writer, codec, progress) -> Non
     with writer.table(entry, schema) as sink:
         if fast is not None and not reseal:  # Arrow all the way: no Python per row
             for batch in fast.batches(query, schema):
-                sink.write(batch)
+                sink.write(_redacted(batch, redactor) if table.name == "log" else batch)
                 if progress:
                     progress.advance(task, batch.num_rows)
             return
@@ -166,20 +170,34 @@ def _export_table(conn, fast, table, opts, rows, writer, codec, progress) -> Non
         )
         for part in result.partitions(opts.batch_rows):
             if reseal:
-                part = [_seal_row(r, reseal, table.name, names, codec, opts.secrets) for r in part]
-            sink.write(to_batch(part, cols, schema))
+                part = [
+                    _seal_row(r, reseal, table.name, names, codec, opts.secrets, redactor)
+                    for r in part
+                ]
+            batch = to_batch(part, cols, schema)
+            sink.write(_redacted(batch, redactor) if table.name == "log" else batch)
             if progress:
                 progress.advance(task, len(part))
 
 
-def _seal_row(row, reseal, table, names, codec, mode) -> tuple:
+def _seal_row(row, reseal, table, names, codec, mode, redactor) -> tuple:
     values = list(row)
     ident = values[names.index("key" if table == "variable" else "conn_id")]
     for idx, flag_idx, col in reseal:
+        where = f"{table} {ident!r} ({col})"
+        if values[idx] is not None and (mode == "seal" or codec.can_open):
+            plain = codec.open(values[idx], where) if values[flag_idx] else values[idx].encode()
+            redactor.add(plain, extra=col == "extra")
         if mode == "skip":
             values[idx] = None
         else:
-            values[idx] = codec.reseal(
-                values[idx], bool(values[flag_idx]), f"{table} {ident!r} ({col})"
-            )
+            values[idx] = codec.reseal(values[idx], bool(values[flag_idx]), where)
     return tuple(values)
+
+
+def _redacted(batch, redactor):
+    """The log batch with known secrets masked in its free-text ``extra`` column."""
+    i = batch.schema.get_field_index("extra")
+    if i < 0 or not redactor.values:
+        return batch
+    return batch.set_column(i, "extra", redactor.redact(batch.column(i)))

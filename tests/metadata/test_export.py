@@ -49,9 +49,11 @@ def test_export_holds_every_row_and_secret(clone_db, tmp_path, version, backend)
         if name in ("variable", "connection"):
             continue  # compared below, after unsealing
         types = {c["name"]: c["sql_type"] for c in entry.columns}
-        assert rows.canon(rows.archive_rows(str(archive), entry)) == rows.canon(
-            rows.source_rows(src.url, name, types)
-        ), name
+        expected = rows.source_rows(src.url, name, types)
+        if name == "log":  # the CLI's own audit rows hold the secrets it was given
+            expected = [tuple(_mask(v) for v in r) for r in expected]
+        assert rows.canon(rows.archive_rows(str(archive), entry)) == rows.canon(expected), name
+    assert m.secrets["log_values_redacted"] > 0
     # Secrets: sealed with the archive key, never plaintext, and they open to the originals.
     sealed = multi_fernet(key, "archive key")
     variables = {r[0]: r[1] for r in _pairs(archive, m, "variable", "key", "val")}
@@ -72,6 +74,24 @@ def test_export_holds_every_row_and_secret(clone_db, tmp_path, version, backend)
             and b"s3cr3t-value" not in blob
             and b"xyz-extra-secret" not in blob
         )
+
+
+_PLAIN = [
+    *build.VARIABLES.values(),
+    *(c["password"] for c in build.CONNECTIONS.values()),
+    build.CONNECTIONS["lab_postgres"]["extra"]["api_key"],
+    json.loads(build.VARIABLES["lab_secret_json"])["token"],
+]
+# Each secret as written, and as it reads inside JSON text (the audit log's extra is JSON).
+SECRETS = sorted({f for s in _PLAIN for f in (s, json.dumps(s)[1:-1])}, key=len, reverse=True)
+
+
+def _mask(value):
+    """What a secret-free audit log looks like: every known secret replaced by ***."""
+    if isinstance(value, str):
+        for secret in SECRETS:
+            value = value.replace(secret, "***")
+    return value
 
 
 def _pairs(archive: Path, manifest, table: str, key: str, col: str):
