@@ -10,7 +10,9 @@ points at environments installed by hand, for machines without a package index.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -144,6 +146,14 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
+def _extras_name(extras: Sequence[str]) -> str:
+    """Names a venv by its extra packages and a hash of their exact specs, so that a changed
+    pin gets a venv of its own instead of silently reusing a stale one."""
+    names = sorted(re.split(r"[<>=!~\[; ]", e, maxsplit=1)[0] for e in extras)
+    digest = hashlib.sha256("\n".join(sorted(extras)).encode()).hexdigest()[:8]
+    return "-".join(names)[:80] + f"-{digest}"
+
+
 def is_installed(version: str) -> bool:
     return (
         version in _env_overrides()
@@ -167,11 +177,7 @@ def ensure(version: str, extras: Sequence[str] = (), log=print) -> AirflowEnv:
         if not (override / "bin" / "airflow").exists():
             raise AirshiftError(f"--airflow-venv {version}={override}: no bin/airflow there.")
         return AirflowEnv(version, override)
-    suffix = (
-        ""
-        if not extras
-        else "-" + "-".join(sorted(e.split("=")[0].split("<")[0].split(">")[0] for e in extras))
-    )
+    suffix = "" if not extras else "-" + _extras_name(extras)
     path = cache_dir() / "venvs" / f"apache-airflow-{version}{suffix}"
     with _locked(cache_dir() / "venvs" / f".{path.name}.lock"):
         if not (path / _COMPLETE_MARKER).exists():
