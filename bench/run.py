@@ -47,6 +47,8 @@ from tests.realairflow import build
 SERVER = "postgresql://postgres@127.0.0.1:5432"
 AIRFLOW_3 = "3.3.2"
 AIRFLOW_2 = "2.10.5"
+# Work databases carry the runner's pid, so two runs (say, the CI smoke test) never collide.
+WORK = f"bench_w{os.getpid()}"
 
 
 @dataclass
@@ -236,13 +238,13 @@ def bench_size(
         return m
 
     def empty(name: str) -> str:
-        name = f"bench_w_{name}"
+        name = f"{WORK}_{name}"
         made.append(name)
         _drop(name)
         return db.create_database(url("postgres"), name).replace("+psycopg", "")
 
     def fresh(kind: str, fixture: build.Fixture) -> str:
-        name = f"bench_w_{kind}"
+        name = f"{WORK}_{kind}"
         made.append(name)
         return build.clone(fixture, name).replace("postgresql+psycopg://", "postgresql://")
 
@@ -261,15 +263,15 @@ def bench_size(
                 "floor export: pg_dump --data-only > /dev/null",
                 f"pg_dump --data-only -d {url(src)} > /dev/null",
             )
-            made.append("bench_w_floor")
-            floor = _schema_copy(src, "bench_w_floor")
+            made.append(f"{WORK}_floor")
+            floor = _schema_copy(src, f"{WORK}_floor")
             measure(
                 "floor load: pg_dump --data-only | psql (schema with indexes)",
                 f"pg_dump --data-only -d {url(src)} | psql -q -v ON_ERROR_STOP=1 -d {floor}",
             )
         if "aws" in steps:
-            made.append("bench_w_aws")
-            aws = _schema_copy(src, "bench_w_aws")
+            made.append(f"{WORK}_aws")
+            aws = _schema_copy(src, f"{WORK}_aws")
             csv_dir = work / "aws_csv"
             measure(
                 "aws-sample export: fetchmany(5000) -> CSV",
