@@ -136,7 +136,7 @@ def scale(url: str, runs: int, log=print) -> dict[str, int]:
             _clone_sql(
                 cur,
                 "dag_run",
-                f"dag_run t JOIN bench_map m ON m.old_id = t.id",
+                "dag_run t JOIN bench_map m ON m.old_id = t.id",
                 {"id": "m.new_id", "run_id": "m.new_run_id"},
             )
         )

@@ -306,25 +306,55 @@ def bench_size(
         if "airshift" in steps:
             measure(
                 f"airshift upgrade --to {AIRFLOW_3} (PostgreSQL scratch)",
-                [*airshift, "upgrade", str(a2), "--to", AIRFLOW_3, "--out", str(a3)]
-                + ["--archive-key", akey, "--scratch-url", empty("scratch_up")],
+                [
+                    *airshift,
+                    "upgrade",
+                    str(a2),
+                    "--to",
+                    AIRFLOW_3,
+                    "--out",
+                    str(a3),
+                    "--archive-key",
+                    akey,
+                    "--scratch-url",
+                    empty("scratch_up"),
+                ],
                 timed_steps=True,
             )
             for tag, env in variants:
                 measure(
                     f"airshift import (upgraded archive -> {AIRFLOW_3} target){tag}",
-                    [*airshift, "import", str(a3), fresh("target1", target3)]
-                    + ["--archive-key", akey, "--target-fernet-key", target3.fernet_key]
-                    + ["--scratch-url", empty("scratch_imp")],
+                    [
+                        *airshift,
+                        "import",
+                        str(a3),
+                        fresh("target1", target3),
+                        "--archive-key",
+                        akey,
+                        "--target-fernet-key",
+                        target3.fernet_key,
+                        "--scratch-url",
+                        empty("scratch_imp"),
+                    ],
                     env=env,
                     timed_steps=True,
                     timeout=None if env else limit,
                 )
                 measure(
                     f"airshift migrate {AIRFLOW_2} -> {AIRFLOW_3}{tag}",
-                    [*airshift, "migrate", url(src), fresh("target2", target3)]
-                    + ["--fernet-key", fx2.fernet_key, "--target-fernet-key", target3.fernet_key]
-                    + ["--no-pause", "--scratch-url", empty("scratch_mig")],
+                    [
+                        *airshift,
+                        "migrate",
+                        url(src),
+                        fresh("target2", target3),
+                        "--fernet-key",
+                        fx2.fernet_key,
+                        "--target-fernet-key",
+                        target3.fernet_key,
+                        "--no-pause",
+                        "--scratch-url",
+                        empty("scratch_mig"),
+                    ],
                     env=env,
                     timed_steps=True,
                     timeout=None if env else limit,
@@ -334,9 +364,18 @@ def bench_size(
             for tag, env in same_variants:
                 measure(
                     f"airshift import (same version, {AIRFLOW_2} -> {AIRFLOW_2} target){tag}",
-                    [*airshift, "import", str(a2), fresh("target210", target2)]
-                    + ["--archive-key", akey, "--target-fernet-key", target2.fernet_key]
-                    + ["--scratch-url", empty("scratch_same")],
+                    [
+                        *airshift,
+                        "import",
+                        str(a2),
+                        fresh("target210", target2),
+                        "--archive-key",
+                        akey,
+                        "--target-fernet-key",
+                        target2.fernet_key,
+                        "--scratch-url",
+                        empty("scratch_same"),
+                    ],
                     env=env,
                     timed_steps=True,
                     timeout=None if env else limit,
@@ -373,14 +412,11 @@ def machine() -> dict:
     ).stdout.strip()
     with open("/proc/meminfo") as f:
         mem = f.readline().split()[1]
-    cpu = next(
-        (
-            ln.split(":", 1)[1].strip()
-            for ln in open("/proc/cpuinfo")
-            if ln.startswith("model name")
-        ),
-        platform.processor(),
-    )
+    with open("/proc/cpuinfo") as f:
+        cpu = next(
+            (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")),
+            platform.processor(),
+        )
     return {
         "cpus": os.cpu_count(),
         "cpu": cpu,
