@@ -29,7 +29,6 @@ import os
 import platform
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -122,10 +121,14 @@ def run_measured(
     timed_out = threading.Event()
 
     def stop() -> None:
+        # A Python process blocked in a long query does not see SIGINT; ending its server
+        # sessions makes airshift fail its query, roll back and exit, and leaves no
+        # orphaned backend burning a core while the next step is measured.
         timed_out.set()
-        proc.send_signal(signal.SIGINT)  # airshift rolls back and drops its scratch
-        if not done.wait(120):
+        _terminate_sessions()
+        if not done.wait(60):
             proc.kill()
+            _terminate_sessions()
 
     timer = threading.Timer(timeout, stop) if timeout else None
     if timer:
@@ -156,6 +159,16 @@ def run_measured(
             p = json.loads(line)
             steps[p["phase"]] = steps.get(p["phase"], 0.0) + p["end"] - p["start"]
     return seconds, peak[0] / 1024, usage.ru_maxrss / 1024, steps, timed_out.is_set()
+
+
+def _terminate_sessions() -> None:
+    """End every server session on this run's work databases."""
+    subprocess.run(
+        ["psql", "-Atq", "-d", url("postgres"), "-c",
+         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+         f"WHERE datname LIKE '{WORK}%'"],
+        check=False, capture_output=True,
+    )  # fmt: skip
 
 
 def _drop(name: str) -> None:
