@@ -86,6 +86,43 @@ def patch_null_safe_eq() -> None:
     merge._Merger._eq = _eq
 
 
+def patch_analyze() -> None:
+    """EXPERIMENT, opt-in (``AIRSHIFT_BENCH_PATCH_ANALYZE=1``): the merge with statistics.
+
+    The merge's staging and map tables are TEMPORARY, which autovacuum never analyzes, and
+    the target tables it has just filled inside its one transaction still carry the
+    statistics of before the import. PostgreSQL then plans every set-based statement for
+    a handful of rows and picks nested loops: ``link_dag_versions`` alone took 29 s at
+    10k runs, quadratic in task instances. This runs ``ANALYZE`` on the staging table
+    after it is filled, on the target table after the insert, and on the map table after
+    it is built, for the benchmark only, to measure what that fix is worth.
+    """
+    from airshift.metadata import merge
+
+    def analyze(conn, table) -> None:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql(f'ANALYZE "{table.name}"')
+
+    stage, write, build_map = merge._Merger._stage, merge._Merger._write, merge._Merger._build_map
+
+    def _stage(self, scratch, src, s, names, progress):
+        n = stage(self, scratch, src, s, names, progress)
+        analyze(self.conn, s)
+        return n
+
+    def _write(self, spec, s, t, names, res):
+        write(self, spec, s, t, names, res)
+        analyze(self.conn, t)
+        analyze(self.conn, s)
+
+    def _build_map(self, spec, s, t):
+        build_map(self, spec, s, t)
+        analyze(self.conn, self.maps[spec.name])
+
+    merge._Merger._stage, merge._Merger._write = _stage, _write
+    merge._Merger._build_map = _build_map
+
+
 def install(out: str) -> None:
     """Wrap the pipeline steps; each call appends one JSON line to ``out``."""
     from airshift.metadata import extract, importer, losses, scratch
@@ -115,6 +152,8 @@ def install(out: str) -> None:
 def main() -> None:
     if os.environ.get("AIRSHIFT_BENCH_PATCH_EQ"):
         patch_null_safe_eq()
+    if os.environ.get("AIRSHIFT_BENCH_PATCH_ANALYZE"):
+        patch_analyze()
     out = os.environ.get("AIRSHIFT_BENCH_PHASES")
     if out:
         install(out)

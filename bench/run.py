@@ -262,9 +262,9 @@ def bench_size(
         return build.clone(fixture, name).replace("postgresql+psycopg://", "postgresql://")
 
     airshift = [py, "-m", "bench.phased"]
-    patched = {**os.environ, "AIRSHIFT_BENCH_PATCH_EQ": "1"}
+    patched = {**os.environ, "AIRSHIFT_BENCH_PATCH_EQ": "1", "AIRSHIFT_BENCH_PATCH_ANALYZE": "1"}
     plain: list[tuple[str, dict | None]] = [("", None)]
-    fixed: list[tuple[str, dict | None]] = [(" [patched _eq]", patched)]
+    fixed: list[tuple[str, dict | None]] = [(" [patched: _eq + ANALYZE]", patched)]
     # With --patched-merge the unpatched merge (pathological, see docs) runs once, same-version.
     variants = fixed if opts.patched_merge else plain
     same_variants = plain + fixed if opts.patched_merge else plain
@@ -351,7 +351,7 @@ def bench_size(
                     ],
                     env=env,
                     timed_steps=True,
-                    timeout=None if env else limit,
+                    timeout=limit if env is None else opts.patched_timeout,
                 )
                 measure(
                     f"airshift migrate {AIRFLOW_2} -> {AIRFLOW_3}{tag}",
@@ -370,7 +370,7 @@ def bench_size(
                     ],
                     env=env,
                     timed_steps=True,
-                    timeout=None if env else limit,
+                    timeout=limit if env is None else opts.patched_timeout,
                 )
         if "same" in steps:
             target2 = build.get_fixture(AIRFLOW_2, "postgresql", "target")
@@ -391,7 +391,7 @@ def bench_size(
                     ],
                     env=env,
                     timed_steps=True,
-                    timeout=None if env else limit,
+                    timeout=limit if env is None else opts.patched_timeout,
                 )
     finally:
         for name in made:
@@ -464,6 +464,12 @@ def main(argv: list[str] | None = None) -> None:
         type=float,
         default=1800,
         help="interrupt an airshift import/migrate after this many seconds (reported as such)",
+    )
+    p.add_argument(
+        "--patched-timeout",
+        type=float,
+        default=3600,
+        help="the same limit for the patched import/migrate runs",
     )
     p.add_argument(
         "--patched-merge",
