@@ -18,7 +18,7 @@ that process (``VmHWM``, polled) and of its largest descendant (``wait4``), and 
 airshift the time of each pipeline step (bench/phased.py). Results are printed as a
 table and written as JSON. Every database it makes is named ``bench_*`` and dropped.
 
-    python -m bench.run --size small --size medium --out bench-results.json
+    python -m bench.run --size small --size medium --patched-merge --timeout 180 --out results.json
 """
 
 from __future__ import annotations
