@@ -314,7 +314,7 @@ def bench_size(
         shutil.rmtree(a3, ignore_errors=True)
         export_cmd = [*airshift, "export", url(src), "--to", str(a2)]
         export_cmd += ["--fernet-key", fx2.fernet_key, "--archive-key", akey]
-        if steps & {"airshift", "same"}:
+        if steps & {"airshift", "same", "export"}:
             measure("airshift export", export_cmd, timed_steps=True)
         if "airshift" in steps:
             measure(
@@ -450,7 +450,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument(
         "--steps",
         default="floor,aws,inplace,airshift,same",
-        help="comma list of: floor, aws, inplace, airshift, same",
+        help="comma list of: floor, aws, inplace, export, airshift, same",
     )
     p.add_argument(
         "--reuse",
