@@ -1,0 +1,95 @@
+"""Turn a benchmark results file into the tables of docs/benchmarks.md.
+
+Why separate from the runner: the ratios against issue #6's targets are arithmetic on
+measurements taken in one run; keeping that arithmetic here lets anyone re-derive the
+published table from the JSON the runner wrote (``python -m bench.report results.json``).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def _find(results: list[dict], size: str, prefix: str) -> dict | None:
+    return next((r for r in results if r["size"] == size and r["name"].startswith(prefix)), None)
+
+
+def steps_table(results: list[dict]) -> str:
+    """Seconds, rows/s and peak RSS of every measured command."""
+    lines = [
+        "| size | step | seconds | rows/s | peak RSS MB | largest process in tree MB |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        late = " (interrupted)" if r.get("timed_out") else ""
+        lines.append(
+            f"| {r['size']} | {r['name']} | {r['seconds']:.1f}{late} | "
+            f"{r['rows_per_s']:,.0f} | {r['peak_rss_mb']:.0f} | {r['tree_rss_mb']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def targets_table(data: dict) -> str:
+    """Issue #6's targets, per size, as ratios of measures from the same run."""
+    res = data["results"]
+    lines = ["| size | target | measured | goal | met |", "|---|---|---:|---:|---|"]
+    for size in dict.fromkeys(r["size"] for r in res):
+        floor_x = _find(res, size, "floor export")
+        floor_l = _find(res, size, "floor load")
+        aws_x = _find(res, size, "aws-sample export")
+        aws_l = _find(res, size, "aws-sample load")
+        copy = _find(res, size, "in-place 1/2")
+        inplace = _find(res, size, "in-place 2/2")
+        export = _find(res, size, "airshift export")
+        migrate = _find(res, size, "airshift migrate")
+        same = _find(res, size, "airshift import (same version, 2.10.5 -> 2.10.5 target) [patched")
+        same_plain = next(
+            (
+                r
+                for r in res
+                if r["size"] == size
+                and r["name"] == "airshift import (same version, 2.10.5 -> 2.10.5 target)"
+            ),
+            None,
+        )
+        imp = _find(res, size, "airshift import (upgraded archive")
+
+        def row(name: str, value: float, goal: str, ok: bool, size: str = size) -> None:
+            lines.append(f"| {size} | {name} | {value:.2f} | {goal} | {'yes' if ok else 'NO'} |")
+
+        if floor_x and export:
+            v = export["rows_per_s"] / floor_x["rows_per_s"]
+            row("export rows/s / floor export rows/s", v, ">= 0.50", v >= 0.5)
+        if floor_l and imp and imp["phases"].get("merge"):
+            merge_rps = imp["rows"] / imp["phases"]["merge"]
+            v = merge_rps / floor_l["rows_per_s"]
+            row("merge-step rows/s / floor load rows/s (3.3.2 target)", v, ">= 0.50", v >= 0.5)
+        if copy and inplace and migrate:
+            v = migrate["seconds"] / (copy["seconds"] + inplace["seconds"])
+            row("migrate s / (copy + in-place db migrate) s", v, "<= 2.00", v <= 2)
+        for label, s in (("", same), (" (unpatched)", same_plain)):
+            if aws_x and aws_l and export and s:
+                v = (aws_x["seconds"] + aws_l["seconds"]) / (export["seconds"] + s["seconds"])
+                done = "" if not s.get("timed_out") else " (interrupted: at most)"
+                row(f"AWS-sample s / same-version airshift s{label}{done}", v, ">= 1.40", v >= 1.4)
+        peaks = [r["peak_rss_mb"] for r in res if r["size"] == size and "airshift" in r["name"]]
+        if peaks:
+            v = max(peaks)
+            row("peak RSS of an airshift process, MB", v, "< 300", v < 300)
+    return "\n".join(lines)
+
+
+def main() -> None:
+    data = json.loads(Path(sys.argv[1]).read_text())
+    print("machine:", json.dumps(data["machine"]))
+    print("rows:", json.dumps(data["counts"]))
+    print()
+    print(steps_table(data["results"]))
+    print()
+    print(targets_table(data))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,514 @@
+"""The airshift benchmark (issue #6): one command, every approach side by side.
+
+Why one runner: ratios are only meaningful when measured in the same run on the same
+database server and the same data. For each size this builds a scaled copy of a real
+Airflow 2.10.5 PostgreSQL database (bench/generate.py), then times, on copies of it:
+
+1. the floor: ``pg_dump --data-only`` to /dev/null (export) and ``pg_dump --data-only |
+   psql`` into an empty schema with its indexes and constraints (load);
+2. the AWS-sample approach (bench/aws_sample.py): fetchmany(5000) -> CSV -> COPY FROM;
+3. the in-place path: a copy of the database (``pg_dump | psql``) plus Airflow 3.3.2's own
+   ``airflow db migrate`` on it;
+4. ``airshift export``, ``upgrade``, ``import`` (the upgraded archive into a real Airflow
+   3.3.2 target), the whole ``airshift migrate``, and a same-version import (the 2.10.5
+   archive into a fresh real 2.10.5 target).
+
+Each command runs as its own process; the runner records wall seconds, the peak RSS of
+that process (``VmHWM``, polled) and of its largest descendant (``wait4``), and for
+airshift the time of each pipeline step (bench/phased.py). Results are printed as a
+table and written as JSON. Every database it makes is named ``bench_*`` and dropped.
+
+    python -m bench.run --size small --size medium --patched-merge --timeout 180 --out results.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+from airshift import airflow_env, db
+from bench import generate
+from tests.realairflow import build
+
+SERVER = "postgresql://postgres@127.0.0.1:5432"
+AIRFLOW_3 = "3.3.2"
+AIRFLOW_2 = "2.10.5"
+# Work databases carry the runner's pid, so two runs (say, the CI smoke test) never collide.
+WORK = f"bench_w{os.getpid()}"
+
+
+@dataclass
+class Measure:
+    """One timed command."""
+
+    size: str
+    name: str
+    seconds: float
+    rows: int
+    peak_rss_mb: float  # the measured process itself
+    tree_rss_mb: float  # the largest process of its tree (wait4 ru_maxrss)
+    command: str
+    phases: dict[str, float] = field(default_factory=dict)
+    timed_out: bool = False
+
+    @property
+    def rows_per_s(self) -> float:
+        return self.rows / self.seconds if self.seconds else 0.0
+
+
+def url(name: str) -> str:
+    return f"{SERVER}/{name}"
+
+
+def _hwm_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def run_measured(
+    cmd: list[str] | str,
+    env: dict[str, str] | None = None,
+    phases_file: Path | None = None,
+    timeout: float | None = None,
+) -> tuple[float, float, float, dict[str, float], bool]:
+    """Run ``cmd`` (a list, or a shell string for pipelines); returns seconds, own peak RSS
+    MB, largest-descendant peak RSS MB, the airshift step times (if ``phases_file``) and
+    whether it was interrupted (SIGINT, as an operator would) after ``timeout`` seconds."""
+    full_env = dict(os.environ if env is None else env)
+    if phases_file is not None:
+        phases_file.unlink(missing_ok=True)
+        full_env["AIRSHIFT_BENCH_PHASES"] = str(phases_file)
+        full_env["AIRSHIFT_BENCH_MERGE_STEPS"] = "1"
+    shell = isinstance(cmd, str)
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        cmd,
+        shell=shell,
+        executable="/bin/bash" if shell else None,
+        env=full_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    peak = [0]
+    done = threading.Event()
+
+    def poll() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _hwm_kb(proc.pid))
+            done.wait(0.05)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    poller.start()
+    timed_out = threading.Event()
+
+    def stop() -> None:
+        # A Python process blocked in a long query does not see SIGINT; ending its server
+        # sessions makes airshift fail its query, roll back and exit, and leaves no
+        # orphaned backend burning a core while the next step is measured.
+        timed_out.set()
+        _terminate_sessions()
+        if not done.wait(60):
+            proc.kill()
+            _terminate_sessions()
+
+    timer = threading.Timer(timeout, stop) if timeout else None
+    if timer:
+        timer.daemon = True
+        timer.start()
+    out_chunks: list[bytes] = []
+    err_chunks: list[bytes] = []
+    readers = [
+        threading.Thread(target=lambda: out_chunks.append(proc.stdout.read()), daemon=True),
+        threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()), daemon=True),
+    ]
+    for r in readers:
+        r.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.monotonic() - t0
+    done.set()
+    if timer:
+        timer.cancel()
+    for r in readers:
+        r.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0 and not timed_out.is_set():
+        err = b"".join(err_chunks).decode(errors="replace")[-4000:]
+        raise RuntimeError(f"command failed ({proc.returncode}): {cmd}\n{err}")
+    steps: dict[str, float] = {}
+    if phases_file is not None and phases_file.exists():
+        for line in phases_file.read_text().splitlines():
+            p = json.loads(line)
+            steps[p["phase"]] = steps.get(p["phase"], 0.0) + p["end"] - p["start"]
+    return seconds, peak[0] / 1024, usage.ru_maxrss / 1024, steps, timed_out.is_set()
+
+
+def _terminate_sessions() -> None:
+    """End every server session on this run's work databases."""
+    subprocess.run(
+        ["psql", "-Atq", "-d", url("postgres"), "-c",
+         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+         f"WHERE datname LIKE '{WORK}%'"],
+        check=False, capture_output=True,
+    )  # fmt: skip
+
+
+def _drop(name: str) -> None:
+    db.drop_database(url("postgres"), name)
+
+
+def _exists(name: str) -> bool:
+    out = subprocess.run(
+        [
+            "psql",
+            "-At",
+            "-d",
+            url("postgres"),
+            "-c",
+            f"SELECT 1 FROM pg_database WHERE datname = '{name}'",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return out.stdout.strip() == "1"
+
+
+def _schema_copy(src: str, name: str) -> str:
+    """An empty database with ``src``'s schema (tables, indexes, constraints)."""
+    _drop(name)
+    db.create_database(url("postgres"), name)
+    subprocess.run(
+        f"pg_dump --schema-only -d {url(src)} | psql -q -v ON_ERROR_STOP=1 -d {url(name)}",
+        shell=True,
+        check=True,
+        executable="/bin/bash",
+        stdout=subprocess.DEVNULL,
+    )
+    return url(name)
+
+
+def prepare_source(size: str, runs: int, reuse: bool, log) -> tuple[str, float]:
+    """The template database ``bench_src_<size>``: a scaled copy of the real 2.10.5 fixture."""
+    name = f"bench_src_{size}"
+    fx = build.get_fixture(AIRFLOW_2, "postgresql")
+    if reuse and _exists(name):
+        return name, 0.0
+    build.clone(fx, name)
+    t0 = time.monotonic()
+    generate.scale(url(name), runs, log=lambda m: log(f"  generate {m}"))
+    return name, time.monotonic() - t0
+
+
+def bench_size(
+    size: str, runs: int, work: Path, opts: argparse.Namespace, log
+) -> tuple[list[Measure], dict[str, int]]:
+    """Every approach on one size; returns the measures and the source's row counts."""
+    steps = set(opts.steps.split(","))
+    src, gen_s = prepare_source(size, runs, opts.reuse, log)
+    counts = generate.counts(url(src))
+    rows = sum(counts.values())
+    log(f"[{size}] source {src}: {counts} ({rows} history rows; generated in {gen_s:.0f}s)")
+    fx2 = build.get_fixture(AIRFLOW_2, "postgresql")
+    target3 = build.get_fixture(AIRFLOW_3, "postgresql", "target")
+    out: list[Measure] = []
+    py = sys.executable
+    phases = work / "phases.jsonl"
+    akey = Fernet.generate_key().decode()
+    made: list[str] = []
+
+    def measure(
+        name: str, cmd, env=None, timed_steps: bool = False, timeout: float | None = None
+    ) -> Measure:
+        log(f"[{size}] {name} ...")
+        s, own, tree, st, late = run_measured(cmd, env, phases if timed_steps else None, timeout)
+        text = cmd if isinstance(cmd, str) else shlex.join(cmd)
+        m = Measure(size, name, s, rows, own, tree, text, st, late)
+        main_steps = {k: round(v, 1) for k, v in st.items() if not k.startswith("merge.")}
+        log(
+            f"[{size}] {name}: {s:.1f}s{' (INTERRUPTED at timeout)' if late else ''}, "
+            f"{m.rows_per_s:,.0f} rows/s, {own:.0f} MB (tree {tree:.0f} MB) {main_steps or ''}"
+        )
+        out.append(m)
+        return m
+
+    def empty(name: str) -> str:
+        name = f"{WORK}_{name}"
+        made.append(name)
+        _drop(name)
+        return db.create_database(url("postgres"), name).replace("+psycopg", "")
+
+    def fresh(kind: str, fixture: build.Fixture) -> str:
+        name = f"{WORK}_{kind}"
+        made.append(name)
+        return build.clone(fixture, name).replace("postgresql+psycopg://", "postgresql://")
+
+    airshift = [py, "-m", "bench.phased"]
+    patched = {**os.environ, "AIRSHIFT_BENCH_PATCH_EQ": "1", "AIRSHIFT_BENCH_PATCH_ANALYZE": "1"}
+    plain: list[tuple[str, dict | None]] = [("", None)]
+    fixed: list[tuple[str, dict | None]] = [(" [patched: _eq + ANALYZE]", patched)]
+    # With --patched-merge the unpatched merge (pathological, see docs) runs once, same-version.
+    variants = fixed if opts.patched_merge else plain
+    same_variants = plain + fixed if opts.patched_merge else plain
+    a2, a3 = work / "archive2", work / "archive3"
+    limit = opts.timeout
+    try:
+        if "floor" in steps:
+            measure(
+                "floor export: pg_dump --data-only > /dev/null",
+                f"pg_dump --data-only -d {url(src)} > /dev/null",
+            )
+            made.append(f"{WORK}_floor")
+            floor = _schema_copy(src, f"{WORK}_floor")
+            measure(
+                "floor load: pg_dump --data-only | psql (schema with indexes)",
+                f"pg_dump --data-only -d {url(src)} | psql -q -v ON_ERROR_STOP=1 -d {floor}",
+            )
+        if "aws" in steps:
+            made.append(f"{WORK}_aws")
+            aws = _schema_copy(src, f"{WORK}_aws")
+            csv_dir = work / "aws_csv"
+            measure(
+                "aws-sample export: fetchmany(5000) -> CSV",
+                [py, "-m", "bench.aws_sample", "export", url(src), str(csv_dir)],
+            )
+            measure(
+                "aws-sample load: CSV -> COPY FROM",
+                [py, "-m", "bench.aws_sample", "load", aws, str(csv_dir)],
+            )
+            shutil.rmtree(csv_dir, ignore_errors=True)
+        if "inplace" in steps:
+            inplace = empty("inplace")
+            measure(
+                "in-place 1/2: copy (pg_dump | psql)",
+                f"pg_dump -d {url(src)} | psql -q -v ON_ERROR_STOP=1 -d {inplace}",
+            )
+            env3 = airflow_env.ensure(AIRFLOW_3)
+            home = work / "af3home"
+            home.mkdir(exist_ok=True)
+            env = env3.environ(home, inplace, {"AIRFLOW__CORE__FERNET_KEY": fx2.fernet_key})
+            measure(
+                f"in-place 2/2: airflow {AIRFLOW_3} db migrate",
+                [str(env3.path / "bin" / "airflow"), "db", "migrate"],
+                env=env,
+            )
+        shutil.rmtree(a2, ignore_errors=True)
+        shutil.rmtree(a3, ignore_errors=True)
+        export_cmd = [*airshift, "export", url(src), "--to", str(a2)]
+        export_cmd += ["--fernet-key", fx2.fernet_key, "--archive-key", akey]
+        if steps & {"airshift", "same", "export"}:
+            measure("airshift export", export_cmd, timed_steps=True)
+        if "airshift" in steps:
+            measure(
+                f"airshift upgrade --to {AIRFLOW_3} (PostgreSQL scratch)",
+                [
+                    *airshift,
+                    "upgrade",
+                    str(a2),
+                    "--to",
+                    AIRFLOW_3,
+                    "--out",
+                    str(a3),
+                    "--archive-key",
+                    akey,
+                    "--scratch-url",
+                    empty("scratch_up"),
+                ],
+                timed_steps=True,
+            )
+            for tag, env in variants:
+                measure(
+                    f"airshift import (upgraded archive -> {AIRFLOW_3} target){tag}",
+                    [
+                        *airshift,
+                        "import",
+                        str(a3),
+                        fresh("target1", target3),
+                        "--archive-key",
+                        akey,
+                        "--target-fernet-key",
+                        target3.fernet_key,
+                        "--scratch-url",
+                        empty("scratch_imp"),
+                    ],
+                    env=env,
+                    timed_steps=True,
+                    timeout=limit if env is None else opts.patched_timeout,
+                )
+                measure(
+                    f"airshift migrate {AIRFLOW_2} -> {AIRFLOW_3}{tag}",
+                    [
+                        *airshift,
+                        "migrate",
+                        url(src),
+                        fresh("target2", target3),
+                        "--fernet-key",
+                        fx2.fernet_key,
+                        "--target-fernet-key",
+                        target3.fernet_key,
+                        "--no-pause",
+                        "--scratch-url",
+                        empty("scratch_mig"),
+                    ],
+                    env=env,
+                    timed_steps=True,
+                    timeout=limit if env is None else opts.patched_timeout,
+                )
+        if "same" in steps:
+            target2 = build.get_fixture(AIRFLOW_2, "postgresql", "target")
+            for tag, env in same_variants:
+                measure(
+                    f"airshift import (same version, {AIRFLOW_2} -> {AIRFLOW_2} target){tag}",
+                    [
+                        *airshift,
+                        "import",
+                        str(a2),
+                        fresh("target210", target2),
+                        "--archive-key",
+                        akey,
+                        "--target-fernet-key",
+                        target2.fernet_key,
+                        "--scratch-url",
+                        empty("scratch_same"),
+                    ],
+                    env=env,
+                    timed_steps=True,
+                    timeout=limit if env is None else opts.patched_timeout,
+                )
+    finally:
+        for name in made:
+            _drop(name)
+        shutil.rmtree(a2, ignore_errors=True)
+        shutil.rmtree(a3, ignore_errors=True)
+    for m in out:
+        m.phases = {k: round(v, 2) for k, v in m.phases.items()}
+    return out, counts
+
+
+def table(results: list[Measure]) -> str:
+    lines = [
+        "| size | step | seconds | rows/s | peak RSS MB (process) | peak RSS MB (largest in tree) |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for m in results:
+        lines.append(
+            f"| {m.size} | {m.name} | {m.seconds:.1f} | {m.rows_per_s:,.0f} | "
+            f"{m.peak_rss_mb:.0f} | {m.tree_rss_mb:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def machine() -> dict:
+    """What the numbers were measured on."""
+    pg = subprocess.run(
+        ["psql", "-At", "-d", url("postgres"), "-c", "SHOW server_version"],
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    with open("/proc/meminfo") as f:
+        mem = f.readline().split()[1]
+    with open("/proc/cpuinfo") as f:
+        cpu = next(
+            (ln.split(":", 1)[1].strip() for ln in f if ln.startswith("model name")),
+            platform.processor(),
+        )
+    return {
+        "cpus": os.cpu_count(),
+        "cpu": cpu,
+        "mem_gb": round(int(mem) / 1024 / 1024, 1),
+        "postgresql": pg,
+        "python": platform.python_version(),
+        "loadavg_start": os.getloadavg(),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description="Run the airshift benchmark (issue #6).")
+    p.add_argument(
+        "--size",
+        action="append",
+        help=f"one of {', '.join(generate.SIZES)} or a run count (repeatable)",
+    )
+    p.add_argument(
+        "--steps",
+        default="floor,aws,inplace,airshift,same",
+        help="comma list of: floor, aws, inplace, export, airshift, same",
+    )
+    p.add_argument(
+        "--reuse",
+        action="store_true",
+        help="reuse an existing bench_src_<size> database (else rebuilt)",
+    )
+    p.add_argument("--keep-source", action="store_true", help="keep bench_src_<size> afterwards")
+    p.add_argument("--out", type=Path, help="write results as JSON here")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=1800,
+        help="interrupt an airshift import/migrate after this many seconds (reported as such)",
+    )
+    p.add_argument(
+        "--patched-timeout",
+        type=float,
+        default=3600,
+        help="the same limit for the patched import/migrate runs",
+    )
+    p.add_argument(
+        "--patched-merge",
+        action="store_true",
+        help="also run import/migrate with the experimental hashable null-safe compare",
+    )
+    a = p.parse_args(argv)
+    sizes = a.size or ["small"]
+
+    def log(msg: str) -> None:
+        print(f"{time.strftime('%H:%M:%S')} {msg}", file=sys.stderr, flush=True)
+
+    info = machine()
+    log(f"machine: {info}")
+    results: list[Measure] = []
+    all_counts = {}
+    with tempfile.TemporaryDirectory(prefix="airshift-bench-") as tmp:
+        for size in sizes:
+            runs = generate.SIZES.get(size) or int(size)
+            try:
+                res, all_counts[size] = bench_size(size, runs, Path(tmp), a, log)
+            finally:
+                if not a.keep_source:
+                    _drop(f"bench_src_{size}")
+            results += res
+    info["loadavg_end"] = os.getloadavg()
+    print(table(results))
+    if a.out:
+        a.out.write_text(
+            json.dumps(
+                {
+                    "machine": info,
+                    "counts": all_counts,
+                    "results": [asdict(m) | {"rows_per_s": m.rows_per_s} for m in results],
+                },
+                indent=1,
+            )
+        )
+
+
+if __name__ == "__main__":
+    main()
