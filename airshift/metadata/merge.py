@@ -75,6 +75,7 @@ class _Merger:
         self.conn, self.md, self.on_conflict = conn, target_md, on_conflict
         self.dry_run, self.verify = dry_run or verify, verify
         self.maps: dict[str, sa.Table] = {}
+        self.needed_maps: set[str] = set()
         self.temp_md = sa.MetaData()
         if verify:
             self.allowed: tuple[str, ...] = ("inserted", "existing", "overwritten")
@@ -148,8 +149,9 @@ class _Merger:
         self._classify(spec, s, t, res)
         self._write(spec, s, t, [c.name for c in cols], res)
         self._analyze(t)
-        self._build_map(spec, s, t)
-        self._analyze(self.maps[spec.name])
+        if spec.name in self.needed_maps:  # only tables others point at need an id map
+            self._build_map(spec, s, t)
+            self._analyze(self.maps[spec.name])
         res.differing = self._differing(spec, s, t, [c.name for c in cols])
 
     def _stage(
@@ -297,8 +299,10 @@ class _Merger:
         if not cmp:
             return 0
         checked = ("existing",) if self.verify else self.allowed
+        # "No identical row under the same key" as a semi-join: a join would multiply rows
+        # that share a key (identical audit-log rows, say) into a quadratic blow-up.
         return self._count(
-            s.join(t, self._match(s, t, spec.key)), s.c[ACTION].in_(checked), ~sa.and_(*cmp)
+            s, s.c[ACTION].in_(checked), ~sa.exists().where(self._match(s, t, spec.key), *cmp)
         )
 
     def link_dag_versions(self) -> int:
@@ -372,6 +376,9 @@ def merge(
         trans = conn.begin()
         try:
             merger = _Merger(conn, target.metadata, on_conflict, dry_run, verify)
+            merger.needed_maps = {r for sp in specs for r in sp.refs.values()} | {
+                sp.parent.table for sp in specs if sp.parent
+            }
             for spec in specs:
                 res = result.tables[spec.name] = TableResult(spec.name)
                 merger.merge_table(spec, scratch, res, progress)
