@@ -50,6 +50,7 @@ class TableSpec:
     refs: dict[str, str] = field(default_factory=dict)  # column -> table whose pk it holds
     parent: Parent | None = None
     unique: tuple[tuple[str, ...], ...] = ()  # other unique keys a new row may collide on
+    key_unique: bool = True  # False: identical rows may share the key (the audit log)
 
 
 def _ti_child(name: str, key: tuple[str, ...] = TI_KEY, **kw) -> TableSpec:
@@ -242,6 +243,7 @@ MERGE_ORDER: tuple[TableSpec, ...] = (
         ),
         pk="id",
         generated=True,
+        key_unique=False,
     ),
 )
 
