@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import sys
 import tempfile
 from typing import Annotated
@@ -46,6 +47,19 @@ TargetHomeOpt = Annotated[
     str | None, typer.Option(help="The target's AIRFLOW_HOME, to read its Fernet key.")
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+JobsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--jobs",
+        "-j",
+        min=1,
+        help="Tables read and loaded at once (default: the CPU count, at most 4).",
+    ),
+]
+
+
+def _jobs(jobs: int | None) -> int:
+    return jobs or min(4, os.cpu_count() or 1)
 
 
 def _date(value: str | None) -> dt.datetime | None:
@@ -118,6 +132,7 @@ def export(
         bool,
         typer.Option("--pause", help="Pause the exported DAGs during the export; restore after."),
     ] = False,
+    jobs: JobsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Export a metadata database to a portable, verified archive (at its own schema revision)."""
@@ -135,6 +150,7 @@ def export(
         archive_key=archive_key,
         secrets=secrets,
         pause=pause,
+        jobs=_jobs(jobs),
     )
     try:
         with console.progress(enabled=not json_out and sys.stderr.isatty()) as bar:
@@ -261,6 +277,7 @@ def import_(
         ),
     ] = False,
     report: ReportOpt = None,
+    jobs: JobsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Merge an archive's history into a live target, across Airflow versions."""
@@ -280,6 +297,7 @@ def import_(
         link_dag_versions=link_dag_versions,
         scratch_url=scratch_url,
         dry_run=dry_run,
+        jobs=_jobs(jobs),
     )
     reader = ArchiveReader(archive)
     tgt = AirflowDB.open(target)
@@ -319,6 +337,7 @@ def upgrade(
         typer.Option(help="Database for the scratch upgrade (default: SQLite in a temp folder)."),
     ] = None,
     airflow_venv: VenvOpt = [],  # noqa: B006
+    jobs: JobsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Upgrade an archive to a newer Airflow schema with Airflow's own migrations.
@@ -332,7 +351,10 @@ def upgrade(
     _use_venvs(airflow_venv)
     release = versions.resolve_release(to)
     opts = ImportOptions(
-        archive_key=archive_key, scratch_url=scratch_url, convert_pickled=convert_pickled
+        archive_key=archive_key,
+        scratch_url=scratch_url,
+        convert_pickled=convert_pickled,
+        jobs=_jobs(jobs),
     )
     with console.progress(enabled=not json_out and sys.stderr.isatty()) as bar:
         report, manifest = upgrade_archive(
@@ -395,6 +417,7 @@ def migrate(
         typer.Option("--dry-run", help="Export and upgrade, then report what the import would do."),
     ] = False,
     report: ReportOpt = None,
+    jobs: JobsOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """The whole path in one command: inspect both sides, export, upgrade, import, verify."""
@@ -430,6 +453,7 @@ def migrate(
             convert_pickled=convert_pickled,
             scratch_url=scratch_url,
             dry_run=dry_run,
+            jobs=_jobs(jobs),
         )
         from airshift.metadata.importer import check_direction
 
@@ -443,6 +467,7 @@ def migrate(
                 archive_key=key,
                 secrets="skip" if secrets == "skip" else "seal",
                 pause=pause and not dry_run,
+                jobs=opts.jobs,
             ),
             bar,
         )

@@ -58,71 +58,6 @@ def _timed_method(cls, name: str, out: str) -> None:
     setattr(cls, name, wrapper)
 
 
-def patch_null_safe_eq() -> None:
-    """EXPERIMENT, opt-in (``AIRSHIFT_BENCH_PATCH_EQ=1``): what the merge costs when its
-    null-safe comparisons are hashable.
-
-    ``_Merger._eq`` compares nullable key columns with ``IS NOT DISTINCT FROM``, which
-    PostgreSQL can neither hash nor merge nor look up in a b-tree, so every join on a key
-    with nullable columns (``log``, ``job``) becomes a nested loop: O(staged x target).
-    This replaces it, for the benchmark only, with ``coalesce(a::text, sentinel) =
-    coalesce(b::text, sentinel)``, which hash-joins. It is not proposed as the fix (see
-    docs/benchmarks.md, Profiling notes); it measures the effect of one.
-    """
-    import sqlalchemy as sa
-
-    from airshift.metadata import merge
-
-    original = merge._Merger._eq
-
-    def _eq(self, a, b, target_col):
-        if not target_col.nullable or self.conn.dialect.name != "postgresql":
-            return original(self, a, b, target_col)
-        sentinel = sa.literal("\x01<null>")
-        return sa.func.coalesce(sa.cast(a, sa.Text), sentinel) == sa.func.coalesce(
-            sa.cast(b, sa.Text), sentinel
-        )
-
-    merge._Merger._eq = _eq
-
-
-def patch_analyze() -> None:
-    """EXPERIMENT, opt-in (``AIRSHIFT_BENCH_PATCH_ANALYZE=1``): the merge with statistics.
-
-    The merge's staging and map tables are TEMPORARY, which autovacuum never analyzes, and
-    the target tables it has just filled inside its one transaction still carry the
-    statistics of before the import. PostgreSQL then plans every set-based statement for
-    a handful of rows and picks nested loops: ``link_dag_versions`` alone took 29 s at
-    10k runs, quadratic in task instances. This runs ``ANALYZE`` on the staging table
-    after it is filled, on the target table after the insert, and on the map table after
-    it is built, for the benchmark only, to measure what that fix is worth.
-    """
-    from airshift.metadata import merge
-
-    def analyze(conn, table) -> None:
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql(f'ANALYZE "{table.name}"')
-
-    stage, write, build_map = merge._Merger._stage, merge._Merger._write, merge._Merger._build_map
-
-    def _stage(self, scratch, src, s, names, progress):
-        n = stage(self, scratch, src, s, names, progress)
-        analyze(self.conn, s)
-        return n
-
-    def _write(self, spec, s, t, names, res):
-        write(self, spec, s, t, names, res)
-        analyze(self.conn, t)
-        analyze(self.conn, s)
-
-    def _build_map(self, spec, s, t):
-        build_map(self, spec, s, t)
-        analyze(self.conn, self.maps[spec.name])
-
-    merge._Merger._stage, merge._Merger._write = _stage, _write
-    merge._Merger._build_map = _build_map
-
-
 def install(out: str) -> None:
     """Wrap the pipeline steps; each call appends one JSON line to ``out``."""
     from airshift.metadata import extract, importer, losses, scratch
@@ -145,15 +80,15 @@ def install(out: str) -> None:
             "_write",
             "_build_map",
             "_differing",
+            "_analyze",
+            "_temp",
+            "_dag_version_link",
+            "drop_temps",
         ):
             _timed_method(merge._Merger, method, out)
 
 
 def main() -> None:
-    if os.environ.get("AIRSHIFT_BENCH_PATCH_EQ"):
-        patch_null_safe_eq()
-    if os.environ.get("AIRSHIFT_BENCH_PATCH_ANALYZE"):
-        patch_analyze()
     out = os.environ.get("AIRSHIFT_BENCH_PHASES")
     if out:
         install(out)

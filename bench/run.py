@@ -11,14 +11,15 @@ Airflow 2.10.5 PostgreSQL database (bench/generate.py), then times, on copies of
    ``airflow db migrate`` on it;
 4. ``airshift export``, ``upgrade``, ``import`` (the upgraded archive into a real Airflow
    3.3.2 target), the whole ``airshift migrate``, and a same-version import (the 2.10.5
-   archive into a fresh real 2.10.5 target).
+   archive into a fresh real 2.10.5 target);
+5. the ``--jobs`` curve: ``airshift export`` and ``migrate`` at each ``--jobs`` value.
 
 Each command runs as its own process; the runner records wall seconds, the peak RSS of
 that process (``VmHWM``, polled) and of its largest descendant (``wait4``), and for
 airshift the time of each pipeline step (bench/phased.py). Results are printed as a
 table and written as JSON. Every database it makes is named ``bench_*`` and dropped.
 
-    python -m bench.run --size small --size medium --patched-merge --timeout 180 --out results.json
+    python -m bench.run --size small --size medium --out results.json
 """
 
 from __future__ import annotations
@@ -172,6 +173,9 @@ def _terminate_sessions() -> None:
 
 
 def _drop(name: str) -> None:
+    if name.startswith("mysql:"):
+        db.drop_database(build.MYSQL_SERVER, name.removeprefix("mysql:"))
+        return
     db.drop_database(url("postgres"), name)
 
 
@@ -262,14 +266,43 @@ def bench_size(
         return build.clone(fixture, name).replace("postgresql+psycopg://", "postgresql://")
 
     airshift = [py, "-m", "bench.phased"]
-    patched = {**os.environ, "AIRSHIFT_BENCH_PATCH_EQ": "1", "AIRSHIFT_BENCH_PATCH_ANALYZE": "1"}
-    plain: list[tuple[str, dict | None]] = [("", None)]
-    fixed: list[tuple[str, dict | None]] = [(" [patched: _eq + ANALYZE]", patched)]
-    # With --patched-merge the unpatched merge (pathological, see docs) runs once, same-version.
-    variants = fixed if opts.patched_merge else plain
-    same_variants = plain + fixed if opts.patched_merge else plain
+    jobs = [int(j) for j in opts.jobs.split(",")]
+    main_jobs = ["--jobs", str(jobs[-1])]
     a2, a3 = work / "archive2", work / "archive3"
     limit = opts.timeout
+
+    def import_cmd(archive: Path, target: str, target_key: str, *extra: str) -> list[str]:
+        keys = ["--archive-key", akey, "--target-fernet-key", target_key]
+        return [*airshift, "import", str(archive), target, *keys, *main_jobs, *extra]
+
+    def measure_import(name: str, archive: Path, fixture: build.Fixture) -> None:
+        """Into a fresh copy of ``fixture``, with a scratch database of its own."""
+        tag = f"{fixture.version.replace('.', '')}_{len(out)}"
+        target = fresh(f"target_{tag}", fixture)
+        scratch = ["--scratch-url", empty(f"scratch_{tag}")]
+        cmd = import_cmd(archive, target, fixture.fernet_key, *scratch)
+        measure(name, cmd, timed_steps=True, timeout=limit)
+
+    def export_cmd(to: Path, *extra: str) -> list[str]:
+        keys = ["--fernet-key", fx2.fernet_key, "--archive-key", akey]
+        return [*airshift, "export", url(src), "--to", str(to), *keys, *extra]
+
+    def migrate_cmd(target: str, *extra: str) -> list[str]:
+        return [
+            *airshift,
+            "migrate",
+            url(src),
+            fresh(target, target3),
+            "--fernet-key",
+            fx2.fernet_key,
+            "--target-fernet-key",
+            target3.fernet_key,
+            "--no-pause",
+            "--scratch-url",
+            empty(f"scratch_{target}"),
+            *extra,
+        ]
+
     try:
         if "floor" in steps:
             measure(
@@ -312,11 +345,11 @@ def bench_size(
             )
         shutil.rmtree(a2, ignore_errors=True)
         shutil.rmtree(a3, ignore_errors=True)
-        export_cmd = [*airshift, "export", url(src), "--to", str(a2)]
-        export_cmd += ["--fernet-key", fx2.fernet_key, "--archive-key", akey]
-        if steps & {"airshift", "same", "export"}:
-            measure("airshift export", export_cmd, timed_steps=True)
-        if "airshift" in steps:
+        if "airshift" in steps:  # shorthand for the three steps of the 2.x -> 3.x path
+            steps |= {"upgrade", "import", "migrate"}
+        if steps & {"upgrade", "import", "same", "export", "backends"}:
+            measure("airshift export", export_cmd(a2, *main_jobs), timed_steps=True)
+        if steps & {"upgrade", "import"}:
             measure(
                 f"airshift upgrade --to {AIRFLOW_3} (PostgreSQL scratch)",
                 [
@@ -331,67 +364,57 @@ def bench_size(
                     akey,
                     "--scratch-url",
                     empty("scratch_up"),
+                    *main_jobs,
                 ],
                 timed_steps=True,
             )
-            for tag, env in variants:
-                measure(
-                    f"airshift import (upgraded archive -> {AIRFLOW_3} target){tag}",
-                    [
-                        *airshift,
-                        "import",
-                        str(a3),
-                        fresh("target1", target3),
-                        "--archive-key",
-                        akey,
-                        "--target-fernet-key",
-                        target3.fernet_key,
-                        "--scratch-url",
-                        empty("scratch_imp"),
-                    ],
-                    env=env,
-                    timed_steps=True,
-                    timeout=limit if env is None else opts.patched_timeout,
-                )
-                measure(
-                    f"airshift migrate {AIRFLOW_2} -> {AIRFLOW_3}{tag}",
-                    [
-                        *airshift,
-                        "migrate",
-                        url(src),
-                        fresh("target2", target3),
-                        "--fernet-key",
-                        fx2.fernet_key,
-                        "--target-fernet-key",
-                        target3.fernet_key,
-                        "--no-pause",
-                        "--scratch-url",
-                        empty("scratch_mig"),
-                    ],
-                    env=env,
-                    timed_steps=True,
-                    timeout=limit if env is None else opts.patched_timeout,
-                )
+        if "import" in steps:
+            measure_import(f"airshift import (upgraded archive -> {AIRFLOW_3} target)", a3, target3)
+        if "migrate" in steps:
+            measure(
+                f"airshift migrate {AIRFLOW_2} -> {AIRFLOW_3}",
+                migrate_cmd("target2", *main_jobs),
+                timed_steps=True,
+                timeout=limit,
+            )
         if "same" in steps:
             target2 = build.get_fixture(AIRFLOW_2, "postgresql", "target")
-            for tag, env in same_variants:
+            name = f"airshift import (same version, {AIRFLOW_2} -> {AIRFLOW_2} target)"
+            measure_import(name, a2, target2)
+        if "backends" in steps:  # MySQL/MariaDB and SQLite: same-version import, then export
+            for backend in ("mysql", "sqlite"):
+                fx = build.get_fixture(AIRFLOW_2, backend, "target")
+                name = f"{WORK}_{backend}"
+                if backend == "mysql":
+                    made.append(f"mysql:{name}")
+                target = build.clone(fx, str(work / f"{name}.db") if backend == "sqlite" else name)
                 measure(
-                    f"airshift import (same version, {AIRFLOW_2} -> {AIRFLOW_2} target){tag}",
-                    [
-                        *airshift,
-                        "import",
-                        str(a2),
-                        fresh("target210", target2),
-                        "--archive-key",
-                        akey,
-                        "--target-fernet-key",
-                        target2.fernet_key,
-                        "--scratch-url",
-                        empty("scratch_same"),
-                    ],
-                    env=env,
+                    f"airshift import, same version ({backend} target)",
+                    import_cmd(a2, target, fx.fernet_key),
                     timed_steps=True,
-                    timeout=limit if env is None else opts.patched_timeout,
+                    timeout=limit,
+                )
+                d = work / f"archive_{backend}"
+                measure(
+                    f"airshift export ({backend} source)",
+                    [*airshift, "export", target, "--to", str(d), "--fernet-key", fx.fernet_key],
+                    timed_steps=True,
+                )
+                shutil.rmtree(d, ignore_errors=True)
+        if "jobs" in steps:  # the --jobs speed-up curve
+            for j in jobs:
+                d = work / f"archive_j{j}"
+                measure(
+                    f"airshift export --jobs {j}",
+                    export_cmd(d, "--jobs", str(j)),
+                    timed_steps=True,
+                )
+                shutil.rmtree(d, ignore_errors=True)
+                measure(
+                    f"airshift migrate --jobs {j}",
+                    migrate_cmd(f"target_j{j}", "--jobs", str(j)),
+                    timed_steps=True,
+                    timeout=limit,
                 )
     finally:
         for name in made:
@@ -449,8 +472,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     p.add_argument(
         "--steps",
-        default="floor,aws,inplace,airshift,same",
-        help="comma list of: floor, aws, inplace, export, airshift, same",
+        default="floor,aws,inplace,airshift,same,jobs",
+        help="comma list of: floor, aws, inplace, export, upgrade, import, migrate "
+        "(airshift = those three), same, backends, jobs",
     )
     p.add_argument(
         "--reuse",
@@ -466,15 +490,9 @@ def main(argv: list[str] | None = None) -> None:
         help="interrupt an airshift import/migrate after this many seconds (reported as such)",
     )
     p.add_argument(
-        "--patched-timeout",
-        type=float,
-        default=3600,
-        help="the same limit for the patched import/migrate runs",
-    )
-    p.add_argument(
-        "--patched-merge",
-        action="store_true",
-        help="also run import/migrate with the experimental hashable null-safe compare",
+        "--jobs",
+        default="1,2,4",
+        help="comma list of --jobs values for the `jobs` step; the last is used everywhere else",
     )
     a = p.parse_args(argv)
     sizes = a.size or ["small"]

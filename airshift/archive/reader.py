@@ -87,7 +87,7 @@ class ArchiveReader:
                 + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
             )
 
-    def iter_batches(self, table: str, batch_size: int = 50_000) -> Iterator[pa.RecordBatch]:
+    def iter_batches(self, table: str, batch_size: int = 10_000) -> Iterator[pa.RecordBatch]:
         """The table's rows as Arrow batches, file by file (memory bounded by batch size)."""
         entry = self.manifest.tables.get(table)
         if entry is None:

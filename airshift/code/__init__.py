@@ -7,8 +7,22 @@ upgrade applies only the fixes that are safe. ``check_project`` and ``upgrade_pr
 the library entry points; ``airshift.code.cli`` is the thin command-line layer over them.
 """
 
-from airshift.code.check import CheckOptions, check_project
-from airshift.code.findings import Finding, Report, Severity
-from airshift.code.upgrade import upgrade_project
+import importlib
 
-__all__ = ["CheckOptions", "Finding", "Report", "Severity", "check_project", "upgrade_project"]
+_EXPORTS = {
+    "CheckOptions": "check",
+    "check_project": "check",
+    "Finding": "findings",
+    "Report": "findings",
+    "Severity": "findings",
+    "upgrade_project": "upgrade",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    """Load on first use: the CLI imports this package for every command, and the checks
+    pull in libcst and SQLAlchemy, which would slow down every ``airshift`` start."""
+    if name not in _EXPORTS:
+        raise AttributeError(name)
+    return getattr(importlib.import_module(f"airshift.code.{_EXPORTS[name]}"), name)

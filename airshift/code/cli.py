@@ -8,17 +8,18 @@ library, prints, and sets the exit code (1 when something breaks on the target).
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.syntax import Syntax
 
-from airshift.code import render
-from airshift.code.check import CheckOptions, check_project
-from airshift.code.findings import Report
-from airshift.code.upgrade import UpgradeResult, upgrade_project
 from airshift.errors import ExitCode
+
+if TYPE_CHECKING:  # the checks load libcst, ruff and SQLAlchemy: only when a command runs
+    from airshift.code.check import CheckOptions
+    from airshift.code.findings import Report
+    from airshift.code.upgrade import UpgradeResult
 
 code_app = typer.Typer(
     help="Will the DAGs, plugins, requirements and config work on Airflow X? Fix what is safe.",
@@ -46,6 +47,8 @@ NoResolve = Annotated[
 
 
 def _options(no_import_check: bool, no_resolve: bool, quiet: bool) -> CheckOptions:
+    from airshift.code.check import CheckOptions
+
     log = (lambda message: None) if quiet else (lambda message: err.print(f"[dim]{message}[/]"))
     return CheckOptions(import_check=not no_import_check, resolve=not no_resolve, log=log)
 
@@ -66,6 +69,9 @@ def check(
     no_resolve: NoResolve = False,
 ) -> None:
     """Report everything that breaks, is deprecated or worth a look on the target version."""
+    from airshift.code import render
+    from airshift.code.check import check_project
+
     fmt = Format.json if as_json else output_format
     report = check_project(
         project, target, _options(no_import_check, no_resolve, fmt != Format.table)
@@ -88,6 +94,8 @@ def upgrade(
     no_resolve: NoResolve = False,
 ) -> None:
     """Apply safe fixes (diff by default, --write to write), then show what is left per file."""
+    from airshift.code.upgrade import upgrade_project
+
     result = upgrade_project(project, target, write, _options(no_import_check, no_resolve, False))
     _print_upgrade(result)
     assert result.report is not None
@@ -95,6 +103,8 @@ def upgrade(
 
 
 def _print_upgrade(result: UpgradeResult) -> None:
+    from airshift.code import render
+
     for change in result.changes:
         out.print(Syntax(change.diff(), "diff", theme="ansi_dark", background_color="default"))
     for reason in result.skipped:

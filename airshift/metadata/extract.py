@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import queue
 from collections.abc import Iterator
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
+import pyarrow as pa
 import sqlalchemy as sa
 from rich.progress import Progress
 
@@ -21,7 +24,7 @@ from airshift.archive import ArchiveWriter, Manifest, TableEntry
 from airshift.archive import secrets as sec
 from airshift.errors import AirshiftError
 from airshift.metadata import pause
-from airshift.metadata.arrow_pg import arrow_reader
+from airshift.metadata.arrow_pg import arrow_reader, export_snapshot
 from airshift.metadata.registry import EXPORT_SKIP, SECRET_COLUMNS
 from airshift.metadata.schema import arrow_schema, columns_of, select_for, to_batch
 from airshift.metadata.selection import RowFilter, Selection
@@ -39,6 +42,7 @@ class ExportOptions:
     batch_rows: int = 20_000
     origin: dict | None = None  # for archives re-made from a scratch database: the real source
     pause_state: dict[str, bool] | None = None
+    jobs: int = 1  # tables read at once (PostgreSQL)
 
 
 @dataclass
@@ -116,13 +120,15 @@ def _export_tables(source, opts, rows, writer, codec, progress) -> Manifest:
         (n for n in names if n not in skipped), key=lambda n: (n not in SECRET_COLUMNS, n)
     )
     redactor = sec.Redactor()
-    with contextlib.ExitStack() as stack:
-        conn = stack.enter_context(snapshot(source))
-        fast = stack.enter_context(arrow_reader(conn)) if source.backend == "postgresql" else None
-        for name in names:
-            _export_table(
-                conn, fast, md.tables[name], opts, rows, writer, codec, redactor, progress
-            )
+    with snapshot(source) as conn:
+        plans = [_plan(conn, md.tables[n], rows, progress) for n in names]
+        fast = export_snapshot(conn) if source.backend == "postgresql" else None
+        serial = [p for p in plans if fast is None or p.table.name in SECRET_COLUMNS]
+        for plan in serial:  # secrets first: the log's redaction needs them
+            _export_rows(conn, plan, opts, writer, codec, redactor, progress)
+        if fast is not None:
+            rest = [p for p in plans if p not in serial]
+            _export_parallel(conn, fast, rest, opts.jobs, writer, redactor, progress)
     return Manifest(
         airshift_version=airshift.__version__,
         source={
@@ -141,43 +147,109 @@ def _export_tables(source, opts, rows, writer, codec, progress) -> Manifest:
     )
 
 
-def _export_table(conn, fast, table, opts, rows, writer, codec, redactor, progress) -> None:
+@dataclass
+class _Plan:
+    """One table's share of the export, decided in the snapshot before any row is read."""
+
+    table: sa.Table
+    cols: list
+    schema: pa.Schema
+    query: sa.Select
+    total: int
+    task: object
+
+    @property
+    def entry(self) -> TableEntry:
+        secret_cols = SECRET_COLUMNS.get(self.table.name, {})
+        return TableEntry(
+            self.table.name, [c.meta for c in self.cols], secret_columns=sorted(secret_cols)
+        )
+
+
+def _plan(conn, table, rows, progress) -> _Plan:
     cols = columns_of(table, conn)
-    schema = arrow_schema(cols)
     query = select_for(table, cols)
     cond = rows.where(table)
     if cond is not None:
         query = query.where(cond)
-    total = conn.execute(sa.select(sa.func.count()).select_from(query.subquery())).scalar_one()
-    task = progress.add_task(table.name, total=total) if progress else None
-    secret_cols = SECRET_COLUMNS.get(table.name, {})
-    entry = TableEntry(table.name, [c.meta for c in cols], secret_columns=sorted(secret_cols))
-    names = [c.name for c in cols]
+    # Counting costs a scan of each table: only for a progress bar someone watches.
+    total, task = 0, None
+    if progress:
+        count = sa.select(sa.func.count()).select_from(query.subquery())
+        total = conn.execute(count).scalar_one()
+        task = progress.add_task(table.name, total=total)
+    return _Plan(table, cols, arrow_schema(cols), query, total, task)
+
+
+def _export_parallel(conn, snapshot_id, plans, jobs, writer, redactor, progress) -> None:
+    """Arrow all the way (no Python per row), ``jobs`` tables at a time, largest first.
+
+    Each worker reads through its own ADBC session joined to the export's snapshot, so
+    the tables still come from one consistent moment; Parquet encoding and the reads
+    release the GIL, so threads are enough.
+    """
+    readers: queue.SimpleQueue = queue.SimpleQueue()
+    with contextlib.ExitStack() as stack:
+        for _ in range(max(1, min(jobs, len(plans)))):
+            readers.put(stack.enter_context(arrow_reader(conn, snapshot_id)))
+
+        def run(plan: _Plan) -> None:
+            reader = readers.get()
+            try:
+                with writer.table(plan.entry, plan.schema) as sink:
+                    for batch in reader.batches(plan.query, plan.schema):
+                        sink.write(
+                            _redacted(batch, redactor) if plan.table.name == "log" else batch
+                        )
+                        if progress:
+                            progress.advance(plan.task, batch.num_rows)
+            finally:
+                readers.put(reader)
+
+        ordered = sorted(plans, key=lambda p: -_size(conn, p.table.name))
+        with ThreadPoolExecutor(max_workers=readers.qsize()) as pool:
+            futures = [pool.submit(run, p) for p in ordered]
+            done, pending = wait(futures, return_when=FIRST_EXCEPTION)
+            for f in pending:
+                f.cancel()
+            for f in done:
+                f.result()
+
+
+def _size(conn: sa.Connection, table: str) -> int:
+    """The table's size on disk: largest tables start first, so workers finish together."""
+    return (
+        conn.exec_driver_sql(
+            "SELECT pg_total_relation_size(c.oid) FROM pg_class c "
+            "WHERE c.oid = to_regclass(quote_ident(%(t)s))",
+            {"t": table},
+        ).scalar()
+        or 0
+    )
+
+
+def _export_rows(conn, plan: _Plan, opts, writer, codec, redactor, progress) -> None:
+    """Through SQLAlchemy: backends without ADBC, and the secret tables (resealed per row)."""
+    names = [c.name for c in plan.cols]
     reseal = [
         (names.index(col), names.index(flag), col)
-        for col, flag in secret_cols.items()
+        for col, flag in SECRET_COLUMNS.get(plan.table.name, {}).items()
         if col in names
     ]
-    with writer.table(entry, schema) as sink:
-        if fast is not None and not reseal:  # Arrow all the way: no Python per row
-            for batch in fast.batches(query, schema):
-                sink.write(_redacted(batch, redactor) if table.name == "log" else batch)
-                if progress:
-                    progress.advance(task, batch.num_rows)
-            return
+    with writer.table(plan.entry, plan.schema) as sink:
         result = conn.execution_options(stream_results=True, yield_per=opts.batch_rows).execute(
-            query
+            plan.query
         )
         for part in result.partitions(opts.batch_rows):
             if reseal:
                 part = [
-                    _seal_row(r, reseal, table.name, names, codec, opts.secrets, redactor)
+                    _seal_row(r, reseal, plan.table.name, names, codec, opts.secrets, redactor)
                     for r in part
                 ]
-            batch = to_batch(part, cols, schema)
-            sink.write(_redacted(batch, redactor) if table.name == "log" else batch)
+            batch = to_batch(part, plan.cols, plan.schema)
+            sink.write(_redacted(batch, redactor) if plan.table.name == "log" else batch)
             if progress:
-                progress.advance(task, len(part))
+                progress.advance(plan.task, len(part))
 
 
 def _seal_row(row, reseal, table, names, codec, mode, redactor) -> tuple:

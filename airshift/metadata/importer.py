@@ -41,6 +41,7 @@ class ImportOptions:
     skip_secrets: bool = False
     convert_pickled: bool = False
     link_dag_versions: bool = True
+    jobs: int = 1  # tables loaded at once into the scratch database
 
 
 @dataclass
@@ -103,6 +104,7 @@ def upgraded_scratch(
                 opts.target_fernet_key,
                 progress,
                 skip_secrets=opts.skip_secrets,
+                jobs=opts.jobs,
             )
             report.loaded, report.not_loaded = loaded.loaded, loaded.not_loaded
             last_log_id = scratch.max_id(sdb, "log")
@@ -189,6 +191,7 @@ def upgrade_archive(
                     "upgrade": {"losses": report.losses, "improvements": report.improvements},
                 },
                 pause_state=reader.manifest.pause_state,
+                jobs=opts.jobs,
             ),
             progress,
         )

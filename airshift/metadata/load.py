@@ -12,6 +12,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 
 import pyarrow as pa
+import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
 _SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's own storage format for SQLite DATETIME
@@ -92,6 +93,67 @@ def _copy(conn: sa.Connection, table: sa.Table, names: list[str], rows: Iterable
             copy.write_row(r)
             n += 1
     return n
+
+
+def copy_between(
+    src: sa.Connection, query: sa.Select, dst: sa.Connection, table: sa.Table, names: list[str]
+) -> int:
+    """Stream ``query``'s rows from one PostgreSQL database into ``table`` of another.
+
+    Why: PostgreSQL's COPY text format is read and written by the servers themselves;
+    the blocks pass through this process without being parsed, so the cost is the
+    servers' and memory holds one block at a time.
+    """
+    sql = query.compile(dialect=src.dialect, compile_kwargs={"literal_binds": True})
+    prep = dst.dialect.identifier_preparer
+    cols = ", ".join(prep.quote(c) for c in names)
+    with (
+        src.connection.driver_connection.cursor() as scur,
+        dst.connection.driver_connection.cursor() as dcur,
+    ):
+        with (
+            scur.copy(f"COPY ({sql}) TO STDOUT") as out,
+            dcur.copy(f"COPY {prep.quote(table.name)} ({cols}) FROM STDIN") as into,
+        ):
+            for block in out:
+                into.write(block)
+        return dcur.rowcount
+
+
+def write_batches(
+    conn: sa.Connection, table: sa.Table, names: list[str], batches: Iterable[pa.RecordBatch]
+) -> int:
+    """Append Arrow ``batches`` (columns ``names``) to ``table``; returns the row count.
+
+    On PostgreSQL the batches are written as CSV by Arrow (in C) into one ``COPY``, so no
+    value becomes a Python object except bytea, which COPY wants as hex text. Elsewhere
+    the rows go through ``write_rows``.
+    """
+    if conn.dialect.name != "postgresql":
+        return sum(write_rows(conn, table, names, batch_rows(b, names)) for b in batches)
+    prep = conn.dialect.identifier_preparer
+    cols = ", ".join(prep.quote(c) for c in names)
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+    n = 0
+    with (
+        conn.connection.driver_connection.cursor() as cur,
+        cur.copy(f"COPY {prep.quote(table.name)} ({cols}) FROM STDIN (FORMAT csv)") as copy,
+    ):
+        for batch in batches:
+            batch = pa.record_batch([_csv_ready(batch.column(c)) for c in names], names=names)
+            sink = pa.BufferOutputStream()
+            pacsv.write_csv(batch, sink, options)
+            copy.write(sink.getvalue())
+            n += batch.num_rows
+    return n
+
+
+def _csv_ready(column: pa.Array) -> pa.Array:
+    if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+        return pa.array(
+            [None if v is None else "\\x" + v.hex() for v in column.to_pylist()], pa.large_string()
+        )
+    return column
 
 
 def batch_rows(batch: pa.RecordBatch, names: list[str]) -> Iterable[tuple]:

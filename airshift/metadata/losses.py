@@ -96,7 +96,11 @@ def task_fail_to_history(conn: sa.Connection, sdb: AirflowDB) -> int:
             )
         )
     )
-    return conn.execute(sa.insert(tih).from_select(cols, sel)).rowcount
+    # Counted, not taken from rowcount: psycopg reports -1 for this INSERT ... SELECT.
+    count = sa.select(sa.func.count()).select_from(tih)
+    before = conn.execute(count).scalar_one()
+    conn.execute(sa.insert(tih).from_select(cols, sel))
+    return conn.execute(count).scalar_one() - before
 
 
 _CONVERT_SCRIPT = r"""

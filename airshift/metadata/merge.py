@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from rich.progress import Progress
 
 from airshift.errors import AirshiftError, ExitCode
-from airshift.metadata.load import write_rows
+from airshift.metadata.load import copy_between, write_rows
 from airshift.metadata.registry import VERIFY_IGNORE, TableSpec, import_skip_reason, specs_for
 from airshift.metadata.schema import columns_of, select_for
 from airshift.metadata.source import AirflowDB
@@ -46,12 +46,14 @@ class MergeResult:
     tables: dict[str, TableResult] = field(default_factory=dict)
     skipped_tables: dict[str, str] = field(default_factory=dict)
     dry_run: bool = False
+    linked_to_dag_version: int = 0  # new task instances linked to the target's DAG version
 
     def as_dict(self) -> dict:
         return {
             "tables": {n: asdict(t) for n, t in self.tables.items()},
             "skipped_tables": self.skipped_tables,
             "dry_run": self.dry_run,
+            "linked_to_dag_version": self.linked_to_dag_version,
         }
 
 
@@ -71,8 +73,10 @@ class _Merger:
         on_conflict: str,
         dry_run: bool,
         verify: bool = False,
+        link_versions: bool = False,
     ) -> None:
         self.conn, self.md, self.on_conflict = conn, target_md, on_conflict
+        self.link_versions, self.linked = link_versions, 0
         self.dry_run, self.verify = dry_run or verify, verify
         self.maps: dict[str, sa.Table] = {}
         self.needed_maps: set[str] = set()
@@ -85,14 +89,19 @@ class _Merger:
             )
 
     # -- helpers ---------------------------------------------------------------------
-    def _temp(self, name: str, columns: list[sa.Column], index_on: list[list[str]]) -> sa.Table:
+    def _temp(self, name: str, columns: list[sa.Column]) -> sa.Table:
         t = sa.Table(name, self.temp_md, *columns, prefixes=["TEMPORARY"])
         t.create(self.conn)
+        return t
+
+    def _index(self, t: sa.Table, index_on: list[list[str]]) -> None:
+        """Index a filled temp table (cheaper than keeping the index up to date while
+        filling it), then give the planner its statistics."""
         if self.conn.dialect.name != "mysql":  # MySQL would commit on CREATE INDEX
             for i, cols in enumerate(index_on):
                 if cols:
-                    sa.Index(f"{name}_ix{i}", *[t.c[c] for c in cols]).create(self.conn)
-        return t
+                    sa.Index(f"{t.name}_ix{i}", *[t.c[c] for c in cols]).create(self.conn)
+        self._analyze(t)
 
     def _eq(self, a: sa.Column, b: sa.Column, target_col: sa.Column) -> sa.ColumnElement[bool]:
         if isinstance(target_col.type, sa.JSON):  # json has no '=' on PostgreSQL
@@ -115,12 +124,32 @@ class _Merger:
                 conds.append(self._eq(a, b, col))
         return sa.and_(*conds)
 
-    def _analyze(self, *tables: sa.Table) -> None:
+    def _analyze(self, table: sa.Table) -> None:
         """Fresh planner statistics: temp tables get none, and the target's are stale
-        inside this transaction, so PostgreSQL would plan for a handful of rows."""
-        if self.conn.dialect.name == "postgresql":
-            for table in tables:
-                self.conn.exec_driver_sql(f'ANALYZE "{table.name}"')
+        inside this transaction, so PostgreSQL would plan for a handful of rows.
+
+        Temp tables are sampled lightly (3,000 rows, not 30,000): joins need row counts
+        and distinct counts, not fine histograms, and wide rows make sampling costly."""
+        if self.conn.dialect.name != "postgresql":
+            return
+        light = table.name in self.temp_md.tables
+        if light:
+            self.conn.exec_driver_sql("SET LOCAL default_statistics_target = 10")
+        self.conn.exec_driver_sql(f'ANALYZE "{table.name}"')
+        if light:
+            self.conn.exec_driver_sql("RESET default_statistics_target")
+
+    @staticmethod
+    def _status_in(s: sa.Table, statuses: tuple[str, ...]) -> sa.ColumnElement[bool]:
+        """Rows whose status is one of ``statuses``. A new row keeps a NULL status (that is
+        "inserted"): marking every inserted row would rewrite the whole staging table."""
+        named = [st for st in statuses if st != "inserted"]
+        cond = s.c[ACTION].in_(named) if named else sa.false()
+        return sa.or_(s.c[ACTION].is_(None), cond) if "inserted" in statuses else cond
+
+    @staticmethod
+    def _status(s: sa.Table) -> sa.ColumnElement[str]:
+        return sa.func.coalesce(s.c[ACTION], "inserted")
 
     def _count(self, s: sa.Table, *where) -> int:
         return self.conn.execute(
@@ -140,19 +169,23 @@ class _Merger:
         s = self._temp(
             f"_as_{spec.name}",
             [sa.Column(c.name, c.type) for c in cols] + [sa.Column(ACTION, sa.String(16))],
-            [list(spec.key), [spec.pk] if spec.pk else []],
         )
         res.staged = self._stage(scratch, src, s, [c.name for c in cols], progress)
-        self._analyze(s)
+        self._index(s, [list(spec.key), [spec.pk] if spec.pk else []])
         self._remap(spec, s, t, res)
         self._keep_with_parent(spec, s, res)
         self._classify(spec, s, t, res)
+        if res.existing or res.conflicts:
+            self._analyze(s)  # statuses changed: the planner would still expect all rows new
         self._write(spec, s, t, [c.name for c in cols], res)
-        self._analyze(t)
-        if spec.name in self.needed_maps:  # only tables others point at need an id map
+        mapped = spec.name in self.needed_maps  # only tables others point at need an id map
+        compared = self._compares(spec)
+        if res.inserted and (mapped or compared):
+            self._analyze(t)  # the target's statistics predate the rows just inserted
+        if mapped:
             self._build_map(spec, s, t)
-            self._analyze(self.maps[spec.name])
-        res.differing = self._differing(spec, s, t, [c.name for c in cols])
+        if compared:
+            res.differing = self._differing(spec, s, t, [c.name for c in cols])
 
     def _stage(
         self, scratch: AirflowDB, src: sa.Table, s: sa.Table, names: list[str], progress
@@ -160,6 +193,14 @@ class _Merger:
         scols = [c for c in columns_of(src) if c.name in names]
         task = progress.add_task(f"merge {src.name}", total=None) if progress else None
         with scratch.engine.connect() as sconn:
+            if sconn.dialect.name == self.conn.dialect.name == "postgresql":
+                # Server to server in PostgreSQL's own text format: no row touches Python.
+                n = copy_between(
+                    sconn, select_for(src, scols), self.conn, s, [c.name for c in scols]
+                )
+                if progress:
+                    progress.advance(task, n)
+                return n
             result = sconn.execution_options(stream_results=True, yield_per=20_000).execute(
                 select_for(src, scols)
             )
@@ -253,20 +294,20 @@ class _Merger:
             )
             res.overwritten = res.existing
         if not self.dry_run:
-            sel = sa.select(*[s.c[n] for n in ins]).where(s.c[ACTION].is_(None))
+            link = self._dag_version_link(spec, s, ins)
+            exprs = [link["expr"] if link and n == "dag_version_id" else s.c[n] for n in ins]
+            sel = sa.select(*exprs).where(s.c[ACTION].is_(None))
+            if link:
+                sel = sel.select_from(link["from"])
             self.conn.execute(sa.insert(t).from_select(ins, sel))
-        res.inserted = self.conn.execute(
-            sa.update(s).where(s.c[ACTION].is_(None)).values({ACTION: "inserted"})
-        ).rowcount
+        res.inserted = self._count(s, s.c[ACTION].is_(None))
 
     def _build_map(self, spec: TableSpec, s: sa.Table, t: sa.Table) -> None:
         cols = [sa.Column(k, t.c[k].type) for k in spec.key]
         if spec.pk:
             cols += [sa.Column("old_pk", t.c[spec.pk].type), sa.Column("new_pk", t.c[spec.pk].type)]
         cols.append(sa.Column("action", sa.String(16)))
-        m = self._temp(
-            f"_as_map_{spec.name}", cols, [["old_pk"] if spec.pk else [], list(spec.key)]
-        )
+        m = self._temp(f"_as_map_{spec.name}", cols)
         names = [*spec.key, "old_pk", "new_pk", "action"] if spec.pk else [*spec.key, "action"]
         if self.dry_run:  # nothing was inserted: pretend new rows keep their ids
             new_pk = [sa.func.coalesce(t.c[spec.pk], s.c[spec.pk])] if spec.pk else []
@@ -274,30 +315,31 @@ class _Merger:
                 *[s.c[k] for k in spec.key],
                 *([s.c[spec.pk]] if spec.pk else []),
                 *new_pk,
-                s.c[ACTION],
+                self._status(s),
             )
-            sel = sel.select_from(s.outerjoin(t, self._match(s, t, spec.key))).where(
-                s.c[ACTION] != "conflict"
-            )
+            sel = sel.select_from(s.outerjoin(t, self._match(s, t, spec.key)))
         else:
             pk = [s.c[spec.pk], t.c[spec.pk]] if spec.pk else []
-            sel = sa.select(*[s.c[k] for k in spec.key], *pk, s.c[ACTION]).select_from(
+            sel = sa.select(*[s.c[k] for k in spec.key], *pk, self._status(s)).select_from(
                 s.join(t, self._match(s, t, spec.key))
             )
-            sel = sel.where(s.c[ACTION] != "conflict")
+        sel = sel.where(self._status_in(s, ("inserted", "existing", "overwritten")))
         self.conn.execute(sa.insert(m).from_select(names, sel))
+        self._index(m, [["old_pk"] if spec.pk else [], list(spec.key)])
         self.maps[spec.name] = m
+
+    def _compares(self, spec: TableSpec) -> bool:
+        """Whether this run compares the merged rows with the archive's (see _differing)."""
+        if (self.dry_run and not self.verify) or VERIFY_IGNORE.get(spec.name) == "*":
+            return False
+        # Rows that share a key would make the check quadratic; they were copied as they
+        # are by INSERT ... SELECT from the staging table. `verify` checks them.
+        return spec.key_unique or self.verify
 
     def _differing(self, spec: TableSpec, s: sa.Table, t: sa.Table, names: list[str]) -> int:
         """Rows whose stored content differs from the archive's: those this import wrote,
         or in verify mode those both sides have (minus columns the target owns)."""
         ignore = VERIFY_IGNORE.get(spec.name, set())
-        if (self.dry_run and not self.verify) or ignore == "*":
-            return 0
-        if not spec.key_unique and not self.verify:
-            # Rows that share a key would make this check quadratic; they were copied
-            # as they are by INSERT ... SELECT from the staging table. `verify` checks them.
-            return 0
         skip = set(spec.key) | ({spec.pk} if spec.pk else set()) | set(ignore)
         cmp = [self._eq(s.c[n], t.c[n], t.c[n]) for n in names if n not in skip]
         if not cmp:
@@ -306,39 +348,41 @@ class _Merger:
         # "No identical row under the same key" as a semi-join: a join would multiply rows
         # that share a key (identical audit-log rows, say) into a quadratic blow-up.
         return self._count(
-            s, s.c[ACTION].in_(checked), ~sa.exists().where(self._match(s, t, spec.key), *cmp)
+            s, self._status_in(s, checked), ~sa.exists().where(self._match(s, t, spec.key), *cmp)
         )
 
-    def link_dag_versions(self) -> int:
-        """Point imported task instances at their DAG's newest version in the target.
+    def _dag_version_link(self, spec: TableSpec, s: sa.Table, ins: list[str]) -> dict:
+        """For new task instances without a DAG version, the newest version of their DAG
+        in the target: the column expression and the join that supplies it.
 
         Airflow's own migration leaves ``dag_version_id`` empty; where the target has
         parsed the DAG, linking lets the UI show imported tries against a DAG version.
+        It is done in the INSERT itself: an UPDATE afterwards rewrote every new row.
         """
-        ti, dv, m = (
-            self.md.tables.get("task_instance"),
-            self.md.tables.get("dag_version"),
-            self.maps.get("task_instance"),
+        dv = self.md.tables.get("dag_version")
+        if not self.link_versions or spec.name != "task_instance" or dv is None:
+            return {}
+        if "dag_version_id" not in ins:
+            return {}
+        top = (
+            sa.select(dv.c.dag_id, sa.func.max(dv.c.version_number).label("v"))
+            .group_by(dv.c.dag_id)
+            .subquery()
         )
-        if ti is None or dv is None or m is None or "dag_version_id" not in ti.c:
-            return 0
         newest = (
-            sa.select(dv.c.id)
-            .where(dv.c.dag_id == ti.c.dag_id)
-            .order_by(dv.c.version_number.desc())
-            .limit(1)
-            .scalar_subquery()
+            sa.select(dv.c.dag_id, dv.c.id)
+            .join(top, sa.and_(top.c.dag_id == dv.c.dag_id, top.c.v == dv.c.version_number))
+            .subquery("newest")
         )
-        mine = sa.select(m.c.new_pk).where(m.c.action == "inserted")
-        return self.conn.execute(
-            sa.update(ti)
-            .where(
-                ti.c.dag_version_id.is_(None),
-                ti.c.id.in_(mine),
-                sa.exists().where(dv.c.dag_id == ti.c.dag_id),
-            )
-            .values(dag_version_id=newest)
-        ).rowcount
+        self.linked = self._count(
+            s.join(newest, newest.c.dag_id == s.c.dag_id),
+            s.c[ACTION].is_(None),
+            s.c.dag_version_id.is_(None),
+        )
+        return {
+            "expr": sa.func.coalesce(s.c.dag_version_id, newest.c.id),
+            "from": s.outerjoin(newest, newest.c.dag_id == s.c.dag_id),
+        }
 
     def drop_temps(self) -> None:
         for table in reversed(self.temp_md.sorted_tables):
@@ -379,15 +423,14 @@ def merge(
     with target.engine.connect() as conn:
         trans = conn.begin()
         try:
-            merger = _Merger(conn, target.metadata, on_conflict, dry_run, verify)
+            merger = _Merger(conn, target.metadata, on_conflict, dry_run, verify, link_dag_versions)
             merger.needed_maps = {r for sp in specs for r in sp.refs.values()} | {
                 sp.parent.table for sp in specs if sp.parent
             }
             for spec in specs:
                 res = result.tables[spec.name] = TableResult(spec.name)
                 merger.merge_table(spec, scratch, res, progress)
-            if link_dag_versions and not dry_run:
-                result.linked_to_dag_version = merger.link_dag_versions()
+            result.linked_to_dag_version = merger.linked
             merger.drop_temps()
         except BaseException:
             trans.rollback()

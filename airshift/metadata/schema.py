@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import uuid
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -141,31 +140,30 @@ _CONVERT: dict[pa.DataType, Callable[[object], object]] = {
 
 
 def to_batch(rows: list[tuple], cols: list[Column], schema: pa.Schema) -> pa.RecordBatch:
-    """Rows from the driver as one Arrow batch (column-wise, converting only odd values)."""
+    """Rows from the driver as one Arrow batch, column by column.
+
+    Arrow converts a column in C when its values are what it expects (the common case);
+    only a column it refuses (MySQL's 0/1 booleans, Decimals, UUIDs...) is converted value
+    by value. Floats and Decimals in an integer column always take the checked path:
+    Arrow would truncate 1.5 to 1 without a word.
+    """
     arrays = []
     for i, c in enumerate(cols):
         values = [r[i] for r in rows]
-        conv = _CONVERT.get(c.arrow)
-        if conv is not None and any(v is not None and not _native(v, c.arrow) for v in values):
-            values = [None if v is None else conv(v) for v in values]
-        arrays.append(pa.array(values, type=c.arrow))
+        arrays.append(_array(values, c.arrow))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def _native(v: object, arrow: pa.DataType) -> bool:
-    if arrow == pa.large_string():
-        return isinstance(v, str)
-    if arrow == pa.large_binary():
-        return isinstance(v, bytes)
-    if arrow == pa.timestamp("us", tz="UTC"):
-        return (
-            not isinstance(v, dt.datetime) or v.tzinfo is None or v.utcoffset() == dt.timedelta(0)
-        )
-    if arrow == pa.bool_():
-        return isinstance(v, bool)
-    if arrow == pa.int64():
-        return isinstance(v, int)
-    return not isinstance(v, decimal.Decimal | uuid.UUID)
+def _array(values: list, arrow: pa.DataType) -> pa.Array:
+    conv = _CONVERT.get(arrow)
+    if conv is None:
+        return pa.array(values, type=arrow)
+    if arrow != pa.int64() or not any(isinstance(v, float | decimal.Decimal) for v in values):
+        try:
+            return pa.array(values, type=arrow)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+    return pa.array([None if v is None else conv(v) for v in values], type=arrow)
 
 
 def arrow_schema(cols: list[Column]) -> pa.Schema:

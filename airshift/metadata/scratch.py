@@ -15,9 +15,11 @@ import shutil
 import tempfile
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
 import sqlalchemy as sa
 from rich.progress import Progress
 
@@ -25,7 +27,7 @@ from airshift import airflow_env, db, versions
 from airshift.archive import ArchiveReader
 from airshift.archive import secrets as sec
 from airshift.errors import AirshiftError
-from airshift.metadata.load import batch_rows, write_rows
+from airshift.metadata.load import batch_rows, write_batches, write_rows
 from airshift.metadata.registry import SECRET_COLUMNS
 from airshift.metadata.source import AirflowDB
 
@@ -168,8 +170,10 @@ def load_archive(
     target_fernet_key: str | None,
     progress: Progress | None = None,
     skip_secrets: bool = False,
+    jobs: int = 1,
 ) -> LoadReport:
-    """Replace the scratch's rows with the archive's, in foreign-key order, in one transaction.
+    """Replace the scratch's rows with the archive's, parents before children, ``jobs``
+    tables at a time.
 
     Secrets are opened with the archive key and sealed with the target's Fernet key, so
     the scratch (on disk) never holds them in plaintext.
@@ -192,25 +196,92 @@ def load_archive(
     with scratch.engine.begin() as conn:
         for table in reversed(present):
             conn.execute(table.delete())
-        for table in present:
-            entry = reader.manifest.tables[table.name]
-            names = [c["name"] for c in entry.columns if c["name"] in table.c]
-            missing = [c["name"] for c in entry.columns if c["name"] not in table.c]
-            if missing:
-                report.dropped_columns[table.name] = missing
-            task = progress.add_task(f"load {table.name}", total=entry.rows) if progress else None
-            n = 0
-            for batch in reader.iter_batches(table.name):
-                rows = batch_rows(batch, names)
-                if table.name in SECRET_COLUMNS:
-                    rows = _reseal(rows, names, table.name, codec)
-                n += write_rows(conn, table, names, rows)
-                if progress:
-                    progress.advance(task, batch.num_rows)
-            report.loaded[table.name] = n
-        if conn.dialect.name == "postgresql":
+
+    def load(table: sa.Table) -> None:
+        entry = reader.manifest.tables[table.name]
+        names = [c["name"] for c in entry.columns if c["name"] in table.c]
+        missing = [c["name"] for c in entry.columns if c["name"] not in table.c]
+        if missing:
+            report.dropped_columns[table.name] = missing
+        task = progress.add_task(f"load {table.name}", total=entry.rows) if progress else None
+        batches = _advancing(reader.iter_batches(table.name), progress, task)
+        with scratch.engine.begin() as conn:
+            if table.name in SECRET_COLUMNS:
+                rows = (r for b in batches for r in batch_rows(b, names))
+                n = write_rows(conn, table, names, _reseal(rows, names, table.name, codec))
+            else:
+                n = write_batches(conn, table, names, batches)
+        report.loaded[table.name] = n
+
+    # One transaction per table (the scratch is private: a failure discards it whole), so
+    # tables whose parents are loaded can go in at once; on PostgreSQL, with foreign keys
+    # and plain indexes set aside, all of them can.
+    jobs = 1 if scratch.backend == "sqlite" else max(1, jobs)
+    bulk = _bulk_load(scratch) if scratch.backend == "postgresql" else contextlib.nullcontext()
+    with bulk, ThreadPoolExecutor(max_workers=jobs) as pool:
+        levels = fk_levels(present) if scratch.backend != "postgresql" else [present]
+        for level in levels:
+            big_first = sorted(level, key=lambda t: -reader.manifest.tables[t.name].rows)
+            for f in [pool.submit(load, t) for t in big_first]:
+                f.result()
+    if scratch.backend == "postgresql":
+        with scratch.engine.begin() as conn:
             _advance_sequences(conn, present)
+            conn.exec_driver_sql("ANALYZE")  # Airflow's migrations query these tables next
     return report
+
+
+@contextlib.contextmanager
+def _bulk_load(scratch: AirflowDB) -> Iterator[None]:
+    """Drop the scratch's foreign keys and non-unique indexes for the load, then re-create
+    them exactly as they were (their own definitions, read back from the catalog).
+
+    Why: checking each row's foreign keys and updating every index row by row is most of
+    a bulk load's cost; one validation and one index build per table afterwards is far
+    cheaper, and the scratch is private, so nobody sees it without them meanwhile.
+    """
+    with scratch.engine.begin() as conn:
+        fks = conn.exec_driver_sql(
+            "SELECT conrelid::regclass::text, quote_ident(conname), pg_get_constraintdef(oid) "
+            "FROM pg_constraint WHERE contype = 'f' AND connamespace = current_schema()::regnamespace"
+        ).all()
+        indexes = conn.exec_driver_sql(
+            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+            "JOIN pg_class c ON c.oid = i.indrelid "
+            "WHERE c.relnamespace = current_schema()::regnamespace AND NOT i.indisunique "
+            "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)"
+        ).all()
+        for table, name, _ in fks:
+            conn.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
+        for name, _ in indexes:
+            conn.exec_driver_sql(f"DROP INDEX {name}")
+    yield
+    with scratch.engine.begin() as conn:
+        for _, definition in indexes:
+            conn.exec_driver_sql(definition)
+        for table, name, definition in fks:
+            conn.exec_driver_sql(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+
+
+def fk_levels(tables: list[sa.Table]) -> list[list[sa.Table]]:
+    """``tables`` grouped so that every table comes after the tables it references."""
+    level: dict[str, int] = {}
+    for t in tables:  # sorted_tables order: referenced tables come first
+        parents = {fk.column.table.name for fk in t.foreign_keys} - {t.name}
+        level[t.name] = 1 + max((level.get(p, -1) for p in parents), default=-1)
+    out: list[list[sa.Table]] = [[] for _ in range(max(level.values(), default=-1) + 1)]
+    for t in tables:
+        out[level[t.name]].append(t)
+    return out
+
+
+def _advancing(
+    batches: Iterator[pa.RecordBatch], progress: Progress | None, task
+) -> Iterator[pa.RecordBatch]:
+    for batch in batches:
+        yield batch
+        if progress:
+            progress.advance(task, batch.num_rows)
 
 
 def _codec(

@@ -32,7 +32,15 @@ def test_export_holds_every_row_and_secret(clone_db, tmp_path, version, backend)
     src = clone_db(version, backend)
     archive = tmp_path / "archive"
     proc = airshift(
-        "export", src.url, "--to", str(archive), "--fernet-key", src.fixture.fernet_key, "--json"
+        "export",
+        src.url,
+        "--to",
+        str(archive),
+        "--fernet-key",
+        src.fixture.fernet_key,
+        "--jobs",
+        "3",  # more readers than this machine's cores: every table still whole and exact
+        "--json",
     )
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)

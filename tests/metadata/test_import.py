@@ -86,6 +86,8 @@ def test_history_moves_and_target_airflow_sees_it(clone_db, tmp_path, sv, sb, tv
     merged = report["merge"]["tables"]
     assert all(t["differing"] == 0 for t in merged.values())
     assert merged["task_instance"]["inserted"] == len(before["tis"])
+    if sv.startswith("2.") and tv.startswith("3."):
+        _assert_linked_to_newest_dag_version(tgt.url, report["merge"]["linked_to_dag_version"])
     if sv.startswith("2."):
         assert (
             report["losses"]["pickled_xcoms"]["rows"]
@@ -99,6 +101,19 @@ def test_history_moves_and_target_airflow_sees_it(clone_db, tmp_path, sv, sb, tv
     assert sorted(rows.source_rows(tgt.url, "dag", {"dag_id": "", "is_paused": ""})) == sorted(
         paused_before
     )
+
+
+def _assert_linked_to_newest_dag_version(url: str, reported: int) -> None:
+    """Imported 2.x task instances point at the newest version of their DAG in the target."""
+    newest: dict[str, tuple[int, str]] = {}
+    for vid, dag, number in rows.source_rows(
+        url, "dag_version", {"id": "TEXT", "dag_id": "TEXT", "version_number": "INTEGER"}
+    ):
+        newest[dag] = max(newest.get(dag, (number, vid)), (number, vid))
+    tis = rows.source_rows(url, "task_instance", {"dag_id": "TEXT", "dag_version_id": "TEXT"})
+    parsed = [(dag, v) for dag, v in tis if dag in newest]
+    assert parsed and reported == len(parsed)
+    assert all(v == newest[dag][1] for dag, v in parsed)
 
 
 def test_import_twice_changes_nothing_and_verify_agrees(clone_db, tmp_path):
@@ -276,17 +291,7 @@ def test_refusals_leave_the_target_unchanged(clone_db, tmp_path):
     src = clone_db("2.10.5", "sqlite")
     tgt = clone_db("3.3.2", "sqlite", "target")
     archive = tmp_path / "a"
-    key = json.loads(
-        airshift(
-            "export",
-            src.url,
-            "--to",
-            str(archive),
-            "--fernet-key",
-            src.fixture.fernet_key,
-            "--json",
-        ).stdout
-    )["generated_archive_key"]
+    key = _export(src, str(archive))
     tk = tgt.fixture.fernet_key
     wrong = airshift(
         "import",

@@ -1,0 +1,106 @@
+"""The bulk paths into PostgreSQL: Arrow -> CSV -> COPY, and the scratch load that sets
+foreign keys and indexes aside. Real PostgreSQL, real Airflow schemas."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import psycopg
+import pyarrow as pa
+import sqlalchemy as sa
+
+from airshift.archive import ArchiveReader
+from airshift.metadata import scratch
+from airshift.metadata.load import write_batches
+from airshift.metadata.source import AirflowDB
+from tests.metadata.test_export import airshift
+
+AWKWARD_TEXT = ["", None, 'quote " and, comma', "new\nline\r\n", "back\\slash \\N", "ünï ✓", "NULL"]
+AWKWARD_BYTES = [b"", None, b"\x00\x01\xff\\x", "pickled ✓".encode(), b'\n,"', b"x" * 5000, b"\\N"]
+
+
+def test_arrow_batches_reach_postgresql_exactly(empty_database) -> None:
+    url = empty_database("postgresql")
+    engine = sa.create_engine(url)
+    md = sa.MetaData()
+    table = sa.Table(
+        "t",
+        md,
+        sa.Column("s", sa.Text),
+        sa.Column("v", sa.String(250)),
+        sa.Column("b", sa.LargeBinary),
+        sa.Column("ts", sa.DateTime(timezone=True)),
+        sa.Column("ok", sa.Boolean),
+        sa.Column("f", sa.Float),
+        sa.Column("i", sa.BigInteger),
+        sa.Column("j", sa.JSON),
+    )
+    n = len(AWKWARD_TEXT)
+    stamps = [dt.datetime(2024, 2, 29, 23, 59, 59, 999999, tzinfo=dt.timezone.utc), None]
+    floats = [0.1 + 0.2, None, 1e-300, -2.5e300, 3.0, 0.0, 123456.789012345]
+    batch = pa.record_batch(
+        {
+            "s": pa.array(AWKWARD_TEXT, pa.large_string()),
+            "v": pa.array(list(reversed(AWKWARD_TEXT)), pa.large_string()),
+            "b": pa.array(AWKWARD_BYTES, pa.large_binary()),
+            "ts": pa.array((stamps * n)[:n], pa.timestamp("us", tz="UTC")),
+            "ok": pa.array([True, None, False] * 2 + [True]),
+            "f": pa.array(floats, pa.float64()),
+            "i": pa.array([2**62, None, -1, 0, 7, 8, 9], pa.int64()),
+            "j": pa.array(['{"a": [1, "x,\\"y"]}', None, "[]", "{}", "1", '"s"', "null"]),
+        }
+    )
+    try:
+        md.create_all(engine)
+        with engine.begin() as conn:
+            # two batches into one COPY
+            assert (
+                write_batches(conn, table, batch.schema.names, [batch, batch.slice(0, 2)]) == n + 2
+            )
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+            got = conn.execute("SELECT s, v, b, ts, ok, f, i, j::text FROM t").fetchall()
+    finally:
+        engine.dispose()
+    want = batch.to_pylist() + batch.slice(0, 2).to_pylist()
+    assert len(got) == len(want)
+    for row, exp in zip(got, want, strict=True):
+        s, v, b, ts, ok, f, i, j = row
+        assert (s, v, ok, f, i) == (exp["s"], exp["v"], exp["ok"], exp["f"], exp["i"])
+        assert (bytes(b) if b is not None else None) == exp["b"]
+        assert ts == exp["ts"]
+        assert (json.loads(j) if j is not None else None) == (
+            json.loads(exp["j"]) if exp["j"] is not None else None
+        )
+
+
+def _schema_objects(url: str) -> tuple[list, list]:
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        fks = conn.execute(
+            "SELECT conrelid::regclass::text, conname, pg_get_constraintdef(oid), convalidated "
+            "FROM pg_constraint WHERE contype = 'f' ORDER BY 1, 2"
+        ).fetchall()
+        indexes = conn.execute(
+            "SELECT tablename, indexname, indexdef FROM pg_indexes "
+            "WHERE schemaname = 'public' ORDER BY 1, 2"
+        ).fetchall()
+    return fks, indexes
+
+
+def test_scratch_load_puts_back_every_foreign_key_and_index(clone_db, tmp_path) -> None:
+    src = clone_db("2.10.5", "postgresql")
+    archive = tmp_path / "archive"
+    proc = airshift("export", src.url, "--to", str(archive), "--secrets", "skip", "--json")
+    assert proc.returncode == 0, proc.stderr
+    target = clone_db("2.10.5", "postgresql", "target")
+    before = _schema_objects(target.url)
+    assert before[0] and before[1]
+    reader = ArchiveReader(str(archive))
+    sdb = AirflowDB.open(target.url)
+    try:
+        report = scratch.load_archive(reader, sdb, None, None, skip_secrets=True, jobs=3)
+    finally:
+        sdb.dispose()
+    assert _schema_objects(target.url) == before
+    expected = {n: t.rows for n, t in reader.manifest.tables.items() if n != "variable"}
+    assert {n: c for n, c in report.loaded.items() if n in expected} == expected
