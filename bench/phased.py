@@ -73,7 +73,7 @@ def install(out: str) -> None:
         from airshift.metadata import merge
 
         for method in (
-            "_stage",
+            "_key_lookup",
             "_remap",
             "_keep_with_parent",
             "_classify",

@@ -87,7 +87,9 @@ class ArchiveReader:
                 + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
             )
 
-    def iter_batches(self, table: str, batch_size: int = 10_000) -> Iterator[pa.RecordBatch]:
+    def iter_batches(
+        self, table: str, batch_size: int = 10_000, columns: list[str] | None = None
+    ) -> Iterator[pa.RecordBatch]:
         """The table's rows as Arrow batches, file by file (memory bounded by batch size)."""
         entry = self.manifest.tables.get(table)
         if entry is None:
@@ -95,6 +97,8 @@ class ArchiveReader:
         for f in entry.files:
             with self.fs.open(f"{self.root}/{f.path}", "rb") as fh:
                 try:
-                    yield from pq.ParquetFile(fh).iter_batches(batch_size=batch_size)
+                    yield from pq.ParquetFile(fh).iter_batches(
+                        batch_size=batch_size, columns=columns
+                    )
                 except (pa.ArrowInvalid, OSError) as exc:
                     raise AirshiftError(f"{f.path} in {self.url} cannot be read: {exc}") from None

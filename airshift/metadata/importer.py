@@ -1,8 +1,10 @@
 """Import an archive into a live target: scratch upgrade, merge, pause handling, report.
 
-Why the scratch detour even for same-version moves: it gives one path for every pair of
-versions, types the rows exactly as the target's schema wants them, and lets Airflow's
-own migrations do every transformation between revisions.
+Why a scratch detour: it lets Airflow's own migrations do every transformation between
+revisions. When the archive is already at the target's revision there is nothing for them
+to do, so the archive's rows go straight into the merge's staging tables (typed by the
+target's own columns either way); ``verify`` still compares through a scratch database,
+which also decrypts the secrets with the target's key.
 """
 
 from __future__ import annotations
@@ -22,7 +24,10 @@ from airshift.errors import AirshiftError
 from airshift.metadata import losses, pause, scratch
 from airshift.metadata.extract import ExportOptions, export
 from airshift.metadata.inspect import migration_issues
+from airshift.metadata.load import archive_codec
 from airshift.metadata.merge import MergeResult, merge
+from airshift.metadata.registry import SECRETS_LEFT_OUT
+from airshift.metadata.rows_from import ArchiveRows, RowSource, ScratchRows
 from airshift.metadata.source import AirflowDB
 from airshift.metadata.verify import check_target_key, compare_secrets
 
@@ -145,15 +150,27 @@ def import_archive(
     sealed = reader.manifest.secrets.get("mode") == "sealed" and not opts.skip_secrets
     if sealed and opts.target_fernet_key:
         check_target_key(target, opts.target_fernet_key)
+    if report.source_revision == report.target_revision and not verify_only:
+        # Nothing to migrate: the archive's rows go straight into the merge.
+        codec = archive_codec(reader, opts.archive_key, opts.target_fernet_key) if sealed else None
+        rows = ArchiveRows(reader, codec)
+        report.loaded = {n: reader.manifest.tables[n].rows for n in rows.columns()}
+        report.not_loaded = {
+            n: SECRETS_LEFT_OUT for n in set(reader.manifest.tables) - set(rows.columns())
+        }
+        report.merge = _merge_with_pause(reader, rows, target, opts, report, progress)
+        return report
     with upgraded_scratch(
         reader, target.url, target.revision.revision, opts, report, progress, log
     ) as sdb:
         if verify_only:
-            report.merge = merge(sdb, target, progress=progress, verify=True)
+            report.merge = merge(ScratchRows(sdb), target, progress=progress, verify=True)
             if opts.target_fernet_key and not opts.skip_secrets:
                 compare_secrets(sdb, target, opts.target_fernet_key, report.merge)
         else:
-            report.merge = _merge_with_pause(reader, sdb, target, opts, report, progress)
+            report.merge = _merge_with_pause(
+                reader, ScratchRows(sdb), target, opts, report, progress
+            )
     return report
 
 
@@ -227,42 +244,38 @@ def _prepare_2x_for_3(
     return sdb
 
 
+def _archive_values(reader: ArchiveReader, table: str, columns: list[str]) -> list[tuple]:
+    """A few columns of an archive table (dag ids, pause flags: small)."""
+    if table not in reader.manifest.tables:
+        return []
+    out: list[tuple] = []
+    for batch in reader.iter_batches(table, columns=columns):
+        out += zip(*(batch.column(c).to_pylist() for c in columns), strict=True)
+    return out
+
+
 def _merge_with_pause(
-    reader, sdb: AirflowDB, target: AirflowDB, opts: ImportOptions, report, progress
+    reader: ArchiveReader,
+    rows: RowSource,
+    target: AirflowDB,
+    opts: ImportOptions,
+    report: ImportReport,
+    progress,
 ) -> MergeResult:
-    with sdb.engine.connect() as conn:
-        dag_ids = sorted(
-            {
-                r[0]
-                for r in conn.execute(sa.select(sdb.metadata.tables["dag_run"].c.dag_id).distinct())
-            }
-            | (
-                {r[0] for r in conn.execute(sa.select(sdb.metadata.tables["dag"].c.dag_id))}
-                if "dag" in sdb.metadata.tables
-                else set()
-            )
-        )
-        source_pause = reader.manifest.pause_state or (
-            {
-                d: bool(p)
-                for d, p in conn.execute(
-                    sa.select(
-                        sdb.metadata.tables["dag"].c.dag_id, sdb.metadata.tables["dag"].c.is_paused
-                    )
-                )
-            }
-            if "dag" in sdb.metadata.tables
-            else {}
-        )
+    dags = _archive_values(reader, "dag", ["dag_id", "is_paused"])
+    dag_ids = sorted(
+        {d for (d,) in _archive_values(reader, "dag_run", ["dag_id"])} | {d for d, _ in dags}
+    )
+    source_pause = reader.manifest.pause_state or {d: bool(p) for d, p in dags}
     if opts.dry_run:
         return merge(
-            sdb, target, opts.on_conflict, dry_run=True, progress=progress, link_dag_versions=False
+            rows, target, opts.on_conflict, dry_run=True, progress=progress, link_dag_versions=False
         )
     guard = pause.PauseGuard(target.engine, dag_ids)
     final = None
     try:
         result = merge(
-            sdb,
+            rows,
             target,
             opts.on_conflict,
             progress=progress,

@@ -9,11 +9,16 @@ where Airflow stores them as CHAR(32)).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
+
+from airshift.archive import ArchiveReader
+from airshift.archive import secrets as sec
+from airshift.errors import AirshiftError
+from airshift.metadata.registry import SECRET_COLUMNS
 
 _SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's own storage format for SQLite DATETIME
 
@@ -160,3 +165,67 @@ def batch_rows(batch: pa.RecordBatch, names: list[str]) -> Iterable[tuple]:
     """Rows of an Arrow batch as tuples in ``names`` order (timestamps come out UTC-aware)."""
     columns = [batch.column(batch.schema.get_field_index(n)).to_pylist() for n in names]
     return zip(*columns, strict=True)
+
+
+def archive_codec(
+    reader: ArchiveReader, archive_key: str | None, target_key: str | None
+) -> sec.SecretCodec:
+    """Opens the archive's sealed secrets and seals them with the target's Fernet key."""
+    if not archive_key:
+        raise AirshiftError(
+            "The archive holds sealed secrets: pass its key with --archive-key (or "
+            "AIRSHIFT_ARCHIVE_KEY), or import without them using --secrets skip."
+        )
+    if sec.fingerprint(archive_key) != reader.manifest.secrets.get("key_fingerprint"):
+        raise AirshiftError(
+            "The archive key is wrong: it is not the key this archive was sealed with."
+        )
+    if not target_key:
+        raise AirshiftError(
+            "The target has no Fernet key to encrypt connections and variables with. Pass "
+            "--target-fernet-key (the target's [core] fernet_key), or --secrets skip."
+        )
+    return sec.SecretCodec(archive_key, target_key, "archive key", "target Fernet key")
+
+
+def _reseal(rows, names, table, codec: sec.SecretCodec | None):
+    """Archive-sealed secrets -> the target's Fernet ciphertext (or left out, with codec None)."""
+    flags = SECRET_COLUMNS[table]
+    idx = {c: names.index(c) for c in flags if c in names}
+    ident = names.index("key" if table == "variable" else "conn_id")
+    for r in rows:
+        values = list(r)
+        for col, i in idx.items():
+            if values[i] is not None and codec is not None:
+                values[i] = codec.reseal(values[i], True, f"{table} {values[ident]!r} ({col})")
+            elif codec is None:
+                values[i] = None
+            values[names.index(flags[col])] = values[i] is not None
+        yield tuple(values)
+
+
+def write_archive_table(
+    conn: sa.Connection,
+    reader: ArchiveReader,
+    table: str,
+    into: sa.Table,
+    names: list[str],
+    codec: sec.SecretCodec | None,
+    on_batch: Callable[[int], None] | None = None,
+) -> int:
+    """Append an archive table's rows (columns ``names``) to ``into``; returns the count.
+
+    Secret columns are re-sealed row by row (small tables); everything else goes in
+    Arrow batches (``write_batches``).
+    """
+
+    def batches() -> Iterator[pa.RecordBatch]:
+        for batch in reader.iter_batches(table):
+            yield batch
+            if on_batch:
+                on_batch(batch.num_rows)
+
+    if table in SECRET_COLUMNS:
+        rows = (r for b in batches() for r in batch_rows(b, names))
+        return write_rows(conn, into, names, _reseal(rows, names, table, codec))
+    return write_batches(conn, into, names, batches())

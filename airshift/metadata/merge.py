@@ -1,4 +1,4 @@
-"""Merge rows from the scratch database into a live target, set-based, in one transaction.
+"""Merge rows (from a scratch database or the archive) into a live target, set-based, in one transaction.
 
 Why this design: the target may be running and may already hold rows of its own. Each
 table's rows are staged in a temporary table on the target, references to other tables'
@@ -16,11 +16,11 @@ from dataclasses import asdict, dataclass, field
 
 import sqlalchemy as sa
 from rich.progress import Progress
+from sqlalchemy.schema import CreateTable
 
 from airshift.errors import AirshiftError, ExitCode
-from airshift.metadata.load import copy_between, write_rows
 from airshift.metadata.registry import VERIFY_IGNORE, TableSpec, import_skip_reason, specs_for
-from airshift.metadata.schema import columns_of, select_for
+from airshift.metadata.rows_from import RowSource
 from airshift.metadata.source import AirflowDB
 
 ACTION = "_as_action"
@@ -79,6 +79,7 @@ class _Merger:
         self.link_versions, self.linked = link_versions, 0
         self.dry_run, self.verify = dry_run or verify, verify
         self.maps: dict[str, sa.Table] = {}
+        self.index_on: dict[str, list[list[str]]] = {}
         self.needed_maps: set[str] = set()
         self.temp_md = sa.MetaData()
         if verify:
@@ -89,19 +90,58 @@ class _Merger:
             )
 
     # -- helpers ---------------------------------------------------------------------
-    def _temp(self, name: str, columns: list[sa.Column]) -> sa.Table:
+    def _temp(self, name: str, columns: list[sa.Column], index_on: list[list[str]]) -> sa.Table:
+        """A temp table; on MySQL with its indexes declared in the CREATE itself, because
+        a CREATE INDEX there would commit the merge's transaction half-way."""
         t = sa.Table(name, self.temp_md, *columns, prefixes=["TEMPORARY"])
-        t.create(self.conn)
+        self.index_on[name] = [cols for cols in index_on if cols]
+        if self.conn.dialect.name != "mysql":
+            t.create(self.conn)
+            return t
+        ddl = str(CreateTable(t).compile(dialect=self.conn.dialect)).rstrip().removesuffix(")")
+        parts = [
+            ", ".join(p for p in (_mysql_index_part(t.c[c]) for c in cols) if p)
+            for cols in self.index_on[name]
+        ]
+        parts = [p for p in parts if p]
+        self.conn.exec_driver_sql(
+            ddl.rstrip() + "".join(f",\n\tINDEX ({p})" for p in parts) + "\n)"
+        )
         return t
 
-    def _index(self, t: sa.Table, index_on: list[list[str]]) -> None:
+    def _index(self, t: sa.Table) -> None:
         """Index a filled temp table (cheaper than keeping the index up to date while
         filling it), then give the planner its statistics."""
-        if self.conn.dialect.name != "mysql":  # MySQL would commit on CREATE INDEX
-            for i, cols in enumerate(index_on):
-                if cols:
-                    sa.Index(f"{t.name}_ix{i}", *[t.c[c] for c in cols]).create(self.conn)
+        if self.conn.dialect.name != "mysql":
+            for i, cols in enumerate(self.index_on[t.name]):
+                sa.Index(f"{t.name}_ix{i}", *[t.c[c] for c in cols]).create(self.conn)
         self._analyze(t)
+
+    def _key_lookup(self, spec: TableSpec, t: sa.Table) -> sa.Table | None:
+        """An indexed copy of the target's natural keys (and surrogate key), or None when
+        the target itself will do.
+
+        PostgreSQL hash-joins and needs no index. MySQL and SQLite run a correlated
+        EXISTS as one probe per row: where the target has no index on the natural key
+        (``job``, ``log``, ``trigger``...), probing it would be quadratic; a temp copy of
+        its keys, indexed, keeps each probe logarithmic (filled in one pass).
+        """
+        if self.conn.dialect.name == "postgresql" or _indexed_on(t, spec.key):
+            return None
+        ids = [spec.pk] if spec.pk else []
+        ids += [c.name for c in t.primary_key.columns]
+        names = list(dict.fromkeys([*spec.key, *ids]))
+        name = f"_as_key_{spec.name}"
+        fresh = name not in self.temp_md.tables
+        if fresh:
+            k = self._temp(name, [sa.Column(c, t.c[c].type) for c in names], [list(spec.key)])
+        else:  # again, after the insert: emptied and refilled (its index stays)
+            k = self.temp_md.tables[name]
+            self.conn.execute(k.delete())
+        self.conn.execute(sa.insert(k).from_select(names, sa.select(*[t.c[c] for c in names])))
+        if fresh:
+            self._index(k)
+        return k
 
     def _eq(self, a: sa.Column, b: sa.Column, target_col: sa.Column) -> sa.ColumnElement[bool]:
         if isinstance(target_col.type, sa.JSON):  # json has no '=' on PostgreSQL
@@ -109,13 +149,16 @@ class _Merger:
         return a == b if not target_col.nullable else a.is_not_distinct_from(b)
 
     def _match(self, s: sa.Table, t: sa.Table, cols: tuple[str, ...]) -> sa.ColumnElement[bool]:
-        """Join on a natural key. Nullable columns compare as ``coalesce(text, sentinel)``:
-        ``IS NOT DISTINCT FROM`` would be null-safe too, but PostgreSQL can only run it as
-        a nested loop, which made the merge quadratic on the audit log (see benchmarks)."""
+        """Join on a natural key, null-safely. On PostgreSQL nullable columns compare as
+        ``coalesce(text, sentinel)``: ``IS NOT DISTINCT FROM`` can only run as a nested loop
+        there, which made the merge quadratic on the audit log (see benchmarks). MySQL's
+        ``<=>`` and SQLite's ``IS`` are null-safe and can use indexes and hash joins."""
         conds = []
         for c in cols:
             a, b, col = s.c[c], t.c[c], t.c[c]
-            if col.nullable:
+            if col.nullable and self.conn.dialect.name != "postgresql":
+                conds.append(a.is_not_distinct_from(b))
+            elif col.nullable:
                 conds.append(
                     sa.func.coalesce(sa.cast(a, sa.Text), _NULL)
                     == sa.func.coalesce(sa.cast(b, sa.Text), _NULL)
@@ -161,17 +204,21 @@ class _Merger:
 
     # -- one table -------------------------------------------------------------------
     def merge_table(
-        self, spec: TableSpec, scratch: AirflowDB, res: TableResult, progress: Progress | None
+        self, spec: TableSpec, source: RowSource, res: TableResult, progress: Progress | None
     ) -> None:
         t = self.md.tables[spec.name]
-        src = scratch.metadata.tables[spec.name]
-        cols = [c for c in t.columns if c.name in src.c]
+        have = source.columns()[spec.name]
+        cols = [c for c in t.columns if c.name in have]
         s = self._temp(
             f"_as_{spec.name}",
             [sa.Column(c.name, c.type) for c in cols] + [sa.Column(ACTION, sa.String(16))],
+            [list(spec.key), [spec.pk] if spec.pk else []],
         )
-        res.staged = self._stage(scratch, src, s, [c.name for c in cols], progress)
-        self._index(s, [list(spec.key), [spec.pk] if spec.pk else []])
+        task = progress.add_task(f"merge {spec.name}", total=None) if progress else None
+        res.staged = source.stage(self.conn, spec.name, s, [c.name for c in cols])
+        if progress:
+            progress.update(task, total=res.staged, completed=res.staged)
+        self._index(s)
         self._remap(spec, s, t, res)
         self._keep_with_parent(spec, s, res)
         self._classify(spec, s, t, res)
@@ -182,34 +229,13 @@ class _Merger:
         compared = self._compares(spec)
         if res.inserted and (mapped or compared):
             self._analyze(t)  # the target's statistics predate the rows just inserted
+        if mapped or compared:
+            copy = self._key_lookup(spec, t)  # anew: with the rows just inserted
+            look = t if copy is None else copy
         if mapped:
-            self._build_map(spec, s, t)
+            self._build_map(spec, s, t, look)
         if compared:
-            res.differing = self._differing(spec, s, t, [c.name for c in cols])
-
-    def _stage(
-        self, scratch: AirflowDB, src: sa.Table, s: sa.Table, names: list[str], progress
-    ) -> int:
-        scols = [c for c in columns_of(src) if c.name in names]
-        task = progress.add_task(f"merge {src.name}", total=None) if progress else None
-        with scratch.engine.connect() as sconn:
-            if sconn.dialect.name == self.conn.dialect.name == "postgresql":
-                # Server to server in PostgreSQL's own text format: no row touches Python.
-                n = copy_between(
-                    sconn, select_for(src, scols), self.conn, s, [c.name for c in scols]
-                )
-                if progress:
-                    progress.advance(task, n)
-                return n
-            result = sconn.execution_options(stream_results=True, yield_per=20_000).execute(
-                select_for(src, scols)
-            )
-            n = 0
-            for part in result.partitions(20_000):
-                n += write_rows(self.conn, s, [c.name for c in scols], (tuple(r) for r in part))
-                if progress:
-                    progress.advance(task, len(part))
-        return n
+            res.differing = self._differing(spec, s, t, [c.name for c in cols], look)
 
     def _remap(self, spec: TableSpec, s: sa.Table, t: sa.Table, res: TableResult) -> None:
         for col, parent in spec.refs.items():
@@ -246,9 +272,10 @@ class _Merger:
         )
 
     def _classify(self, spec: TableSpec, s: sa.Table, t: sa.Table, res: TableResult) -> None:
+        keys = self._key_lookup(spec, t)
         self.conn.execute(
             sa.update(s)
-            .where(sa.exists().where(self._match(s, t, spec.key)))
+            .where(sa.exists().where(self._match(s, t if keys is None else keys, spec.key)))
             .values({ACTION: "existing"})
         )
         for ukey in spec.unique:
@@ -302,30 +329,37 @@ class _Merger:
             self.conn.execute(sa.insert(t).from_select(ins, sel))
         res.inserted = self._count(s, s.c[ACTION].is_(None))
 
-    def _build_map(self, spec: TableSpec, s: sa.Table, t: sa.Table) -> None:
+    def _build_map(self, spec: TableSpec, s: sa.Table, t: sa.Table, look: sa.Table) -> None:
+        """old id -> new id (and status) per natural key; ``look`` is where the target's
+        keys and ids are looked up (the target, or its indexed key copy)."""
         cols = [sa.Column(k, t.c[k].type) for k in spec.key]
         if spec.pk:
             cols += [sa.Column("old_pk", t.c[spec.pk].type), sa.Column("new_pk", t.c[spec.pk].type)]
         cols.append(sa.Column("action", sa.String(16)))
-        m = self._temp(f"_as_map_{spec.name}", cols)
+        m = self._temp(
+            f"_as_map_{spec.name}",
+            cols,
+            [["old_pk"], ["new_pk"], list(spec.key)] if spec.pk else [list(spec.key)],
+        )
         names = [*spec.key, "old_pk", "new_pk", "action"] if spec.pk else [*spec.key, "action"]
-        if self.dry_run:  # nothing was inserted: pretend new rows keep their ids
-            new_pk = [sa.func.coalesce(t.c[spec.pk], s.c[spec.pk])] if spec.pk else []
-            sel = sa.select(
-                *[s.c[k] for k in spec.key],
-                *([s.c[spec.pk]] if spec.pk else []),
-                *new_pk,
-                self._status(s),
+        keys = [s.c[k] for k in spec.key]
+        if not spec.pk:  # every row not in conflict is in the target now: no join needed
+            sel = sa.select(*keys, self._status(s))
+        elif self.dry_run:  # nothing was inserted: pretend new rows keep their ids
+            new_pk = sa.func.coalesce(look.c[spec.pk], s.c[spec.pk])
+            sel = sa.select(*keys, s.c[spec.pk], new_pk, self._status(s)).select_from(
+                s.outerjoin(look, self._match(s, look, spec.key))
             )
-            sel = sel.select_from(s.outerjoin(t, self._match(s, t, spec.key)))
         else:
-            pk = [s.c[spec.pk], t.c[spec.pk]] if spec.pk else []
-            sel = sa.select(*[s.c[k] for k in spec.key], *pk, self._status(s)).select_from(
-                s.join(t, self._match(s, t, spec.key))
+            sel = sa.select(*keys, s.c[spec.pk], look.c[spec.pk], self._status(s)).select_from(
+                s.join(look, self._match(s, look, spec.key))
             )
+        # MySQL: staging first, each row probing the indexed side (its statistics on a
+        # fresh temp table could make it scan the other way round, row by row).
         sel = sel.where(self._status_in(s, ("inserted", "existing", "overwritten")))
+        sel = sel.prefix_with("STRAIGHT_JOIN", dialect="mysql")
         self.conn.execute(sa.insert(m).from_select(names, sel))
-        self._index(m, [["old_pk"] if spec.pk else [], list(spec.key)])
+        self._index(m)
         self.maps[spec.name] = m
 
     def _compares(self, spec: TableSpec) -> bool:
@@ -336,7 +370,9 @@ class _Merger:
         # are by INSERT ... SELECT from the staging table. `verify` checks them.
         return spec.key_unique or self.verify
 
-    def _differing(self, spec: TableSpec, s: sa.Table, t: sa.Table, names: list[str]) -> int:
+    def _differing(
+        self, spec: TableSpec, s: sa.Table, t: sa.Table, names: list[str], look: sa.Table
+    ) -> int:
         """Rows whose stored content differs from the archive's: those this import wrote,
         or in verify mode those both sides have (minus columns the target owns)."""
         ignore = VERIFY_IGNORE.get(spec.name, set())
@@ -345,11 +381,14 @@ class _Merger:
         if not cmp:
             return 0
         checked = ("existing",) if self.verify else self.allowed
-        # "No identical row under the same key" as a semi-join: a join would multiply rows
+        # "No identical row under the same key" as an anti-join: a join would multiply rows
         # that share a key (identical audit-log rows, say) into a quadratic blow-up.
-        return self._count(
-            s, self._status_in(s, checked), ~sa.exists().where(self._match(s, t, spec.key), *cmp)
-        )
+        if look is t:
+            same = sa.exists().where(self._match(s, t, spec.key), *cmp)
+        else:  # probe the indexed key copy, then the target row by its primary key
+            by_pk = [t.c[c.name] == look.c[c.name] for c in t.primary_key.columns]
+            same = sa.exists().where(self._match(s, look, spec.key), *by_pk, *cmp)
+        return self._count(s, self._status_in(s, checked), ~same)
 
     def _dag_version_link(self, spec: TableSpec, s: sa.Table, ins: list[str]) -> dict:
         """For new task instances without a DAG version, the newest version of their DAG
@@ -385,12 +424,42 @@ class _Merger:
         }
 
     def drop_temps(self) -> None:
+        # TEMPORARY said explicitly: a plain DROP TABLE commits on MySQL.
+        temporary = "TEMPORARY " if self.conn.dialect.name == "mysql" else ""
+        prep = self.conn.dialect.identifier_preparer
         for table in reversed(self.temp_md.sorted_tables):
-            table.drop(self.conn)
+            self.conn.exec_driver_sql(f"DROP {temporary}TABLE {prep.quote(table.name)}")
+
+
+def _indexed_on(t: sa.Table, key: tuple[str, ...]) -> bool:
+    """Whether ``t`` has an index that finds ``key`` selectively: a unique one within the
+    key, or any on the whole key (``job``'s index on ``dag_id`` alone is no help: most
+    jobs have none)."""
+    unique = [[c.name for c in t.primary_key.columns]]
+    unique += [
+        [c.name for c in u.columns] for u in t.constraints if isinstance(u, sa.UniqueConstraint)
+    ]
+    unique += [[c.name for c in ix.columns] for ix in t.indexes if ix.unique]
+    other = [[c.name for c in ix.columns] for ix in t.indexes if not ix.unique]
+    return any(cols and set(cols) <= set(key) for cols in unique) or any(
+        set(cols) == set(key) for cols in other
+    )
+
+
+def _mysql_index_part(col: sa.Column) -> str | None:
+    """An index column on MySQL: long strings by a prefix (InnoDB keys are limited);
+    JSON not at all (MySQL cannot index it)."""
+    t = col.type
+    if isinstance(t, sa.JSON):
+        return None
+    long = isinstance(t, sa.Text | sa.LargeBinary) or (
+        isinstance(t, sa.String) and (t.length or 10_000) > 64
+    )
+    return f"`{col.name}`(64)" if long else f"`{col.name}`"
 
 
 def merge(
-    scratch: AirflowDB,
+    source: RowSource,
     target: AirflowDB,
     on_conflict: str = "skip",
     dry_run: bool = False,
@@ -398,28 +467,24 @@ def merge(
     link_dag_versions: bool = False,
     verify: bool = False,
 ) -> MergeResult:
-    """Merge every registered table of ``scratch`` into ``target`` (same schema revision)."""
+    """Merge every registered table of ``source`` into ``target`` (same schema revision)."""
     if on_conflict not in CONFLICT_MODES:
         raise AirshiftError(
             f"--on-conflict takes one of {', '.join(CONFLICT_MODES)}, not {on_conflict!r}."
         )
-    if scratch.revision.revision != target.revision.revision:
+    if source.revision != target.revision.revision:
         raise AirshiftError(
-            f"Internal error: scratch at {scratch.revision.revision}, target at {target.revision.revision}."
+            f"Internal error: rows at {source.revision}, target at {target.revision.revision}."
         )
     target.refresh()
     result = MergeResult(dry_run=dry_run or verify)
-    specs = specs_for(scratch.columns())
-    specs = [sp for sp in specs if sp.name in target.metadata.tables]
-    known = {sp.name for sp in specs}
-    with scratch.engine.connect() as sconn:
-        for name, table in scratch.metadata.tables.items():
-            if name in known or name == "alembic_version":
-                continue
-            if sconn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one():
-                result.skipped_tables[name] = (
-                    import_skip_reason(name) or "airshift does not know this table; not imported"
-                )
+    columns = source.columns()
+    specs = [sp for sp in specs_for(columns) if sp.name in target.metadata.tables]
+    known = {sp.name for sp in specs} | {"alembic_version"}
+    for name in sorted(source.holding_rows(set(columns) - known)):
+        result.skipped_tables[name] = (
+            import_skip_reason(name) or "airshift does not know this table; not imported"
+        )
     with target.engine.connect() as conn:
         trans = conn.begin()
         try:
@@ -429,7 +494,7 @@ def merge(
             }
             for spec in specs:
                 res = result.tables[spec.name] = TableResult(spec.name)
-                merger.merge_table(spec, scratch, res, progress)
+                merger.merge_table(spec, source, res, progress)
             result.linked_to_dag_version = merger.linked
             merger.drop_temps()
         except BaseException:

@@ -21,6 +21,10 @@ SECRET_COLUMNS: dict[str, dict[str, str]] = {
     "connection": {"password": "is_encrypted", "extra": "is_extra_encrypted"},
 }
 
+# Why an import without secrets (--secrets skip, or an archive made without them) leaves
+# the variables out entirely.
+SECRETS_LEFT_OUT = "secrets were left out (--secrets skip): a variable is its value"
+
 # Tables not exported at all: transient and sensitive, with no history in them.
 EXPORT_SKIP: dict[str, str] = {
     "session": "web UI login sessions: transient, and they hold session secrets",

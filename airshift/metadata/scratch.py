@@ -19,16 +19,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pyarrow as pa
 import sqlalchemy as sa
 from rich.progress import Progress
 
 from airshift import airflow_env, db, versions
 from airshift.archive import ArchiveReader
-from airshift.archive import secrets as sec
 from airshift.errors import AirshiftError
-from airshift.metadata.load import batch_rows, write_batches, write_rows
-from airshift.metadata.registry import SECRET_COLUMNS
+from airshift.metadata.load import archive_codec, write_archive_table
+from airshift.metadata.registry import SECRETS_LEFT_OUT
 from airshift.metadata.source import AirflowDB
 
 
@@ -187,11 +185,9 @@ def load_archive(
                 f"no such table in the schema at revision {scratch.revision.revision}"
             )
     skip_secrets = skip_secrets or reader.manifest.secrets.get("mode") != "sealed"
-    codec = None if skip_secrets else _codec(reader, archive_key, target_fernet_key)
+    codec = None if skip_secrets else archive_codec(reader, archive_key, target_fernet_key)
     if skip_secrets and "variable" in reader.manifest.tables:
-        report.not_loaded["variable"] = (
-            "secrets were left out (--secrets skip): a variable is its value"
-        )
+        report.not_loaded["variable"] = SECRETS_LEFT_OUT
         present = [t for t in present if t.name != "variable"]
     with scratch.engine.begin() as conn:
         for table in reversed(present):
@@ -204,14 +200,16 @@ def load_archive(
         if missing:
             report.dropped_columns[table.name] = missing
         task = progress.add_task(f"load {table.name}", total=entry.rows) if progress else None
-        batches = _advancing(reader.iter_batches(table.name), progress, task)
         with scratch.engine.begin() as conn:
-            if table.name in SECRET_COLUMNS:
-                rows = (r for b in batches for r in batch_rows(b, names))
-                n = write_rows(conn, table, names, _reseal(rows, names, table.name, codec))
-            else:
-                n = write_batches(conn, table, names, batches)
-        report.loaded[table.name] = n
+            report.loaded[table.name] = write_archive_table(
+                conn,
+                reader,
+                table.name,
+                table,
+                names,
+                codec,
+                on_batch=(lambda n: progress.advance(task, n)) if progress else None,
+            )
 
     # One transaction per table (the scratch is private: a failure discards it whole), so
     # tables whose parents are loaded can go in at once; on PostgreSQL, with foreign keys
@@ -273,51 +271,6 @@ def fk_levels(tables: list[sa.Table]) -> list[list[sa.Table]]:
     for t in tables:
         out[level[t.name]].append(t)
     return out
-
-
-def _advancing(
-    batches: Iterator[pa.RecordBatch], progress: Progress | None, task
-) -> Iterator[pa.RecordBatch]:
-    for batch in batches:
-        yield batch
-        if progress:
-            progress.advance(task, batch.num_rows)
-
-
-def _codec(
-    reader: ArchiveReader, archive_key: str | None, target_key: str | None
-) -> sec.SecretCodec:
-    if not archive_key:
-        raise AirshiftError(
-            "The archive holds sealed secrets: pass its key with --archive-key (or "
-            "AIRSHIFT_ARCHIVE_KEY), or import without them using --secrets skip."
-        )
-    if sec.fingerprint(archive_key) != reader.manifest.secrets.get("key_fingerprint"):
-        raise AirshiftError(
-            "The archive key is wrong: it is not the key this archive was sealed with."
-        )
-    if not target_key:
-        raise AirshiftError(
-            "The target has no Fernet key to encrypt connections and variables with. Pass "
-            "--target-fernet-key (the target's [core] fernet_key), or --secrets skip."
-        )
-    return sec.SecretCodec(archive_key, target_key, "archive key", "target Fernet key")
-
-
-def _reseal(rows, names, table, codec: sec.SecretCodec | None):
-    """Archive-sealed secrets -> the target's Fernet ciphertext (or left out, with codec None)."""
-    flags = SECRET_COLUMNS[table]
-    idx = {c: names.index(c) for c in flags if c in names}
-    ident = names.index("key" if table == "variable" else "conn_id")
-    for r in rows:
-        values = list(r)
-        for col, i in idx.items():
-            if values[i] is not None and codec is not None:
-                values[i] = codec.reseal(values[i], True, f"{table} {values[ident]!r} ({col})")
-            elif codec is None:
-                values[i] = None
-            values[names.index(flags[col])] = values[i] is not None
-        yield tuple(values)
 
 
 def _advance_sequences(conn: sa.Connection, tables: list[sa.Table]) -> None:

@@ -1,0 +1,96 @@
+"""Where the merge reads its rows: a scratch database, or the archive itself.
+
+Why two: across versions the rows must pass through Airflow's own migrations in a scratch
+database. When the archive is already at the target's revision there is nothing to
+migrate, and going through a scratch database would load every row twice; the archive's
+Parquet batches then go straight into the merge's staging tables (the same COPY path
+that fills a scratch database).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Protocol
+
+import sqlalchemy as sa
+
+from airshift.archive import ArchiveReader
+from airshift.archive import secrets as sec
+from airshift.metadata.load import copy_between, write_archive_table, write_rows
+from airshift.metadata.schema import columns_of, select_for
+from airshift.metadata.source import AirflowDB
+
+
+class RowSource(Protocol):
+    revision: str
+
+    def columns(self) -> dict[str, set[str]]:
+        """Table -> column names."""
+
+    def holding_rows(self, tables: Iterable[str]) -> set[str]:
+        """Those of ``tables`` that hold at least one row."""
+
+    def stage(self, conn: sa.Connection, table: str, into: sa.Table, names: list[str]) -> int:
+        """Append ``table``'s rows (columns ``names``) to ``into`` on ``conn``; the count."""
+
+
+@dataclass
+class ScratchRows:
+    db: AirflowDB
+
+    @property
+    def revision(self) -> str:
+        return self.db.revision.revision
+
+    def columns(self) -> dict[str, set[str]]:
+        return self.db.columns()
+
+    def holding_rows(self, tables: Iterable[str]) -> set[str]:
+        md = self.db.metadata
+        with self.db.engine.connect() as conn:
+            return {
+                n
+                for n in tables
+                if conn.execute(sa.select(sa.literal(1)).select_from(md.tables[n]).limit(1)).first()
+            }
+
+    def stage(self, conn: sa.Connection, table: str, into: sa.Table, names: list[str]) -> int:
+        src = self.db.metadata.tables[table]
+        by_name = {c.name: c for c in columns_of(src)}
+        query = select_for(src, [by_name[n] for n in names])
+        with self.db.engine.connect() as sconn:
+            if sconn.dialect.name == conn.dialect.name == "postgresql":
+                # Server to server in PostgreSQL's own text format: no row touches Python.
+                return copy_between(sconn, query, conn, into, names)
+            result = sconn.execution_options(stream_results=True, yield_per=20_000).execute(query)
+            return sum(
+                write_rows(conn, into, names, (tuple(r) for r in part))
+                for part in result.partitions(20_000)
+            )
+
+
+@dataclass
+class ArchiveRows:
+    """The archive's rows, secrets re-sealed with the target's key on the way (or left out
+    with ``codec`` None)."""
+
+    reader: ArchiveReader
+    codec: sec.SecretCodec | None
+
+    @property
+    def revision(self) -> str:
+        return self.reader.manifest.source["alembic_revision"]
+
+    def columns(self) -> dict[str, set[str]]:
+        return {
+            n: {c["name"] for c in e.columns}
+            for n, e in self.reader.manifest.tables.items()
+            if not (n == "variable" and self.codec is None)  # a variable is its value
+        }
+
+    def holding_rows(self, tables: Iterable[str]) -> set[str]:
+        return {n for n in tables if self.reader.manifest.tables[n].rows}
+
+    def stage(self, conn: sa.Connection, table: str, into: sa.Table, names: list[str]) -> int:
+        return write_archive_table(conn, self.reader, table, into, names, self.codec)
