@@ -25,7 +25,7 @@ def steps_table(results: list[dict]) -> str:
     for r in results:
         late = " (interrupted)" if r.get("timed_out") else ""
         lines.append(
-            f"| {r['size']} | {r['name']} | {r['seconds']:.1f}{late} | "
+            f"| {r['size']} | {r['name'].replace('|', chr(92) + '|')} | {r['seconds']:.1f}{late} | "
             f"{r['rows_per_s']:,.0f} | {r['peak_rss_mb']:.0f} | {r['tree_rss_mb']:.0f} |"
         )
     return "\n".join(lines)
