@@ -229,13 +229,7 @@ def _clone_dataset_events(cur: psycopg.Cursor, log) -> None:
 
 HISTORY_TABLES = [
     "dag_run",
-    "task_instance",
-    "task_instance_history",
-    "task_fail",
-    "xcom",
-    "rendered_task_instance_fields",
-    "task_reschedule",
-    "task_instance_note",
+    *RUN_CHILDREN,
     "dag_run_note",
     "log",
     "job",
