@@ -56,6 +56,16 @@ JobsOpt = Annotated[
         help="Tables read and loaded at once (default: the CPU count, at most 4).",
     ),
 ]
+OnlineOpt = Annotated[
+    bool,
+    typer.Option(
+        "--online",
+        help="Keep every target table readable during the import: no table is locked, indexes "
+        "are kept up to date row by row (slower). By default, on PostgreSQL, a table that gets "
+        "more new rows than it holds is loaded with its plain indexes and foreign keys set "
+        "aside and rebuilt, and stays locked until the import commits.",
+    ),
+]
 
 
 def _jobs(jobs: int | None) -> int:
@@ -278,6 +288,7 @@ def import_(
     ] = False,
     report: ReportOpt = None,
     jobs: JobsOpt = None,
+    online: OnlineOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Merge an archive's history into a live target, across Airflow versions."""
@@ -298,6 +309,7 @@ def import_(
         scratch_url=scratch_url,
         dry_run=dry_run,
         jobs=_jobs(jobs),
+        online=online,
     )
     reader = ArchiveReader(archive)
     tgt = AirflowDB.open(target)
@@ -418,6 +430,7 @@ def migrate(
     ] = False,
     report: ReportOpt = None,
     jobs: JobsOpt = None,
+    online: OnlineOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """The whole path in one command: inspect both sides, export, upgrade, import, verify."""
@@ -454,6 +467,7 @@ def migrate(
             scratch_url=scratch_url,
             dry_run=dry_run,
             jobs=_jobs(jobs),
+            online=online,
         )
         from airshift.metadata.importer import check_direction
 

@@ -70,10 +70,14 @@ def install(out: str) -> None:
     _timed(losses, "task_fail_to_history", "task_fail_to_history", out)
     _timed(importer, "merge", "merge", out)
     if os.environ.get("AIRSHIFT_BENCH_MERGE_STEPS"):
-        from airshift.metadata import merge
+        from airshift.metadata import merge, rows_from
+
+        for cls in (rows_from.ArchiveRows, rows_from.ScratchRows):
+            _timed_method(cls, "stage", out)
 
         for method in (
             "_key_lookup",
+            "_index",
             "_remap",
             "_keep_with_parent",
             "_classify",

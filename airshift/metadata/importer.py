@@ -47,6 +47,7 @@ class ImportOptions:
     convert_pickled: bool = False
     link_dag_versions: bool = True
     jobs: int = 1  # tables loaded at once into the scratch database
+    online: bool = False  # never lock a target table (see merge._Merger._bulk)
 
 
 @dataclass
@@ -280,6 +281,7 @@ def _merge_with_pause(
             opts.on_conflict,
             progress=progress,
             link_dag_versions=opts.link_dag_versions,
+            online=opts.online,
         )
         now = pause.read_states(target.engine, dag_ids)
         keep = opts.unpause == "keep-paused"

@@ -12,6 +12,8 @@ row present and changes nothing.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import sqlalchemy as sa
@@ -19,6 +21,7 @@ from rich.progress import Progress
 from sqlalchemy.schema import CreateTable
 
 from airshift.errors import AirshiftError, ExitCode
+from airshift.metadata import pg_bulk
 from airshift.metadata.registry import VERIFY_IGNORE, TableSpec, import_skip_reason, specs_for
 from airshift.metadata.rows_from import RowSource
 from airshift.metadata.source import AirflowDB
@@ -38,6 +41,7 @@ class TableResult:
     conflicts: int = 0  # another row holds one of its unique keys: skipped
     without_parent: int = 0  # the row it belongs with was not imported
     differing: int = 0  # after the merge, rows whose content differs from the archive's
+    indexes_rebuilt: bool = False  # loaded with plain indexes and foreign keys set aside
     samples: list[str] = field(default_factory=list)
 
 
@@ -74,8 +78,10 @@ class _Merger:
         dry_run: bool,
         verify: bool = False,
         link_versions: bool = False,
+        online: bool = False,
     ) -> None:
         self.conn, self.md, self.on_conflict = conn, target_md, on_conflict
+        self.online = online
         self.link_versions, self.linked = link_versions, 0
         self.dry_run, self.verify = dry_run or verify, verify
         self.maps: dict[str, sa.Table] = {}
@@ -90,11 +96,22 @@ class _Merger:
             )
 
     # -- helpers ---------------------------------------------------------------------
-    def _temp(self, name: str, columns: list[sa.Column], index_on: list[list[str]]) -> sa.Table:
-        """A temp table; on MySQL with its indexes declared in the CREATE itself, because
-        a CREATE INDEX there would commit the merge's transaction half-way."""
+    def _temp(
+        self,
+        name: str,
+        columns: list[sa.Column],
+        joined_on: list[list[str]],
+        probed_on: list[list[str]] | None = None,
+    ) -> sa.Table:
+        """A temp table, indexed (once filled, see ``_index``) on ``probed_on``, the keys a
+        correlated subquery looks up row by row, and on MySQL and SQLite also on
+        ``joined_on``, the keys other statements join on: those backends run such joins as
+        one probe per row, while PostgreSQL hash-joins them and building an index it never
+        uses only costs time. On MySQL the indexes are declared in the CREATE itself,
+        because a CREATE INDEX there would commit the merge's transaction half-way."""
         t = sa.Table(name, self.temp_md, *columns, prefixes=["TEMPORARY"])
-        self.index_on[name] = [cols for cols in index_on if cols]
+        keys = [*(probed_on or []), *(joined_on if self.conn.dialect.name != "postgresql" else [])]
+        self.index_on[name] = [cols for cols in keys if cols]
         if self.conn.dialect.name != "mysql":
             t.create(self.conn)
             return t
@@ -218,9 +235,9 @@ class _Merger:
         res.staged = source.stage(self.conn, spec.name, s, [c.name for c in cols])
         if progress:
             progress.update(task, total=res.staged, completed=res.staged)
-        self._index(s)
         self._remap(spec, s, t, res)
         self._keep_with_parent(spec, s, res)
+        self._index(s)
         self._classify(spec, s, t, res)
         if res.existing or res.conflicts:
             self._analyze(s)  # statuses changed: the planner would still expect all rows new
@@ -238,22 +255,29 @@ class _Merger:
             res.differing = self._differing(spec, s, t, [c.name for c in cols], look)
 
     def _remap(self, spec: TableSpec, s: sa.Table, t: sa.Table, res: TableResult) -> None:
+        """Rewrite references to other tables' surrogate keys through their id maps.
+
+        One UPDATE for all of a table's references, before the staging table is indexed:
+        every UPDATE rewrites each row it touches (and would update each index)."""
+        values: dict[str, sa.ColumnElement | None] = {}
         for col, parent in spec.refs.items():
             if col not in s.c:
                 continue
             m = self.maps.get(parent)
-            if m is None or "old_pk" not in m.c:
-                lookup = None
-            else:
-                lookup = sa.select(m.c.new_pk).where(m.c.old_pk == s.c[col]).scalar_subquery()
+            mapped = m is not None and "old_pk" in m.c
             if not t.c[col].nullable:
                 unmapped = (
-                    s.c[col].is_not(None)
-                    if lookup is None
-                    else ~sa.exists().where(m.c.old_pk == s.c[col])
+                    ~sa.exists().where(m.c.old_pk == s.c[col]) if mapped else s.c[col].is_not(None)
                 )
                 res.without_parent += self._delete(s, unmapped)
-            self.conn.execute(sa.update(s).where(s.c[col].is_not(None)).values({col: lookup}))
+            values[col] = (
+                sa.select(m.c.new_pk).where(m.c.old_pk == s.c[col]).scalar_subquery()
+                if mapped
+                else None
+            )
+        if values:
+            referring = sa.or_(*[s.c[c].is_not(None) for c in values])
+            self.conn.execute(sa.update(s).where(referring).values(values))
 
     def _keep_with_parent(self, spec: TableSpec, s: sa.Table, res: TableResult) -> None:
         if spec.parent is None:
@@ -320,14 +344,38 @@ class _Merger:
                 sa.update(s).where(s.c[ACTION] == "existing").values({ACTION: "overwritten"})
             )
             res.overwritten = res.existing
-        if not self.dry_run:
+        res.inserted = self._count(s, s.c[ACTION].is_(None))
+        if not self.dry_run and res.inserted:
             link = self._dag_version_link(spec, s, ins)
             exprs = [link["expr"] if link and n == "dag_version_id" else s.c[n] for n in ins]
             sel = sa.select(*exprs).where(s.c[ACTION].is_(None))
             if link:
                 sel = sel.select_from(link["from"])
-            self.conn.execute(sa.insert(t).from_select(ins, sel))
-        res.inserted = self._count(s, s.c[ACTION].is_(None))
+            with self._bulk(t, res):
+                self.conn.execute(sa.insert(t).from_select(ins, sel))
+
+    @contextlib.contextmanager
+    def _bulk(self, t: sa.Table, res: TableResult) -> Iterator[None]:
+        """On PostgreSQL, insert with the table's foreign keys and plain indexes set aside
+        and re-created afterwards (``pg_bulk``) when the import brings more rows than the
+        target holds: then one index build is cheaper than maintaining it row by row.
+
+        The cost: the table is locked (ACCESS EXCLUSIVE) until the merge commits, so the
+        target's scheduler and UI wait for it. ``online`` keeps every table readable.
+        """
+        if self.online or self.conn.dialect.name != "postgresql":
+            yield
+            return
+        held = sa.select(sa.literal(1)).select_from(t).limit(res.inserted).subquery()
+        if self.conn.execute(sa.select(sa.func.count()).select_from(held)).scalar_one() >= (
+            res.inserted
+        ):
+            yield
+            return
+        aside = pg_bulk.set_aside(self.conn, [t.name])
+        yield
+        pg_bulk.restore(self.conn, aside)
+        res.indexes_rebuilt = bool(aside.indexes or aside.fks)
 
     def _build_map(self, spec: TableSpec, s: sa.Table, t: sa.Table, look: sa.Table) -> None:
         """old id -> new id (and status) per natural key; ``look`` is where the target's
@@ -339,7 +387,8 @@ class _Merger:
         m = self._temp(
             f"_as_map_{spec.name}",
             cols,
-            [["old_pk"], ["new_pk"], list(spec.key)] if spec.pk else [list(spec.key)],
+            [["new_pk"], list(spec.key)] if spec.pk else [list(spec.key)],
+            [["old_pk"]] if spec.pk else [],  # _remap's lookups
         )
         names = [*spec.key, "old_pk", "new_pk", "action"] if spec.pk else [*spec.key, "action"]
         keys = [s.c[k] for k in spec.key]
@@ -466,6 +515,7 @@ def merge(
     progress: Progress | None = None,
     link_dag_versions: bool = False,
     verify: bool = False,
+    online: bool = False,
 ) -> MergeResult:
     """Merge every registered table of ``source`` into ``target`` (same schema revision)."""
     if on_conflict not in CONFLICT_MODES:
@@ -488,7 +538,9 @@ def merge(
     with target.engine.connect() as conn:
         trans = conn.begin()
         try:
-            merger = _Merger(conn, target.metadata, on_conflict, dry_run, verify, link_dag_versions)
+            merger = _Merger(
+                conn, target.metadata, on_conflict, dry_run, verify, link_dag_versions, online
+            )
             merger.needed_maps = {r for sp in specs for r in sp.refs.values()} | {
                 sp.parent.table for sp in specs if sp.parent
             }

@@ -25,6 +25,7 @@ from rich.progress import Progress
 from airshift import airflow_env, db, versions
 from airshift.archive import ArchiveReader
 from airshift.errors import AirshiftError
+from airshift.metadata import pg_bulk
 from airshift.metadata.load import archive_codec, write_archive_table
 from airshift.metadata.registry import SECRETS_LEFT_OUT
 from airshift.metadata.source import AirflowDB
@@ -231,34 +232,13 @@ def load_archive(
 
 @contextlib.contextmanager
 def _bulk_load(scratch: AirflowDB) -> Iterator[None]:
-    """Drop the scratch's foreign keys and non-unique indexes for the load, then re-create
-    them exactly as they were (their own definitions, read back from the catalog).
-
-    Why: checking each row's foreign keys and updating every index row by row is most of
-    a bulk load's cost; one validation and one index build per table afterwards is far
-    cheaper, and the scratch is private, so nobody sees it without them meanwhile.
-    """
+    """Foreign keys and plain indexes set aside for the load (``pg_bulk``): the scratch is
+    private, so nobody sees it without them meanwhile."""
     with scratch.engine.begin() as conn:
-        fks = conn.exec_driver_sql(
-            "SELECT conrelid::regclass::text, quote_ident(conname), pg_get_constraintdef(oid) "
-            "FROM pg_constraint WHERE contype = 'f' AND connamespace = current_schema()::regnamespace"
-        ).all()
-        indexes = conn.exec_driver_sql(
-            "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
-            "JOIN pg_class c ON c.oid = i.indrelid "
-            "WHERE c.relnamespace = current_schema()::regnamespace AND NOT i.indisunique "
-            "AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)"
-        ).all()
-        for table, name, _ in fks:
-            conn.exec_driver_sql(f"ALTER TABLE {table} DROP CONSTRAINT {name}")
-        for name, _ in indexes:
-            conn.exec_driver_sql(f"DROP INDEX {name}")
+        aside = pg_bulk.set_aside(conn)
     yield
     with scratch.engine.begin() as conn:
-        for _, definition in indexes:
-            conn.exec_driver_sql(definition)
-        for table, name, definition in fks:
-            conn.exec_driver_sql(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+        pg_bulk.restore(conn, aside)
 
 
 def fk_levels(tables: list[sa.Table]) -> list[list[sa.Table]]:

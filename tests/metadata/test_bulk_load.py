@@ -104,3 +104,32 @@ def test_scratch_load_puts_back_every_foreign_key_and_index(clone_db, tmp_path) 
     assert _schema_objects(target.url) == before
     expected = {n: t.rows for n, t in reader.manifest.tables.items() if n != "variable"}
     assert {n: c for n, c in report.loaded.items() if n in expected} == expected
+
+
+def test_import_into_an_empty_target_rebuilds_indexes_exactly_and_online_keeps_them(
+    clone_db, tmp_path
+) -> None:
+    """The merge sets a table's plain indexes and foreign keys aside when it brings more
+    rows than the target holds, and puts back exactly what was there; ``--online`` never
+    does, and both leave the same rows."""
+    src = clone_db("2.10.5", "postgresql")
+    archive = tmp_path / "archive"
+    proc = airshift("export", src.url, "--to", str(archive), "--secrets", "skip", "--json")
+    assert proc.returncode == 0, proc.stderr
+    counts = {}
+    for mode in ([], ["--online"]):
+        target = clone_db("2.10.5", "postgresql", "target")
+        before = _schema_objects(target.url)
+        proc = airshift("import", str(archive), target.url, "--secrets", "skip", "--json", *mode)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        tables = json.loads(proc.stdout)["merge"]["tables"]
+        rebuilt = {n for n, t in tables.items() if t["indexes_rebuilt"]}
+        assert _schema_objects(target.url) == before
+        if mode:
+            assert rebuilt == set()
+        else:
+            assert {"dag_run", "task_instance", "xcom", "task_fail"} <= rebuilt
+        counts[bool(mode)] = {n: t["inserted"] for n, t in tables.items()}
+    assert counts[True] == counts[False]
+    assert counts[True]["task_instance"] > 0
+
