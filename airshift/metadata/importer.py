@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyarrow as pa
 import sqlalchemy as sa
 from rich.progress import Progress
 
@@ -245,13 +246,15 @@ def _prepare_2x_for_3(
     return sdb
 
 
-def _archive_values(reader: ArchiveReader, table: str, columns: list[str]) -> list[tuple]:
-    """A few columns of an archive table (dag ids, pause flags: small)."""
+def _archive_values(reader: ArchiveReader, table: str, columns: list[str]) -> set[tuple]:
+    """The distinct values of a few columns of an archive table (dag ids, pause flags):
+    deduplicated batch by batch in Arrow, so memory follows the DAGs, not the runs."""
     if table not in reader.manifest.tables:
-        return []
-    out: list[tuple] = []
+        return set()
+    out: set[tuple] = set()
     for batch in reader.iter_batches(table, columns=columns):
-        out += zip(*(batch.column(c).to_pylist() for c in columns), strict=True)
+        distinct = pa.Table.from_batches([batch]).group_by(columns).aggregate([])
+        out.update(zip(*(distinct.column(c).to_pylist() for c in columns), strict=True))
     return out
 
 

@@ -9,7 +9,10 @@ where Airflow stores them as CHAR(32)).
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Callable, Iterable, Iterator
+from queue import Full, Queue
+from typing import TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -20,6 +23,7 @@ from airshift.archive import secrets as sec
 from airshift.errors import AirshiftError
 from airshift.metadata.registry import SECRET_COLUMNS
 
+T = TypeVar("T")
 _SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's own storage format for SQLite DATETIME
 
 
@@ -131,26 +135,82 @@ def write_batches(
     """Append Arrow ``batches`` (columns ``names``) to ``table``; returns the row count.
 
     On PostgreSQL the batches are written as CSV by Arrow (in C) into one ``COPY``, so no
-    value becomes a Python object except bytea, which COPY wants as hex text. Elsewhere
-    the rows go through ``write_rows``.
+    value becomes a Python object except bytea, which COPY wants as hex text. The CSV is
+    made in a second thread (``ahead``) while the server parses the previous chunk: the
+    two overlap instead of taking turns. Elsewhere the rows go through ``write_rows``.
     """
     if conn.dialect.name != "postgresql":
         return sum(write_rows(conn, table, names, batch_rows(b, names)) for b in batches)
     prep = conn.dialect.identifier_preparer
     cols = ", ".join(prep.quote(c) for c in names)
-    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
     n = 0
     with (
         conn.connection.driver_connection.cursor() as cur,
         cur.copy(f"COPY {prep.quote(table.name)} ({cols}) FROM STDIN (FORMAT csv)") as copy,
     ):
-        for batch in batches:
-            batch = pa.record_batch([_csv_ready(batch.column(c)) for c in names], names=names)
-            sink = pa.BufferOutputStream()
-            pacsv.write_csv(batch, sink, options)
-            copy.write(sink.getvalue())
-            n += batch.num_rows
+        for rows, chunk in ahead(_csv_chunks(batches, names)):
+            copy.write(chunk)
+            n += rows
     return n
+
+
+def _csv_chunks(
+    batches: Iterable[pa.RecordBatch], names: list[str]
+) -> Iterator[tuple[int, pa.Buffer]]:
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+    for batch in batches:
+        batch = pa.record_batch([_csv_ready(batch.column(c)) for c in names], names=names)
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(batch, sink, options)
+        yield batch.num_rows, sink.getvalue()
+
+
+def ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
+    """``items``, produced by a background thread at most ``depth`` ahead of the consumer.
+
+    Why: reading Parquet and writing CSV (Arrow, in C, without the GIL) can run while the
+    consumer waits on the database. An exception in the producer is raised here; a
+    consumer that stops early stops the producer.
+    """
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(entry: tuple) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(entry, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((None, item)):
+                    break
+            else:
+                put((None, done))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((exc, None))
+        finally:
+            if hasattr(items, "close"):
+                items.close()
+
+    worker = threading.Thread(target=produce, name="airshift-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            exc, item = queue.get()
+            if exc is not None:
+                raise exc
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
 
 
 def _csv_ready(column: pa.Array) -> pa.Array:

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 
 import psycopg
 import pyarrow as pa
+import pytest
 import sqlalchemy as sa
 
 from airshift.archive import ArchiveReader
 from airshift.metadata import scratch
-from airshift.metadata.load import write_batches
+from airshift.metadata.load import ahead, write_batches
 from airshift.metadata.source import AirflowDB
 from tests.metadata.test_export import airshift
 
@@ -133,3 +135,26 @@ def test_import_into_an_empty_target_rebuilds_indexes_exactly_and_online_keeps_t
     assert counts[True] == counts[False]
     assert counts[True]["task_instance"] > 0
 
+
+def test_ahead_hands_over_items_and_errors_and_stops_its_producer() -> None:
+    assert list(ahead(iter(range(10)))) == list(range(10))
+
+    def failing():
+        yield 1
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError, match="boom"):
+        list(ahead(failing()))
+    produced: list[int] = []
+
+    def endless():
+        while True:
+            produced.append(len(produced))
+            yield produced[-1]
+
+    items = ahead(endless(), depth=2)
+    assert next(items) == 0
+    items.close()  # the consumer stops early: so does the producer
+    stopped_at = len(produced)
+    time.sleep(0.3)
+    assert len(produced) == stopped_at <= 4
