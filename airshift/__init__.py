@@ -1,11 +1,7 @@
 """airshift: move Apache Airflow deployments without losing anything."""
 
-import os
+from airshift.memory import bound_allocators
 
-# Arrow allocates through the system allocator in airshift: pyarrow's default (mimalloc)
-# keeps freed memory per thread, so peak RSS grew with --jobs and with the database's
-# size (docs/benchmarks.md, "Memory"). Set before pyarrow is first used; a value the
-# user sets wins.
-os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+bound_allocators()
 
 __version__ = "0.1.0"
