@@ -60,7 +60,7 @@ def _timed_method(cls, name: str, out: str) -> None:
 
 def install(out: str) -> None:
     """Wrap the pipeline steps; each call appends one JSON line to ``out``."""
-    from airshift.metadata import extract, importer, losses, scratch
+    from airshift.metadata import extract, importer, losses, pg_bulk, scratch
 
     _timed(extract, "export", "export", out)
     _timed(importer, "export", "export", out)
@@ -69,6 +69,8 @@ def install(out: str) -> None:
     _timed(scratch, "migrate_to", "airflow_db_migrate", out)
     _timed(losses, "task_fail_to_history", "task_fail_to_history", out)
     _timed(importer, "merge", "merge", out)
+    # Re-creating indexes and foreign keys set aside (inside scratch_load and merge).
+    _timed(pg_bulk, "restore", "pg_bulk_restore", out)
     if os.environ.get("AIRSHIFT_BENCH_MERGE_STEPS"):
         from airshift.metadata import merge, rows_from
 

@@ -83,6 +83,27 @@ def jobs_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def memory_table(results: list[dict]) -> str:
+    """Peak RSS of each airshift command at every size, and its growth from the smallest
+    size to the largest: the "flat memory" target of issue #6."""
+    sizes = list(dict.fromkeys(r["size"] for r in results))
+    names = list(dict.fromkeys(r["name"] for r in results if "airshift" in r["name"]))
+    lines = [
+        "| command | " + " | ".join(f"{s} MB" for s in sizes) + " | growth | < 300 MB |",
+        "|---|" + "---:|" * len(sizes) + "---:|---|",
+    ]
+    for name in names:
+        peaks = [
+            next((r["peak_rss_mb"] for r in results if r["size"] == s and r["name"] == name), None)
+            for s in sizes
+        ]
+        seen = [p for p in peaks if p is not None]
+        growth = f"{seen[-1] / seen[0]:.2f}x" if len(seen) > 1 else "-"
+        cells = " | ".join("-" if p is None else f"{p:.0f}" for p in peaks)
+        lines.append(f"| {name} | {cells} | {growth} | {'yes' if max(seen) < 300 else 'NO'} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     data = json.loads(Path(sys.argv[1]).read_text())
     print("machine:", json.dumps(data["machine"]))
@@ -93,6 +114,8 @@ def main() -> None:
     print(targets_table(data))
     print()
     print(jobs_table(data["results"]))
+    print()
+    print(memory_table(data["results"]))
 
 
 if __name__ == "__main__":
