@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
+import signal
 import sys
 import tempfile
 from typing import Annotated
@@ -597,8 +598,16 @@ app.add_typer(datapipeline_app, name="datapipeline")
 app.add_typer(code_app, name="code")
 
 
+def _terminated(signum: int, frame: object) -> None:
+    """SIGTERM (a `kill`, a container stopping) unwinds like Ctrl-C: the merge's transaction
+    rolls back, the scratch database is dropped and pause states are restored, instead of
+    the process vanishing and leaving them behind."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     """Console-script entry point: every AirshiftError becomes a message and an exit code."""
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         app()
     except AirshiftError as exc:

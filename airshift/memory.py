@@ -15,15 +15,23 @@ import ctypes
 import ctypes.util
 import os
 
-_M_ARENA_MAX = -8  # glibc's mallopt parameter number
+# glibc's mallopt parameters, and the environment variables that set them at start-up.
+_MALLOPT = {"MALLOC_ARENA_MAX": -8, "MALLOC_MMAP_THRESHOLD_": -3}
 
 
-def bound_allocators(arenas: int = 2) -> None:
+def bound_allocators(arenas: int = 2, mmap_threshold: int = 1 << 20) -> None:
+    """Arrow on the system allocator; glibc with at most ``arenas`` arenas, and buffers of
+    ``mmap_threshold`` bytes or more mapped and unmapped on their own. A fixed threshold
+    also stops glibc from raising it after the first large free, after which multi-MB
+    batches came from the heap and fragmented it (export at medium: 235 -> 207 MB)."""
     os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
-    if "MALLOC_ARENA_MAX" in os.environ:
-        return
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.mallopt(_M_ARENA_MAX, arenas)
+        for env, value in (
+            ("MALLOC_ARENA_MAX", arenas),
+            ("MALLOC_MMAP_THRESHOLD_", mmap_threshold),
+        ):
+            if env not in os.environ:
+                libc.mallopt(_MALLOPT[env], value)
     except (OSError, AttributeError):  # not glibc (macOS, musl): nothing to bound
         pass

@@ -6,13 +6,14 @@ import json
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from airshift import db
 from tests import rows
-from tests.metadata.test_export import airshift
+from tests.metadata.test_export import CLI, airshift
 from tests.realairflow import build
 
 # (source version, source backend, target version, target backend)
@@ -189,8 +190,11 @@ def test_killed_import_leaves_target_unchanged_and_rerun_completes(clone_db, tmp
         "main()\n"
     )
     args = _import_args(archive, tgt, key)
+    scratches = _scratch_databases()
     killed = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True)
     assert killed.returncode == -signal.SIGKILL
+    for name in _scratch_databases() - scratches:  # a SIGKILL leaves it: not this test's to keep
+        db.drop_database(build.PG_SERVER, name)
     assert {t: rows.count(tgt.url, t) for t in tables} == pristine
     rerun = airshift(*args, "--json")
     assert rerun.returncode == 0, rerun.stderr[-3000:]
@@ -216,6 +220,45 @@ def test_killed_import_leaves_target_unchanged_and_rerun_completes(clone_db, tmp
     assert {t: rows.count(tgt.url, t) for t in tables} == {
         t: rows.count(clean.url, t) for t in tables
     }
+
+
+def _scratch_databases() -> set[str]:
+    eng = db.engine_for(build.PG_SERVER)
+    try:
+        with eng.connect() as conn:
+            return {
+                r[0]
+                for r in conn.exec_driver_sql(
+                    "SELECT datname FROM pg_database WHERE datname LIKE 'airshift_scratch%%'"
+                )
+            }
+    finally:
+        eng.dispose()
+
+
+def test_sigterm_unwinds_drops_the_scratch_database_and_leaves_the_target(clone_db, tmp_path):
+    src = clone_db("2.10.5", "postgresql")
+    tgt = clone_db("3.3.2", "postgresql", "target")
+    archive = str(tmp_path / "a")
+    key = _export(src, archive)
+    tables = ("dag_run", "task_instance", "xcom", "log", "job", "variable", "connection")
+    pristine = {t: rows.count(tgt.url, t) for t in tables}
+    before = _scratch_databases()
+    proc = subprocess.Popen(
+        [*CLI, *_import_args(archive, tgt, key)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 120
+    while not _scratch_databases() - before and proc.poll() is None:
+        assert time.monotonic() < deadline, "no scratch database appeared"
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGTERM)  # while Airflow builds or migrates the scratch database
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert _scratch_databases() == before
+    assert {t: rows.count(tgt.url, t) for t in tables} == pristine
 
 
 def test_conflicting_rows(clone_db, tmp_path):
