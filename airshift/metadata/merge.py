@@ -363,19 +363,23 @@ class _Merger:
         The cost: the table is locked (ACCESS EXCLUSIVE) until the merge commits, so the
         target's scheduler and UI wait for it. ``online`` keeps every table readable.
         """
-        if self.online or self.conn.dialect.name != "postgresql":
-            yield
-            return
-        held = sa.select(sa.literal(1)).select_from(t).limit(res.inserted).subquery()
-        if self.conn.execute(sa.select(sa.func.count()).select_from(held)).scalar_one() >= (
-            res.inserted
-        ):
+        if not self._sets_aside(t, res.inserted):
             yield
             return
         aside = pg_bulk.set_aside(self.conn, [t.name])
         yield
         pg_bulk.restore(self.conn, aside)
         res.indexes_rebuilt = bool(aside.indexes or aside.fks)
+
+    def _sets_aside(self, t: sa.Table, new_rows: int) -> bool:
+        """PostgreSQL, not ``online``, and more new rows than ``t`` holds (counted no
+        further than ``new_rows``, so a big target is not scanned to find out)."""
+        if self.online or self.conn.dialect.name != "postgresql":
+            return False
+        held = sa.select(sa.literal(1)).select_from(t).limit(new_rows).subquery()
+        return self.conn.execute(sa.select(sa.func.count()).select_from(held)).scalar_one() < (
+            new_rows
+        )
 
     def _build_map(self, spec: TableSpec, s: sa.Table, t: sa.Table, look: sa.Table) -> None:
         """old id -> new id (and status) per natural key; ``look`` is where the target's
