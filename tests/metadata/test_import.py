@@ -167,13 +167,22 @@ def test_import_twice_changes_nothing_and_verify_agrees(clone_db, tmp_path):
     assert tables["xcom"]["differing"] >= 1
 
 
-def test_killed_import_leaves_target_unchanged_and_rerun_completes(clone_db, tmp_path):
+def _archive_and_target(clone_db, tmp_path) -> tuple:
+    """An export of the 2.10.5 PostgreSQL history, a fresh 3.3.2 target, the archive key."""
     src = clone_db("2.10.5", "postgresql")
     tgt = clone_db("3.3.2", "postgresql", "target")
     archive = str(tmp_path / "a")
-    key = _export(src, archive)
-    tables = ("dag_run", "task_instance", "xcom", "log", "job", "variable", "connection")
-    pristine = {t: rows.count(tgt.url, t) for t in tables}
+    return tgt, archive, _export(src, archive)
+
+
+def _counts(url: str) -> dict[str, int]:
+    watched = ("dag_run", "task_instance", "xcom", "log", "job", "variable", "connection")
+    return {t: rows.count(url, t) for t in watched}
+
+
+def test_killed_import_leaves_target_unchanged_and_rerun_completes(clone_db, tmp_path):
+    tgt, archive, key = _archive_and_target(clone_db, tmp_path)
+    pristine = _counts(tgt.url)
     _set_paused(tgt.url, "lab_xcom_taskflow", False)  # running in the target: the import pauses it
     # SIGKILL in the middle of the merge: after the task_instance rows were staged.
     script = (
@@ -195,7 +204,7 @@ def test_killed_import_leaves_target_unchanged_and_rerun_completes(clone_db, tmp
     assert killed.returncode == -signal.SIGKILL
     for name in _scratch_databases() - scratches:  # a SIGKILL leaves it: not this test's to keep
         db.drop_database(build.PG_SERVER, name)
-    assert {t: rows.count(tgt.url, t) for t in tables} == pristine
+    assert _counts(tgt.url) == pristine
     rerun = airshift(*args, "--json")
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     # The killed run could not restore the pause state; the re-run did, then applied the source's.
@@ -217,9 +226,7 @@ def test_killed_import_leaves_target_unchanged_and_rerun_completes(clone_db, tmp
     assert sorted(rows.source_rows(tgt.url, "dag", pause_of)) == sorted(
         rows.source_rows(clean.url, "dag", pause_of)
     )
-    assert {t: rows.count(tgt.url, t) for t in tables} == {
-        t: rows.count(clean.url, t) for t in tables
-    }
+    assert _counts(tgt.url) == _counts(clean.url)
 
 
 def _scratch_databases() -> set[str]:
@@ -237,12 +244,8 @@ def _scratch_databases() -> set[str]:
 
 
 def test_sigterm_unwinds_drops_the_scratch_database_and_leaves_the_target(clone_db, tmp_path):
-    src = clone_db("2.10.5", "postgresql")
-    tgt = clone_db("3.3.2", "postgresql", "target")
-    archive = str(tmp_path / "a")
-    key = _export(src, archive)
-    tables = ("dag_run", "task_instance", "xcom", "log", "job", "variable", "connection")
-    pristine = {t: rows.count(tgt.url, t) for t in tables}
+    tgt, archive, key = _archive_and_target(clone_db, tmp_path)
+    pristine = _counts(tgt.url)
     before = _scratch_databases()
     proc = subprocess.Popen(
         [*CLI, *_import_args(archive, tgt, key)],
@@ -258,7 +261,7 @@ def test_sigterm_unwinds_drops_the_scratch_database_and_leaves_the_target(clone_
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-3000:]
     assert _scratch_databases() == before
-    assert {t: rows.count(tgt.url, t) for t in tables} == pristine
+    assert _counts(tgt.url) == pristine
 
 
 def test_conflicting_rows(clone_db, tmp_path):
