@@ -6,7 +6,8 @@ keeps what is freed in each, and pyarrow's default allocator (mimalloc) keeps fr
 memory per thread too; together they made peak RSS grow with ``--jobs`` and with the
 size of the database. Both settings are process-wide and must be made before the first
 thread or Arrow allocation, so they are applied when the package is imported; an
-``ARROW_DEFAULT_MEMORY_POOL`` or ``MALLOC_ARENA_MAX`` the user sets wins.
+``ARROW_DEFAULT_MEMORY_POOL``, ``MALLOC_ARENA_MAX`` or ``MALLOC_MMAP_THRESHOLD_`` the user
+sets wins.
 """
 
 from __future__ import annotations
