@@ -15,14 +15,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL, Engine, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
+from airshift import backends
+from airshift.backends import Backend
 from airshift.errors import AirshiftError
-
-_DRIVERS = {
-    "postgresql": "postgresql+psycopg",
-    "postgres": "postgresql+psycopg",
-    "mysql": "mysql+pymysql",
-    "mariadb": "mysql+pymysql",
-}
 
 
 def parse_url(url: str) -> URL:
@@ -33,13 +28,7 @@ def parse_url(url: str) -> URL:
         parsed = make_url(url)
     except ArgumentError as exc:
         raise AirshiftError(f"{url!r} is not a database URL: {exc}") from None
-    name = parsed.get_backend_name()
-    if name not in ("postgresql", "postgres", "mysql", "mariadb", "sqlite"):
-        raise AirshiftError(
-            f"Unsupported database {name!r} in {safe_url(url)}: airshift reads and writes "
-            "PostgreSQL, MySQL/MariaDB and SQLite, the backends Airflow supports."
-        )
-    return parsed.set(drivername=_DRIVERS.get(name, "sqlite"))
+    return parsed.set(drivername=backend_of(parsed).driver)
 
 
 def safe_url(url: str | URL) -> str:
@@ -54,31 +43,34 @@ def safe_url(url: str | URL) -> str:
         return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", str(url))
 
 
-def backend_of(url: str | URL) -> str:
-    """'postgresql', 'mysql' or 'sqlite'."""
-    parsed = parse_url(url) if isinstance(url, str) else url
-    return parsed.get_backend_name()
+def _parsed(url: str | URL) -> URL:
+    return parse_url(url) if isinstance(url, str) else url
+
+
+def backend_of(url: str | URL) -> Backend:
+    """The backend a URL names, or a clear error for one airshift does not support."""
+    parsed = _parsed(url)
+    backend = backends.named(parsed.get_backend_name())
+    if backend is None:
+        raise AirshiftError(
+            f"Unsupported database {parsed.get_backend_name()!r} in "
+            f"{parsed.render_as_string(hide_password=True)}: airshift reads and writes "
+            "PostgreSQL, MySQL/MariaDB and SQLite, the backends Airflow supports."
+        )
+    return backend
 
 
 def engine_for(url: str, must_exist: bool = True) -> Engine:
     """Open an engine and check it answers, turning driver errors into one clear paragraph."""
     parsed = parse_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        path = parsed.database
-        if must_exist and (not path or not Path(path).is_file()):
-            raise AirshiftError(f"No SQLite database at {path!r}.")
-    # UTC sessions everywhere: Airflow's timestamps are UTC and naive ones must stay so.
-    connect_args = (
-        {"options": "-c TimeZone=UTC"} if parsed.get_backend_name() == "postgresql" else {}
-    )
+    backend = backend_of(parsed)
+    if must_exist:
+        backend.require_database(parsed)
     try:
-        engine = sa.create_engine(parsed, future=True, connect_args=connect_args)
+        engine = sa.create_engine(parsed, future=True, connect_args=backend.connect_args())
     except (NoSuchModuleError, ArgumentError) as exc:
         raise AirshiftError(f"Cannot use {safe_url(parsed)}: {exc}") from None
-    if parsed.get_backend_name() == "mysql":
-        sa.event.listen(engine, "connect", _mysql_utc)
-    elif parsed.get_backend_name() == "sqlite":
-        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    sa.event.listen(engine, "connect", backend.on_connect)
     try:
         with engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
@@ -87,18 +79,6 @@ def engine_for(url: str, must_exist: bool = True) -> Engine:
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
         raise AirshiftError(f"Cannot connect to {safe_url(parsed)}: {reason}") from None
     return engine
-
-
-def _mysql_utc(dbapi_conn, _record) -> None:
-    # Airflow keeps MySQL TIMESTAMPs in UTC by setting the session zone; so must we.
-    with dbapi_conn.cursor() as cur:
-        cur.execute("SET time_zone = '+00:00'")
-
-
-def _sqlite_pragmas(dbapi_conn, _record) -> None:
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA foreign_keys=ON")
-    cur.close()
 
 
 def alembic_revision(engine: Engine) -> str:
@@ -119,58 +99,14 @@ def alembic_revision(engine: Engine) -> str:
     return revs[0]
 
 
-def server_url(url: str | URL) -> URL:
-    """The URL of the server's maintenance database, for CREATE/DROP DATABASE."""
-    parsed = parse_url(url) if isinstance(url, str) else url
-    return parsed.set(database="postgres" if parsed.get_backend_name() == "postgresql" else None)
-
-
-def with_database(url: str | URL, name: str) -> str:
-    """The same server and credentials, another database."""
-    parsed = parse_url(url) if isinstance(url, str) else url
-    return parsed.set(database=name).render_as_string(hide_password=False)
-
-
-def _on_server(url: str | URL, sql: str) -> None:
-    """Run one statement on the server's maintenance database, outside any transaction."""
-    parsed = parse_url(url) if isinstance(url, str) else url
-    engine = sa.create_engine(server_url(parsed), isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.execute(sa.text(sql))
-    finally:
-        engine.dispose()
-
-
 def create_database(url: str | URL, name: str, template: str | None = None) -> str:
     """CREATE DATABASE on the server of ``url`` (PostgreSQL may copy a template); returns its URL."""
-    _check_identifier(name)
-    parsed = parse_url(url) if isinstance(url, str) else url
-    if parsed.get_backend_name() == "postgresql":
-        tpl = f' TEMPLATE "{_check_identifier(template)}"' if template else ""
-        sql = f'CREATE DATABASE "{name}"{tpl}'
-    else:
-        sql = f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-    try:
-        _on_server(parsed, sql)
-    except DBAPIError as exc:
-        raise AirshiftError(
-            f"Cannot create database {name!r} on {safe_url(parsed)}: {str(exc.orig).strip()}"
-        ) from None
-    return with_database(parsed, name)
+    parsed = _parsed(url)
+    created = backend_of(parsed).create_database(parsed, name, template)
+    return created.render_as_string(hide_password=False)
 
 
 def drop_database(url: str | URL, name: str) -> None:
     """DROP DATABASE IF EXISTS, ending other sessions on PostgreSQL first."""
-    _check_identifier(name)
-    parsed = parse_url(url) if isinstance(url, str) else url
-    if parsed.get_backend_name() == "postgresql":
-        _on_server(parsed, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    else:
-        _on_server(parsed, f"DROP DATABASE IF EXISTS `{name}`")
-
-
-def _check_identifier(name: str | None) -> str:
-    if not name or not re.fullmatch(r"[A-Za-z0-9_]{1,63}", name):
-        raise AirshiftError(f"{name!r} is not a safe database name (letters, digits, _).")
-    return name
+    parsed = _parsed(url)
+    backend_of(parsed).drop_database(parsed, name)

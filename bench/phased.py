@@ -60,7 +60,8 @@ def _timed_method(cls, name: str, out: str) -> None:
 
 def install(out: str) -> None:
     """Wrap the pipeline steps; each call appends one JSON line to ``out``."""
-    from airshift.metadata import extract, importer, losses, pg_bulk, scratch
+    from airshift.backends import pg_bulk
+    from airshift.metadata import extract, importer, losses, scratch
 
     _timed(extract, "export", "export", out)
     _timed(importer, "export", "export", out)

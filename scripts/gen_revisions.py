@@ -6,17 +6,26 @@ database at a given revision. Airflow's own migration files are the only
 trustworthy source, so this script reads them (with ``ast``; nothing is
 imported) from one or more installed Airflow packages and merges the result.
 
+It also lists the tables of every schema head on each package's migration chain, as that
+package's own migrations make them (an SQLite database migrated head by head), so that
+a test can hold airshift's table registry to every table of every known head: the next
+Airflow that adds a table fails it until the table is classified.
+
 Usage: python scripts/gen_revisions.py VENV [VENV ...]  (2.x venvs first)
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+import sqlalchemy as sa
 
 OUT = Path(__file__).resolve().parent.parent / "airshift" / "data" / "revisions.json"
 
@@ -73,12 +82,44 @@ def _pypi_releases() -> list[str]:
     )
 
 
+def head_tables(
+    venv: Path, version: str, chain: list[str], heads: dict[str, str], known: dict
+) -> dict[str, list[str]]:
+    """The tables at each schema head on ``version``'s chain that ``known`` lacks: one
+    SQLite database, migrated by the package's own ``db migrate -r`` to each head in turn
+    (the SQLite-safe way airshift's scratch database is migrated), reflected after each."""
+    from airshift import airflow_env, db
+    from airshift.errors import AirshiftError
+    from airshift.metadata import scratch
+
+    airflow_env.register_venv(f"{version}={venv}")
+    wanted = sorted({h for h in heads.values() if h in chain and h not in known}, key=chain.index)
+    found: dict[str, list[str]] = {}
+    with tempfile.TemporaryDirectory(prefix="airshift-heads-") as tmp:
+        url = f"sqlite:///{tmp}/heads.db"
+        for head in wanted:
+            # After migrating, `db migrate` adds the default pool through the package's own
+            # ORM, which fails on older schemas; the migration itself is done (checked below).
+            with contextlib.suppress(AirshiftError):
+                scratch.migrate_to(version, head, url, Path(tmp), log=lambda m: None)
+            engine = db.engine_for(url)
+            try:
+                if db.alembic_revision(engine) != head:
+                    raise SystemExit(f"{version} could not migrate a database to {head}")
+                found[head] = sorted(sa.inspect(engine).get_table_names())
+            finally:
+                engine.dispose()
+            print(f"{version}: {head}: {len(found[head])} tables", file=sys.stderr)
+    return found
+
+
 def main(venvs: list[str]) -> None:
     data = json.loads(OUT.read_text()) if OUT.exists() else {}
-    revisions, chains, heads = (
+    revisions, chains, heads, tables = (
         data.get("revisions", {}),
         data.get("chains", {}),
         data.get("heads", {}),
+        data.get("tables", {}),
     )
     for v in venvs:
         version, revs, version_heads = read_package(Path(v))
@@ -88,11 +129,13 @@ def main(venvs: list[str]) -> None:
             heads.setdefault(release, head)
         for r in revs:
             revisions[r["revision"]] = revisions.get(r["revision"]) or r["airflow_version"]
+        tables |= head_tables(Path(v), version, chains[version], heads, tables)
     data = {
         "revisions": revisions,
         "chains": dict(sorted(chains.items())),
         "heads": heads,
         "releases": _pypi_releases() or data.get("releases", []),
+        "tables": dict(sorted(tables.items())),
     }
     OUT.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     print(f"{len(data['revisions'])} revisions, chains: {', '.join(data['chains'])}")

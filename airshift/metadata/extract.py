@@ -20,12 +20,13 @@ import sqlalchemy as sa
 from rich.progress import Progress
 
 import airshift
+from airshift import backends
 from airshift.archive import ArchiveWriter, Manifest, TableEntry
 from airshift.archive import secrets as sec
+from airshift.backends.pg_arrow import arrow_reader
 from airshift.errors import AirshiftError
 from airshift.metadata import pause
-from airshift.metadata.arrow_pg import arrow_reader, export_snapshot
-from airshift.metadata.registry import EXPORT_SKIP, SECRET_COLUMNS
+from airshift.metadata.registry import TABLES, TableSpec, spec_of
 from airshift.metadata.schema import arrow_schema, columns_of, select_for, to_batch
 from airshift.metadata.selection import RowFilter, Selection
 from airshift.metadata.source import AirflowDB
@@ -56,14 +57,7 @@ class ExportResult:
 def snapshot(source: AirflowDB) -> Iterator[sa.Connection]:
     """One read-only connection that sees a single consistent state of the database."""
     with source.engine.connect() as conn:
-        if source.backend == "sqlite":
-            conn.exec_driver_sql("BEGIN")  # pysqlite does not begin on SELECT by itself
-        else:
-            conn = conn.execution_options(isolation_level="REPEATABLE READ")
-            if source.backend == "postgresql":
-                conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-            else:
-                conn.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT")
+        conn = source.backend.begin_snapshot(conn)
         try:
             yield conn
         finally:
@@ -110,20 +104,20 @@ def export(
 
 def _export_tables(source, opts, rows, writer, codec, progress) -> Manifest:
     md = source.metadata
-    skipped = {n: r for n, r in EXPORT_SKIP.items() if n in md.tables}
+    skipped = {n: s.not_exported for n, s in TABLES.items() if s.not_exported and n in md.tables}
     names = [n for n in md.tables if n not in skipped]
     skipped |= {
         n: "left out by --include/--exclude" for n in names if not opts.selection.wants_table(n)
     }
     # Secrets first: a wrong Fernet key fails the export before anything large is written.
     names = sorted(
-        (n for n in names if n not in skipped), key=lambda n: (n not in SECRET_COLUMNS, n)
+        (n for n in names if n not in skipped), key=lambda n: (not spec_of(n).secrets, n)
     )
     redactor = sec.Redactor()
     with snapshot(source) as conn:
         plans = [_plan(conn, md.tables[n], rows, progress) for n in names]
-        fast = export_snapshot(conn) if source.backend == "postgresql" else None
-        serial = [p for p in plans if fast is None or p.table.name in SECRET_COLUMNS]
+        fast = source.backend.arrow_snapshot(conn)
+        serial = [p for p in plans if fast is None or p.spec.secrets]
         for plan in serial:  # secrets first: the log's redaction needs them
             _export_rows(conn, plan, opts, writer, codec, redactor, progress)
         if fast is not None:
@@ -133,7 +127,7 @@ def _export_tables(source, opts, rows, writer, codec, progress) -> Manifest:
         airshift_version=airshift.__version__,
         source={
             "url": source.safe_url,
-            "backend": source.backend,
+            "backend": source.backend.name,
             "alembic_revision": source.revision.revision,
             "airflow_version": source.revision.label,
             "introduced_in": source.revision.introduced_in,
@@ -159,10 +153,13 @@ class _Plan:
     task: object
 
     @property
+    def spec(self) -> TableSpec:
+        return spec_of(self.table.name)
+
+    @property
     def entry(self) -> TableEntry:
-        secret_cols = SECRET_COLUMNS.get(self.table.name, {})
         return TableEntry(
-            self.table.name, [c.meta for c in self.cols], secret_columns=sorted(secret_cols)
+            self.table.name, [c.meta for c in self.cols], secret_columns=sorted(self.spec.secrets)
         )
 
 
@@ -198,15 +195,14 @@ def _export_parallel(conn, snapshot_id, plans, jobs, writer, redactor, progress)
             try:
                 with writer.table(plan.entry, plan.schema) as sink:
                     for batch in reader.batches(plan.query, plan.schema):
-                        sink.write(
-                            _redacted(batch, redactor) if plan.table.name == "log" else batch
-                        )
+                        sink.write(_redacted(batch, plan.spec, redactor))
                         if progress:
                             progress.advance(plan.task, batch.num_rows)
             finally:
                 readers.put(reader)
 
-        ordered = sorted(plans, key=lambda p: -_size(conn, p.table.name))
+        sizes = backends.of(conn).table_bytes(conn)  # largest first: workers finish together
+        ordered = sorted(plans, key=lambda p: -sizes.get(p.table.name, 0))
         with ThreadPoolExecutor(max_workers=readers.qsize()) as pool:
             futures = [pool.submit(run, p) for p in ordered]
             done, pending = wait(futures, return_when=FIRST_EXCEPTION)
@@ -216,24 +212,12 @@ def _export_parallel(conn, snapshot_id, plans, jobs, writer, redactor, progress)
                 f.result()
 
 
-def _size(conn: sa.Connection, table: str) -> int:
-    """The table's size on disk: largest tables start first, so workers finish together."""
-    return (
-        conn.exec_driver_sql(
-            "SELECT pg_total_relation_size(c.oid) FROM pg_class c "
-            "WHERE c.oid = to_regclass(quote_ident(%(t)s))",
-            {"t": table},
-        ).scalar()
-        or 0
-    )
-
-
 def _export_rows(conn, plan: _Plan, opts, writer, codec, redactor, progress) -> None:
     """Through SQLAlchemy: backends without ADBC, and the secret tables (resealed per row)."""
     names = [c.name for c in plan.cols]
     reseal = [
         (names.index(col), names.index(flag), col)
-        for col, flag in SECRET_COLUMNS.get(plan.table.name, {}).items()
+        for col, flag in plan.spec.secrets.items()
         if col in names
     ]
     with writer.table(plan.entry, plan.schema) as sink:
@@ -243,20 +227,19 @@ def _export_rows(conn, plan: _Plan, opts, writer, codec, redactor, progress) -> 
         for part in result.partitions(opts.batch_rows):
             if reseal:
                 part = [
-                    _seal_row(r, reseal, plan.table.name, names, codec, opts.secrets, redactor)
+                    _seal_row(r, reseal, plan.spec, names, codec, opts.secrets, redactor)
                     for r in part
                 ]
-            batch = to_batch(part, plan.cols, plan.schema)
-            sink.write(_redacted(batch, redactor) if plan.table.name == "log" else batch)
+            sink.write(_redacted(to_batch(part, plan.cols, plan.schema), plan.spec, redactor))
             if progress:
                 progress.advance(plan.task, len(part))
 
 
-def _seal_row(row, reseal, table, names, codec, mode, redactor) -> tuple:
+def _seal_row(row, reseal, spec: TableSpec, names, codec, mode, redactor) -> tuple:
     values = list(row)
-    ident = values[names.index("key" if table == "variable" else "conn_id")]
+    ident = values[names.index(spec.named_by)]
     for idx, flag_idx, col in reseal:
-        where = f"{table} {ident!r} ({col})"
+        where = f"{spec.name} {ident!r} ({col})"
         if values[idx] is not None and (mode == "seal" or codec.can_open):
             plain = codec.open(values[idx], where) if values[flag_idx] else values[idx].encode()
             redactor.add(plain, extra=col == "extra")
@@ -267,9 +250,13 @@ def _seal_row(row, reseal, table, names, codec, mode, redactor) -> tuple:
     return tuple(values)
 
 
-def _redacted(batch, redactor):
-    """The log batch with known secrets masked in its free-text ``extra`` column."""
-    i = batch.schema.get_field_index("extra")
-    if i < 0 or not redactor.values:
+def _redacted(batch: pa.RecordBatch, spec: TableSpec, redactor) -> pa.RecordBatch:
+    """The batch with known secrets masked in the table's free-text columns (the audit
+    log's ``extra``: Airflow 2's CLI logged the secrets it was given there)."""
+    if not redactor.values:
         return batch
-    return batch.set_column(i, "extra", redactor.redact(batch.column(i)))
+    for name in spec.redact:
+        i = batch.schema.get_field_index(name)
+        if i >= 0:
+            batch = batch.set_column(i, name, redactor.redact(batch.column(i)))
+    return batch

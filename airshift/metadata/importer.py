@@ -27,7 +27,7 @@ from airshift.metadata.extract import ExportOptions, export
 from airshift.metadata.inspect import migration_issues
 from airshift.metadata.load import archive_codec
 from airshift.metadata.merge import MergeResult, merge
-from airshift.metadata.registry import SECRETS_LEFT_OUT
+from airshift.metadata.registry import TABLES, spec_of
 from airshift.metadata.rows_from import ArchiveRows, RowSource, ScratchRows
 from airshift.metadata.source import AirflowDB
 from airshift.metadata.verify import check_target_key, compare_secrets
@@ -114,7 +114,7 @@ def upgraded_scratch(
                 jobs=opts.jobs,
             )
             report.loaded, report.not_loaded = loaded.loaded, loaded.not_loaded
-            last_log_id = scratch.max_id(sdb, "log")
+            audited = {n: scratch.max_id(sdb, n) for n, s in TABLES.items() if s.cli_audit}
             if sdb.revision.major < 3 <= versions.describe(target_rev).major:
                 sdb = _prepare_2x_for_3(sdb, surl, homep, opts, report, log)
             if sdb.revision.revision != target_rev:
@@ -124,7 +124,8 @@ def upgraded_scratch(
                 sdb.dispose()
                 sdb = AirflowDB.open(surl)
             # Airflow's CLI audits its own `db migrate` in the log table: not source history.
-            scratch.delete_newer(sdb, "log", last_log_id)
+            for name, last_id in audited.items():
+                scratch.delete_newer(sdb, name, last_id)
             yield sdb
         finally:
             sdb.dispose()
@@ -158,7 +159,9 @@ def import_archive(
         rows = ArchiveRows(reader, codec)
         report.loaded = {n: reader.manifest.tables[n].rows for n in rows.columns()}
         report.not_loaded = {
-            n: SECRETS_LEFT_OUT for n in set(reader.manifest.tables) - set(rows.columns())
+            n: reason
+            for n in set(reader.manifest.tables) - set(rows.columns())
+            if (reason := spec_of(n).no_secrets)
         }
         report.merge = _merge_with_pause(reader, rows, target, opts, report, progress)
         return report

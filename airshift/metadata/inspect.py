@@ -12,25 +12,6 @@ from airshift.metadata.source import AirflowDB
 PICKLE_MARK = b"\x80"  # every pickle protocol >= 2 starts with this byte
 
 
-def _table_bytes(source: AirflowDB, conn: sa.Connection) -> dict[str, int]:
-    if source.backend == "postgresql":
-        q = "SELECT relname, pg_total_relation_size(oid) FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace"
-    elif source.backend == "mysql":
-        q = "SELECT table_name, data_length + index_length FROM information_schema.tables WHERE table_schema = DATABASE()"
-    else:
-        try:
-            return {
-                n: int(b)
-                for n, b in conn.exec_driver_sql(
-                    "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"
-                )
-            }
-        except sa.exc.DBAPIError:  # SQLite built without the dbstat table
-            conn.rollback()
-            return {}
-    return {n: int(b or 0) for n, b in conn.exec_driver_sql(q)}
-
-
 def migration_issues(source: AirflowDB, conn: sa.Connection) -> dict[str, int]:
     """Rows Airflow 3's own migration drops or cannot carry (see docs/migration-losses)."""
     md, issues = source.metadata, {}
@@ -57,7 +38,7 @@ def migration_issues(source: AirflowDB, conn: sa.Connection) -> dict[str, int]:
 def inspect_database(source: AirflowDB) -> dict[str, Any]:
     md = source.metadata
     with source.engine.connect() as conn:
-        sizes = _table_bytes(source, conn)
+        sizes = source.backend.table_bytes(conn)
         tables = [
             {
                 "name": name,
@@ -83,7 +64,7 @@ def inspect_database(source: AirflowDB) -> dict[str, Any]:
     return {
         "kind": "database",
         "url": source.safe_url,
-        "backend": source.backend,
+        "backend": source.backend.name,
         "alembic_revision": source.revision.revision,
         "airflow_version": source.revision.label,
         "tables": tables,

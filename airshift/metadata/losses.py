@@ -120,7 +120,7 @@ with create_session() as session:
             failed += 1
             continue
         session.execute(
-            text("UPDATE xcom SET value = :v WHERE dag_run_id = :d AND task_id = :t AND map_index = :m AND " + ("`key`" if session.bind.dialect.name == "mysql" else '"key"') + " = :k"),
+            text("UPDATE xcom SET value = :v WHERE dag_run_id = :d AND task_id = :t AND map_index = :m AND " + session.bind.dialect.identifier_preparer.quote_identifier("key") + " = :k"),
             {"v": new, "d": dag_run_id, "t": task_id, "m": map_index, "k": key},
         )
         done += 1

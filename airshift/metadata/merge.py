@@ -18,16 +18,14 @@ from dataclasses import asdict, dataclass, field
 
 import sqlalchemy as sa
 from rich.progress import Progress
-from sqlalchemy.schema import CreateTable
 
+from airshift import backends
 from airshift.errors import AirshiftError, ExitCode
-from airshift.metadata import pg_bulk
-from airshift.metadata.registry import VERIFY_IGNORE, TableSpec, import_skip_reason, specs_for
+from airshift.metadata.registry import TABLES, TableSpec, import_skip_reason, specs_for
 from airshift.metadata.rows_from import RowSource
 from airshift.metadata.source import AirflowDB
 
 ACTION = "_as_action"
-_NULL = "\x01airshift:null"  # stands for NULL in key joins; no Airflow key holds it
 CONFLICT_MODES = ("skip", "overwrite", "fail")
 
 
@@ -81,6 +79,7 @@ class _Merger:
         online: bool = False,
     ) -> None:
         self.conn, self.md, self.on_conflict = conn, target_md, on_conflict
+        self.backend = backends.of(conn)
         self.online = online
         self.link_versions, self.linked = link_versions, 0
         self.dry_run, self.verify = dry_run or verify, verify
@@ -104,46 +103,32 @@ class _Merger:
         probed_on: list[list[str]] | None = None,
     ) -> sa.Table:
         """A temp table, indexed (once filled, see ``_index``) on ``probed_on``, the keys a
-        correlated subquery looks up row by row, and on MySQL and SQLite also on
-        ``joined_on``, the keys other statements join on: those backends run such joins as
-        one probe per row, while PostgreSQL hash-joins them and building an index it never
-        uses only costs time. On MySQL the indexes are declared in the CREATE itself,
-        because a CREATE INDEX there would commit the merge's transaction half-way."""
+        correlated subquery looks up row by row, and, where joins are not hash joins, also
+        on ``joined_on``, the keys other statements join on: those backends run such joins
+        as one probe per row, while a hash join never uses an index that only costs time
+        to build."""
         t = sa.Table(name, self.temp_md, *columns, prefixes=["TEMPORARY"])
-        keys = [*(probed_on or []), *(joined_on if self.conn.dialect.name != "postgresql" else [])]
+        keys = [*(probed_on or []), *([] if self.backend.hash_joins else joined_on)]
         self.index_on[name] = [cols for cols in keys if cols]
-        if self.conn.dialect.name != "mysql":
-            t.create(self.conn)
-            return t
-        ddl = str(CreateTable(t).compile(dialect=self.conn.dialect)).rstrip().removesuffix(")")
-        parts = [
-            ", ".join(p for p in (_mysql_index_part(t.c[c]) for c in cols) if p)
-            for cols in self.index_on[name]
-        ]
-        parts = [p for p in parts if p]
-        self.conn.exec_driver_sql(
-            ddl.rstrip() + "".join(f",\n\tINDEX ({p})" for p in parts) + "\n)"
-        )
+        self.backend.create_temp(self.conn, t, self.index_on[name])
         return t
 
     def _index(self, t: sa.Table) -> None:
         """Index a filled temp table (cheaper than keeping the index up to date while
         filling it), then give the planner its statistics."""
-        if self.conn.dialect.name != "mysql":
-            for i, cols in enumerate(self.index_on[t.name]):
-                sa.Index(f"{t.name}_ix{i}", *[t.c[c] for c in cols]).create(self.conn)
+        self.backend.index_temp(self.conn, t, self.index_on[t.name])
         self._analyze(t)
 
     def _key_lookup(self, spec: TableSpec, t: sa.Table) -> sa.Table | None:
         """An indexed copy of the target's natural keys (and surrogate key), or None when
         the target itself will do.
 
-        PostgreSQL hash-joins and needs no index. MySQL and SQLite run a correlated
-        EXISTS as one probe per row: where the target has no index on the natural key
-        (``job``, ``log``, ``trigger``...), probing it would be quadratic; a temp copy of
-        its keys, indexed, keeps each probe logarithmic (filled in one pass).
+        A hash join needs no index. Elsewhere a correlated EXISTS runs as one probe per
+        row: where the target has no index on the natural key (``job``, ``log``,
+        ``trigger``...), probing it would be quadratic; a temp copy of its keys, indexed,
+        keeps each probe logarithmic (filled in one pass).
         """
-        if self.conn.dialect.name == "postgresql" or _indexed_on(t, spec.key):
+        if self.backend.hash_joins or _indexed_on(t, spec.key):
             return None
         ids = [spec.pk] if spec.pk else []
         ids += [c.name for c in t.primary_key.columns]
@@ -166,38 +151,18 @@ class _Merger:
         return a == b if not target_col.nullable else a.is_not_distinct_from(b)
 
     def _match(self, s: sa.Table, t: sa.Table, cols: tuple[str, ...]) -> sa.ColumnElement[bool]:
-        """Join on a natural key, null-safely. On PostgreSQL nullable columns compare as
-        ``coalesce(text, sentinel)``: ``IS NOT DISTINCT FROM`` can only run as a nested loop
-        there, which made the merge quadratic on the audit log (see benchmarks). MySQL's
-        ``<=>`` and SQLite's ``IS`` are null-safe and can use indexes and hash joins."""
+        """Join on a natural key, null-safely, in the form the backend can join on
+        (``Backend.null_safe_eq``)."""
         conds = []
         for c in cols:
             a, b, col = s.c[c], t.c[c], t.c[c]
-            if col.nullable and self.conn.dialect.name != "postgresql":
-                conds.append(a.is_not_distinct_from(b))
-            elif col.nullable:
-                conds.append(
-                    sa.func.coalesce(sa.cast(a, sa.Text), _NULL)
-                    == sa.func.coalesce(sa.cast(b, sa.Text), _NULL)
-                )
-            else:
-                conds.append(self._eq(a, b, col))
+            conds.append(self.backend.null_safe_eq(a, b) if col.nullable else self._eq(a, b, col))
         return sa.and_(*conds)
 
     def _analyze(self, table: sa.Table) -> None:
         """Fresh planner statistics: temp tables get none, and the target's are stale
-        inside this transaction, so PostgreSQL would plan for a handful of rows.
-
-        Temp tables are sampled lightly (3,000 rows, not 30,000): joins need row counts
-        and distinct counts, not fine histograms, and wide rows make sampling costly."""
-        if self.conn.dialect.name != "postgresql":
-            return
-        light = table.name in self.temp_md.tables
-        if light:
-            self.conn.exec_driver_sql("SET LOCAL default_statistics_target = 10")
-        self.conn.exec_driver_sql(f'ANALYZE "{table.name}"')
-        if light:
-            self.conn.exec_driver_sql("RESET default_statistics_target")
+        inside this transaction. Temp tables are sampled lightly."""
+        self.backend.analyze(self.conn, table, light=table.name in self.temp_md.tables)
 
     @staticmethod
     def _status_in(s: sa.Table, statuses: tuple[str, ...]) -> sa.ColumnElement[bool]:
@@ -356,9 +321,10 @@ class _Merger:
 
     @contextlib.contextmanager
     def _bulk(self, t: sa.Table, res: TableResult) -> Iterator[None]:
-        """On PostgreSQL, insert with the table's foreign keys and plain indexes set aside
-        and re-created afterwards (``pg_bulk``) when the import brings more rows than the
-        target holds: then one index build is cheaper than maintaining it row by row.
+        """Where the backend can (PostgreSQL), insert with the table's foreign keys and plain
+        indexes set aside and re-created afterwards (``pg_bulk``) when the import brings
+        more rows than the target holds: then one index build is cheaper than maintaining
+        it row by row.
 
         The cost: the table is locked (ACCESS EXCLUSIVE) until the merge commits, so the
         target's scheduler and UI wait for it. ``online`` keeps every table readable.
@@ -366,15 +332,15 @@ class _Merger:
         if not self._sets_aside(t, res.inserted):
             yield
             return
-        aside = pg_bulk.set_aside(self.conn, [t.name])
+        aside = self.backend.set_aside(self.conn, [t.name])
         yield
-        pg_bulk.restore(self.conn, aside)
+        self.backend.restore(self.conn, aside)
         res.indexes_rebuilt = bool(aside.indexes or aside.fks)
 
     def _sets_aside(self, t: sa.Table, new_rows: int) -> bool:
-        """PostgreSQL, not ``online``, and more new rows than ``t`` holds (counted no
-        further than ``new_rows``, so a big target is not scanned to find out)."""
-        if self.online or self.conn.dialect.name != "postgresql":
+        """A backend that can, not ``online``, and more new rows than ``t`` holds (counted
+        no further than ``new_rows``, so a big target is not scanned to find out)."""
+        if self.online or not self.backend.sets_indexes_aside:
             return False
         held = sa.select(sa.literal(1)).select_from(t).limit(new_rows).subquery()
         return self.conn.execute(sa.select(sa.func.count()).select_from(held)).scalar_one() < (
@@ -407,17 +373,16 @@ class _Merger:
             sel = sa.select(*keys, s.c[spec.pk], look.c[spec.pk], self._status(s)).select_from(
                 s.join(look, self._match(s, look, spec.key))
             )
-        # MySQL: staging first, each row probing the indexed side (its statistics on a
-        # fresh temp table could make it scan the other way round, row by row).
+        # Staging first, each row probing the indexed side.
         sel = sel.where(self._status_in(s, ("inserted", "existing", "overwritten")))
-        sel = sel.prefix_with("STRAIGHT_JOIN", dialect="mysql")
+        sel = self.backend.in_written_order(sel)
         self.conn.execute(sa.insert(m).from_select(names, sel))
         self._index(m)
         self.maps[spec.name] = m
 
     def _compares(self, spec: TableSpec) -> bool:
         """Whether this run compares the merged rows with the archive's (see _differing)."""
-        if (self.dry_run and not self.verify) or VERIFY_IGNORE.get(spec.name) == "*":
+        if (self.dry_run and not self.verify) or spec.counted_only:
             return False
         # Rows that share a key would make the check quadratic; they were copied as they
         # are by INSERT ... SELECT from the staging table. `verify` checks them.
@@ -428,8 +393,7 @@ class _Merger:
     ) -> int:
         """Rows whose stored content differs from the archive's: those this import wrote,
         or in verify mode those both sides have (minus columns the target owns)."""
-        ignore = VERIFY_IGNORE.get(spec.name, set())
-        skip = set(spec.key) | ({spec.pk} if spec.pk else set()) | set(ignore)
+        skip = set(spec.key) | ({spec.pk} if spec.pk else set()) | spec.uncompared
         cmp = [self._eq(s.c[n], t.c[n], t.c[n]) for n in names if n not in skip]
         if not cmp:
             return 0
@@ -477,11 +441,8 @@ class _Merger:
         }
 
     def drop_temps(self) -> None:
-        # TEMPORARY said explicitly: a plain DROP TABLE commits on MySQL.
-        temporary = "TEMPORARY " if self.conn.dialect.name == "mysql" else ""
-        prep = self.conn.dialect.identifier_preparer
         for table in reversed(self.temp_md.sorted_tables):
-            self.conn.exec_driver_sql(f"DROP {temporary}TABLE {prep.quote(table.name)}")
+            self.backend.drop_temp(self.conn, table)
 
 
 def _indexed_on(t: sa.Table, key: tuple[str, ...]) -> bool:
@@ -497,18 +458,6 @@ def _indexed_on(t: sa.Table, key: tuple[str, ...]) -> bool:
     return any(cols and set(cols) <= set(key) for cols in unique) or any(
         set(cols) == set(key) for cols in other
     )
-
-
-def _mysql_index_part(col: sa.Column) -> str | None:
-    """An index column on MySQL: long strings by a prefix (InnoDB keys are limited);
-    JSON not at all (MySQL cannot index it)."""
-    t = col.type
-    if isinstance(t, sa.JSON):
-        return None
-    long = isinstance(t, sa.Text | sa.LargeBinary) or (
-        isinstance(t, sa.String) and (t.length or 10_000) > 64
-    )
-    return f"`{col.name}`(64)" if long else f"`{col.name}`"
 
 
 def merge(
@@ -534,7 +483,9 @@ def merge(
     result = MergeResult(dry_run=dry_run or verify)
     columns = source.columns()
     specs = [sp for sp in specs_for(columns) if sp.name in target.metadata.tables]
-    known = {sp.name for sp in specs} | {"alembic_version"}
+    # A table the export leaves out carries no rows from the source: any row a scratch
+    # database holds there is its own (alembic_version).
+    known = {sp.name for sp in specs} | {n for n, s in TABLES.items() if s.not_exported}
     for name in sorted(source.holding_rows(set(columns) - known)):
         result.skipped_tables[name] = (
             import_skip_reason(name) or "airshift does not know this table; not imported"

@@ -1,35 +1,22 @@
-"""What airshift knows about each Airflow metadata table, in one place.
+"""What airshift knows about each Airflow metadata table: one record per table.
 
 Why: column lists are not kept here (Airflow's own migrations own those, and reflection
 reads them); only the facts that no schema states: the natural key that identifies a row
 across databases, the surrogate key a target assigns anew, which columns point at another
 table's surrogate key, which parent row a row belongs with, which columns hold secrets,
-and which tables are deliberately left out of an import, with the reason.
+and what the export, the import and ``verify`` leave out of each table, with the reason.
 
-Names cover Airflow 2.x and 3.x; entries whose columns a given revision lacks are
-ignored for that revision. Order matters: parents come before children.
+Every table of every schema head airshift knows (``data/revisions.json``, generated from
+the real packages) is classified here, merged or left out with a reason; a test holds the
+registry to that list, so an Airflow release that adds a table fails it until the table
+is classified. Names cover Airflow 2.x and 3.x; merge entries whose columns a given
+revision lacks are ignored for that revision. Order matters: parents come before children.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
-# Columns that hold Fernet-encrypted secrets, with the flag column that says whether the
-# source had them encrypted.
-SECRET_COLUMNS: dict[str, dict[str, str]] = {
-    "variable": {"val": "is_encrypted"},
-    "connection": {"password": "is_encrypted", "extra": "is_extra_encrypted"},
-}
-
-# Why an import without secrets (--secrets skip, or an archive made without them) leaves
-# the variables out entirely.
-SECRETS_LEFT_OUT = "secrets were left out (--secrets skip): a variable is its value"
-
-# Tables not exported at all: transient and sensitive, with no history in them.
-EXPORT_SKIP: dict[str, str] = {
-    "session": "web UI login sessions: transient, and they hold session secrets",
-    "alembic_version": "recorded in the manifest instead",
-}
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 TI_KEY = ("dag_id", "task_id", "run_id", "map_index")
 RUN_KEY = ("dag_id", "run_id")
@@ -40,21 +27,55 @@ class Parent:
     """The row this row belongs with: it is imported only when its parent is."""
 
     table: str
-    columns: dict[str, str]  # this table's column -> parent's column
+    columns: Mapping[str, str]  # this table's column -> parent's column
 
 
 @dataclass(frozen=True)
 class TableSpec:
-    """Merge facts for one table."""
+    """Every fact airshift keeps about one table.
+
+    A table with a natural ``key`` is merged into targets; one without is left out of
+    every import, and ``not_imported`` says why. A table listed twice (its 2.x and 3.x
+    shapes) carries the same facts in both records but the shape of its keys.
+    """
 
     name: str
-    key: tuple[str, ...]  # natural key, after surrogate references are remapped
+    # -- the merge ---------------------------------------------------------------------
+    key: tuple[str, ...] = ()  # natural key, after surrogate references are remapped
     pk: str | None = None  # surrogate key column
     generated: bool = False  # the target assigns the surrogate key (autoincrement)
-    refs: dict[str, str] = field(default_factory=dict)  # column -> table whose pk it holds
+    refs: Mapping[str, str] = field(default_factory=dict)  # column -> table whose pk it holds
     parent: Parent | None = None
     unique: tuple[tuple[str, ...], ...] = ()  # other unique keys a new row may collide on
     key_unique: bool = True  # False: identical rows may share the key (the audit log)
+    # -- secrets -----------------------------------------------------------------------
+    # Fernet-encrypted columns -> the flag column that says whether the source encrypted it.
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    no_secrets: str | None = None  # why the table is left out when its secrets are
+    redact: tuple[str, ...] = ()  # free text in which known secrets are masked on export
+    cli_audit: bool = False  # Airflow's CLI writes its own rows here (they are not history)
+    # -- what each step leaves out, and why ---------------------------------------------
+    not_exported: str | None = None
+    not_imported: str | None = None  # for a merged table: where the target no longer has it
+    counted_only: str | None = None  # ``verify`` compares row counts only
+    target_owned: Mapping[str, str] = field(default_factory=dict)  # column -> why not compared
+
+    @property
+    def merged(self) -> bool:
+        return bool(self.key)
+
+    @property
+    def named_by(self) -> str:
+        """The column that names a row in messages: the table's one-column natural key."""
+        (column,) = self.key
+        return column
+
+    @property
+    def uncompared(self) -> set[str]:
+        """Columns ``verify`` does not compare as stored: those the target owns, and the
+        secrets (Fernet ciphertext differs on every encryption; they are compared
+        decrypted instead, see ``metadata/verify.py``)."""
+        return set(self.target_owned) | set(self.secrets)
 
 
 def _ti_child(name: str, key: tuple[str, ...] = TI_KEY, **kw) -> TableSpec:
@@ -77,30 +98,67 @@ def _with_dataset_twin(spec: TableSpec) -> tuple[TableSpec, TableSpec]:
     def old(name: str) -> str:
         return name.replace("asset", "dataset")
 
-    twin = TableSpec(
-        old(spec.name),
-        tuple(old(k) for k in spec.key),
-        spec.pk,
-        spec.generated,
-        {old(c): old(t) for c, t in spec.refs.items()},
-        spec.parent,
-        spec.unique,
+    twin = replace(
+        spec,
+        name=old(spec.name),
+        key=tuple(old(k) for k in spec.key),
+        refs={old(c): old(t) for c, t in spec.refs.items()},
     )
     return twin, spec
 
 
+_PARSED = "the target's DAG processor rewrites these rows on every parse"
+_VARIABLE = TableSpec(
+    "variable",
+    ("key",),
+    pk="id",
+    generated=True,
+    secrets={"val": "is_encrypted"},
+    no_secrets="secrets were left out (--secrets skip): a variable is its value",
+)
+_TASK_INSTANCE = TableSpec(
+    "task_instance",
+    TI_KEY,
+    refs={
+        "trigger_id": "trigger",
+        "queued_by_job_id": "job",
+        "job_id": "job",
+        "dag_version_id": "dag_version",
+    },
+    parent=Parent("dag_run", {"dag_id": "dag_id", "run_id": "run_id"}),
+    target_owned={"dag_version_id": "linked to the target's DAG version on import"},
+)
+
 MERGE_ORDER: tuple[TableSpec, ...] = (
-    TableSpec("log_template", ("filename", "elasticsearch_id"), pk="id", generated=True),
-    TableSpec("dag_bundle", ("name",)),
-    TableSpec("dag", ("dag_id",)),
+    TableSpec(
+        "log_template",
+        ("filename", "elasticsearch_id"),
+        pk="id",
+        generated=True,
+        counted_only="the target keeps its own log templates",
+    ),
+    TableSpec("dag_bundle", ("name",), counted_only=_PARSED),
+    TableSpec("dag", ("dag_id",), counted_only=_PARSED),
     TableSpec("dag_tag", ("dag_id", "name"), parent=Parent("dag", {"dag_id": "dag_id"})),
     TableSpec(
         "dag_owner_attributes", ("dag_id", "owner"), parent=Parent("dag", {"dag_id": "dag_id"})
     ),
     TableSpec("dag_version", ("dag_id", "version_number"), pk="id"),
-    TableSpec("slot_pool", ("pool",), pk="id", generated=True),
-    TableSpec("variable", ("key",), pk="id", generated=True),
-    TableSpec("connection", ("conn_id",), pk="id", generated=True),
+    TableSpec(
+        "slot_pool",
+        ("pool",),
+        pk="id",
+        generated=True,
+        counted_only="default_pool is the target's own",
+    ),
+    _VARIABLE,
+    TableSpec(
+        "connection",
+        ("conn_id",),
+        pk="id",
+        generated=True,
+        secrets={"password": "is_encrypted", "extra": "is_extra_encrypted"},
+    ),
     TableSpec(
         "job", ("job_type", "dag_id", "start_date", "hostname", "unixname"), pk="id", generated=True
     ),
@@ -136,21 +194,8 @@ MERGE_ORDER: tuple[TableSpec, ...] = (
         parent=Parent("dag_run", {"dag_run_id": "id"}),
     ),
     # task_instance: 3.x has a UUID id; 2.x is keyed by the four columns alone.
-    *(
-        TableSpec(
-            "task_instance",
-            TI_KEY,
-            pk=pk,
-            refs={
-                "trigger_id": "trigger",
-                "queued_by_job_id": "job",
-                "job_id": "job",
-                "dag_version_id": "dag_version",
-            },
-            parent=Parent("dag_run", {"dag_id": "dag_id", "run_id": "run_id"}),
-        )
-        for pk in ("id", None)
-    ),
+    replace(_TASK_INSTANCE, pk="id"),
+    _TASK_INSTANCE,
     TableSpec(
         "dag_run_note",
         ("dag_run_id",),
@@ -186,10 +231,14 @@ MERGE_ORDER: tuple[TableSpec, ...] = (
     _ti_child("task_reschedule", (*TI_KEY, "try_number", "start_date"), pk="id", generated=True),
     _by_ti_id("task_reschedule", ("ti_id", "start_date"), pk="id", generated=True),
     _by_ti_id("hitl_detail"),
-    TableSpec("sla_miss", ("task_id", "dag_id", "execution_date")),
+    TableSpec(
+        "sla_miss",
+        ("task_id", "dag_id", "execution_date"),
+        not_imported="SLAs were removed in Airflow 3; the rows stay in the archive",
+    ),
     TableSpec("dataset", ("uri",), pk="id", generated=True),
-    TableSpec("asset", ("name", "uri"), pk="id", generated=True),
-    TableSpec("asset_active", ("name", "uri")),
+    TableSpec("asset", ("name", "uri"), pk="id", generated=True, counted_only=_PARSED),
+    TableSpec("asset_active", ("name", "uri"), counted_only=_PARSED),
     *_with_dataset_twin(TableSpec("asset_alias", ("name",), pk="id", generated=True)),
     *_with_dataset_twin(
         TableSpec(
@@ -248,61 +297,109 @@ MERGE_ORDER: tuple[TableSpec, ...] = (
         pk="id",
         generated=True,
         key_unique=False,
+        redact=("extra",),
+        cli_audit=True,
     ),
 )
 
-# Tables an import leaves out on purpose, and why; every other unknown table is reported.
-IMPORT_SKIP: dict[str, str] = {
-    "serialized_dag": "DAG code is re-parsed by the target's DAG processor (Airflow's migration also deletes it)",
-    "dag_code": "DAG code is re-parsed by the target's DAG processor (Airflow's migration also deletes it)",
-    "dag_pickle": "removed in Airflow 3; not used since 2.0",
-    "import_error": "recomputed by the target when it parses the DAGs",
-    "dag_warning": "recomputed by the target when it parses the DAGs",
-    "callback_request": "pending callbacks of the old scheduler; they cannot run in a new environment",
-    "callback": "pending callbacks of the old scheduler; they cannot run in a new environment",
-    "dag_priority_parsing_request": "pending parse requests of the old environment",
-    "dag_schedule_dataset_reference": "recreated by the target's DAG processor",
-    "dag_schedule_asset_reference": "recreated by the target's DAG processor",
-    "task_outlet_dataset_reference": "recreated by the target's DAG processor",
-    "task_outlet_asset_reference": "recreated by the target's DAG processor",
-    "dag_schedule_dataset_alias_reference": "recreated by the target's DAG processor",
-    "dag_schedule_asset_alias_reference": "recreated by the target's DAG processor",
-    "dag_schedule_asset_name_reference": "recreated by the target's DAG processor",
-    "dag_schedule_asset_uri_reference": "recreated by the target's DAG processor",
-    "task_inlet_asset_reference": "recreated by the target's DAG processor",
-    "asset_watcher": "recreated by the target's DAG processor",
-    "deadline_alert": "recreated by the target's DAG processor",
-    "_xcom_archive": "pickled XComs Airflow 3 cannot read (see --convert-pickled)",
-    "session": "web UI login sessions are not moved",
-    "sla_miss": "SLAs were removed in Airflow 3; the rows stay in the archive",
-    "revoked_token": "tokens of the old environment",
-    "connection_test_request": "pending requests of the old environment",
-}
-IMPORT_SKIP_PREFIXES: dict[str, str] = {
+_REPARSED = "recreated by the target's DAG processor"
+_OLD_SCHEDULER = "pending work of the old scheduler; it cannot run in a new environment"
+_OLD_ENVIRONMENT = "pending requests of the old environment"
+
+
+def _not_merged_yet(version: str) -> str:
+    return (
+        f"new in Airflow {version}; airshift does not merge it yet (the rows stay in the archive)"
+    )
+
+
+def _left_out(reason: str, *names: str) -> tuple[TableSpec, ...]:
+    return tuple(TableSpec(name, not_imported=reason) for name in names)
+
+
+# Tables no import merges, and why; every table airshift does not know is reported.
+LEFT_OUT: tuple[TableSpec, ...] = (
+    TableSpec(
+        "session",
+        not_exported="web UI login sessions: transient, and they hold session secrets",
+        not_imported="web UI login sessions are not moved",
+    ),
+    TableSpec("alembic_version", not_exported="recorded in the manifest instead"),
+    *_left_out(
+        "DAG code is re-parsed by the target's DAG processor (Airflow's migration also deletes it)",
+        "serialized_dag",
+        "dag_code",
+    ),
+    *_left_out("removed in Airflow 3; not used since 2.0", "dag_pickle"),
+    *_left_out("recomputed by the target when it parses the DAGs", "import_error", "dag_warning"),
+    *_left_out(
+        "pending callbacks of the old scheduler; they cannot run in a new environment",
+        "callback_request",
+        "callback",
+    ),
+    *_left_out("pending parse requests of the old environment", "dag_priority_parsing_request"),
+    *_left_out(
+        _REPARSED,
+        "dag_schedule_dataset_reference",
+        "dag_schedule_asset_reference",
+        "task_outlet_dataset_reference",
+        "task_outlet_asset_reference",
+        "dag_schedule_dataset_alias_reference",
+        "dag_schedule_asset_alias_reference",
+        "dag_schedule_asset_name_reference",
+        "dag_schedule_asset_uri_reference",
+        "task_inlet_asset_reference",
+        "asset_watcher",
+        "asset_trigger",
+        "deadline_alert",
+    ),
+    *_left_out("pickled XComs Airflow 3 cannot read (see --convert-pickled)", "_xcom_archive"),
+    *_left_out("tokens of the old environment", "revoked_token"),
+    *_left_out(_OLD_ENVIRONMENT, "connection_test_request"),
+    *_left_out("smart sensors were removed in Airflow 2.4; " + _OLD_SCHEDULER, "sensor_instance"),
+    *_left_out(
+        "each deadline needs its callback, and callbacks are not moved (" + _OLD_SCHEDULER + ")",
+        "deadline",
+    ),
+    *_left_out(
+        "teams are the target's own configuration (`airflow teams create`, the bundle config)",
+        "team",
+        "dag_bundle_team",
+    ),
+    *_left_out(_not_merged_yet("3.1"), "dag_favorite", "hitl_detail_history"),
+    *_left_out(_not_merged_yet("3.2"), "asset_partition_dag_run", "partitioned_asset_key_log"),
+    *_left_out(_not_merged_yet("3.3"), "task_state_store", "asset_state_store"),
+)
+
+# Families of tables left out of every import, by name prefix.
+LEFT_OUT_PREFIXES: dict[str, str] = {
     "ab_": "users and roles belong to the target's auth manager; re-create them there",
     "_airflow_moved": "rows Airflow's own migrations set aside as invalid",
 }
 
 
-# What ``verify`` does not compare, because the target owns it: "*" counts rows only.
-VERIFY_IGNORE: dict[str, set[str] | str] = {
-    "dag": "*",  # the target's DAG processor rewrites these rows on every parse
-    "dag_bundle": "*",
-    "slot_pool": "*",  # default_pool is the target's own
-    "log_template": "*",
-    "asset": "*",
-    "asset_active": "*",
-    "task_instance": {"dag_version_id"},  # linked to the target's DAG version on import
-    # Fernet ciphertext differs on every encryption: secrets are compared decrypted instead.
-    **{table: set(cols) for table, cols in SECRET_COLUMNS.items()},
-}
+def _by_name(specs: tuple[TableSpec, ...]) -> dict[str, TableSpec]:
+    """One record per table name: the first of its shapes (they share every other fact)."""
+    out: dict[str, TableSpec] = {}
+    for spec in specs:
+        out.setdefault(spec.name, spec)
+    return out
 
 
-def import_skip_reason(table: str) -> str | None:
-    """Why ``table`` is deliberately not imported, or None when it is."""
-    if table in IMPORT_SKIP:
-        return IMPORT_SKIP[table]
-    return next((r for p, r in IMPORT_SKIP_PREFIXES.items() if table.startswith(p)), None)
+TABLES = _by_name((*MERGE_ORDER, *LEFT_OUT))
+SECRET_TABLES: tuple[TableSpec, ...] = tuple(s for s in TABLES.values() if s.secrets)
+
+
+def spec_of(name: str) -> TableSpec:
+    """The record for ``name``; an unknown table gets one with no facts."""
+    return TABLES.get(name) or TableSpec(name)
+
+
+def import_skip_reason(name: str) -> str | None:
+    """Why ``name`` is deliberately not imported, or None when it is."""
+    if TABLES.get(name) and TABLES[name].not_imported:
+        return TABLES[name].not_imported
+    return next((r for p, r in LEFT_OUT_PREFIXES.items() if name.startswith(p)), None)
 
 
 def specs_for(columns: dict[str, set[str]]) -> list[TableSpec]:

@@ -15,9 +15,11 @@ from typing import Protocol
 
 import sqlalchemy as sa
 
+from airshift import backends
 from airshift.archive import ArchiveReader
 from airshift.archive import secrets as sec
-from airshift.metadata.load import copy_between, write_archive_table, write_rows
+from airshift.metadata.load import write_archive_table
+from airshift.metadata.registry import spec_of
 from airshift.metadata.schema import columns_of, select_for
 from airshift.metadata.source import AirflowDB
 
@@ -60,14 +62,7 @@ class ScratchRows:
         by_name = {c.name: c for c in columns_of(src)}
         query = select_for(src, [by_name[n] for n in names])
         with self.db.engine.connect() as sconn:
-            if sconn.dialect.name == conn.dialect.name == "postgresql":
-                # Server to server in PostgreSQL's own text format: no row touches Python.
-                return copy_between(sconn, query, conn, into, names)
-            result = sconn.execution_options(stream_results=True, yield_per=20_000).execute(query)
-            return sum(
-                write_rows(conn, into, names, (tuple(r) for r in part))
-                for part in result.partitions(20_000)
-            )
+            return backends.of(conn).copy_rows(sconn, query, conn, into, names)
 
 
 @dataclass
@@ -86,7 +81,7 @@ class ArchiveRows:
         return {
             n: {c["name"] for c in e.columns}
             for n, e in self.reader.manifest.tables.items()
-            if not (n == "variable" and self.codec is None)  # a variable is its value
+            if not (self.codec is None and spec_of(n).no_secrets)
         }
 
     def holding_rows(self, tables: Iterable[str]) -> set[str]:

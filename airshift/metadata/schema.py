@@ -19,6 +19,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 from sqlalchemy.engine import Engine
 
+from airshift import backends
+
 
 @dataclass(frozen=True)
 class Column:
@@ -65,12 +67,9 @@ def reflect(engine: Engine) -> sa.MetaData:
 
 
 def columns_of(table: sa.Table, conn: sa.Connection | None = None) -> list[Column]:
-    """Archive columns of ``table``; on SQLite, ``conn`` lets the data correct declared types."""
-    real_ints = (
-        _sqlite_real_integers(table, conn)
-        if conn is not None and conn.dialect.name == "sqlite"
-        else set()
-    )
+    """Archive columns of ``table``; ``conn`` lets the data correct declared types (an
+    SQLite INTEGER column may hold REALs, which an int64 column would truncate)."""
+    real_ints = set() if conn is None else backends.of(conn).real_in_integer_columns(table, conn)
     out = []
     for c in table.columns:
         arrow, as_text = _arrow_for(c.type)
@@ -82,18 +81,6 @@ def columns_of(table: sa.Table, conn: sa.Connection | None = None) -> list[Colum
             sql_type = type(c.type).__name__
         out.append(Column(c.name, sql_type, arrow, as_text))
     return out
-
-
-def _sqlite_real_integers(table: sa.Table, conn: sa.Connection) -> set[str]:
-    """INTEGER columns that hold REAL values: SQLite stores what it is given (for example
-    Airflow 2's task_reschedule.duration), and an int64 column would silently truncate."""
-    found = set()
-    for c in table.columns:
-        if isinstance(c.type, sa.Integer):
-            probe = sa.select(sa.literal(1)).where(sa.func.typeof(c) == "real").limit(1)
-            if conn.execute(probe).first():
-                found.add(c.name)
-    return found
 
 
 def select_for(table: sa.Table, cols: list[Column]) -> sa.Select:

@@ -11,9 +11,6 @@ always dropped afterwards, also on failure.
 from __future__ import annotations
 
 import contextlib
-import shutil
-import tempfile
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,10 +21,8 @@ from rich.progress import Progress
 
 from airshift import airflow_env, db, versions
 from airshift.archive import ArchiveReader
-from airshift.errors import AirshiftError
-from airshift.metadata import pg_bulk
 from airshift.metadata.load import archive_codec, write_archive_table
-from airshift.metadata.registry import SECRETS_LEFT_OUT
+from airshift.metadata.registry import spec_of
 from airshift.metadata.source import AirflowDB
 
 
@@ -46,105 +41,12 @@ def scratch_database(target_url: str, scratch_url: str | None = None) -> Iterato
     if scratch_url:
         yield scratch_url
         return
-    backend = db.backend_of(target_url)
-    if backend == "sqlite":
-        folder = Path(tempfile.mkdtemp(prefix="airshift-scratch-"))
-        try:
-            yield f"sqlite:///{folder / 'scratch.db'}"
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-        return
-    name = f"airshift_scratch_{uuid.uuid4().hex[:12]}"
-    try:
-        url = db.create_database(target_url, name)
-    except AirshiftError as exc:
-        raise AirshiftError(
-            f"{exc.message} airshift needs a scratch database on the target's server to run "
-            "Airflow's migrations; grant CREATE DATABASE or pass --scratch-url."
-        ) from None
-    try:
+    with db.backend_of(target_url).scratch_database(db.parse_url(target_url)) as url:
         yield url
-    finally:
-        db.drop_database(target_url, name)
-
-
-# Runs ``airflow db migrate`` with three SQLite fixes (docs/migration-losses.md):
-# - Alembic's batch mode rebuilds a table by dropping it, and with foreign keys on (Airflow
-#   turns them on for every connection) SQLite cascades that drop into the children:
-#   Airflow 3's migration 0032 rebuilds dag_run and so deletes every task instance.
-# - Airflow 3's migration 0060 binds uuid.UUID values, which sqlite3 cannot store.
-# - Airflow 2.9.2's migration 0142 copies `connection` with INSERT ... SELECT *, by column
-#   position, which shifts every value of a database that create_all made (2.7-2.9.1).
-_SQLITE_SAFE_MIGRATE = r"""
-import re, sqlite3, sys, uuid
-import sqlalchemy
-from sqlalchemy import event
-
-sqlite3.register_adapter(uuid.UUID, str)
-try:  # Airflow's uuid7() returns the uuid6 package's subclass; adapters match exact types
-    import uuid6
-    sqlite3.register_adapter(uuid6.UUID, str)
-except ImportError:
-    pass
-_create_engine = sqlalchemy.create_engine
-
-
-def _fk_off(dbapi_conn, record, proxy=None):
-    cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA foreign_keys=OFF")
-    cur.close()
-
-
-_COPY_ALL = re.compile(r"^\s*INSERT INTO (\w+) SELECT \* FROM (\w+)\s*$", re.I)
-
-
-def _by_name(conn, cursor, statement, parameters, context, executemany):
-    # "INSERT INTO t_new SELECT * FROM t" copies by position; a table whose columns are in
-    # another order (as create_all makes them) gets its values shifted. Copy by name.
-    m = _COPY_ALL.match(statement)
-    if m:
-        raw = cursor.connection
-        new = [r[1] for r in raw.execute(f"PRAGMA table_info({m.group(1)})")]
-        old = {r[1] for r in raw.execute(f"PRAGMA table_info({m.group(2)})")}
-        cols = ", ".join(f'"{c}"' for c in new if c in old)
-        statement = f"INSERT INTO {m.group(1)} ({cols}) SELECT {cols} FROM {m.group(2)}"
-    return statement, parameters
-
-
-def create_engine(*args, **kwargs):
-    engine = _create_engine(*args, **kwargs)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine.pool, "checkout", _fk_off)  # after Airflow's own connect hook
-        event.listen(engine, "before_cursor_execute", _by_name, retval=True)
-    return engine
-
-
-sqlalchemy.create_engine = create_engine
-from airflow.cli import cli_parser
-
-args = cli_parser.get_parser().parse_args(["db", "migrate", *sys.argv[1:]])
-args.func(args)
-"""
 
 
 def _db_migrate(env: airflow_env.AirflowEnv, args: list[str], url: str, home: Path) -> None:
-    if db.backend_of(url) != "sqlite":
-        env.run(["db", "migrate", *args], home=home, db_url=url)
-        return
-    script = home / "airshift_sqlite_migrate.py"
-    script.write_text(_SQLITE_SAFE_MIGRATE)
-    env.run(["python", str(script), *args], home=home, db_url=url)
-    engine = db.engine_for(url)
-    try:
-        with engine.connect() as conn:
-            broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
-    finally:
-        engine.dispose()
-    if broken:
-        raise AirshiftError(
-            f"Airflow {env.version}'s migration left {len(broken)} rows with broken "
-            f"references in the scratch database (first: {broken[0]})."
-        )
+    db.backend_of(url).db_migrate(env, args, url, home)
 
 
 def build_at(revision: str, url: str, home: Path, log=print) -> airflow_env.AirflowEnv:
@@ -187,9 +89,12 @@ def load_archive(
             )
     skip_secrets = skip_secrets or reader.manifest.secrets.get("mode") != "sealed"
     codec = None if skip_secrets else archive_codec(reader, archive_key, target_fernet_key)
-    if skip_secrets and "variable" in reader.manifest.tables:
-        report.not_loaded["variable"] = SECRETS_LEFT_OUT
-        present = [t for t in present if t.name != "variable"]
+    if skip_secrets:
+        left_out = {
+            n: spec_of(n).no_secrets for n in reader.manifest.tables if spec_of(n).no_secrets
+        }
+        report.not_loaded |= left_out
+        present = [t for t in present if t.name not in left_out]
     with scratch.engine.begin() as conn:
         for table in reversed(present):
             conn.execute(table.delete())
@@ -213,32 +118,17 @@ def load_archive(
             )
 
     # One transaction per table (the scratch is private: a failure discards it whole), so
-    # tables whose parents are loaded can go in at once; on PostgreSQL, with foreign keys
-    # and plain indexes set aside, all of them can.
-    jobs = 1 if scratch.backend == "sqlite" else max(1, jobs)
-    bulk = _bulk_load(scratch) if scratch.backend == "postgresql" else contextlib.nullcontext()
-    with bulk, ThreadPoolExecutor(max_workers=jobs) as pool:
-        levels = fk_levels(present) if scratch.backend != "postgresql" else [present]
+    # tables whose parents are loaded can go in at once; with foreign keys and plain
+    # indexes set aside (PostgreSQL), all of them can.
+    backend = scratch.backend
+    jobs = max(1, jobs) if backend.concurrent_writers else 1
+    with backend.bulk_load(scratch.engine, present), ThreadPoolExecutor(max_workers=jobs) as pool:
+        levels = [present] if backend.sets_indexes_aside else fk_levels(present)
         for level in levels:
             big_first = sorted(level, key=lambda t: -reader.manifest.tables[t.name].rows)
             for f in [pool.submit(load, t) for t in big_first]:
                 f.result()
-    if scratch.backend == "postgresql":
-        with scratch.engine.begin() as conn:
-            _advance_sequences(conn, present)
-            conn.exec_driver_sql("ANALYZE")  # Airflow's migrations query these tables next
     return report
-
-
-@contextlib.contextmanager
-def _bulk_load(scratch: AirflowDB) -> Iterator[None]:
-    """Foreign keys and plain indexes set aside for the load (``pg_bulk``): the scratch is
-    private, so nobody sees it without them meanwhile."""
-    with scratch.engine.begin() as conn:
-        aside = pg_bulk.set_aside(conn)
-    yield
-    with scratch.engine.begin() as conn:
-        pg_bulk.restore(conn, aside)
 
 
 def fk_levels(tables: list[sa.Table]) -> list[list[sa.Table]]:
@@ -251,23 +141,6 @@ def fk_levels(tables: list[sa.Table]) -> list[list[sa.Table]]:
     for t in tables:
         out[level[t.name]].append(t)
     return out
-
-
-def _advance_sequences(conn: sa.Connection, tables: list[sa.Table]) -> None:
-    """After explicit ids were loaded, move each serial sequence past the largest id."""
-    for t in tables:
-        pk = list(t.primary_key.columns)
-        if len(pk) == 1 and isinstance(pk[0].type, sa.Integer):
-            seq = conn.execute(
-                sa.text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": t.name, "c": pk[0].name}
-            ).scalar()
-            if seq:
-                conn.execute(
-                    sa.text(
-                        f"SELECT setval(:s, COALESCE((SELECT MAX({pk[0].name}) FROM {t.name}), 0) + 1, false)"
-                    ),
-                    {"s": seq},
-                )
 
 
 def max_id(sdb: AirflowDB, table: str) -> int:

@@ -8,7 +8,8 @@ from functools import cached_property
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from airshift import db, versions
+from airshift import backends, db, versions
+from airshift.backends import Backend
 from airshift.metadata.schema import reflect
 
 
@@ -27,8 +28,8 @@ class AirflowDB:
         return cls(url, engine, rev)
 
     @property
-    def backend(self) -> str:
-        return self.engine.dialect.name
+    def backend(self) -> Backend:
+        return backends.of(self.engine)
 
     @property
     def safe_url(self) -> str:

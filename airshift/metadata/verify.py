@@ -12,19 +12,18 @@ from cryptography.fernet import InvalidToken
 
 from airshift.archive.secrets import multi_fernet
 from airshift.metadata.merge import MergeResult
-from airshift.metadata.registry import SECRET_COLUMNS
+from airshift.metadata.registry import SECRET_TABLES, TableSpec
 from airshift.metadata.source import AirflowDB
 
 
-def _plain(table: sa.Table, conn: sa.Connection, key_col: str, fernet) -> dict:
-    cols = SECRET_COLUMNS[table.name]
+def _plain(spec: TableSpec, table: sa.Table, conn: sa.Connection, fernet) -> dict:
     out = {}
     for row in conn.execute(sa.select(table)).mappings():
         values = []
-        for col, flag in cols.items():
+        for col, flag in spec.secrets.items():
             v = row[col]
             values.append(fernet.decrypt(v.encode()) if v is not None and row[flag] else v)
-        out[row[key_col]] = tuple(values)
+        out[row[spec.named_by]] = tuple(values)
     return out
 
 
@@ -33,12 +32,13 @@ def compare_secrets(
 ) -> None:
     """Add decrypted-secret differences to ``result`` for rows both sides hold."""
     fernet = multi_fernet(target_key, "target Fernet key")
-    for name, key_col in (("variable", "key"), ("connection", "conn_id")):
+    for spec in SECRET_TABLES:
+        name = spec.name
         if name not in result.tables or name not in scratch.metadata.tables:
             continue
         with scratch.engine.connect() as sconn, target.engine.connect() as tconn:
-            mine = _plain(scratch.metadata.tables[name], sconn, key_col, fernet)
-            theirs = _plain(target.metadata.tables[name], tconn, key_col, fernet)
+            mine = _plain(spec, scratch.metadata.tables[name], sconn, fernet)
+            theirs = _plain(spec, target.metadata.tables[name], tconn, fernet)
         result.tables[name].differing += sum(
             1 for k, v in mine.items() if k in theirs and theirs[k] != v
         )
@@ -54,11 +54,12 @@ def check_target_key(target: AirflowDB, target_key: str) -> None:
     from airshift.errors import AirshiftError
 
     fernet = multi_fernet(target_key, "target Fernet key")
-    for name in ("variable", "connection"):
+    for spec in SECRET_TABLES:
+        name = spec.name
         table = target.metadata.tables.get(name)
         if table is None:
             continue
-        col, flag = next(iter(SECRET_COLUMNS[name].items()))
+        col, flag = next(iter(spec.secrets.items()))
         with target.engine.connect() as conn:
             sample = conn.execute(
                 sa.select(table.c[col])

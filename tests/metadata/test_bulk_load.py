@@ -13,8 +13,9 @@ import pytest
 import sqlalchemy as sa
 
 from airshift.archive import ArchiveReader
+from airshift.backends import PostgreSQL
+from airshift.backends.postgresql import ahead
 from airshift.metadata import scratch
-from airshift.metadata.load import ahead, write_batches
 from airshift.metadata.source import AirflowDB
 from tests.metadata.test_export import airshift
 
@@ -57,9 +58,10 @@ def test_arrow_batches_reach_postgresql_exactly(empty_database) -> None:
         md.create_all(engine)
         with engine.begin() as conn:
             # two batches into one COPY
-            assert (
-                write_batches(conn, table, batch.schema.names, [batch, batch.slice(0, 2)]) == n + 2
+            written = PostgreSQL().write_batches(
+                conn, table, batch.schema.names, [batch, batch.slice(0, 2)]
             )
+            assert written == n + 2
         with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
             got = conn.execute("SELECT s, v, b, ts, ok, f, i, j::text FROM t").fetchall()
     finally:

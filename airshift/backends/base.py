@@ -1,0 +1,282 @@
+"""What every database backend does the same way; the subclasses override what differs.
+
+Why a class per backend: PostgreSQL, MySQL/MariaDB and SQLite differ in a few dozen
+places (how a snapshot begins, how rows are written fastest, which joins need an index,
+what a DDL statement does to an open transaction). Each difference is said once, as a
+capability attribute or a method of the backend's class, instead of as a test of the
+dialect's name wherever it matters (the way alembic's ``DefaultImpl`` and its
+``PostgresqlImpl``/``MySQLImpl``/``SQLiteImpl`` do).
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import datetime as dt
+import re
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
+
+from airshift.errors import AirshiftError
+
+if TYPE_CHECKING:
+    from airshift.airflow_env import AirflowEnv
+
+Adapter = Callable[[Any], Any]
+_BATCH = 5000  # rows per executemany where there is no COPY
+
+
+def naive_utc(v: Any) -> Any:
+    """An aware timestamp as naive UTC (how Airflow stores it where the type has no zone)."""
+    return (
+        v.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        if isinstance(v, dt.datetime) and v.tzinfo
+        else v
+    )
+
+
+def hex_uuid(v: Any) -> Any:
+    """A dashed UUID as the 32 hex digits Airflow stores in CHAR(32) columns."""
+    return v.replace("-", "") if isinstance(v, str) and len(v) == 36 and v.count("-") == 4 else v
+
+
+def is_timestamp(column_type: sa.types.TypeEngine) -> bool:
+    return isinstance(column_type, sa.DateTime) or "TIMESTAMP" in str(column_type).upper()
+
+
+def batch_rows(batch: pa.RecordBatch, names: list[str]) -> Iterable[tuple]:
+    """Rows of an Arrow batch as tuples in ``names`` order (timestamps come out UTC-aware)."""
+    columns = [batch.column(batch.schema.get_field_index(n)).to_pylist() for n in names]
+    return zip(*columns, strict=True)
+
+
+class Backend(abc.ABC):
+    """A database backend: its capabilities, and the operations that differ by backend."""
+
+    name: ClassVar[str]  # SQLAlchemy's backend name; also what archives record
+    schemes: ClassVar[tuple[str, ...]]  # URL schemes that mean this backend
+    driver: ClassVar[str]  # the SQLAlchemy driver airshift uses
+    # Joins run as hash joins: a staging table needs no index for what it is joined on,
+    # and a target without an index on a natural key can be joined as it is.
+    hash_joins: ClassVar[bool] = False
+    # More than one connection may write at once (a scratch load of several tables).
+    concurrent_writers: ClassVar[bool] = True
+    # A big insert can set the table's plain indexes and foreign keys aside, inside the
+    # transaction, and rebuild them afterwards (see ``pg_bulk``).
+    sets_indexes_aside: ClassVar[bool] = False
+    # Airflow stores UUIDs as CHAR(32) here (a native UUID type elsewhere).
+    uuids_as_hex: ClassVar[bool] = True
+
+    # -- connecting ------------------------------------------------------------------
+    def connect_args(self) -> dict[str, Any]:
+        """Driver arguments for every connection."""
+        return {}
+
+    def on_connect(self, dbapi_conn: Any, record: Any) -> None:  # noqa: B027 (a hook most backends leave empty)
+        """Session settings for every new connection."""
+
+    def require_database(self, url: URL) -> None:  # noqa: B027 (a hook most backends leave empty)
+        """Fail clearly when ``url`` names no database (before any connection is tried)."""
+
+    # -- databases -------------------------------------------------------------------
+    def create_database(self, url: URL, name: str, template: str | None = None) -> URL:
+        """Create database ``name`` on ``url``'s server; the URL of the new database."""
+        raise AirshiftError(f"{self.name} has no server to create database {name!r} on.")
+
+    def drop_database(self, url: URL, name: str) -> None:
+        """Drop database ``name`` on ``url``'s server, if it exists."""
+        raise AirshiftError(f"{self.name} has no server to drop database {name!r} on.")
+
+    @abc.abstractmethod
+    def scratch_database(self, url: URL) -> contextlib.AbstractContextManager[str]:
+        """A new, empty database beside ``url`` for the scratch work; gone on exit."""
+
+    def db_migrate(self, env: AirflowEnv, args: list[str], url: str, home: Path) -> None:
+        """Run ``env``'s ``airflow db migrate ARGS`` on ``url``."""
+        env.run(["db", "migrate", *args], home=home, db_url=url)
+
+    # -- reading ---------------------------------------------------------------------
+    @abc.abstractmethod
+    def begin_snapshot(self, conn: sa.Connection) -> sa.Connection:
+        """Start a read-only transaction that sees one consistent state of the database."""
+
+    def arrow_snapshot(self, conn: sa.Connection) -> str | None:
+        """A snapshot of ``conn``'s transaction that Arrow readers can join (the export's
+        fast path), or None where there is none."""
+        return None
+
+    def table_bytes(self, conn: sa.Connection) -> dict[str, int]:
+        """Each table's size on disk, where the server says."""
+        return {}
+
+    def real_in_integer_columns(self, table: sa.Table, conn: sa.Connection) -> set[str]:
+        """INTEGER columns of ``table`` that hold REAL values (a type-less store's data)."""
+        return set()
+
+    # -- writing ---------------------------------------------------------------------
+    def adapter(self, column_type: sa.types.TypeEngine) -> Adapter | None:
+        """How a value is adapted for writing into a column of this type, if at all."""
+        if self.uuids_as_hex and isinstance(column_type, sa.String) and column_type.length == 32:
+            return hex_uuid
+        return None
+
+    def adapted(self, table: sa.Table, names: list[str], rows: Iterable[tuple]) -> Iterable[tuple]:
+        """``rows`` (tuples in ``names`` order) with each value adapted for ``table``."""
+        adapt = [self.adapter(table.c[n].type) for n in names]
+        if not any(adapt):
+            return rows
+        return (
+            tuple(v if f is None or v is None else f(v) for v, f in zip(r, adapt, strict=True))
+            for r in rows
+        )
+
+    def write_rows(
+        self, conn: sa.Connection, table: sa.Table, names: list[str], rows: Iterable[tuple]
+    ) -> int:
+        """Append ``rows`` (tuples in ``names`` order) to ``table``; the count."""
+        rows = self.adapted(table, names, rows)
+        n = 0
+        batch: list[dict] = []
+        stmt = sa.table(table.name, *[sa.column(c) for c in names]).insert()
+        for r in rows:
+            batch.append(dict(zip(names, r, strict=True)))
+            if len(batch) >= _BATCH:
+                conn.execute(stmt, batch)
+                n += len(batch)
+                batch = []
+        if batch:
+            conn.execute(stmt, batch)
+            n += len(batch)
+        return n
+
+    def write_batches(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        names: list[str],
+        batches: Iterable[pa.RecordBatch],
+    ) -> int:
+        """Append Arrow ``batches`` (columns ``names``) to ``table``; the count."""
+        return sum(self.write_rows(conn, table, names, batch_rows(b, names)) for b in batches)
+
+    def copy_rows(
+        self,
+        src: sa.Connection,
+        query: sa.Select,
+        dst: sa.Connection,
+        into: sa.Table,
+        names: list[str],
+    ) -> int:
+        """Append ``query``'s rows (read on ``src``, another database) to ``into`` on
+        ``dst``; the count."""
+        result = src.execution_options(stream_results=True, yield_per=20_000).execute(query)
+        return sum(
+            self.write_rows(dst, into, names, (tuple(r) for r in part))
+            for part in result.partitions(20_000)
+        )
+
+    @contextlib.contextmanager
+    def bulk_load(self, engine: sa.Engine, tables: list[sa.Table]) -> Iterator[None]:
+        """Around loading rows with explicit ids into a private database's ``tables``."""
+        yield
+
+    # -- the merge's temporary tables ------------------------------------------------
+    def create_temp(self, conn: sa.Connection, table: sa.Table, index_on: list[list[str]]) -> None:
+        """Create a temp table that will be indexed on ``index_on`` once filled."""
+        table.create(conn)
+
+    def index_temp(self, conn: sa.Connection, table: sa.Table, index_on: list[list[str]]) -> None:
+        """Index a filled temp table (cheaper than keeping indexes up to date while filling)."""
+        for i, cols in enumerate(index_on):
+            sa.Index(f"{table.name}_ix{i}", *[table.c[c] for c in cols]).create(conn)
+
+    def drop_temp(self, conn: sa.Connection, table: sa.Table) -> None:
+        conn.exec_driver_sql(f"DROP TABLE {conn.dialect.identifier_preparer.quote(table.name)}")
+
+    def analyze(self, conn: sa.Connection, table: sa.Table, light: bool) -> None:  # noqa: B027 (a hook most backends leave empty)
+        """Fresh planner statistics for ``table`` (``light``: a small sample will do)."""
+
+    def null_safe_eq(self, a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement[bool]:
+        """``a`` equals ``b``, NULL equal to NULL, in a form the planner can join on."""
+        return a.is_not_distinct_from(b)
+
+    def in_written_order(self, select: sa.Select) -> sa.Select:
+        """``select`` joined in the order it is written, where the planner may not."""
+        return select
+
+    def set_aside(self, conn: sa.Connection, tables: list[str]) -> Any:
+        """Set the plain indexes and foreign keys of ``tables`` aside (``sets_indexes_aside``)."""
+        raise NotImplementedError(f"{self.name} does not set indexes aside")
+
+    def restore(self, conn: sa.Connection, aside: Any) -> None:
+        """Re-create what ``set_aside`` set aside."""
+        raise NotImplementedError(f"{self.name} does not set indexes aside")
+
+
+class ServerBackend(Backend):
+    """A backend with a server that holds many databases (PostgreSQL, MySQL/MariaDB)."""
+
+    maintenance_database: ClassVar[str | None]  # where CREATE/DROP DATABASE are run
+
+    @abc.abstractmethod
+    def create_database_sql(self, name: str, template: str | None) -> str: ...
+
+    @abc.abstractmethod
+    def drop_database_sql(self, name: str) -> str: ...
+
+    def _on_server(self, url: URL, sql: str) -> None:
+        """Run one statement on the server's maintenance database, outside any transaction."""
+        engine = sa.create_engine(
+            url.set(database=self.maintenance_database), isolation_level="AUTOCOMMIT"
+        )
+        try:
+            with engine.connect() as conn:
+                conn.exec_driver_sql(sql)
+        finally:
+            engine.dispose()
+
+    def create_database(self, url: URL, name: str, template: str | None = None) -> URL:
+        sql = self.create_database_sql(
+            safe_identifier(name), safe_identifier(template) if template else None
+        )
+        try:
+            self._on_server(url, sql)
+        except DBAPIError as exc:
+            raise AirshiftError(
+                f"Cannot create database {name!r} on "
+                f"{url.render_as_string(hide_password=True)}: {str(exc.orig).strip()}"
+            ) from None
+        return url.set(database=name)
+
+    def drop_database(self, url: URL, name: str) -> None:
+        self._on_server(url, self.drop_database_sql(safe_identifier(name)))
+
+    @contextlib.contextmanager
+    def scratch_database(self, url: URL) -> Iterator[str]:
+        """A new database on the target's own server (so types match the target's)."""
+        name = f"airshift_scratch_{uuid.uuid4().hex[:12]}"
+        try:
+            created = self.create_database(url, name)
+        except AirshiftError as exc:
+            raise AirshiftError(
+                f"{exc.message} airshift needs a scratch database on the target's server to "
+                "run Airflow's migrations; grant CREATE DATABASE or pass --scratch-url."
+            ) from None
+        try:
+            yield created.render_as_string(hide_password=False)
+        finally:
+            self.drop_database(url, name)
+
+
+def safe_identifier(name: str) -> str:
+    """``name``, if it is safe to put in SQL as a database name; else a clear error."""
+    if not re.fullmatch(r"[A-Za-z0-9_]{1,63}", name):
+        raise AirshiftError(f"{name!r} is not a safe database name (letters, digits, _).")
+    return name

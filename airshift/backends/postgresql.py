@@ -1,0 +1,250 @@
+"""PostgreSQL: COPY for every bulk write, hash joins, indexes set aside for big loads.
+
+Why it differs most: PostgreSQL can stream rows in its own COPY format between servers
+and from Arrow-made CSV, join staging tables by hashing (so they need no index), and set
+a table's indexes and foreign keys aside inside a transaction; each of these is what
+makes airshift fast there (``docs/benchmarks.md``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterable, Iterator
+from queue import Full, Queue
+from typing import Any, TypeVar
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import sqlalchemy as sa
+
+from airshift.backends import pg_arrow, pg_bulk
+from airshift.backends.base import ServerBackend
+
+T = TypeVar("T")
+_NULL = "\x01airshift:null"  # stands for NULL in key joins; no Airflow key holds it
+
+
+class PostgreSQL(ServerBackend):
+    name = "postgresql"
+    schemes = ("postgresql", "postgres")
+    driver = "postgresql+psycopg"
+    maintenance_database = "postgres"
+    hash_joins = True
+    sets_indexes_aside = True
+    uuids_as_hex = False
+
+    def connect_args(self) -> dict[str, Any]:
+        # UTC sessions: Airflow's timestamps are UTC and naive ones must stay so.
+        return {"options": "-c TimeZone=UTC"}
+
+    def create_database_sql(self, name: str, template: str | None) -> str:
+        return f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
+
+    def drop_database_sql(self, name: str) -> str:
+        return f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+
+    def begin_snapshot(self, conn: sa.Connection) -> sa.Connection:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        return conn
+
+    def arrow_snapshot(self, conn: sa.Connection) -> str | None:
+        return pg_arrow.export_snapshot(conn)
+
+    def table_bytes(self, conn: sa.Connection) -> dict[str, int]:
+        q = (
+            "SELECT relname, pg_total_relation_size(oid) FROM pg_class "
+            "WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace"
+        )
+        return {n: int(b or 0) for n, b in conn.exec_driver_sql(q)}
+
+    # -- writing: COPY ---------------------------------------------------------------
+    def write_rows(
+        self, conn: sa.Connection, table: sa.Table, names: list[str], rows: Iterable[tuple]
+    ) -> int:
+        n = 0
+        with _cursor(conn) as cur, cur.copy(_copy_in(conn, table, names)) as copy:
+            for r in self.adapted(table, names, rows):
+                copy.write_row(r)
+                n += 1
+        return n
+
+    def write_batches(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        names: list[str],
+        batches: Iterable[pa.RecordBatch],
+    ) -> int:
+        """The batches written as CSV by Arrow (in C) into one ``COPY``, so no value
+        becomes a Python object except bytea, which COPY wants as hex text. The CSV is
+        made in a second thread (``ahead``) while the server parses the previous chunk:
+        the two overlap instead of taking turns."""
+        n = 0
+        sql = _copy_in(conn, table, names, "(FORMAT csv)")
+        with _cursor(conn) as cur, cur.copy(sql) as copy:
+            for rows, chunk in ahead(_csv_chunks(batches, names)):
+                copy.write(chunk)
+                n += rows
+        return n
+
+    def copy_rows(
+        self,
+        src: sa.Connection,
+        query: sa.Select,
+        dst: sa.Connection,
+        into: sa.Table,
+        names: list[str],
+    ) -> int:
+        """From another PostgreSQL database: server to server in PostgreSQL's own text
+        format. The blocks pass through this process without being parsed, so the cost
+        is the servers' and memory holds one block at a time."""
+        if src.dialect.name != self.name:
+            return super().copy_rows(src, query, dst, into, names)
+        sql = query.compile(dialect=src.dialect, compile_kwargs={"literal_binds": True})
+        with _cursor(src) as scur, _cursor(dst) as dcur:
+            with (
+                scur.copy(f"COPY ({sql}) TO STDOUT") as out,
+                dcur.copy(_copy_in(dst, into, names)) as copy,
+            ):
+                for block in out:
+                    copy.write(block)
+            return dcur.rowcount
+
+    @contextlib.contextmanager
+    def bulk_load(self, engine: sa.Engine, tables: list[sa.Table]) -> Iterator[None]:
+        """Foreign keys and plain indexes set aside for the load (``pg_bulk``): the
+        database is private, so nobody sees it without them meanwhile. Afterwards each
+        serial sequence moves past the ids loaded, and the planner gets statistics
+        (Airflow's migrations query these tables next)."""
+        with engine.begin() as conn:
+            aside = pg_bulk.set_aside(conn)
+        yield
+        with engine.begin() as conn:
+            pg_bulk.restore(conn, aside)
+        with engine.begin() as conn:
+            _advance_sequences(conn, tables)
+            conn.exec_driver_sql("ANALYZE")
+
+    # -- the merge -------------------------------------------------------------------
+    def analyze(self, conn: sa.Connection, table: sa.Table, light: bool) -> None:
+        """Temp tables get no statistics, and the target's are stale inside the merge's
+        transaction, so PostgreSQL would plan for a handful of rows. ``light`` samples
+        3,000 rows, not 30,000: joins need row counts and distinct counts, not fine
+        histograms, and wide rows make sampling costly."""
+        if light:
+            conn.exec_driver_sql("SET LOCAL default_statistics_target = 10")
+        conn.exec_driver_sql(f'ANALYZE "{table.name}"')
+        if light:
+            conn.exec_driver_sql("RESET default_statistics_target")
+
+    def null_safe_eq(self, a: sa.ColumnElement, b: sa.ColumnElement) -> sa.ColumnElement[bool]:
+        """As ``coalesce(text, sentinel)``: ``IS NOT DISTINCT FROM`` can only run as a
+        nested loop here, which made the merge quadratic on the audit log."""
+        return sa.func.coalesce(sa.cast(a, sa.Text), _NULL) == sa.func.coalesce(
+            sa.cast(b, sa.Text), _NULL
+        )
+
+    def set_aside(self, conn: sa.Connection, tables: list[str]) -> pg_bulk.SetAside:
+        return pg_bulk.set_aside(conn, tables)
+
+    def restore(self, conn: sa.Connection, aside: pg_bulk.SetAside) -> None:
+        pg_bulk.restore(conn, aside)
+
+
+def _copy_in(conn: sa.Connection, table: sa.Table, names: list[str], options: str = "") -> str:
+    """``COPY table (names) FROM STDIN``, quoted for ``conn``."""
+    prep = conn.dialect.identifier_preparer
+    cols = ", ".join(prep.quote(c) for c in names)
+    return f"COPY {prep.quote(table.name)} ({cols}) FROM STDIN {options}".rstrip()
+
+
+def _cursor(conn: sa.Connection) -> Any:
+    """A cursor of ``conn``'s own psycopg connection (COPY is psycopg's, not SQLAlchemy's)."""
+    return conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+
+def _csv_chunks(
+    batches: Iterable[pa.RecordBatch], names: list[str]
+) -> Iterator[tuple[int, pa.Buffer]]:
+    options = pacsv.WriteOptions(include_header=False, quoting_style="needed")
+    for batch in batches:
+        batch = pa.record_batch([_csv_ready(batch.column(c)) for c in names], names=names)
+        sink = pa.BufferOutputStream()
+        pacsv.write_csv(batch, sink, options)
+        yield batch.num_rows, sink.getvalue()
+
+
+def _csv_ready(column: pa.Array) -> pa.Array:
+    if pa.types.is_binary(column.type) or pa.types.is_large_binary(column.type):
+        return pa.array(
+            [None if v is None else "\\x" + v.hex() for v in column.to_pylist()], pa.large_string()
+        )
+    return column
+
+
+def ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
+    """``items``, produced by a background thread at most ``depth`` ahead of the consumer.
+
+    Why: reading Parquet and writing CSV (Arrow, in C, without the GIL) can run while the
+    consumer waits on the database. An exception in the producer is raised here; a
+    consumer that stops early stops the producer.
+    """
+    queue: Queue = Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def put(entry: tuple) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(entry, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((None, item)):
+                    break
+            else:
+                put((None, done))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((exc, None))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    worker = threading.Thread(target=produce, name="airshift-ahead", daemon=True)
+    worker.start()
+    try:
+        while True:
+            exc, item = queue.get()
+            if exc is not None:
+                raise exc
+            if item is done:
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+def _advance_sequences(conn: sa.Connection, tables: list[sa.Table]) -> None:
+    """After explicit ids were loaded, move each serial sequence past the largest id."""
+    for t in tables:
+        pk = list(t.primary_key.columns)
+        if len(pk) == 1 and isinstance(pk[0].type, sa.Integer):
+            seq = conn.execute(
+                sa.text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": t.name, "c": pk[0].name}
+            ).scalar()
+            if seq:
+                conn.execute(
+                    sa.text(
+                        f"SELECT setval(:s, COALESCE((SELECT MAX({pk[0].name}) FROM {t.name}), 0) + 1, false)"
+                    ),
+                    {"s": seq},
+                )

@@ -1,0 +1,164 @@
+"""SQLite: one file, one writer, and migrations that need three fixes to keep every row.
+
+Why it differs: a SQLite database is a file (a scratch database is a temp folder, not a
+CREATE DATABASE), only one connection writes at a time, the store has no column types
+of its own (an INTEGER column may hold REALs), and Airflow's own migrations lose or
+shift rows on it unless run with the fixes below (``docs/migration-losses.md``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import URL
+
+from airshift.backends.base import Adapter, Backend, is_timestamp, naive_utc
+from airshift.errors import AirshiftError
+
+if TYPE_CHECKING:
+    from airshift.airflow_env import AirflowEnv
+
+_TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's own storage format for SQLite DATETIME
+
+
+def _sqlite_timestamp(v: Any) -> Any:
+    return naive_utc(v).strftime(_TIMESTAMP) if isinstance(v, dt.datetime) else v
+
+
+# Runs ``airflow db migrate`` with three SQLite fixes (docs/migration-losses.md):
+# - Alembic's batch mode rebuilds a table by dropping it, and with foreign keys on (Airflow
+#   turns them on for every connection) SQLite cascades that drop into the children:
+#   Airflow 3's migration 0032 rebuilds dag_run and so deletes every task instance.
+# - Airflow 3's migration 0060 binds uuid.UUID values, which sqlite3 cannot store.
+# - Airflow 2.9.2's migration 0142 copies `connection` with INSERT ... SELECT *, by column
+#   position, which shifts every value of a database that create_all made (2.7-2.9.1).
+_SQLITE_SAFE_MIGRATE = r"""
+import re, sqlite3, sys, uuid
+import sqlalchemy
+from sqlalchemy import event
+
+sqlite3.register_adapter(uuid.UUID, str)
+try:  # Airflow's uuid7() returns the uuid6 package's subclass; adapters match exact types
+    import uuid6
+    sqlite3.register_adapter(uuid6.UUID, str)
+except ImportError:
+    pass
+_create_engine = sqlalchemy.create_engine
+
+
+def _fk_off(dbapi_conn, record, proxy=None):
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA foreign_keys=OFF")
+    cur.close()
+
+
+_COPY_ALL = re.compile(r"^\s*INSERT INTO (\w+) SELECT \* FROM (\w+)\s*$", re.I)
+
+
+def _by_name(conn, cursor, statement, parameters, context, executemany):
+    # "INSERT INTO t_new SELECT * FROM t" copies by position; a table whose columns are in
+    # another order (as create_all makes them) gets its values shifted. Copy by name.
+    m = _COPY_ALL.match(statement)
+    if m:
+        raw = cursor.connection
+        new = [r[1] for r in raw.execute(f"PRAGMA table_info({m.group(1)})")]
+        old = {r[1] for r in raw.execute(f"PRAGMA table_info({m.group(2)})")}
+        cols = ", ".join(f'"{c}"' for c in new if c in old)
+        statement = f"INSERT INTO {m.group(1)} ({cols}) SELECT {cols} FROM {m.group(2)}"
+    return statement, parameters
+
+
+def create_engine(*args, **kwargs):
+    engine = _create_engine(*args, **kwargs)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.pool, "checkout", _fk_off)  # after Airflow's own connect hook
+        event.listen(engine, "before_cursor_execute", _by_name, retval=True)
+    return engine
+
+
+sqlalchemy.create_engine = create_engine
+from airflow.cli import cli_parser
+
+args = cli_parser.get_parser().parse_args(["db", "migrate", *sys.argv[1:]])
+args.func(args)
+"""
+
+
+class SQLite(Backend):
+    name = "sqlite"
+    schemes = ("sqlite",)
+    driver = "sqlite"
+    concurrent_writers = False
+
+    def on_connect(self, dbapi_conn: Any, record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    def require_database(self, url: URL) -> None:
+        path = url.database
+        if not path or not Path(path).is_file():
+            raise AirshiftError(f"No SQLite database at {path!r}.")
+
+    @contextlib.contextmanager
+    def scratch_database(self, url: URL) -> Iterator[str]:
+        """A file in a new temp folder (removed on exit)."""
+        folder = Path(tempfile.mkdtemp(prefix="airshift-scratch-"))
+        try:
+            yield f"sqlite:///{folder / 'scratch.db'}"
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def db_migrate(self, env: AirflowEnv, args: list[str], url: str, home: Path) -> None:
+        """With the fixes of ``_SQLITE_SAFE_MIGRATE``, then a check that no reference broke."""
+        script = home / "airshift_sqlite_migrate.py"
+        script.write_text(_SQLITE_SAFE_MIGRATE)
+        env.run(["python", str(script), *args], home=home, db_url=url)
+        engine = sa.create_engine(url)
+        try:
+            with engine.connect() as conn:
+                broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        finally:
+            engine.dispose()
+        if broken:
+            raise AirshiftError(
+                f"Airflow {env.version}'s migration left {len(broken)} rows with broken "
+                f"references in the scratch database (first: {broken[0]})."
+            )
+
+    def begin_snapshot(self, conn: sa.Connection) -> sa.Connection:
+        conn.exec_driver_sql("BEGIN")  # pysqlite does not begin on SELECT by itself
+        return conn
+
+    def table_bytes(self, conn: sa.Connection) -> dict[str, int]:
+        try:
+            return {
+                n: int(b)
+                for n, b in conn.exec_driver_sql(
+                    "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name"
+                )
+            }
+        except sa.exc.DBAPIError:  # SQLite built without the dbstat table
+            conn.rollback()
+            return {}
+
+    def real_in_integer_columns(self, table: sa.Table, conn: sa.Connection) -> set[str]:
+        """SQLite stores what it is given (for example Airflow 2's task_reschedule.duration),
+        and an int64 column would silently truncate those values."""
+        found = set()
+        for c in table.columns:
+            if isinstance(c.type, sa.Integer):
+                probe = sa.select(sa.literal(1)).where(sa.func.typeof(c) == "real").limit(1)
+                if conn.execute(probe).first():
+                    found.add(c.name)
+        return found
+
+    def adapter(self, column_type: sa.types.TypeEngine) -> Adapter | None:
+        return _sqlite_timestamp if is_timestamp(column_type) else super().adapter(column_type)
