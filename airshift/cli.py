@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from airshift.choices import ExportSecrets, ImportSecrets, OnConflict, Unpause
 from airshift.code.cli import code_app
 from airshift.datapipeline.cli import app as datapipeline_app
 from airshift.errors import AirshiftError, ExitCode
@@ -138,8 +139,8 @@ def export(
         ),
     ] = None,
     secrets: Annotated[
-        str, typer.Option(help="'seal' (default) or 'skip' to leave secrets out.")
-    ] = "seal",
+        ExportSecrets, typer.Option(help="Seal secrets with the archive key, or skip them.")
+    ] = ExportSecrets.SEAL,
     pause: Annotated[
         bool,
         typer.Option("--pause", help="Pause the exported DAGs during the export; restore after."),
@@ -230,13 +231,11 @@ def _import_options(**kw):
     from airshift.archive import secrets as sec
     from airshift.metadata.importer import ImportOptions
 
-    if kw.get("unpause") not in ("source-state", "keep-paused"):
-        raise AirshiftError("--unpause takes source-state or keep-paused.")
     home = kw.pop("target_airflow_home")
     kw["target_fernet_key"] = kw["target_fernet_key"] or (
         sec.airflow_fernet_key(None, home) if home else None
     )
-    if kw.pop("secrets") == "skip":
+    if kw.pop("secrets") is ImportSecrets.SKIP:
         kw["skip_secrets"] = True
     return ImportOptions(**kw)
 
@@ -256,15 +255,14 @@ def import_(
     target_fernet_key: TargetKeyOpt = None,
     target_airflow_home: TargetHomeOpt = None,
     on_conflict: Annotated[
-        str,
-        typer.Option(help="skip (default), overwrite or fail, for rows the target already has."),
-    ] = "skip",
+        OnConflict, typer.Option(help="For rows the target already has.")
+    ] = OnConflict.SKIP,
     unpause: Annotated[
-        str, typer.Option(help="After the import: source-state (default) or keep-paused.")
-    ] = "source-state",
+        Unpause, typer.Option(help="The imported DAGs' pause state after the import.")
+    ] = Unpause.SOURCE_STATE,
     secrets: Annotated[
-        str, typer.Option(help="'import' (default) or 'skip' connections' secrets and variables.")
-    ] = "import",
+        ImportSecrets, typer.Option(help="Connections' secrets and variables.")
+    ] = ImportSecrets.IMPORT,
     convert_pickled: Annotated[
         bool,
         typer.Option(
@@ -405,12 +403,16 @@ def migrate(
     airflow_home: SourceHomeOpt = None,
     target_fernet_key: TargetKeyOpt = None,
     target_airflow_home: TargetHomeOpt = None,
-    secrets: Annotated[str, typer.Option(help="'import' (default) or 'skip'.")] = "import",
+    secrets: Annotated[
+        ImportSecrets, typer.Option(help="Connections' secrets and variables.")
+    ] = ImportSecrets.IMPORT,
     pause: Annotated[bool, typer.Option(help="Pause the source's DAGs while exporting.")] = True,
-    on_conflict: Annotated[str, typer.Option(help="skip (default), overwrite or fail.")] = "skip",
+    on_conflict: Annotated[
+        OnConflict, typer.Option(help="For rows the target already has.")
+    ] = OnConflict.SKIP,
     unpause: Annotated[
-        str, typer.Option(help="source-state (default) or keep-paused.")
-    ] = "source-state",
+        Unpause, typer.Option(help="The imported DAGs' pause state after the import.")
+    ] = Unpause.SOURCE_STATE,
     convert_pickled: Annotated[
         bool,
         typer.Option("--convert-pickled", help="Unpickle 2.x pickled XComs into JSON (runs code)."),
@@ -481,7 +483,7 @@ def migrate(
                 selection=Selection(dag_id, _date(since), last_runs),
                 fernet_key=sec.airflow_fernet_key(fernet_key, airflow_home),
                 archive_key=key,
-                secrets="skip" if secrets == "skip" else "seal",
+                secrets=ExportSecrets.SKIP if secrets is ImportSecrets.SKIP else ExportSecrets.SEAL,
                 pause=pause and not dry_run,
                 jobs=opts.jobs,
             ),

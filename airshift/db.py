@@ -17,7 +17,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 
 from airshift import backends
 from airshift.backends import Backend
-from airshift.errors import AirshiftError
+from airshift.errors import AirshiftError, NotAirflowDatabase, UnreachableDatabase
 
 
 def parse_url(url: str) -> URL:
@@ -69,7 +69,7 @@ def engine_for(url: str, must_exist: bool = True) -> Engine:
     try:
         engine = sa.create_engine(parsed, future=True, connect_args=backend.connect_args())
     except (NoSuchModuleError, ArgumentError) as exc:
-        raise AirshiftError(f"Cannot use {safe_url(parsed)}: {exc}") from None
+        raise UnreachableDatabase(f"Cannot use {safe_url(parsed)}: {exc}") from None
     sa.event.listen(engine, "connect", backend.on_connect)
     try:
         with engine.connect() as conn:
@@ -77,14 +77,14 @@ def engine_for(url: str, must_exist: bool = True) -> Engine:
     except DBAPIError as exc:
         engine.dispose()
         reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-        raise AirshiftError(f"Cannot connect to {safe_url(parsed)}: {reason}") from None
+        raise UnreachableDatabase(f"Cannot connect to {safe_url(parsed)}: {reason}") from None
     return engine
 
 
 def alembic_revision(engine: Engine) -> str:
     """The database's Alembic revision, or an error saying it is not an Airflow database."""
     if not sa.inspect(engine).has_table("alembic_version"):
-        raise AirshiftError(
+        raise NotAirflowDatabase(
             f"{safe_url(engine.url)} is not an Airflow metadata database: it has no "
             "alembic_version table. Point airshift at the database Airflow's "
             "[database] sql_alchemy_conn names."
@@ -92,7 +92,7 @@ def alembic_revision(engine: Engine) -> str:
     with engine.connect() as conn:
         revs = [r[0] for r in conn.execute(sa.text("SELECT version_num FROM alembic_version"))]
     if len(revs) != 1:
-        raise AirshiftError(
+        raise NotAirflowDatabase(
             f"{safe_url(engine.url)} has {len(revs)} rows in alembic_version ({', '.join(revs) or 'none'}); "
             "an Airflow database has exactly one. Finish or repair its migration first."
         )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
-from airshift.errors import AirshiftError
+from airshift.errors import UnknownRevision
 
 
 def vkey(version: str) -> tuple[int, ...]:
@@ -63,7 +63,7 @@ def describe(revision: str) -> Revision:
     """The Revision for ``revision``, or a clear error when airshift does not know it."""
     introduced = _data()["revisions"].get(revision)
     if introduced is None:
-        raise AirshiftError(
+        raise UnknownRevision(
             f"Unknown Alembic revision {revision!r}: it is not in the migration chain of any "
             f"Airflow release airshift knows (up to {latest_release()}). The database may be "
             "from a newer Airflow than this airshift, or from a patched build."
@@ -82,7 +82,7 @@ def resolve_release(spec: str) -> str:
         return releases[-1]
     matches = [r for r in releases if r == spec or r.startswith(spec + ".")]
     if not matches:
-        raise AirshiftError(
+        raise UnknownRevision(
             f"Unknown Airflow version {spec!r}; airshift knows 2.0.0 to {releases[-1]}."
         )
     return matches[-1]
@@ -101,7 +101,7 @@ def release_for(revision: str) -> str:
     holders = [v for v, chain in chains.items() if revision in chain]
     if not holders:
         describe(revision)  # raises for unknown revisions
-        raise AirshiftError(f"No known Airflow release can build a database at {revision}.")
+        raise UnknownRevision(f"No known Airflow release can build a database at {revision}.")
     return max(holders, key=vkey)
 
 

@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 from airshift.archive.manifest import FORMAT_VERSION, Manifest
 from airshift.archive.store import open_store
 from airshift.archive.writer import MANIFEST
-from airshift.errors import AirshiftError
+from airshift.errors import AirshiftError, DamagedArchive
 
 
 def is_archive(url: str) -> bool:
@@ -39,13 +39,13 @@ class ArchiveReader:
                 if self.fs.exists(f"{self.root}/.airshift-incomplete")
                 else ""
             )
-            raise AirshiftError(
+            raise DamagedArchive(
                 f"{url} is not a complete airshift archive: it has no {MANIFEST}.{hint}"
             )
         try:
             self.manifest = Manifest.from_json(self.fs.cat_file(path).decode())
         except (json.JSONDecodeError, TypeError, KeyError, UnicodeDecodeError) as exc:
-            raise AirshiftError(
+            raise DamagedArchive(
                 f"The manifest of {url} is corrupt ({exc}); the archive cannot be trusted."
             ) from None
         if self.manifest.format_version > FORMAT_VERSION:
@@ -81,7 +81,7 @@ class ArchiveReader:
     def require_intact(self) -> None:
         problems = self.verify()
         if problems:
-            raise AirshiftError(
+            raise DamagedArchive(
                 f"The archive {self.url} is damaged and will not be used: "
                 + "; ".join(problems[:5])
                 + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
@@ -101,4 +101,4 @@ class ArchiveReader:
                         batch_size=batch_size, columns=columns
                     )
                 except (pa.ArrowInvalid, OSError) as exc:
-                    raise AirshiftError(f"{f.path} in {self.url} cannot be read: {exc}") from None
+                    raise DamagedArchive(f"{f.path} in {self.url} cannot be read: {exc}") from None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from airshift.errors import AirshiftError
+from airshift.errors import WrongKey
 
 
 def new_key() -> str:
@@ -31,7 +31,7 @@ def multi_fernet(keys: str, what: str) -> MultiFernet:
     try:
         return MultiFernet([Fernet(k.strip().encode()) for k in keys.split(",") if k.strip()])
     except (ValueError, TypeError):
-        raise AirshiftError(
+        raise WrongKey(
             f"The {what} is not a valid Fernet key (32 url-safe base64-encoded bytes)."
         ) from None
 
@@ -72,19 +72,19 @@ class SecretCodec:
             return None
         plain = self.open(value, where) if encrypted else value.encode()
         if self._enc is None:
-            raise AirshiftError(f"No key to encrypt {where} with.")
+            raise WrongKey(f"No key to encrypt {where} with.")
         return self._enc.encrypt(plain).decode()
 
     def open(self, value: str, where: str) -> bytes:
         if self._dec is None:
-            raise AirshiftError(
+            raise WrongKey(
                 f"{where} is encrypted, but no {self._decrypt_what} was given. Pass it with "
                 "--fernet-key (or set AIRFLOW__CORE__FERNET_KEY / AIRFLOW_HOME)."
             )
         try:
             return self._dec.decrypt(value.encode())
         except InvalidToken:
-            raise AirshiftError(
+            raise WrongKey(
                 f"The {self._decrypt_what} does not decrypt {where}: it is the wrong key. "
                 "Nothing was written in plaintext; check the key and run again."
             ) from None

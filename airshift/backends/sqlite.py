@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import URL
 
 from airshift.backends.base import Adapter, Backend, is_timestamp, naive_utc
-from airshift.errors import AirshiftError
+from airshift.errors import AirshiftError, UnreachableDatabase
 
 if TYPE_CHECKING:
     from airshift.airflow_env import AirflowEnv
@@ -105,7 +105,7 @@ class SQLite(Backend):
     def require_database(self, url: URL) -> None:
         path = url.database
         if not path or not Path(path).is_file():
-            raise AirshiftError(f"No SQLite database at {path!r}.")
+            raise UnreachableDatabase(f"No SQLite database at {path!r}.")
 
     @contextlib.contextmanager
     def scratch_database(self, url: URL) -> Iterator[str]:

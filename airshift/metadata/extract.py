@@ -24,7 +24,7 @@ from airshift import backends
 from airshift.archive import ArchiveWriter, Manifest, TableEntry
 from airshift.archive import secrets as sec
 from airshift.backends.pg_arrow import arrow_reader
-from airshift.errors import AirshiftError
+from airshift.choices import ExportSecrets
 from airshift.metadata import pause
 from airshift.metadata.registry import TABLES, TableSpec, spec_of
 from airshift.metadata.schema import arrow_schema, columns_of, select_for, to_batch
@@ -38,7 +38,7 @@ class ExportOptions:
     selection: Selection = field(default_factory=Selection)
     fernet_key: str | None = None  # the source's Airflow Fernet key
     archive_key: str | None = None  # seals secrets in the archive; generated when None
-    secrets: str = "seal"  # "seal" | "skip"
+    secrets: ExportSecrets = ExportSecrets.SEAL
     pause: bool = False
     batch_rows: int = 20_000
     origin: dict | None = None  # for archives re-made from a scratch database: the real source
@@ -68,11 +68,10 @@ def export(
     source: AirflowDB, opts: ExportOptions, progress: Progress | None = None
 ) -> ExportResult:
     """Write an archive of ``source``; on any failure remove the partial archive."""
-    if opts.secrets not in ("seal", "skip"):
-        raise AirshiftError(f"--secrets takes 'seal' or 'skip', not {opts.secrets!r}.")
     generated = None
     archive_key = opts.archive_key
-    if opts.secrets == "seal" and not archive_key:
+    sealed = opts.secrets is ExportSecrets.SEAL
+    if sealed and not archive_key:
         archive_key = generated = sec.new_key()
     codec = sec.SecretCodec(opts.fernet_key, archive_key, "source Fernet key", "archive key")
     writer = ArchiveWriter(opts.archive_url)
@@ -92,7 +91,7 @@ def export(
             manifest.source = {**opts.origin, **now, "upgraded_from": opts.origin}
         manifest.secrets = {
             **manifest.secrets,
-            "mode": "sealed" if opts.secrets == "seal" else "skipped",
+            "mode": "sealed" if sealed else "skipped",
             "key_fingerprint": sec.fingerprint(archive_key) if archive_key else None,
         }
         writer.finish(manifest)
@@ -240,10 +239,10 @@ def _seal_row(row, reseal, spec: TableSpec, names, codec, mode, redactor) -> tup
     ident = values[names.index(spec.named_by)]
     for idx, flag_idx, col in reseal:
         where = f"{spec.name} {ident!r} ({col})"
-        if values[idx] is not None and (mode == "seal" or codec.can_open):
+        if values[idx] is not None and (mode is ExportSecrets.SEAL or codec.can_open):
             plain = codec.open(values[idx], where) if values[flag_idx] else values[idx].encode()
             redactor.add(plain, extra=col == "extra")
-        if mode == "skip":
+        if mode is ExportSecrets.SKIP:
             values[idx] = None
         else:
             values[idx] = codec.reseal(values[idx], bool(values[flag_idx]), where)

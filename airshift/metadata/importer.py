@@ -21,7 +21,8 @@ from rich.progress import Progress
 
 from airshift import airflow_env, versions
 from airshift.archive import ArchiveReader, Manifest
-from airshift.errors import AirshiftError
+from airshift.choices import ExportSecrets, OnConflict, Unpause
+from airshift.errors import TargetTooOld, UnknownRevision
 from airshift.metadata import losses, pause, scratch
 from airshift.metadata.extract import ExportOptions, export
 from airshift.metadata.inspect import migration_issues
@@ -40,9 +41,9 @@ LAST_2X_HEAD = "5f2621c13b39"
 class ImportOptions:
     archive_key: str | None = None
     target_fernet_key: str | None = None
-    on_conflict: str = "skip"
+    on_conflict: OnConflict = OnConflict.SKIP
     dry_run: bool = False
-    unpause: str = "source-state"  # or "keep-paused"
+    unpause: Unpause = Unpause.SOURCE_STATE
     scratch_url: str | None = None
     skip_secrets: bool = False
     convert_pickled: bool = False
@@ -76,7 +77,7 @@ def _release_for(revision: str) -> str:
 
 def check_direction(source_rev: str, target_rev: str) -> None:
     if source_rev != target_rev and versions.is_older(target_rev, source_rev):
-        raise AirshiftError(
+        raise TargetTooOld(
             f"The target ({versions.describe(target_rev).label}) is older than the archive's "
             f"source ({versions.describe(source_rev).label}). airshift moves history forward "
             "only; upgrade the target first."
@@ -194,7 +195,7 @@ def upgrade_archive(
     """
     target_rev = versions.head_of(release)
     if target_rev is None:
-        raise AirshiftError(f"airshift does not know the schema of Airflow {release}.")
+        raise UnknownRevision(f"airshift does not know the schema of Airflow {release}.")
     report = _new_report(reader, target_rev)
     sealed = reader.manifest.secrets.get("mode") == "sealed" and not opts.skip_secrets
     opts.target_fernet_key = opts.archive_key if sealed else None
@@ -207,7 +208,7 @@ def upgrade_archive(
                 archive_url=out_url,
                 fernet_key=opts.archive_key if sealed else None,
                 archive_key=opts.archive_key if sealed else None,
-                secrets="seal" if sealed else "skip",
+                secrets=ExportSecrets.SEAL if sealed else ExportSecrets.SKIP,
                 origin={
                     **reader.manifest.source,
                     "upgrade": {"losses": report.losses, "improvements": report.improvements},
@@ -290,7 +291,7 @@ def _merge_with_pause(
             online=opts.online,
         )
         now = pause.read_states(target.engine, dag_ids)
-        keep = opts.unpause == "keep-paused"
+        keep = opts.unpause is Unpause.KEEP_PAUSED
         final = {d: True if keep else source_pause.get(d, guard.prior.get(d, True)) for d in now}
         report.pause_states = final
         report.dags_not_deployed = _not_deployed(target, dag_ids)

@@ -18,7 +18,7 @@ from airshift import backends
 from airshift.archive import ArchiveReader
 from airshift.archive import secrets as sec
 from airshift.backends.base import batch_rows
-from airshift.errors import AirshiftError
+from airshift.errors import WrongKey
 from airshift.metadata.registry import TableSpec, spec_of
 
 
@@ -27,16 +27,14 @@ def archive_codec(
 ) -> sec.SecretCodec:
     """Opens the archive's sealed secrets and seals them with the target's Fernet key."""
     if not archive_key:
-        raise AirshiftError(
+        raise WrongKey(
             "The archive holds sealed secrets: pass its key with --archive-key (or "
             "AIRSHIFT_ARCHIVE_KEY), or import without them using --secrets skip."
         )
     if sec.fingerprint(archive_key) != reader.manifest.secrets.get("key_fingerprint"):
-        raise AirshiftError(
-            "The archive key is wrong: it is not the key this archive was sealed with."
-        )
+        raise WrongKey("The archive key is wrong: it is not the key this archive was sealed with.")
     if not target_key:
-        raise AirshiftError(
+        raise WrongKey(
             "The target has no Fernet key to encrypt connections and variables with. Pass "
             "--target-fernet-key (the target's [core] fernet_key), or --secrets skip."
         )

@@ -20,13 +20,26 @@ import sqlalchemy as sa
 from rich.progress import Progress
 
 from airshift import backends
-from airshift.errors import AirshiftError, ExitCode
+from airshift.choices import Choice, OnConflict
+from airshift.errors import AirshiftError, ConflictError
 from airshift.metadata.registry import TABLES, TableSpec, import_skip_reason, specs_for
 from airshift.metadata.rows_from import RowSource
 from airshift.metadata.source import AirflowDB
 
 ACTION = "_as_action"
-CONFLICT_MODES = ("skip", "overwrite", "fail")
+
+
+class RowStatus(Choice):
+    """What the merge does with a staged row (kept in the staging table's ACTION column)."""
+
+    INSERTED = "inserted"  # new: stays NULL in ACTION (see _Merger._status_in)
+    EXISTING = "existing"  # natural key already in the target: skipped
+    OVERWRITTEN = "overwritten"  # natural key already in the target: its row updated
+    CONFLICT = "conflict"  # another row holds one of its unique keys: skipped
+
+
+_INSERTED, _EXISTING = RowStatus.INSERTED.value, RowStatus.EXISTING.value
+_OVERWRITTEN, _CONFLICT = RowStatus.OVERWRITTEN.value, RowStatus.CONFLICT.value
 
 
 @dataclass
@@ -59,11 +72,6 @@ class MergeResult:
         }
 
 
-class ConflictError(AirshiftError):
-    def __init__(self, message: str) -> None:
-        super().__init__(message, ExitCode.CONFLICT)
-
-
 class _Merger:
     """Merges table by table. In ``verify`` mode nothing is written: rows the archive has
     and the target lacks count as missing, and rows both have are compared."""
@@ -72,7 +80,7 @@ class _Merger:
         self,
         conn: sa.Connection,
         target_md: sa.MetaData,
-        on_conflict: str,
+        on_conflict: OnConflict,
         dry_run: bool,
         verify: bool = False,
         link_versions: bool = False,
@@ -88,10 +96,10 @@ class _Merger:
         self.needed_maps: set[str] = set()
         self.temp_md = sa.MetaData()
         if verify:
-            self.allowed: tuple[str, ...] = ("inserted", "existing", "overwritten")
+            self.allowed: tuple[str, ...] = (_INSERTED, _EXISTING, _OVERWRITTEN)
         else:
             self.allowed = (
-                ("inserted", "overwritten") if on_conflict == "overwrite" else ("inserted",)
+                (_INSERTED, _OVERWRITTEN) if on_conflict is OnConflict.OVERWRITE else (_INSERTED,)
             )
 
     # -- helpers ---------------------------------------------------------------------
@@ -168,13 +176,13 @@ class _Merger:
     def _status_in(s: sa.Table, statuses: tuple[str, ...]) -> sa.ColumnElement[bool]:
         """Rows whose status is one of ``statuses``. A new row keeps a NULL status (that is
         "inserted"): marking every inserted row would rewrite the whole staging table."""
-        named = [st for st in statuses if st != "inserted"]
+        named = [st for st in statuses if st != _INSERTED]
         cond = s.c[ACTION].in_(named) if named else sa.false()
-        return sa.or_(s.c[ACTION].is_(None), cond) if "inserted" in statuses else cond
+        return sa.or_(s.c[ACTION].is_(None), cond) if _INSERTED in statuses else cond
 
     @staticmethod
     def _status(s: sa.Table) -> sa.ColumnElement[str]:
-        return sa.func.coalesce(s.c[ACTION], "inserted")
+        return sa.func.coalesce(s.c[ACTION], _INSERTED)
 
     def _count(self, s: sa.Table, *where) -> int:
         return self.conn.execute(
@@ -265,17 +273,17 @@ class _Merger:
         self.conn.execute(
             sa.update(s)
             .where(sa.exists().where(self._match(s, t if keys is None else keys, spec.key)))
-            .values({ACTION: "existing"})
+            .values({ACTION: _EXISTING})
         )
         for ukey in spec.unique:
             if set(ukey) <= set(s.c.keys()):
                 self.conn.execute(
                     sa.update(s)
                     .where(s.c[ACTION].is_(None), sa.exists().where(self._match(s, t, ukey)))
-                    .values({ACTION: "conflict"})
+                    .values({ACTION: _CONFLICT})
                 )
-        res.existing = self._count(s, s.c[ACTION] == "existing")
-        res.conflicts = self._count(s, s.c[ACTION] == "conflict")
+        res.existing = self._count(s, s.c[ACTION] == _EXISTING)
+        res.conflicts = self._count(s, s.c[ACTION] == _CONFLICT)
         if res.existing or res.conflicts:
             shown = self.conn.execute(
                 sa.select(*[s.c[c] for c in spec.key], s.c[ACTION])
@@ -286,7 +294,7 @@ class _Merger:
                 ", ".join(f"{k}={v!r}" for k, v in zip((*spec.key, "status"), r, strict=True))
                 for r in shown
             ]
-        if self.on_conflict == "fail" and (res.existing or res.conflicts):
+        if self.on_conflict is OnConflict.FAIL and (res.existing or res.conflicts):
             raise ConflictError(
                 f"{res.existing + res.conflicts} {spec.name} rows conflict with rows already in the "
                 f"target (for example {res.samples[0]}); nothing was imported (--on-conflict fail)."
@@ -296,17 +304,17 @@ class _Merger:
         self, spec: TableSpec, s: sa.Table, t: sa.Table, names: list[str], res: TableResult
     ) -> None:
         ins = [n for n in names if not (spec.generated and n == spec.pk)]
-        if self.on_conflict == "overwrite" and res.existing:
+        if self.on_conflict is OnConflict.OVERWRITE and res.existing:
             keep = set(spec.key) | {spec.pk}
             values = {n: s.c[n] for n in ins if n not in keep}
             if values and not self.dry_run:
                 self.conn.execute(
                     sa.update(t)
-                    .where(self._match(s, t, spec.key), s.c[ACTION] == "existing")
+                    .where(self._match(s, t, spec.key), s.c[ACTION] == _EXISTING)
                     .values(values)
                 )
             self.conn.execute(
-                sa.update(s).where(s.c[ACTION] == "existing").values({ACTION: "overwritten"})
+                sa.update(s).where(s.c[ACTION] == _EXISTING).values({ACTION: _OVERWRITTEN})
             )
             res.overwritten = res.existing
         res.inserted = self._count(s, s.c[ACTION].is_(None))
@@ -374,7 +382,7 @@ class _Merger:
                 s.join(look, self._match(s, look, spec.key))
             )
         # Staging first, each row probing the indexed side.
-        sel = sel.where(self._status_in(s, ("inserted", "existing", "overwritten")))
+        sel = sel.where(self._status_in(s, (_INSERTED, _EXISTING, _OVERWRITTEN)))
         sel = self.backend.in_written_order(sel)
         self.conn.execute(sa.insert(m).from_select(names, sel))
         self._index(m)
@@ -397,7 +405,7 @@ class _Merger:
         cmp = [self._eq(s.c[n], t.c[n], t.c[n]) for n in names if n not in skip]
         if not cmp:
             return 0
-        checked = ("existing",) if self.verify else self.allowed
+        checked = (_EXISTING,) if self.verify else self.allowed
         # "No identical row under the same key" as an anti-join: a join would multiply rows
         # that share a key (identical audit-log rows, say) into a quadratic blow-up.
         if look is t:
@@ -463,7 +471,7 @@ def _indexed_on(t: sa.Table, key: tuple[str, ...]) -> bool:
 def merge(
     source: RowSource,
     target: AirflowDB,
-    on_conflict: str = "skip",
+    on_conflict: OnConflict = OnConflict.SKIP,
     dry_run: bool = False,
     progress: Progress | None = None,
     link_dag_versions: bool = False,
@@ -471,10 +479,6 @@ def merge(
     online: bool = False,
 ) -> MergeResult:
     """Merge every registered table of ``source`` into ``target`` (same schema revision)."""
-    if on_conflict not in CONFLICT_MODES:
-        raise AirshiftError(
-            f"--on-conflict takes one of {', '.join(CONFLICT_MODES)}, not {on_conflict!r}."
-        )
     if source.revision != target.revision.revision:
         raise AirshiftError(
             f"Internal error: rows at {source.revision}, target at {target.revision.revision}."

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from cryptography.fernet import InvalidToken
 
 from airshift.archive.secrets import multi_fernet
+from airshift.errors import WrongKey
 from airshift.metadata.merge import MergeResult
 from airshift.metadata.registry import SECRET_TABLES, TableSpec
 from airshift.metadata.source import AirflowDB
@@ -51,8 +52,6 @@ def check_target_key(target: AirflowDB, target_key: str) -> None:
     this is checked before anything is imported. A target with no encrypted secret yet
     cannot be checked; its key is then taken on trust.
     """
-    from airshift.errors import AirshiftError
-
     fernet = multi_fernet(target_key, "target Fernet key")
     for spec in SECRET_TABLES:
         name = spec.name
@@ -70,7 +69,7 @@ def check_target_key(target: AirflowDB, target_key: str) -> None:
                 try:
                     fernet.decrypt(value.encode())
                 except InvalidToken:
-                    raise AirshiftError(
+                    raise WrongKey(
                         f"The target Fernet key does not decrypt the target's own {name}s: it is not "
                         "the key the target's Airflow uses ([core] fernet_key). Nothing was imported."
                     ) from None
