@@ -4,8 +4,10 @@ Why: airshift's threads (``--jobs`` readers and loaders, each with a CSV produce
 large, short-lived buffers around. glibc gives every thread its own malloc arena and
 keeps what is freed in each, and pyarrow's default allocator (mimalloc) keeps freed
 memory per thread too; together they made peak RSS grow with ``--jobs`` and with the
-size of the database. Both settings are process-wide and must be made before the first
-thread or Arrow allocation, so they are applied when the package is imported; an
+size of the database. Both settings are process-wide and belong to the program, not to
+a library it imports: the ``airshift`` command makes them first thing in its entry point
+(``cli.main``), before any thread or large allocation; a program that uses airshift as a
+library calls ``bound_allocators()`` itself if it wants the same. An
 ``ARROW_DEFAULT_MEMORY_POOL``, ``MALLOC_ARENA_MAX`` or ``MALLOC_MMAP_THRESHOLD_`` the user
 sets wins.
 """
@@ -16,6 +18,8 @@ import ctypes
 import ctypes.util
 import os
 
+import pyarrow as pa
+
 # glibc's mallopt parameters, and the environment variables that set them at start-up.
 _MALLOPT = {"MALLOC_ARENA_MAX": -8, "MALLOC_MMAP_THRESHOLD_": -3}
 
@@ -25,7 +29,8 @@ def bound_allocators(arenas: int = 2, mmap_threshold: int = 1 << 20) -> None:
     ``mmap_threshold`` bytes or more mapped and unmapped on their own. A fixed threshold
     also stops glibc from raising it after the first large free, after which multi-MB
     batches came from the heap and fragmented it (export at medium: 235 -> 207 MB)."""
-    os.environ.setdefault("ARROW_DEFAULT_MEMORY_POOL", "system")
+    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+        pa.set_memory_pool(pa.system_memory_pool())
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         for env, value in (

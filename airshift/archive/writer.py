@@ -62,22 +62,22 @@ class TableSink:
             return
         if self._pq is None or self._rows_in_file >= self._writer.rows_per_file:
             self._close_file()
-            self._open_file()
+            self._pq = self._open_file()
         self._pq.write_batch(batch)
         self._rows_in_file += batch.num_rows
         self.entry.rows += batch.num_rows
 
-    def _open_file(self) -> None:
+    def _open_file(self) -> pq.ParquetWriter:
         rel = f"tables/{self.entry.name}/part-{len(self.entry.files):05d}.parquet"
         fs, root = self._writer.fs, self._writer.root
         fs.makedirs(f"{root}/tables/{self.entry.name}", exist_ok=True)
         self._file = _HashingFile(fs.open(f"{root}/{rel}", "wb"))
-        self._pq = pq.ParquetWriter(self._file, self._schema, compression="zstd")
         self.entry.files.append(FileEntry(rel, 0, 0, ""))
         self._rows_in_file = 0
+        return pq.ParquetWriter(self._file, self._schema, compression="zstd")
 
     def _close_file(self) -> None:
-        if self._pq is None:
+        if self._pq is None or self._file is None:
             return
         self._pq.close()
         self._file.close()

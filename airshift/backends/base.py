@@ -16,6 +16,7 @@ import datetime as dt
 import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -57,6 +58,15 @@ def batch_rows(batch: pa.RecordBatch, names: list[str]) -> Iterable[tuple]:
     return zip(*columns, strict=True)
 
 
+@dataclass(frozen=True)
+class Into:
+    """Where rows are written: the columns ``names`` of ``table``, on ``conn``."""
+
+    conn: sa.Connection
+    table: sa.Table
+    names: list[str]
+
+
 class Backend(abc.ABC):
     """A database backend: its capabilities, and the operations that differ by backend."""
 
@@ -73,6 +83,10 @@ class Backend(abc.ABC):
     sets_indexes_aside: ClassVar[bool] = False
     # Airflow stores UUIDs as CHAR(32) here (a native UUID type elsewhere).
     uuids_as_hex: ClassVar[bool] = True
+    # A read-only transaction that sees one consistent state of the database: the
+    # isolation level it needs (None: the driver's own), and the statement that begins it.
+    snapshot_isolation: ClassVar[str | None] = "REPEATABLE READ"
+    snapshot_begin: ClassVar[str]
 
     # -- connecting ------------------------------------------------------------------
     def connect_args(self) -> dict[str, Any]:
@@ -103,9 +117,12 @@ class Backend(abc.ABC):
         env.run(["db", "migrate", *args], home=home, db_url=url)
 
     # -- reading ---------------------------------------------------------------------
-    @abc.abstractmethod
     def begin_snapshot(self, conn: sa.Connection) -> sa.Connection:
         """Start a read-only transaction that sees one consistent state of the database."""
+        if self.snapshot_isolation:
+            conn = conn.execution_options(isolation_level=self.snapshot_isolation)
+        conn.exec_driver_sql(self.snapshot_begin)
+        return conn
 
     def arrow_snapshot(self, conn: sa.Connection) -> str | None:
         """A snapshot of ``conn``'s transaction that Arrow readers can join (the export's
@@ -127,9 +144,9 @@ class Backend(abc.ABC):
             return hex_uuid
         return None
 
-    def adapted(self, table: sa.Table, names: list[str], rows: Iterable[tuple]) -> Iterable[tuple]:
-        """``rows`` (tuples in ``names`` order) with each value adapted for ``table``."""
-        adapt = [self.adapter(table.c[n].type) for n in names]
+    def adapted(self, into: Into, rows: Iterable[tuple]) -> Iterable[tuple]:
+        """``rows`` (tuples in ``into.names`` order) with each value adapted for its column."""
+        adapt = [self.adapter(into.table.c[n].type) for n in into.names]
         if not any(adapt):
             return rows
         return (
@@ -137,49 +154,31 @@ class Backend(abc.ABC):
             for r in rows
         )
 
-    def write_rows(
-        self, conn: sa.Connection, table: sa.Table, names: list[str], rows: Iterable[tuple]
-    ) -> int:
-        """Append ``rows`` (tuples in ``names`` order) to ``table``; the count."""
-        rows = self.adapted(table, names, rows)
+    def write_rows(self, into: Into, rows: Iterable[tuple]) -> int:
+        """Append ``rows`` (tuples in ``into.names`` order); the count."""
         n = 0
         batch: list[dict] = []
-        stmt = sa.table(table.name, *[sa.column(c) for c in names]).insert()
-        for r in rows:
-            batch.append(dict(zip(names, r, strict=True)))
+        stmt = sa.table(into.table.name, *[sa.column(c) for c in into.names]).insert()
+        for r in self.adapted(into, rows):
+            batch.append(dict(zip(into.names, r, strict=True)))
             if len(batch) >= _BATCH:
-                conn.execute(stmt, batch)
+                into.conn.execute(stmt, batch)
                 n += len(batch)
                 batch = []
         if batch:
-            conn.execute(stmt, batch)
+            into.conn.execute(stmt, batch)
             n += len(batch)
         return n
 
-    def write_batches(
-        self,
-        conn: sa.Connection,
-        table: sa.Table,
-        names: list[str],
-        batches: Iterable[pa.RecordBatch],
-    ) -> int:
-        """Append Arrow ``batches`` (columns ``names``) to ``table``; the count."""
-        return sum(self.write_rows(conn, table, names, batch_rows(b, names)) for b in batches)
+    def write_batches(self, into: Into, batches: Iterable[pa.RecordBatch]) -> int:
+        """Append Arrow ``batches`` (with at least the columns ``into.names``); the count."""
+        return sum(self.write_rows(into, batch_rows(b, into.names)) for b in batches)
 
-    def copy_rows(
-        self,
-        src: sa.Connection,
-        query: sa.Select,
-        dst: sa.Connection,
-        into: sa.Table,
-        names: list[str],
-    ) -> int:
-        """Append ``query``'s rows (read on ``src``, another database) to ``into`` on
-        ``dst``; the count."""
+    def copy_rows(self, src: sa.Connection, query: sa.Select, into: Into) -> int:
+        """Append ``query``'s rows, read on ``src`` (another database); the count."""
         result = src.execution_options(stream_results=True, yield_per=20_000).execute(query)
         return sum(
-            self.write_rows(dst, into, names, (tuple(r) for r in part))
-            for part in result.partitions(20_000)
+            self.write_rows(into, (tuple(r) for r in part)) for part in result.partitions(20_000)
         )
 
     @contextlib.contextmanager
@@ -224,12 +223,12 @@ class ServerBackend(Backend):
     """A backend with a server that holds many databases (PostgreSQL, MySQL/MariaDB)."""
 
     maintenance_database: ClassVar[str | None]  # where CREATE/DROP DATABASE are run
+    create_database_sql: ClassVar[str]  # with {name}
+    drop_database_sql: ClassVar[str]  # with {name}
 
-    @abc.abstractmethod
-    def create_database_sql(self, name: str, template: str | None) -> str: ...
-
-    @abc.abstractmethod
-    def drop_database_sql(self, name: str) -> str: ...
+    def create_sql(self, name: str, template: str | None) -> str:
+        """CREATE DATABASE for ``name`` (copying ``template``, where the server can)."""
+        return self.create_database_sql.format(name=name)
 
     def _on_server(self, url: URL, sql: str) -> None:
         """Run one statement on the server's maintenance database, outside any transaction."""
@@ -243,7 +242,7 @@ class ServerBackend(Backend):
             engine.dispose()
 
     def create_database(self, url: URL, name: str, template: str | None = None) -> URL:
-        sql = self.create_database_sql(
+        sql = self.create_sql(
             safe_identifier(name), safe_identifier(template) if template else None
         )
         try:
@@ -256,7 +255,7 @@ class ServerBackend(Backend):
         return url.set(database=name)
 
     def drop_database(self, url: URL, name: str) -> None:
-        self._on_server(url, self.drop_database_sql(safe_identifier(name)))
+        self._on_server(url, self.drop_database_sql.format(name=safe_identifier(name)))
 
     @contextlib.contextmanager
     def scratch_database(self, url: URL) -> Iterator[str]:

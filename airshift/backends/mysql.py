@@ -21,22 +21,16 @@ class MySQL(ServerBackend):
     schemes = ("mysql", "mariadb")
     driver = "mysql+pymysql"
     maintenance_database = None
+    create_database_sql = (
+        "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+    )
+    drop_database_sql = "DROP DATABASE IF EXISTS `{name}`"
+    snapshot_begin = "START TRANSACTION WITH CONSISTENT SNAPSHOT"
 
     def on_connect(self, dbapi_conn: Any, record: Any) -> None:
         # Airflow keeps MySQL TIMESTAMPs in UTC by setting the session zone; so must we.
         with dbapi_conn.cursor() as cur:
             cur.execute("SET time_zone = '+00:00'")
-
-    def create_database_sql(self, name: str, template: str | None) -> str:
-        return f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
-
-    def drop_database_sql(self, name: str) -> str:
-        return f"DROP DATABASE IF EXISTS `{name}`"
-
-    def begin_snapshot(self, conn: sa.Connection) -> sa.Connection:
-        conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        conn.exec_driver_sql("START TRANSACTION WITH CONSISTENT SNAPSHOT")
-        return conn
 
     def table_bytes(self, conn: sa.Connection) -> dict[str, int]:
         q = (

@@ -19,7 +19,7 @@ import pyarrow.csv as pacsv
 import sqlalchemy as sa
 
 from airshift.backends import pg_arrow, pg_bulk
-from airshift.backends.base import ServerBackend
+from airshift.backends.base import Into, ServerBackend
 
 T = TypeVar("T")
 _NULL = "\x01airshift:null"  # stands for NULL in key joins; no Airflow key holds it
@@ -30,6 +30,9 @@ class PostgreSQL(ServerBackend):
     schemes = ("postgresql", "postgres")
     driver = "postgresql+psycopg"
     maintenance_database = "postgres"
+    create_database_sql = 'CREATE DATABASE "{name}"'
+    drop_database_sql = 'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+    snapshot_begin = "SET TRANSACTION READ ONLY"
     hash_joins = True
     sets_indexes_aside = True
     uuids_as_hex = False
@@ -38,16 +41,8 @@ class PostgreSQL(ServerBackend):
         # UTC sessions: Airflow's timestamps are UTC and naive ones must stay so.
         return {"options": "-c TimeZone=UTC"}
 
-    def create_database_sql(self, name: str, template: str | None) -> str:
-        return f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
-
-    def drop_database_sql(self, name: str) -> str:
-        return f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
-
-    def begin_snapshot(self, conn: sa.Connection) -> sa.Connection:
-        conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-        return conn
+    def create_sql(self, name: str, template: str | None) -> str:
+        return super().create_sql(name, template) + (f' TEMPLATE "{template}"' if template else "")
 
     def arrow_snapshot(self, conn: sa.Connection) -> str | None:
         return pg_arrow.export_snapshot(conn)
@@ -60,53 +55,37 @@ class PostgreSQL(ServerBackend):
         return {n: int(b or 0) for n, b in conn.exec_driver_sql(q)}
 
     # -- writing: COPY ---------------------------------------------------------------
-    def write_rows(
-        self, conn: sa.Connection, table: sa.Table, names: list[str], rows: Iterable[tuple]
-    ) -> int:
+    def write_rows(self, into: Into, rows: Iterable[tuple]) -> int:
         n = 0
-        with _cursor(conn) as cur, cur.copy(_copy_in(conn, table, names)) as copy:
-            for r in self.adapted(table, names, rows):
+        with _cursor(into.conn) as cur, cur.copy(_copy_in(into)) as copy:
+            for r in self.adapted(into, rows):
                 copy.write_row(r)
                 n += 1
         return n
 
-    def write_batches(
-        self,
-        conn: sa.Connection,
-        table: sa.Table,
-        names: list[str],
-        batches: Iterable[pa.RecordBatch],
-    ) -> int:
+    def write_batches(self, into: Into, batches: Iterable[pa.RecordBatch]) -> int:
         """The batches written as CSV by Arrow (in C) into one ``COPY``, so no value
         becomes a Python object except bytea, which COPY wants as hex text. The CSV is
         made in a second thread (``ahead``) while the server parses the previous chunk:
         the two overlap instead of taking turns."""
         n = 0
-        sql = _copy_in(conn, table, names, "(FORMAT csv)")
-        with _cursor(conn) as cur, cur.copy(sql) as copy:
-            for rows, chunk in ahead(_csv_chunks(batches, names)):
+        with _cursor(into.conn) as cur, cur.copy(_copy_in(into, "(FORMAT csv)")) as copy:
+            for rows, chunk in ahead(_csv_chunks(batches, into.names)):
                 copy.write(chunk)
                 n += rows
         return n
 
-    def copy_rows(
-        self,
-        src: sa.Connection,
-        query: sa.Select,
-        dst: sa.Connection,
-        into: sa.Table,
-        names: list[str],
-    ) -> int:
+    def copy_rows(self, src: sa.Connection, query: sa.Select, into: Into) -> int:
         """From another PostgreSQL database: server to server in PostgreSQL's own text
         format. The blocks pass through this process without being parsed, so the cost
         is the servers' and memory holds one block at a time."""
         if src.dialect.name != self.name:
-            return super().copy_rows(src, query, dst, into, names)
+            return super().copy_rows(src, query, into)
         sql = query.compile(dialect=src.dialect, compile_kwargs={"literal_binds": True})
-        with _cursor(src) as scur, _cursor(dst) as dcur:
+        with _cursor(src) as scur, _cursor(into.conn) as dcur:
             with (
                 scur.copy(f"COPY ({sql}) TO STDOUT") as out,
-                dcur.copy(_copy_in(dst, into, names)) as copy,
+                dcur.copy(_copy_in(into)) as copy,
             ):
                 for block in out:
                     copy.write(block)
@@ -153,11 +132,11 @@ class PostgreSQL(ServerBackend):
         pg_bulk.restore(conn, aside)
 
 
-def _copy_in(conn: sa.Connection, table: sa.Table, names: list[str], options: str = "") -> str:
-    """``COPY table (names) FROM STDIN``, quoted for ``conn``."""
-    prep = conn.dialect.identifier_preparer
-    cols = ", ".join(prep.quote(c) for c in names)
-    return f"COPY {prep.quote(table.name)} ({cols}) FROM STDIN {options}".rstrip()
+def _copy_in(into: Into, options: str = "") -> str:
+    """``COPY table (names) FROM STDIN``, quoted for the connection."""
+    prep = into.conn.dialect.identifier_preparer
+    cols = ", ".join(prep.quote(c) for c in into.names)
+    return f"COPY {prep.quote(into.table.name)} ({cols}) FROM STDIN {options}".rstrip()
 
 
 def _cursor(conn: sa.Connection) -> Any:

@@ -96,6 +96,8 @@ class SQLite(Backend):
     schemes = ("sqlite",)
     driver = "sqlite"
     concurrent_writers = False
+    snapshot_isolation = None
+    snapshot_begin = "BEGIN"  # pysqlite does not begin on SELECT by itself
 
     def on_connect(self, dbapi_conn: Any, record: Any) -> None:
         cur = dbapi_conn.cursor()
@@ -132,10 +134,6 @@ class SQLite(Backend):
                 f"Airflow {env.version}'s migration left {len(broken)} rows with broken "
                 f"references in the scratch database (first: {broken[0]})."
             )
-
-    def begin_snapshot(self, conn: sa.Connection) -> sa.Connection:
-        conn.exec_driver_sql("BEGIN")  # pysqlite does not begin on SELECT by itself
-        return conn
 
     def table_bytes(self, conn: sa.Connection) -> dict[str, int]:
         try:

@@ -101,7 +101,7 @@ def to_events(data: bytes, when: datetime | None, now: datetime | None = None) -
         messages.append(pending_blank.rstrip("\n") or " ")
     floor, ceiling = now - OLDEST_ACCEPTED, now
     last = when or now
-    events = []
+    events: list[Event] = []
     for message in messages:
         last = max(last, _line_time(message.lstrip("\n")) or last)
         stamp = min(max(last, floor), ceiling)
@@ -165,7 +165,7 @@ class CloudWatchStore:
     def _events(self, name: str) -> Iterator[dict]:
         token = None
         while True:
-            kwargs = {"nextToken": token} if token else {}
+            kwargs: dict[str, str] = {"nextToken": token} if token else {}
             try:
                 page = self.client.get_log_events(
                     logGroupName=self.group, logStreamName=name, startFromHead=True, **kwargs

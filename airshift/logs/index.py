@@ -44,6 +44,11 @@ class TaskTry:
     data_interval_end: datetime | None = None
     log_template: str | None = None
 
+    @property
+    def execution_date(self) -> datetime | None:
+        """Airflow 2's name for ``logical_date``, which log templates still use."""
+        return self.logical_date
+
     def label(self) -> str:
         """A short human name for reports."""
         mapped = f"[{self.map_index}]" if self.map_index >= 0 else ""
@@ -69,7 +74,7 @@ class IndexFilter:
         last_runs: int | None = None,
     ) -> IndexFilter:
         """Combine the CLI's --since and --days (the later bound wins)."""
-        bounds = [utc(since)] if since else []
+        bounds = [b for b in (utc(since),) if b is not None]
         if days is not None:
             bounds.append(datetime.now(timezone.utc) - timedelta(days=days))
         return cls(

@@ -41,21 +41,6 @@ class MalformedName(ValueError):
     """A template that cannot be rendered, or renders to an unsafe or empty path."""
 
 
-@dataclass(frozen=True)
-class _TIView:
-    """The attributes of a task instance that templates read."""
-
-    dag_id: str
-    task_id: str
-    run_id: str
-    map_index: int
-    try_number: int
-    state: str | None
-    logical_date: datetime | None
-    execution_date: datetime | None
-    start_date: datetime | None
-
-
 def resolve_template(choice: str) -> str:
     """A layout name (airflow-1.10, airflow-2, airflow-3) or a literal template."""
     return LAYOUTS.get(choice, choice)
@@ -87,22 +72,11 @@ class Naming:
     def _jinja_context(self, item: TaskTry) -> dict[str, Any]:
         date = item.logical_date
         ts = date.isoformat() if date else ""
-        ti = _TIView(
-            item.dag_id,
-            item.task_id,
-            item.run_id,
-            item.map_index,
-            item.try_number,
-            item.state,
-            date,
-            date,
-            item.start_date,
-        )
-        context: dict[str, Any] = {"ti": ti, "ts": ts, "try_number": item.try_number}
+        context: dict[str, Any] = {"ti": item, "ts": ts, "try_number": item.try_number}
         if self.airflow_major >= 3 or date is None:
             return context
         return context | {
-            "task_instance": ti,
+            "task_instance": item,
             "run_id": item.run_id,
             "ds": date.strftime("%Y-%m-%d"),
             "ds_nodash": date.strftime("%Y%m%d"),

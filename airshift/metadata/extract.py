@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 import sqlalchemy as sa
-from rich.progress import Progress
 
 import airshift
 from airshift import backends
@@ -30,10 +29,13 @@ from airshift.metadata.registry import TABLES, TableSpec, spec_of
 from airshift.metadata.schema import arrow_schema, columns_of, select_for, to_batch
 from airshift.metadata.selection import RowFilter, Selection
 from airshift.metadata.source import AirflowDB
+from airshift.progress import NULL_PROGRESS, Progress
 
 
 @dataclass
-class ExportOptions:
+class ExportSettings:
+    """How ``export`` writes an archive (the library API resolves them from ``ExportOptions``)."""
+
     archive_url: str
     selection: Selection = field(default_factory=Selection)
     fernet_key: str | None = None  # the source's Airflow Fernet key
@@ -65,7 +67,7 @@ def snapshot(source: AirflowDB) -> Iterator[sa.Connection]:
 
 
 def export(
-    source: AirflowDB, opts: ExportOptions, progress: Progress | None = None
+    source: AirflowDB, opts: ExportSettings, progress: Progress = NULL_PROGRESS
 ) -> ExportResult:
     """Write an archive of ``source``; on any failure remove the partial archive."""
     generated = None
@@ -77,7 +79,7 @@ def export(
     writer = ArchiveWriter(opts.archive_url)
     rows = RowFilter(source, opts.selection)
     try:
-        pause_ctx = (
+        pause_ctx: contextlib.AbstractContextManager[dict[str, bool]] = (
             pause.paused(source.engine, rows.dag_ids) if opts.pause else contextlib.nullcontext({})
         )
         with pause_ctx as prior_pause:
@@ -149,7 +151,6 @@ class _Plan:
     schema: pa.Schema
     query: sa.Select
     total: int
-    task: object
 
     @property
     def spec(self) -> TableSpec:
@@ -168,13 +169,13 @@ def _plan(conn, table, rows, progress) -> _Plan:
     cond = rows.where(table)
     if cond is not None:
         query = query.where(cond)
-    # Counting costs a scan of each table: only for a progress bar someone watches.
-    total, task = 0, None
-    if progress:
+    # Counting costs a scan of each table: only for a progress display someone watches.
+    total = 0
+    if progress.watched:
         count = sa.select(sa.func.count()).select_from(query.subquery())
         total = conn.execute(count).scalar_one()
-        task = progress.add_task(table.name, total=total)
-    return _Plan(table, cols, arrow_schema(cols), query, total, task)
+        progress.update(table.name, total=total)
+    return _Plan(table, cols, arrow_schema(cols), query, total)
 
 
 def _export_parallel(conn, snapshot_id, plans, jobs, writer, redactor, progress) -> None:
@@ -195,8 +196,7 @@ def _export_parallel(conn, snapshot_id, plans, jobs, writer, redactor, progress)
                 with writer.table(plan.entry, plan.schema) as sink:
                     for batch in reader.batches(plan.query, plan.schema):
                         sink.write(_redacted(batch, plan.spec, redactor))
-                        if progress:
-                            progress.advance(plan.task, batch.num_rows)
+                        progress.update(plan.table.name, batch.num_rows)
             finally:
                 readers.put(reader)
 
@@ -230,8 +230,7 @@ def _export_rows(conn, plan: _Plan, opts, writer, codec, redactor, progress) -> 
                     for r in part
                 ]
             sink.write(_redacted(to_batch(part, plan.cols, plan.schema), plan.spec, redactor))
-            if progress:
-                progress.advance(plan.task, len(part))
+            progress.update(plan.table.name, len(part))
 
 
 def _seal_row(row, reseal, spec: TableSpec, names, codec, mode, redactor) -> tuple:

@@ -17,14 +17,13 @@ from pathlib import Path
 
 import pyarrow as pa
 import sqlalchemy as sa
-from rich.progress import Progress
 
 from airshift import airflow_env, versions
 from airshift.archive import ArchiveReader, Manifest
 from airshift.choices import ExportSecrets, OnConflict, Unpause
 from airshift.errors import TargetTooOld, UnknownRevision
 from airshift.metadata import losses, pause, scratch
-from airshift.metadata.extract import ExportOptions, export
+from airshift.metadata.extract import ExportSettings, export
 from airshift.metadata.inspect import migration_issues
 from airshift.metadata.load import archive_codec
 from airshift.metadata.merge import MergeResult, merge
@@ -32,13 +31,16 @@ from airshift.metadata.registry import TABLES, spec_of
 from airshift.metadata.rows_from import ArchiveRows, RowSource, ScratchRows
 from airshift.metadata.source import AirflowDB
 from airshift.metadata.verify import check_target_key, compare_secrets
+from airshift.progress import NULL_PROGRESS, Log, Progress, null_log
 
 # The last 2.x head: every 2.x database passes through it on the way to 3.x.
 LAST_2X_HEAD = "5f2621c13b39"
 
 
 @dataclass
-class ImportOptions:
+class ImportSettings:
+    """How the import pipeline runs (the library API resolves them from its options)."""
+
     archive_key: str | None = None
     target_fernet_key: str | None = None
     on_conflict: OnConflict = OnConflict.SKIP
@@ -53,7 +55,9 @@ class ImportOptions:
 
 
 @dataclass
-class ImportReport:
+class ImportResult:
+    """What an import (or an upgrade, or a verify) did, table by table."""
+
     source_revision: str
     target_revision: str
     archived: dict[str, int]
@@ -89,10 +93,10 @@ def upgraded_scratch(
     reader: ArchiveReader,
     target_url: str,
     target_rev: str,
-    opts: ImportOptions,
-    report: ImportReport,
-    progress: Progress | None,
-    log,
+    opts: ImportSettings,
+    report: ImportResult,
+    progress: Progress,
+    log: Log,
 ) -> Iterator[AirflowDB]:
     """The archive's rows in a scratch database, migrated by Airflow to ``target_rev``."""
     src_rev = reader.manifest.source["alembic_revision"]
@@ -117,13 +121,11 @@ def upgraded_scratch(
             report.loaded, report.not_loaded = loaded.loaded, loaded.not_loaded
             audited = {n: scratch.max_id(sdb, n) for n, s in TABLES.items() if s.cli_audit}
             if sdb.revision.major < 3 <= versions.describe(target_rev).major:
-                sdb = _prepare_2x_for_3(sdb, surl, homep, opts, report, log)
+                sdb = _prepare_2x_for_3(sdb, homep, opts, report, log)
             if sdb.revision.revision != target_rev:
                 release = _release_for(target_rev)
                 log(f"upgrading the scratch database with Airflow {release}'s own migrations")
-                scratch.migrate_to(release, target_rev, surl, homep, log=log)
-                sdb.dispose()
-                sdb = AirflowDB.open(surl)
+                sdb = _migrated(sdb, release, target_rev, homep, log)
             # Airflow's CLI audits its own `db migrate` in the log table: not source history.
             for name, last_id in audited.items():
                 scratch.delete_newer(sdb, name, last_id)
@@ -132,11 +134,11 @@ def upgraded_scratch(
             sdb.dispose()
 
 
-def _new_report(reader: ArchiveReader, target_rev: str) -> ImportReport:
+def _new_report(reader: ArchiveReader, target_rev: str) -> ImportResult:
     reader.require_intact()
     src_rev = reader.manifest.source["alembic_revision"]
     check_direction(src_rev, target_rev)
-    return ImportReport(
+    return ImportResult(
         src_rev, target_rev, {n: t.rows for n, t in reader.manifest.tables.items()}, {}, {}
     )
 
@@ -144,11 +146,11 @@ def _new_report(reader: ArchiveReader, target_rev: str) -> ImportReport:
 def import_archive(
     reader: ArchiveReader,
     target: AirflowDB,
-    opts: ImportOptions,
-    progress: Progress | None = None,
-    log=print,
+    opts: ImportSettings,
+    progress: Progress = NULL_PROGRESS,
+    log: Log = null_log,
     verify_only: bool = False,
-) -> ImportReport:
+) -> ImportResult:
     """Import ``reader`` into ``target``; with ``verify_only``, compare and change nothing."""
     report = _new_report(reader, target.revision.revision)
     sealed = reader.manifest.secrets.get("mode") == "sealed" and not opts.skip_secrets
@@ -184,10 +186,10 @@ def upgrade_archive(
     reader: ArchiveReader,
     release: str,
     out_url: str,
-    opts: ImportOptions,
-    progress: Progress | None = None,
-    log=print,
-) -> tuple[ImportReport, Manifest]:
+    opts: ImportSettings,
+    progress: Progress = NULL_PROGRESS,
+    log: Log = null_log,
+) -> tuple[ImportResult, Manifest]:
     """Write a new archive holding ``reader``'s rows migrated to ``release``'s schema.
 
     The secrets stay sealed with the same archive key, so the new archive can be
@@ -204,7 +206,7 @@ def upgrade_archive(
     ) as sdb:
         result = export(
             sdb,
-            ExportOptions(
+            ExportSettings(
                 archive_url=out_url,
                 fernet_key=opts.archive_key if sealed else None,
                 archive_key=opts.archive_key if sealed else None,
@@ -221,8 +223,20 @@ def upgrade_archive(
     return report, result.manifest
 
 
+def _migrated(sdb: AirflowDB, release: str, revision: str, home: Path, log: Log) -> AirflowDB:
+    """``sdb`` migrated to ``revision`` by ``release``'s own migrations, opened anew (its
+    schema changed under the old handle)."""
+    scratch.migrate_to(release, revision, sdb.url, home, log=log)
+    sdb.dispose()
+    return AirflowDB.open(sdb.url)
+
+
 def _prepare_2x_for_3(
-    sdb: AirflowDB, surl: str, home: Path, opts: ImportOptions, report: ImportReport, log
+    sdb: AirflowDB,
+    home: Path,
+    opts: ImportSettings,
+    report: ImportResult,
+    log: Log,
 ) -> AirflowDB:
     """Bring a 2.x scratch to the last 2.x head, count what 3.x drops, keep what we can.
 
@@ -231,16 +245,14 @@ def _prepare_2x_for_3(
     if sdb.revision.revision != LAST_2X_HEAD:
         release = _release_for(LAST_2X_HEAD)
         log(f"upgrading the scratch database to the last 2.x schema with Airflow {release}")
-        scratch.migrate_to(release, LAST_2X_HEAD, surl, home, log=log)
-        sdb.dispose()
-        sdb = AirflowDB.open(surl)
+        sdb = _migrated(sdb, release, LAST_2X_HEAD, home, log)
     with sdb.engine.begin() as conn:
         report.improvements["task_instance_history_from_task_fail"] = losses.task_fail_to_history(
             conn, sdb
         )
     if opts.convert_pickled:
         report.improvements["pickled_xcoms_converted"] = losses.convert_pickled_xcoms(
-            sdb, surl, home, _release_for(LAST_2X_HEAD)
+            sdb, sdb.url, home, _release_for(LAST_2X_HEAD)
         )
     with sdb.engine.connect() as conn:
         issues = migration_issues(sdb, conn)
@@ -266,9 +278,9 @@ def _merge_with_pause(
     reader: ArchiveReader,
     rows: RowSource,
     target: AirflowDB,
-    opts: ImportOptions,
-    report: ImportReport,
-    progress,
+    opts: ImportSettings,
+    report: ImportResult,
+    progress: Progress,
 ) -> MergeResult:
     dags = _archive_values(reader, "dag", ["dag_id", "is_paused"])
     dag_ids = sorted(

@@ -14,7 +14,7 @@ PICKLE_MARK = b"\x80"  # every pickle protocol >= 2 starts with this byte
 
 def migration_issues(source: AirflowDB, conn: sa.Connection) -> dict[str, int]:
     """Rows Airflow 3's own migration drops or cannot carry (see docs/migration-losses)."""
-    md, issues = source.metadata, {}
+    md, issues = source.metadata, dict[str, int]()
     if source.revision.major >= 3:
         return issues
     if "xcom" in md.tables:

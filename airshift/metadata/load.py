@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from airshift import backends
 from airshift.archive import ArchiveReader
 from airshift.archive import secrets as sec
-from airshift.backends.base import batch_rows
+from airshift.backends.base import Into, batch_rows
 from airshift.errors import WrongKey
 from airshift.metadata.registry import TableSpec, spec_of
 
@@ -79,8 +79,8 @@ def write_archive_table(
                 on_batch(batch.num_rows)
 
     spec = spec_of(name)
-    backend = backends.of(conn)
+    backend, dest = backends.of(conn), Into(conn, into, names)
     if spec.secrets:
         rows = (r for b in batches() for r in batch_rows(b, names))
-        return backend.write_rows(conn, into, names, _reseal(rows, names, spec, codec))
-    return backend.write_batches(conn, into, names, batches())
+        return backend.write_rows(dest, _reseal(rows, names, spec, codec))
+    return backend.write_batches(dest, batches())

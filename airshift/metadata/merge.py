@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import sqlalchemy as sa
-from rich.progress import Progress
 
 from airshift import backends
 from airshift.choices import Choice, OnConflict
@@ -25,6 +24,7 @@ from airshift.errors import AirshiftError, ConflictError
 from airshift.metadata.registry import TABLES, TableSpec, import_skip_reason, specs_for
 from airshift.metadata.rows_from import RowSource
 from airshift.metadata.source import AirflowDB
+from airshift.progress import NULL_PROGRESS, Progress
 
 ACTION = "_as_action"
 
@@ -72,35 +72,33 @@ class MergeResult:
         }
 
 
+@dataclass
 class _Merger:
     """Merges table by table. In ``verify`` mode nothing is written: rows the archive has
     and the target lacks count as missing, and rows both have are compared."""
 
-    def __init__(
-        self,
-        conn: sa.Connection,
-        target_md: sa.MetaData,
-        on_conflict: OnConflict,
-        dry_run: bool,
-        verify: bool = False,
-        link_versions: bool = False,
-        online: bool = False,
-    ) -> None:
-        self.conn, self.md, self.on_conflict = conn, target_md, on_conflict
-        self.backend = backends.of(conn)
-        self.online = online
-        self.link_versions, self.linked = link_versions, 0
-        self.dry_run, self.verify = dry_run or verify, verify
+    conn: sa.Connection
+    md: sa.MetaData  # the target's
+    on_conflict: OnConflict
+    dry_run: bool
+    verify: bool = False
+    link_versions: bool = False
+    online: bool = False
+    needed_maps: set[str] = field(default_factory=set)  # tables others point at
+    linked: int = 0  # new task instances linked to the target's DAG version
+
+    def __post_init__(self) -> None:
+        self.backend = backends.of(self.conn)
+        self.dry_run = self.dry_run or self.verify
         self.maps: dict[str, sa.Table] = {}
         self.index_on: dict[str, list[list[str]]] = {}
-        self.needed_maps: set[str] = set()
         self.temp_md = sa.MetaData()
-        if verify:
+        if self.verify:
             self.allowed: tuple[str, ...] = (_INSERTED, _EXISTING, _OVERWRITTEN)
+        elif self.on_conflict is OnConflict.OVERWRITE:
+            self.allowed = (_INSERTED, _OVERWRITTEN)
         else:
-            self.allowed = (
-                (_INSERTED, _OVERWRITTEN) if on_conflict is OnConflict.OVERWRITE else (_INSERTED,)
-            )
+            self.allowed = (_INSERTED,)
 
     # -- helpers ---------------------------------------------------------------------
     def _temp(
@@ -153,7 +151,9 @@ class _Merger:
             self._index(k)
         return k
 
-    def _eq(self, a: sa.Column, b: sa.Column, target_col: sa.Column) -> sa.ColumnElement[bool]:
+    def _eq(
+        self, a: sa.ColumnElement, b: sa.ColumnElement, target_col: sa.Column
+    ) -> sa.ColumnElement[bool]:
         if isinstance(target_col.type, sa.JSON):  # json has no '=' on PostgreSQL
             a, b = sa.cast(a, sa.Text), sa.cast(b, sa.Text)
         return a == b if not target_col.nullable else a.is_not_distinct_from(b)
@@ -184,7 +184,7 @@ class _Merger:
     def _status(s: sa.Table) -> sa.ColumnElement[str]:
         return sa.func.coalesce(s.c[ACTION], _INSERTED)
 
-    def _count(self, s: sa.Table, *where) -> int:
+    def _count(self, s: sa.FromClause, *where: sa.ColumnElement[bool]) -> int:
         return self.conn.execute(
             sa.select(sa.func.count()).select_from(s).where(*where)
         ).scalar_one()
@@ -194,7 +194,7 @@ class _Merger:
 
     # -- one table -------------------------------------------------------------------
     def merge_table(
-        self, spec: TableSpec, source: RowSource, res: TableResult, progress: Progress | None
+        self, spec: TableSpec, source: RowSource, res: TableResult, progress: Progress
     ) -> None:
         t = self.md.tables[spec.name]
         have = source.columns()[spec.name]
@@ -204,10 +204,9 @@ class _Merger:
             [sa.Column(c.name, c.type) for c in cols] + [sa.Column(ACTION, sa.String(16))],
             [list(spec.key), [spec.pk] if spec.pk else []],
         )
-        task = progress.add_task(f"merge {spec.name}", total=None) if progress else None
+        progress.update(f"merge {spec.name}")
         res.staged = source.stage(self.conn, spec.name, s, [c.name for c in cols])
-        if progress:
-            progress.update(task, total=res.staged, completed=res.staged)
+        progress.update(f"merge {spec.name}", res.staged, total=res.staged)
         self._remap(spec, s, t, res)
         self._keep_with_parent(spec, s, res)
         self._index(s)
@@ -237,16 +236,19 @@ class _Merger:
             if col not in s.c:
                 continue
             m = self.maps.get(parent)
-            mapped = m is not None and "old_pk" in m.c
+            if m is None or "old_pk" not in m.c:  # the parent table brought no ids to map
+                m = None
             if not t.c[col].nullable:
                 unmapped = (
-                    ~sa.exists().where(m.c.old_pk == s.c[col]) if mapped else s.c[col].is_not(None)
+                    s.c[col].is_not(None)
+                    if m is None
+                    else ~sa.exists().where(m.c.old_pk == s.c[col])
                 )
                 res.without_parent += self._delete(s, unmapped)
             values[col] = (
-                sa.select(m.c.new_pk).where(m.c.old_pk == s.c[col]).scalar_subquery()
-                if mapped
-                else None
+                None
+                if m is None
+                else sa.select(m.c.new_pk).where(m.c.old_pk == s.c[col]).scalar_subquery()
             )
         if values:
             referring = sa.or_(*[s.c[c].is_not(None) for c in values])
@@ -473,7 +475,7 @@ def merge(
     target: AirflowDB,
     on_conflict: OnConflict = OnConflict.SKIP,
     dry_run: bool = False,
-    progress: Progress | None = None,
+    progress: Progress = NULL_PROGRESS,
     link_dag_versions: bool = False,
     verify: bool = False,
     online: bool = False,
@@ -497,12 +499,18 @@ def merge(
     with target.engine.connect() as conn:
         trans = conn.begin()
         try:
+            needed = {r for sp in specs for r in sp.refs.values()}
+            needed |= {sp.parent.table for sp in specs if sp.parent}
             merger = _Merger(
-                conn, target.metadata, on_conflict, dry_run, verify, link_dag_versions, online
+                conn,
+                target.metadata,
+                on_conflict,
+                dry_run,
+                verify,
+                link_dag_versions,
+                online,
+                needed,
             )
-            merger.needed_maps = {r for sp in specs for r in sp.refs.values()} | {
-                sp.parent.table for sp in specs if sp.parent
-            }
             for spec in specs:
                 res = result.tables[spec.name] = TableResult(spec.name)
                 merger.merge_table(spec, source, res, progress)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,8 +56,9 @@ def restore_leftover(engine: Engine) -> dict[str, bool]:
 class PauseGuard:
     """Pauses DAGs now; ``release`` sets their final states (by default the prior ones).
 
-    The prior states are on disk before anything is paused, and SIGTERM is turned into
-    an interrupt so that ``release`` still runs on an ordinary kill.
+    The prior states are on disk before anything is paused, so a run killed before
+    ``release`` is undone by the next one. (The CLI turns SIGTERM into an interrupt, so
+    an ordinary kill still runs ``release``; see ``airshift.api``.)
     """
 
     def __init__(self, engine: Engine, dag_ids: list[str] | None) -> None:
@@ -68,7 +68,6 @@ class PauseGuard:
         self._path = _state_file(engine)
         self._path.parent.mkdir(parents=True, exist_ok=True)
         self._path.write_text(json.dumps(self.prior))
-        self._previous_term = signal.signal(signal.SIGTERM, _raise_interrupt)
         set_states(engine, dict.fromkeys(self.prior, True))
 
     def release(self, final: dict[str, bool] | None = None) -> None:
@@ -76,7 +75,6 @@ class PauseGuard:
             set_states(self.engine, self.prior if final is None else final)
         finally:
             self._path.unlink(missing_ok=True)
-            signal.signal(signal.SIGTERM, self._previous_term)
 
 
 @contextmanager
@@ -87,7 +85,3 @@ def paused(engine: Engine, dag_ids: list[str] | None) -> Iterator[dict[str, bool
         yield guard.prior
     finally:
         guard.release()
-
-
-def _raise_interrupt(signum, frame) -> None:
-    raise KeyboardInterrupt

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from airshift import backends
 from airshift.archive import ArchiveReader
 from airshift.archive import secrets as sec
+from airshift.backends.base import Into
 from airshift.metadata.load import write_archive_table
 from airshift.metadata.registry import spec_of
 from airshift.metadata.schema import columns_of, select_for
@@ -25,7 +26,9 @@ from airshift.metadata.source import AirflowDB
 
 
 class RowSource(Protocol):
-    revision: str
+    @property
+    def revision(self) -> str:
+        """The schema revision the rows are at."""
 
     def columns(self) -> dict[str, set[str]]:
         """Table -> column names."""
@@ -62,7 +65,7 @@ class ScratchRows:
         by_name = {c.name: c for c in columns_of(src)}
         query = select_for(src, [by_name[n] for n in names])
         with self.db.engine.connect() as sconn:
-            return backends.of(conn).copy_rows(sconn, query, conn, into, names)
+            return backends.of(conn).copy_rows(sconn, query, Into(conn, into, names))
 
 
 @dataclass

@@ -13,6 +13,7 @@ import decimal
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -96,8 +97,8 @@ def _to_text(v: object) -> str:
     return v if isinstance(v, str) else str(v)
 
 
-def _to_bytes(v: object) -> bytes:
-    return bytes(v) if not isinstance(v, bytes) else v
+def _to_bytes(v: Any) -> bytes:
+    return v if isinstance(v, bytes) else bytes(v)  # memoryview, bytearray
 
 
 def _to_int(v: object) -> int:
@@ -106,7 +107,7 @@ def _to_int(v: object) -> int:
     raise ValueError(f"{v!r} in an integer column")
 
 
-def _to_float(v: object) -> float:
+def _to_float(v: object) -> object:
     return float(v) if isinstance(v, decimal.Decimal | int) else v
 
 

@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import sqlalchemy as sa
-from rich.progress import Progress
 
 from airshift import airflow_env, db, versions
 from airshift.archive import ArchiveReader
 from airshift.metadata.load import archive_codec, write_archive_table
 from airshift.metadata.registry import spec_of
 from airshift.metadata.source import AirflowDB
+from airshift.progress import NULL_PROGRESS, Log, Progress, null_log
 
 
 @dataclass
@@ -49,7 +49,7 @@ def _db_migrate(env: airflow_env.AirflowEnv, args: list[str], url: str, home: Pa
     db.backend_of(url).db_migrate(env, args, url, home)
 
 
-def build_at(revision: str, url: str, home: Path, log=print) -> airflow_env.AirflowEnv:
+def build_at(revision: str, url: str, home: Path, log: Log = null_log) -> airflow_env.AirflowEnv:
     """Create Airflow's schema at ``revision`` in the empty database ``url``."""
     exact = versions.releases_at(revision)
     release = airflow_env.prefer_installed(exact) if exact else versions.release_for(revision)
@@ -58,7 +58,7 @@ def build_at(revision: str, url: str, home: Path, log=print) -> airflow_env.Airf
     return env
 
 
-def migrate_to(release: str, revision: str, url: str, home: Path, log=print) -> None:
+def migrate_to(release: str, revision: str, url: str, home: Path, log: Log = null_log) -> None:
     """Run ``release``'s own migrations on the scratch database up to ``revision``."""
     env = airflow_env.ensure(release, log=log)
     _db_migrate(env, [] if versions.head_of(release) == revision else ["-r", revision], url, home)
@@ -69,7 +69,7 @@ def load_archive(
     scratch: AirflowDB,
     archive_key: str | None,
     target_fernet_key: str | None,
-    progress: Progress | None = None,
+    progress: Progress = NULL_PROGRESS,
     skip_secrets: bool = False,
     jobs: int = 1,
 ) -> LoadReport:
@@ -90,9 +90,7 @@ def load_archive(
     skip_secrets = skip_secrets or reader.manifest.secrets.get("mode") != "sealed"
     codec = None if skip_secrets else archive_codec(reader, archive_key, target_fernet_key)
     if skip_secrets:
-        left_out = {
-            n: spec_of(n).no_secrets for n in reader.manifest.tables if spec_of(n).no_secrets
-        }
+        left_out = {n: reason for n in reader.manifest.tables if (reason := spec_of(n).no_secrets)}
         report.not_loaded |= left_out
         present = [t for t in present if t.name not in left_out]
     with scratch.engine.begin() as conn:
@@ -105,7 +103,7 @@ def load_archive(
         missing = [c["name"] for c in entry.columns if c["name"] not in table.c]
         if missing:
             report.dropped_columns[table.name] = missing
-        task = progress.add_task(f"load {table.name}", total=entry.rows) if progress else None
+        progress.update(f"load {table.name}", total=entry.rows)
         with scratch.engine.begin() as conn:
             report.loaded[table.name] = write_archive_table(
                 conn,
@@ -114,7 +112,7 @@ def load_archive(
                 table,
                 names,
                 codec,
-                on_batch=(lambda n: progress.advance(task, n)) if progress else None,
+                on_batch=lambda n: progress.update(f"load {table.name}", n),
             )
 
     # One transaction per table (the scratch is private: a failure discards it whole), so

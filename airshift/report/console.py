@@ -1,13 +1,32 @@
-"""Rich renderings of inspect, export, import and verify results, and JSON output."""
+"""The terminal side of the CLI: Rich renderings of results, JSON output, progress, log.
+
+Why here and not in the library: what a person sees is the CLI's choice. The library
+reports results as data (``airshift.api``'s reports render themselves through the
+functions below), and says where it is through the ``progress.Progress`` and ``Log``
+protocols, which ``RichProgress`` and ``stderr_log`` show on a terminal.
+"""
 
 from __future__ import annotations
 
 import json
-from typing import Any
+import threading
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
 
+import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from airshift.api.reports import Report
 
 out = Console()
 err = Console(stderr=True)
@@ -18,27 +37,74 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, indent=1, default=str, sort_keys=True))
 
 
-def progress(enabled: bool = True) -> Progress:
-    """A per-table progress display on stderr (off for --json and non-terminals)."""
-    return Progress(
-        TextColumn("{task.description:<32}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        disable=not enabled,
-        transient=False,
-    )
+class RichProgress:
+    """``progress.Progress`` as a Rich display on stderr: one bar per piece of work (off,
+    and not even counted, for --json and non-terminals)."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.watched = enabled
+        self._bar = Progress(
+            TextColumn("{task.description:<32}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[label]}"),
+            TimeElapsedColumn(),
+            console=err,
+            disable=not enabled,
+            transient=False,
+        )
+        self._tasks: dict[str, TaskID] = {}
+        self._lock = threading.Lock()  # pieces of work start in worker threads
+
+    def __enter__(self) -> RichProgress:
+        self._bar.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._bar.stop()
+
+    def update(
+        self, name: str, advance: int = 0, total: int | None = None, label: str = ""
+    ) -> None:
+        with self._lock:
+            task = self._tasks.get(name)
+            if task is None:
+                task = self._tasks[name] = self._bar.add_task(name, total=total, label=label)
+        self._bar.update(task, advance=advance, total=total, label=label)
+
+
+def emit(report: Report, json_out: bool, report_path: str | None = None) -> None:
+    """Show a command's report (JSON on stdout, or text for a person), write it to
+    ``report_path`` if asked, say its notices on stderr, and exit with its code."""
+    data = report.as_dict()
+    if report_path:
+        write_json(report_path, data)
+    if json_out:
+        print_json(data)
+    else:
+        report.render()
+    for notice in report.notices():
+        err.print(notice)
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
+
+
+def stderr_log(message: str) -> None:
+    """``progress.Log`` for a person at a terminal: dim lines on stderr."""
+    err.print(f"[dim]{message}[/]")
 
 
 def _human_bytes(n: int | None) -> str:
     if n is None:
         return "-"
+    size = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024:
-            return f"{n:.0f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
+        if size < 1024:
+            return f"{size:.0f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"
 
 
 def render_inspect(data: dict[str, Any]) -> None:
@@ -178,3 +244,14 @@ def render_losses(data: dict[str, Any]) -> None:
     for name, n in data.get("improvements", {}).items():
         if n:
             out.print(f"[cyan]kept by airshift[/]: {name}: {n}")
+
+
+def render_copy_summary(dry_run: bool, counts: dict[str, int], copied_bytes: int) -> None:
+    """The totals of a logs copy: files per status, bytes moved."""
+    table = Table(title="dry run: nothing was written" if dry_run else "logs copy")
+    table.add_column("status")
+    table.add_column("files", justify="right")
+    for status, count in sorted(counts.items()):
+        table.add_row(status, str(count))
+    table.add_row("bytes", f"{copied_bytes:,}")
+    out.print(table)

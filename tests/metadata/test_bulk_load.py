@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from airshift.archive import ArchiveReader
 from airshift.backends import PostgreSQL
+from airshift.backends.base import Into
 from airshift.backends.postgresql import ahead
 from airshift.metadata import scratch
 from airshift.metadata.source import AirflowDB
@@ -58,9 +59,8 @@ def test_arrow_batches_reach_postgresql_exactly(empty_database) -> None:
         md.create_all(engine)
         with engine.begin() as conn:
             # two batches into one COPY
-            written = PostgreSQL().write_batches(
-                conn, table, batch.schema.names, [batch, batch.slice(0, 2)]
-            )
+            into = Into(conn, table, batch.schema.names)
+            written = PostgreSQL().write_batches(into, [batch, batch.slice(0, 2)])
             assert written == n + 2
         with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
             got = conn.execute("SELECT s, v, b, ts, ok, f, i, j::text FROM t").fetchall()

@@ -162,15 +162,8 @@ def test_wrong_fernet_key_is_detected_and_nothing_is_left(clone_db, tmp_path):
     src = clone_db("2.10.5", "sqlite")
     before = rows.count(src.url, "dag", "WHERE is_paused = 1")
     archive = tmp_path / "a"
-    proc = airshift(
-        "export",
-        src.url,
-        "--to",
-        str(archive),
-        "--fernet-key",
-        Fernet.generate_key().decode(),
-        "--pause",
-    )
+    wrong = Fernet.generate_key().decode()
+    proc = airshift("export", src.url, "--to", str(archive), "--fernet-key", wrong, "--pause")
     assert proc.returncode == 2
     assert "wrong key" in proc.stderr and "Traceback" not in proc.stderr
     assert not archive.exists()

@@ -133,15 +133,9 @@ def test_import_twice_changes_nothing_and_verify_agrees(clone_db, tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     assert all(t["inserted"] == 0 for t in json.loads(second.stdout)["merge"]["tables"].values())
     assert {t: rows.count(tgt.url, t) for t in counts} == counts
-    ok = airshift(
-        "verify",
-        archive,
-        tgt.url,
-        "--archive-key",
-        key,
-        "--target-fernet-key",
-        tgt.fixture.fernet_key,
-    )
+    verify = ["verify", archive, tgt.url, "--archive-key", key]
+    verify += ["--target-fernet-key", tgt.fixture.fernet_key]
+    ok = airshift(*verify)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     # verify must notice a lost try and a changed XCom.
     eng = db.engine_for(tgt.url)
@@ -151,16 +145,7 @@ def test_import_twice_changes_nothing_and_verify_agrees(clone_db, tmp_path):
         )
         conn.exec_driver_sql("UPDATE xcom SET value = '\"tampered\"' WHERE key = 'a_list'")
     eng.dispose()
-    bad = airshift(
-        "verify",
-        archive,
-        tgt.url,
-        "--archive-key",
-        key,
-        "--target-fernet-key",
-        tgt.fixture.fernet_key,
-        "--json",
-    )
+    bad = airshift(*verify, "--json")
     assert bad.returncode == 1
     tables = json.loads(bad.stdout)["merge"]["tables"]
     assert tables["task_instance"]["inserted"] >= 1  # missing in the target
@@ -296,41 +281,20 @@ def test_conflicting_rows(clone_db, tmp_path):
     assert skip.returncode == 0, skip.stderr[-2000:]
     t = json.loads(skip.stdout)["merge"]["tables"]
     assert t["dag_run"]["existing"] == 1
-    assert (
-        rows.count(
-            tgt.url,
-            "dag_run",
-            "WHERE state = 'success' AND dag_id = 'lab_retry_fail' AND run_id = 'manual__2024-02-01T00:00:00+00:00'",
-        )
-        == 1
-    )
+
+    def in_run(table: str, state: str = "") -> int:
+        """Rows of ``table`` in the target's own run (of ``state``, if given)."""
+        of_state = f"state = '{state}' AND " if state else ""
+        run = "dag_id = 'lab_retry_fail' AND run_id = 'manual__2024-02-01T00:00:00+00:00'"
+        return rows.count(tgt.url, table, f"WHERE {of_state}{run}")
+
+    assert in_run("dag_run", "success") == 1
     # Its task instances stayed with it: none of the source's were mixed into the target's run.
-    assert (
-        rows.count(
-            tgt.url,
-            "task_instance",
-            "WHERE dag_id = 'lab_retry_fail' AND run_id = 'manual__2024-02-01T00:00:00+00:00'",
-        )
-        == 0
-    )
+    assert in_run("task_instance") == 0
     over = airshift(*base, "--on-conflict", "overwrite", "--json")
     assert over.returncode == 0, over.stderr[-2000:]
-    assert (
-        rows.count(
-            tgt.url,
-            "dag_run",
-            "WHERE state = 'failed' AND dag_id = 'lab_retry_fail' AND run_id = 'manual__2024-02-01T00:00:00+00:00'",
-        )
-        == 1
-    )
-    assert (
-        rows.count(
-            tgt.url,
-            "task_instance",
-            "WHERE dag_id = 'lab_retry_fail' AND run_id = 'manual__2024-02-01T00:00:00+00:00'",
-        )
-        > 0
-    )
+    assert in_run("dag_run", "failed") == 1
+    assert in_run("task_instance") > 0
 
 
 def test_refusals_leave_the_target_unchanged(clone_db, tmp_path):

@@ -1,0 +1,326 @@
+"""airshift's library API: the command set as functions, typed options in, typed reports out.
+
+Why: the ``airshift`` command is one caller among several (scripts, tests, an agent running
+inside Airflow). Each command's whole behaviour lives here (opening databases, resolving
+keys, the order of the steps, what is cleaned up); ``airshift.cli`` only parses options,
+calls one of these functions and renders the report, the way alembic's ``command``
+module sits under its ``CommandLine``.
+
+Each function takes a ``progress.Progress`` and a ``progress.Log`` (default: neither shows
+anything) and returns a report with ``as_dict()``, ``render()``, ``notices()`` and
+``exit_code`` (``api.reports``). Failures the user can fix raise ``errors.AirshiftError``
+subclasses.
+
+Two things the command does to its whole process are left to the program, because a
+library must not change its host on import or off the main thread:
+
+* ``airshift.memory.bound_allocators()``: Arrow on the system allocator and glibc held to
+  two malloc arenas, which keeps peak memory flat with ``--jobs`` (``docs/benchmarks.md``).
+  Call it first thing, before any thread starts, to get the command's memory profile.
+* SIGTERM raised as ``KeyboardInterrupt``: then a ``kill`` unwinds like Ctrl-C (the
+  merge's transaction rolls back, the scratch database is dropped, paused DAGs are
+  restored) instead of leaving them behind. Install it on the main thread, as
+  ``cli.main`` does (``signal.signal(signal.SIGTERM, ...)``); a run killed without it
+  still leaves the target unchanged, and the next run restores the pause states.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+
+from rich.filesize import decimal
+
+from airshift import airflow_env, versions
+from airshift.api.options import (
+    ExportOptions,
+    ImportOptions,
+    LogsCopyOptions,
+    MigrateOptions,
+    UpgradeOptions,
+    VerifyOptions,
+    _IntoTarget,
+    _Merging,
+)
+from airshift.api.reports import (
+    ExportReport,
+    ImportReport,
+    InspectReport,
+    LogsCopyReport,
+    MigrateReport,
+    Report,
+    UpgradeReport,
+    VerifyReport,
+)
+from airshift.archive import ArchiveReader
+from airshift.archive import secrets as sec
+from airshift.archive.reader import is_archive
+from airshift.choices import ExportSecrets, ImportSecrets
+from airshift.errors import AirshiftError, ExitCode
+from airshift.logs import stage
+from airshift.logs.copy import CopyOptions, FileResult, copy_logs
+from airshift.logs.index import IndexFilter, airflow_major, iter_tries
+from airshift.logs.naming import LAYOUTS, RECORDED, Naming, resolve_template, template_from_config
+from airshift.logs.tables import open_tables
+from airshift.metadata import extract, importer
+from airshift.metadata.extract import ExportSettings
+from airshift.metadata.importer import ImportSettings
+from airshift.metadata.inspect import inspect_archive, inspect_database
+from airshift.metadata.selection import Selection
+from airshift.metadata.source import AirflowDB
+from airshift.progress import NULL_PROGRESS, Log, Progress, null_log
+
+__all__ = [
+    "ExportOptions",
+    "ExportReport",
+    "ImportOptions",
+    "ImportReport",
+    "InspectReport",
+    "LogsCopyOptions",
+    "LogsCopyReport",
+    "MigrateOptions",
+    "MigrateReport",
+    "Report",
+    "UpgradeOptions",
+    "UpgradeReport",
+    "VerifyOptions",
+    "VerifyReport",
+    "default_jobs",
+    "export",
+    "import_",
+    "inspect",
+    "logs_copy",
+    "migrate",
+    "upgrade",
+    "verify",
+]
+
+
+def default_jobs() -> int:
+    """Tables read and loaded at once when not told: the CPU count, at most 4."""
+    return min(4, os.cpu_count() or 1)
+
+
+def inspect(location: str) -> InspectReport:
+    """What a database or an archive holds, and what will not migrate cleanly. For an
+    archive, every table file is checked against its SHA-256 (problems: exit code 1)."""
+    if is_archive(location):
+        return InspectReport(inspect_archive(ArchiveReader(location)))
+    source = AirflowDB.open(location)
+    try:
+        return InspectReport(inspect_database(source))
+    finally:
+        source.dispose()
+
+
+def export(opts: ExportOptions, progress: Progress = NULL_PROGRESS) -> ExportReport:
+    """A database into a portable, verified archive, at its own schema revision."""
+    source = AirflowDB.open(opts.source)
+    settings = ExportSettings(
+        archive_url=opts.to,
+        selection=opts.selection,
+        fernet_key=sec.airflow_fernet_key(opts.fernet_key, opts.airflow_home),
+        archive_key=opts.archive_key,
+        secrets=opts.secrets,
+        pause=opts.pause,
+        jobs=opts.jobs or default_jobs(),
+    )
+    try:
+        return ExportReport(extract.export(source, settings, progress))
+    finally:
+        source.dispose()
+
+
+def import_(
+    opts: ImportOptions, progress: Progress = NULL_PROGRESS, log: Log = null_log
+) -> ImportReport:
+    """An archive's history merged into a live target, across Airflow versions."""
+    _use_venvs(opts.airflow_venvs)
+    settings = _import_settings(opts, opts.archive_key, opts.link_dag_versions)
+    reader = ArchiveReader(opts.archive)
+    target = AirflowDB.open(opts.target)
+    try:
+        return ImportReport(importer.import_archive(reader, target, settings, progress, log=log))
+    finally:
+        target.dispose()
+
+
+def upgrade(
+    opts: UpgradeOptions, progress: Progress = NULL_PROGRESS, log: Log = null_log
+) -> UpgradeReport:
+    """A new archive holding ``opts.archive``'s rows at a newer Airflow's schema, made by
+    Airflow's own migrations; it can be imported many times into targets of that version."""
+    _use_venvs(opts.airflow_venvs)
+    release = versions.resolve_release(opts.to)
+    settings = ImportSettings(
+        archive_key=opts.archive_key,
+        scratch_url=opts.scratch_url,
+        convert_pickled=opts.convert_pickled,
+        jobs=opts.jobs or default_jobs(),
+    )
+    result, manifest = importer.upgrade_archive(
+        ArchiveReader(opts.archive), release, opts.out, settings, progress, log=log
+    )
+    tables = {n: t.rows for n, t in manifest.tables.items()}
+    return UpgradeReport(result, opts.archive, opts.out, release, tables)
+
+
+def migrate(
+    opts: MigrateOptions, progress: Progress = NULL_PROGRESS, log: Log = null_log
+) -> MigrateReport:
+    """The whole path: inspect both sides, export, upgrade, import, verify (and copy the
+    task logs, when asked). The archive goes to a temp folder unless ``opts.archive``
+    says where to keep it; its secrets are sealed with a new key the report holds."""
+    _use_venvs(opts.airflow_venvs)
+    source, target = AirflowDB.open(opts.source), AirflowDB.open(opts.target)
+    log(
+        f"source: {source.safe_url} ({source.revision.label}); "
+        f"target: {target.safe_url} ({target.revision.label})"
+    )
+    key = sec.new_key()
+    with contextlib.ExitStack() as stack:
+        where = (
+            opts.archive
+            or f"{stack.enter_context(tempfile.TemporaryDirectory(prefix='airshift-'))}/archive"
+        )
+        stack.callback(source.dispose)
+        stack.callback(target.dispose)
+        settings = _import_settings(opts, key)
+        importer.check_direction(source.revision.revision, target.revision.revision)
+        skip = opts.secrets is ImportSecrets.SKIP
+        export = ExportSettings(
+            archive_url=where,
+            selection=Selection(opts.dag_ids, opts.since, opts.last_runs),
+            fernet_key=sec.airflow_fernet_key(opts.fernet_key, opts.airflow_home),
+            archive_key=key,
+            secrets=ExportSecrets.SKIP if skip else ExportSecrets.SEAL,
+            pause=opts.pause and not opts.dry_run,
+            jobs=settings.jobs,
+        )
+        extract.export(source, export, progress)
+        log(f"exported to {where}")
+        result = importer.import_archive(ArchiveReader(where), target, settings, progress, log=log)
+        copied = None
+        if opts.logs and not opts.dry_run:
+            source_logs, target_logs = opts.logs
+            log(f"copying task logs {source_logs}={target_logs}")
+            copied = stage.copy_archived_logs(
+                where, source_logs, target_logs, target_major=target.revision.major
+            )
+    return MigrateReport(result, opts.archive, key, copied)
+
+
+def verify(
+    opts: VerifyOptions, progress: Progress = NULL_PROGRESS, log: Log = null_log
+) -> VerifyReport:
+    """Every archived row present and equal in the target, per table (secrets compared
+    decrypted); a database as the source is exported to a temporary archive first."""
+    _use_venvs(opts.airflow_venvs)
+    with _as_archive(opts.source, opts.fernet_key, opts.archive_key) as (reader, key):
+        target = AirflowDB.open(opts.target)
+        try:
+            target_key = _target_key(opts)
+            settings = ImportSettings(
+                archive_key=key,
+                target_fernet_key=target_key,
+                scratch_url=opts.scratch_url,
+                skip_secrets=not (key and target_key),
+            )
+            compared = importer.import_archive(
+                reader, target, settings, progress, log=log, verify_only=True
+            )
+        finally:
+            target.dispose()
+    return VerifyReport(compared)
+
+
+def logs_copy(opts: LogsCopyOptions, progress: Progress = NULL_PROGRESS) -> LogsCopyReport:
+    """The log of every task try the metadata knows, from one store to another, each
+    side named by its Airflow's rules."""
+    tables = open_tables(opts.metadata)
+    fallback = (
+        template_from_config(opts.source_config) if opts.source_config else LAYOUTS["airflow-1.10"]
+    )
+    flt = IndexFilter.build(opts.states, opts.dag_ids, opts.since, opts.days, opts.last_runs)
+    tries = list(iter_tries(tables, flt))
+    if not tries:
+        raise AirshiftError("No task tries in the metadata match the filters.", ExitCode.FAILED)
+    moved = 0
+
+    def advance(result: FileResult) -> None:
+        nonlocal moved
+        moved += result.bytes
+        progress.update("copying logs", 1, total=len(tries), label=decimal(moved))
+
+    options = CopyOptions(
+        source_naming=_naming(opts.source_template, airflow_major(tables), fallback),
+        target_naming=_naming(opts.target_template, opts.target_airflow, fallback),
+        jobs=opts.jobs,
+        overwrite=opts.overwrite,
+        dry_run=opts.dry_run,
+        on_result=advance,
+    )
+    return LogsCopyReport(copy_logs(tries, opts.source_logs, opts.target_logs, options))
+
+
+def _naming(choice: str, major: int, fallback: str) -> Naming:
+    template = None if choice == RECORDED else resolve_template(choice)
+    return Naming(airflow_major=major, template=template, fallback=fallback)
+
+
+def _use_venvs(specs: list[str]) -> None:
+    """Airflow installs to use instead of the cached ones (for the rest of the process)."""
+    for spec in specs:
+        airflow_env.register_venv(spec)
+
+
+def _target_key(opts: _IntoTarget) -> str | None:
+    """The target's Fernet key: given, or read from its AIRFLOW_HOME's airflow.cfg."""
+    if opts.target_fernet_key or not opts.target_airflow_home:
+        return opts.target_fernet_key
+    return sec.airflow_fernet_key(None, opts.target_airflow_home)
+
+
+def _import_settings(
+    opts: _Merging, archive_key: str | None, link_dag_versions: bool = True
+) -> ImportSettings:
+    return ImportSettings(
+        archive_key=archive_key,
+        target_fernet_key=_target_key(opts),
+        on_conflict=opts.on_conflict,
+        dry_run=opts.dry_run,
+        unpause=opts.unpause,
+        scratch_url=opts.scratch_url,
+        skip_secrets=opts.secrets is ImportSecrets.SKIP,
+        convert_pickled=opts.convert_pickled,
+        link_dag_versions=link_dag_versions,
+        jobs=opts.jobs or default_jobs(),
+        online=opts.online,
+    )
+
+
+@contextlib.contextmanager
+def _as_archive(
+    location: str, fernet_key: str | None, archive_key: str | None
+) -> Iterator[tuple[ArchiveReader, str | None]]:
+    """An archive for ``location``: opened as is, or exported first from a database."""
+    if is_archive(location):
+        yield ArchiveReader(location), archive_key
+        return
+    with tempfile.TemporaryDirectory(prefix="airshift-archive-") as tmp:
+        source = AirflowDB.open(location)
+        key = sec.new_key()
+        try:
+            extract.export(
+                source,
+                ExportSettings(
+                    archive_url=f"{tmp}/archive",
+                    fernet_key=sec.airflow_fernet_key(fernet_key),
+                    archive_key=key,
+                ),
+            )
+        finally:
+            source.dispose()
+        yield ArchiveReader(f"{tmp}/archive"), key

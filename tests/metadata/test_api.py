@@ -1,0 +1,65 @@
+"""The library API does what the command does, without the command.
+
+Why: the CLI is one caller of ``airshift.api``; a script, a test or an agent inside
+Airflow calls it directly, off the main thread, in a process whose settings it must
+leave alone. ``api.migrate`` called that way must give the CLI's result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+from airshift import api
+from tests import rows
+from tests.metadata.test_import import _migrate
+
+COUNTED = ("dag_run", "task_instance", "task_instance_history", "xcom", "log", "variable", "job")
+
+
+def _as_json(data: dict) -> dict:
+    """A report as the CLI prints it with --json."""
+    return json.loads(json.dumps(data, default=str, sort_keys=True))
+
+
+def test_api_migrate_off_the_main_thread_gives_the_cli_result(clone_db) -> None:
+    src = clone_db("2.10.5", "sqlite")
+    by_cli, by_api = clone_db("3.3.2", "sqlite", "target"), clone_db("3.3.2", "sqlite", "target")
+    proc = _migrate(src, by_cli)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    opts = api.MigrateOptions(
+        source=src.url,
+        target=by_api.url,
+        fernet_key=src.fixture.fernet_key,
+        target_fernet_key=by_api.fixture.fernet_key,
+    )
+    terminate = signal.getsignal(signal.SIGTERM)
+    with ThreadPoolExecutor(1) as pool:  # a signal handler installed here would fail
+        report = pool.submit(api.migrate, opts).result()
+    assert signal.getsignal(signal.SIGTERM) == terminate
+    assert report.exit_code == 0
+    assert _as_json(report.as_dict()) == json.loads(proc.stdout)
+    assert {t: rows.count(by_api.url, t) for t in COUNTED} == {
+        t: rows.count(by_cli.url, t) for t in COUNTED
+    }
+
+
+def test_importing_airshift_changes_nothing_in_the_process() -> None:
+    """Allocator settings and signal handlers belong to the program (``cli.main``)."""
+    probe = (
+        "import os, signal, pyarrow as pa\n"
+        "before = pa.default_memory_pool().backend_name\n"
+        "import airshift, airshift.api, airshift.cli\n"
+        "assert pa.default_memory_pool().backend_name == before, before\n"
+        "assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL\n"
+        "assert 'ARROW_DEFAULT_MEMORY_POOL' not in os.environ\n"
+    )
+    env_free = {k: v for k, v in os.environ.items() if not k.startswith("ARROW_")}
+    proc = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env_free
+    )
+    assert proc.returncode == 0, proc.stderr
