@@ -1,6 +1,7 @@
 """``airshift logs``: task logs follow their history into the new environment.
 
-The library API (used by ``airshift logs copy`` and ``airshift migrate --logs``):
+``airshift.api.logs_copy`` is the command's whole behaviour; underneath it (and under
+``airshift migrate --logs``):
 ``copy_logs(iter_tries(open_tables(url)), "src", "dst", CopyOptions(...)) -> CopyReport``.
 """
 
