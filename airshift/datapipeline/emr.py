@@ -168,7 +168,6 @@ class EmrTasks(BuilderCore):
                 add,
                 "no EmrCluster in runsOn: the steps go to the cluster given in params.emr_job_flow_id.",
             )
-        self.finish(add, obj)
         wait = self.add(
             f"{obj.id}__wait",
             EMR_STEP_SENSOR,

@@ -22,6 +22,8 @@ SAMPLES = HERE / "samples"
 DEFINITIONS = HERE / "definitions"
 ACTIVATION = dt.datetime(2025, 1, 1)
 AIRFLOW_VERSION = "3.3.2"
+# the amazon provider for the operators; the AWS CLI for shell activities that stage S3 data
+AIRFLOW_EXTRAS = ["apache-airflow-providers-amazon", "awscli"]
 
 # dag_id -> the scheduled run (and param values) whose templates the probe renders
 REQUESTS: dict[str, dict[str, Any]] = {
@@ -124,7 +126,7 @@ def dags_dir(conversion: tuple[dict[str, ConversionResult], Path]) -> Path:
 
 @pytest.fixture(scope="session")
 def airflow() -> airflow_env.AirflowEnv:
-    return airflow_env.ensure(AIRFLOW_VERSION, extras=["apache-airflow-providers-amazon"])
+    return airflow_env.ensure(AIRFLOW_VERSION, extras=AIRFLOW_EXTRAS)
 
 
 @pytest.fixture(scope="session")
