@@ -128,8 +128,9 @@ class AirflowCheck:
             args += ["--mark-success-pattern", mark_success]
         if conf:
             args += ["-c", json.dumps(conf)]
+        folder = {"AIRFLOW__CORE__DAGS_FOLDER": str(dag_file.resolve().parent)}
         proc = self.airflow.run(
-            args, home=self.home, extra_env=self.env_vars, timeout=900, check=False
+            args, home=self.home, extra_env=self.env_vars | folder, timeout=900, check=False
         )
         state, tasks = self._last_run(dag_id)
         ok = proc.returncode == 0 and state == "success"

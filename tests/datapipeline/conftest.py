@@ -16,14 +16,15 @@ from dp_cases import SCHEDULES, expressions_pipeline, staging_pipeline
 
 from airshift import airflow_env
 from airshift.datapipeline import ConversionResult, convert_file, write_result
+from airshift.datapipeline.verify import PROVIDERS
 
 HERE = Path(__file__).parent
 SAMPLES = HERE / "samples"
 DEFINITIONS = HERE / "definitions"
 ACTIVATION = dt.datetime(2025, 1, 1)
 AIRFLOW_VERSION = "3.3.2"
-# the amazon provider for the operators; the AWS CLI for shell activities that stage S3 data
-AIRFLOW_EXTRAS = ["apache-airflow-providers-amazon", "awscli"]
+# one venv for importing and running: amazon + postgres providers, the AWS CLI for staging
+AIRFLOW_EXTRAS = PROVIDERS
 
 # dag_id -> the scheduled run (and param values) whose templates the probe renders
 REQUESTS: dict[str, dict[str, Any]] = {
