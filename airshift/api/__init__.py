@@ -190,7 +190,7 @@ def migrate(
         settings = _import_settings(opts, key)
         importer.check_direction(source.revision.revision, target.revision.revision)
         skip = opts.secrets is ImportSecrets.SKIP
-        export = ExportSettings(
+        archived = ExportSettings(
             archive_url=where,
             selection=Selection(opts.dag_ids, opts.since, opts.last_runs),
             fernet_key=sec.airflow_fernet_key(opts.fernet_key, opts.airflow_home),
@@ -199,7 +199,7 @@ def migrate(
             pause=opts.pause and not opts.dry_run,
             jobs=settings.jobs,
         )
-        extract.export(source, export, progress)
+        extract.export(source, archived, progress)
         log(f"exported to {where}")
         result = importer.import_archive(ArchiveReader(where), target, settings, progress, log=log)
         copied = None
