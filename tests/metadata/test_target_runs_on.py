@@ -111,9 +111,10 @@ def test_rest_api_serves_history_and_scheduler_runs_on(clone_db, tmp_path):
         ).ok
         time.sleep(45)
     finally:
-        for p in procs:
+        # Last started, first stopped: the scheduler's tasks report to the API server, so it
+        # stays up until they are done (stopped first, a running task's report is refused).
+        for p in reversed(procs):
             p.terminate()
-        for p in procs:
             try:
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
