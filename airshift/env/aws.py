@@ -73,6 +73,14 @@ class Arn:
         return f"arn:{self.partition}:{service}:{region}:{self.account}:{resource}"
 
 
+def kms_key_arn(key: str, partition: str, region: str, account: str) -> str:
+    """A KMS key as an ARN: MWAA also accepts a key id or ``alias/NAME``, Terraform only ARNs."""
+    if key.startswith("arn:"):
+        return key
+    resource = key if key.startswith(("alias/", "key/")) else f"key/{key}"
+    return f"arn:{partition}:kms:{region}:{account}:{resource}"
+
+
 def bucket_arn(bucket: str, partition: str = "aws") -> str:
     """``arn:aws:s3:::NAME`` for a bucket name (an ARN is returned unchanged)."""
     return bucket if bucket.startswith("arn:") else f"arn:{partition}:s3:::{bucket}"

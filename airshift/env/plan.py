@@ -20,7 +20,7 @@ from typing import Any
 from packaging.version import Version
 
 from airshift.env import model, offer, policy
-from airshift.env.aws import bucket_arn, bucket_name
+from airshift.env.aws import bucket_arn, bucket_name, kms_key_arn
 from airshift.env.configuration import Outcome, TranslatedOptions, translate_options
 from airshift.env.secretsmanager import SecretsManagerTarget
 from airshift.env.source import Environment
@@ -149,7 +149,7 @@ def make_plan(
         log(
             f"asking Airflow {version} itself about its configuration (installed once, then cached)"
         )
-        facts = _target_facts(version)
+        facts = target_facts(version)
     arn = source.arn
     plan = Plan(source, {}, None, TranslatedOptions())
     refusals: list[str] = []
@@ -207,7 +207,8 @@ def make_plan(
     return plan
 
 
-def _target_facts(version: str) -> dict:
+def target_facts(version: str) -> dict:
+    """What Airflow `version` with the providers MWAA installs says about its configuration."""
     from airshift import airflow_env
     from airshift.code.target_facts import load_target_facts
 
@@ -233,6 +234,9 @@ def _request(
         "ExecutionRoleArn": options.execution_role_arn or data.get("ExecutionRoleArn"),
     }
     request |= {key: data[key] for key in _COPIED if data.get(key) is not None}
+    if "KmsKey" in request:
+        arn = source.arn
+        request["KmsKey"] = kms_key_arn(request["KmsKey"], partition, arn.region, arn.account)
     network = data.get("NetworkConfiguration") or {}
     request["NetworkConfiguration"] = {
         key: list(network[key]) for key in ("SubnetIds", "SecurityGroupIds") if network.get(key)

@@ -161,9 +161,7 @@ def _kms(env: EnvironmentFacts) -> list[Need]:
     actions = ("kms:Decrypt", "kms:DescribeKey", "kms:GenerateDataKey*", "kms:Encrypt")
     services = [f"sqs.{env.region}.amazonaws.com"]
     if env.kms_key:
-        key = env.kms_key
-        if not key.startswith("arn:"):
-            key = f"arn:{env.partition}:kms:{env.region}:{env.account}:{key if '/' in key else 'key/' + key}"
+        key = aws.kms_key_arn(env.kms_key, env.partition, env.region, env.account)
         return [
             Need(
                 "CustomerKey",

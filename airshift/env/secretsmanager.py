@@ -28,18 +28,24 @@ BACKEND = "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBa
 DEFAULT_CONNECTIONS_PREFIX = "airflow/connections"
 DEFAULT_VARIABLES_PREFIX = "airflow/variables"
 _CONNECTION_FIELDS = ("conn_type", "host", "schema", "login", "password", "port", "extra")
+MAX_SECRET_BYTES = 65_536
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@-]{1,512}$")  # Secrets Manager's rule for names
 
 
 @dataclass(frozen=True)
 class SecretsManagerTarget:
-    """``aws-secretsmanager://[CONNECTIONS_PREFIX,VARIABLES_PREFIX][?region=R&sep=/&kms_key=K]``."""
+    """``aws-secretsmanager://[CONNECTIONS_PREFIX,VARIABLES_PREFIX][?region=R&sep=/&kms_key=K]``.
+
+    ``connections_lookup_pattern=`` (empty) looks every connection up, ``aws_default`` too.
+    """
 
     connections_prefix: str = DEFAULT_CONNECTIONS_PREFIX
     variables_prefix: str = DEFAULT_VARIABLES_PREFIX
     sep: str = "/"
     region: str | None = None
     kms_key: str | None = None
+    # MWAA's default: ``aws_default`` is the execution role's and never read from here.
+    connections_lookup_pattern: str | None = offer.MWAA_CONNECTIONS_LOOKUP_PATTERN
 
     @classmethod
     def parse(cls, url: str) -> SecretsManagerTarget:
@@ -51,20 +57,27 @@ class SecretsManagerTarget:
         prefixes = (parsed.netloc + parsed.path).split(",")
         if len(prefixes) > 2:
             raise AirshiftError(f"{url!r} names more than two prefixes (connections,variables).")
-        query = {k: v[0] for k, v in parse_qs(parsed.query).items()}
-        unknown = set(query) - {"region", "sep", "kms_key"}
+        query = {k: v[0] for k, v in parse_qs(parsed.query, keep_blank_values=True).items()}
+        unknown = set(query) - {"region", "sep", "kms_key", "connections_lookup_pattern"}
         if unknown:
             raise AirshiftError(f"{url!r}: unknown parameter(s) {', '.join(sorted(unknown))}.")
         sep = query.get("sep", "/")
         connections = prefixes[0].strip().rstrip(sep) or DEFAULT_CONNECTIONS_PREFIX
         variables = (prefixes[1] if len(prefixes) > 1 else "").strip().rstrip(sep)
+        pattern = query.get("connections_lookup_pattern", offer.MWAA_CONNECTIONS_LOOKUP_PATTERN)
         return cls(
             connections,
             variables or DEFAULT_VARIABLES_PREFIX,
             sep,
-            query.get("region"),
-            query.get("kms_key"),
+            query.get("region") or None,
+            query.get("kms_key") or None,
+            pattern or None,
         )
+
+    def looks_up(self, conn_id: str) -> bool:
+        """Whether SecretsManagerBackend would look ``conn_id`` up (it matches case-insensitively)."""
+        pattern = self.connections_lookup_pattern
+        return not pattern or re.match(pattern, conn_id, re.IGNORECASE) is not None
 
     def connection_name(self, conn_id: str) -> str:
         return f"{self.connections_prefix}{self.sep}{conn_id}"
@@ -80,8 +93,9 @@ class SecretsManagerTarget:
         kwargs: dict[str, str] = {
             "connections_prefix": self.connections_prefix,
             "variables_prefix": self.variables_prefix,
-            "connections_lookup_pattern": offer.MWAA_CONNECTIONS_LOOKUP_PATTERN,
         }
+        if self.connections_lookup_pattern:
+            kwargs["connections_lookup_pattern"] = self.connections_lookup_pattern
         if self.sep != "/":
             kwargs["sep"] = self.sep
         if self.region:
@@ -130,6 +144,7 @@ class VariableValue:
 
 class Status(str, Enum):
     CREATED = "created"
+    SKIPPED = "skipped"  # the backend would never look it up (connections_lookup_pattern)
     OVERWRITTEN = "overwritten"
     UNCHANGED = "unchanged"
     CONFLICT = "conflict"  # a different value is there and overwrite was not asked for
@@ -180,6 +195,18 @@ def write_secrets(
     items: list[tuple[str, str, str, str]] = []
     described = []
     for conn in connections:
+        if not target.looks_up(conn.conn_id):
+            report.results.append(
+                SecretResult(
+                    "connection",
+                    conn.conn_id,
+                    target.connection_name(conn.conn_id),
+                    Status.SKIPPED,
+                    f"the backend never looks it up (connections_lookup_pattern "
+                    f"{target.connections_lookup_pattern}); it stays the execution role's.",
+                )
+            )
+            continue
         items.append(
             ("connection", conn.conn_id, target.connection_name(conn.conn_id), conn.secret_string())
         )
@@ -211,6 +238,10 @@ def _write_one(
 ) -> SecretResult:
     from botocore.exceptions import BotoCoreError, ClientError
 
+    if len(value.encode()) > MAX_SECRET_BYTES:
+        return SecretResult(
+            kind, key, name, Status.FAILED, "larger than Secrets Manager's 64 KiB per secret."
+        )
     if not _SECRET_NAME.match(name):
         return SecretResult(
             kind,
