@@ -13,9 +13,10 @@ from __future__ import annotations
 import json
 import re
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airshift.env.plan import Plan
+if TYPE_CHECKING:  # the CLI imports Format for every airshift start; plans load on use
+    from airshift.env.plan import Plan
 
 CFN_TYPE = "AWS::MWAA::Environment"
 TF_TYPE = "aws_mwaa_environment"
