@@ -109,8 +109,7 @@ def plan_command(
     if out_file and output_format is Format.json:
         create.write_plan(out_file, plan.request)
     elif out_file:
-        out_file.write_text(text, encoding="utf-8")
-        out_file.chmod(0o600)
+        create.write_private(out_file, text)
     if policy_out:
         policy_out.write_text(json.dumps(plan.policy_document(), indent=2) + "\n", encoding="utf-8")
     if json_out:

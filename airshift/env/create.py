@@ -42,10 +42,14 @@ def read_plan(path: str | Path) -> dict[str, Any]:
 
 def write_plan(path: str | Path, request: dict[str, Any]) -> None:
     """Save a request readable by its owner only: configuration options can hold secrets."""
-    target = Path(path)
-    target.touch(mode=0o600, exist_ok=True)
-    target.chmod(0o600)
-    target.write_text(json.dumps(request, indent=2) + "\n", encoding="utf-8")
+    write_private(Path(path), json.dumps(request, indent=2) + "\n")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a file only its owner can read, from the first byte on."""
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(text, encoding="utf-8")
 
 
 def preflight(request: dict[str, Any], s3: Any | None = None) -> list[str]:

@@ -141,6 +141,11 @@ class VariableValue:
     key: str
     value: str
 
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any]) -> VariableValue:
+        """From a ``variable`` table row whose ``val`` is already decrypted."""
+        return cls(row["key"], row["val"])
+
 
 class Status(str, Enum):
     CREATED = "created"

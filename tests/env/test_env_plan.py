@@ -22,7 +22,8 @@ from botocore.validate import validate_parameters
 from typer.testing import CliRunner
 
 from airshift.cli import app
-from airshift.env import model
+from airshift.code.target import known_releases
+from airshift.env import model, offer
 from airshift.env.aws import Arn
 from airshift.env.configuration import Outcome
 from airshift.env.formats import Format, render, snake
@@ -222,6 +223,10 @@ def test_micro_environment_carries_its_sizes(facts: dict) -> None:
     assert "scheduler.catchup_by_default" in plan.request["AirflowConfigurationOptions"]
     assert not any("catchup_by_default" in d for d in plan.options.changed_defaults)
     assert any(n.setting == "AirflowVersion" and "in place" in n.message for n in plan.notes)
+
+
+def test_every_version_mwaa_offers_is_a_release_airshift_knows() -> None:
+    assert set(offer.MWAA_VERSIONS) <= set(known_releases())
 
 
 @pytest.mark.parametrize(

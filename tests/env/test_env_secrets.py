@@ -188,3 +188,34 @@ def test_the_url_names_prefixes_region_and_lookup() -> None:
         "variables_prefix": "team/vars",
         "region_name": "eu-west-1",
     }
+
+
+def test_values_come_from_the_importers_rows() -> None:
+    row = {
+        "id": 7,
+        "conn_id": "warehouse",
+        "conn_type": "postgres",
+        "host": "db",
+        "schema": "a",
+        "login": "etl",
+        "password": "pw",
+        "port": 5432,
+        "extra": "{}",
+        "description": "d",
+        "is_encrypted": False,
+        "is_extra_encrypted": False,
+        "team_name": None,
+    }
+    conn = ConnectionValue.from_row(row)
+    assert json.loads(conn.secret_string()) == {
+        "conn_type": "postgres",
+        "host": "db",
+        "schema": "a",
+        "login": "etl",
+        "password": "pw",
+        "port": 5432,
+        "extra": "{}",
+    }
+    assert VariableValue.from_row(
+        {"id": 1, "key": "k", "val": "v", "description": None}
+    ) == VariableValue("k", "v")
