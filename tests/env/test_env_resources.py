@@ -311,3 +311,48 @@ def test_a_local_project_moves_to_mwaa(aws, facts: dict, tmp_path: Path) -> None
     with zipfile.ZipFile(io.BytesIO(body)) as archive:
         assert archive.namelist() == ["my_plugin.py"]
     assert (project / "dags" / "legacy.py").read_text() == LEGACY_DAG  # the source is untouched
+
+
+def test_the_readme_steps_plan_resources_create(
+    mwaa, source: dict, facts: dict, tmp_path: Path, monkeypatch
+) -> None:
+    """README's Amazon MWAA section, command by command, on a saved source environment."""
+    _, stub = mwaa
+    monkeypatch.setattr("airshift.env.plan.target_facts", lambda version: facts)
+    saved, plan = tmp_path / "old.json", tmp_path / "plan.json"
+    saved.write_text(json.dumps({"Environment": source}))
+    step = runner.invoke(
+        app,
+        [
+            "env",
+            "plan",
+            str(saved),
+            "--airflow-version",
+            "3.3.1",
+            "--name",
+            "analytics-v3",
+            "--out",
+            str(plan),
+            "--no-role-check",
+        ],
+    )
+    assert step.exit_code == 0, step.output
+    step = runner.invoke(
+        app,
+        ["env", "resources", str(saved), str(plan), "--write", "--no-import-check", "--no-resolve"],
+    )
+    assert step.exit_code in (0, 1), step.output
+    request = read_plan(plan)
+    assert request["PluginsS3ObjectVersion"] and request["StartupScriptS3ObjectVersion"]
+    arn = "arn:aws:airflow:us-east-1:123456789012:environment/analytics-v3"
+    stub.add_response("create_environment", {"Arn": arn}, request)
+    stub.add_response(
+        "get_environment",
+        {"Environment": _target(source) | {"Status": "AVAILABLE"}},
+        {"Name": "analytics-v3"},
+    )
+    step = runner.invoke(
+        app, ["env", "create", str(plan), "--region", "us-east-1", "--wait", "--poll-seconds", "0"]
+    )
+    assert step.exit_code == 0, step.output
+    assert "analytics-v3 AVAILABLE" in step.output
