@@ -18,12 +18,12 @@ from airshift.errors import AirshiftError
 
 
 def client(service: str, region: str | None = None) -> Any:
-    """A boto3 client for ``service``; boto3 is an optional dependency (``airshift[mwaa]``)."""
+    """A boto3 client for ``service``; boto3 is an optional dependency (``airshift[aws]``)."""
     try:
         import boto3
         from botocore.config import Config
     except ImportError:  # pragma: no cover - depends on how airshift was installed
-        raise AirshiftError("airshift env needs boto3: pip install 'airshift[mwaa]'.") from None
+        raise AirshiftError("airshift env needs boto3: pip install 'airshift[aws]'.") from None
     config = Config(retries={"mode": "standard", "max_attempts": 8})
     return boto3.client(service, region_name=region, config=config)
 
