@@ -19,6 +19,7 @@ import typer
 from airshift.choices import ExportSecrets, ImportSecrets, OnConflict, Unpause
 from airshift.code.cli import code_app
 from airshift.datapipeline.cli import app as datapipeline_app
+from airshift.env.cli import env_app
 from airshift.errors import AirshiftError, ExitCode
 from airshift.logs.cli import logs_app
 from airshift.memory import bound_allocators
@@ -367,6 +368,7 @@ def verify(
 app.add_typer(datapipeline_app, name="datapipeline")
 app.add_typer(code_app, name="code")
 app.add_typer(runtimes_app, name="runtimes")
+app.add_typer(env_app, name="env")
 
 
 def _terminated(signum: int, frame: object) -> None:
