@@ -12,6 +12,7 @@ from typing import Annotated
 
 import typer
 
+from airshift.agent.cli import agent_app
 from airshift.code.cli import code_app
 from airshift.datapipeline.cli import app as datapipeline_app
 from airshift.errors import AirshiftError, ExitCode
@@ -598,6 +599,7 @@ def _as_archive(location: str, fernet_key: str | None, archive_key: str | None):
 app.add_typer(datapipeline_app, name="datapipeline")
 app.add_typer(code_app, name="code")
 app.add_typer(runtimes_app, name="runtimes")
+app.add_typer(agent_app, name="agent")
 
 
 def _terminated(signum: int, frame: object) -> None:
