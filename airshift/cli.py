@@ -11,6 +11,7 @@ import tempfile
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from airshift.agent.cli import agent_app
 from airshift.code.cli import code_app
@@ -615,7 +616,9 @@ def main() -> None:
     try:
         app()
     except AirshiftError as exc:
-        console.err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        console.err.print(
+            f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True
+        )
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         console.err.print("[bold red]interrupted[/]")

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 
 from airshift.agent import library, login, remote
 from airshift.agent.client import AgentClient
@@ -78,7 +79,7 @@ def _log(quiet: bool):
     return (
         (lambda m: None)
         if quiet
-        else (lambda m: console.err.print(f"[dim]{m}[/]", highlight=False))
+        else (lambda m: console.err.print(f"[dim]{escape(m)}[/]", highlight=False))
     )
 
 
@@ -164,11 +165,13 @@ def check(
             highlight=False,
         )
         allowed = (
-            "[green]allowed[/]" if info["allowed"] else f"[red]not allowed[/]: {info.get('reason')}"
+            "[green]allowed[/]"
+            if info["allowed"]
+            else f"[red]not allowed[/]: {escape(str(info.get('reason')))}"
         )
         console.out.print(f"caller {info.get('user')!r}: {allowed}", highlight=False)
         if problem:
-            console.out.print(f"[red]{problem}[/]", highlight=False)
+            console.out.print(f"[red]{escape(problem)}[/]", highlight=False)
     if problem:
         raise typer.Exit(ExitCode.USAGE)
     if not info["allowed"]:
@@ -430,7 +433,9 @@ def bundle(
     if json_out:
         console.print_json(made)
         return
-    console.out.print(f"{len(made['wheels'])} wheels in {made['out']}", highlight=False)
     console.out.print(
-        "requirements.txt lines:\n" + "\n".join(made["requirements"]), highlight=False
+        f"{len(made['wheels'])} wheels in {made['out']}", highlight=False, markup=False
+    )
+    console.out.print(
+        "requirements.txt lines:\n" + "\n".join(made["requirements"]), highlight=False, markup=False
     )

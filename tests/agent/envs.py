@@ -82,6 +82,7 @@ def replica(version: str, where: Path) -> Replica:
     runtime = airflow_env.ensure(version)
     stamp = json.loads((runtime.path / ".airshift-runtime.json").read_text())
     before = {name: v for name, v in stamp["packages"].items()}
+    where.mkdir(parents=True, exist_ok=True)
     pins = where / f"pins-{version}.txt"
     pins.write_text("".join(f"{n}=={v}\n" for n, v in sorted(before.items())))
     path = where / f"airflow-{version}"
