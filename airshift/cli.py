@@ -16,6 +16,7 @@ from rich.markup import escape
 from airshift.agent.cli import agent_app
 from airshift.code.cli import code_app
 from airshift.datapipeline.cli import app as datapipeline_app
+from airshift.env.cli import env_app
 from airshift.errors import AirshiftError, ExitCode
 from airshift.logs.cli import logs_app
 from airshift.report import console
@@ -600,7 +601,11 @@ def _as_archive(location: str, fernet_key: str | None, archive_key: str | None):
 app.add_typer(datapipeline_app, name="datapipeline")
 app.add_typer(code_app, name="code")
 app.add_typer(runtimes_app, name="runtimes")
+<<<<<<< HEAD
 app.add_typer(agent_app, name="agent")
+=======
+app.add_typer(env_app, name="env")
+>>>>>>> main
 
 
 def _terminated(signum: int, frame: object) -> None:

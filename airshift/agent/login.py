@@ -79,7 +79,7 @@ def mwaa_environment(name: str, region: str | None, client: Any = None) -> Envir
             import boto3
         except ImportError:
             raise AirshiftError(
-                "mwaa:// environments need boto3: pip install 'airshift[mwaa]'."
+                "mwaa:// environments need boto3: pip install 'airshift[aws]'."
             ) from None
         client = boto3.client("mwaa", region_name=region)
     env = _aws(lambda: client.get_environment(Name=name), name, "airflow:GetEnvironment")[
