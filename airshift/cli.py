@@ -601,11 +601,8 @@ def _as_archive(location: str, fernet_key: str | None, archive_key: str | None):
 app.add_typer(datapipeline_app, name="datapipeline")
 app.add_typer(code_app, name="code")
 app.add_typer(runtimes_app, name="runtimes")
-<<<<<<< HEAD
-app.add_typer(agent_app, name="agent")
-=======
 app.add_typer(env_app, name="env")
->>>>>>> main
+app.add_typer(agent_app, name="agent")
 
 
 def _terminated(signum: int, frame: object) -> None:
