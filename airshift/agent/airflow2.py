@@ -44,11 +44,19 @@ def _caller() -> service.Caller | None:
     )
 
 
+def _exempt_from_csrf(app: Any, bp: Any) -> None:
+    """The web server's app has Flask-WTF's CSRF check; apps the CLI builds (``airflow
+    users create``, ...) do not, and must load the plugin all the same."""
+    csrf = app.extensions.get("csrf")
+    if csrf is not None:
+        csrf.exempt(bp)
+
+
 def blueprint() -> Any:
     from flask import Blueprint, jsonify, request
 
     bp = Blueprint("airshift_agent", __name__, url_prefix=PREFIX)
-    bp.record_once(lambda state: state.app.extensions["csrf"].exempt(bp))
+    bp.record_once(lambda state: _exempt_from_csrf(state.app, bp))
 
     def respond(answer: service.Answer) -> Any:
         return jsonify(answer.body), answer.status

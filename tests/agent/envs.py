@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -63,7 +64,8 @@ class Replica:
 
     def freeze(self) -> dict[str, str]:
         out = _uv("pip", "freeze", "--python", str(self.python)).stdout
-        return dict(line.split("==", 1) for line in out.splitlines() if "==" in line)
+        pairs = (re.split(r"==| @ ", line, maxsplit=1) for line in out.splitlines())
+        return {p[0]: p[1] for p in pairs if len(p) == 2}
 
     def install(
         self, *requirements: str, no_deps: bool = False
@@ -215,6 +217,8 @@ def fab_users(
 ) -> None:
     """Airflow 2's FAB users: name -> (role, password), made with Airflow's own CLI."""
     runtime = airflow_env.AirflowEnv(env.version, env.path)
+    extra = {"AIRFLOW__CORE__FERNET_KEY": fernet_key}
+    runtime.run(["sync-perm"], home=home, db_url=db_url, extra_env=extra)  # FAB's default roles
     for name, (role, password) in users.items():
         runtime.run(
             [
@@ -235,7 +239,7 @@ def fab_users(
             ],
             home=home,
             db_url=db_url,
-            extra_env={"AIRFLOW__CORE__FERNET_KEY": fernet_key},
+            extra_env=extra,
         )
 
 

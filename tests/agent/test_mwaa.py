@@ -73,11 +73,18 @@ def test_control_plane_errors_are_one_clear_sentence():
 
 
 def test_the_stubbed_model_refuses_what_mwaa_would():
-    """The Stubber validates against the real model: a name MWAA cannot have is refused."""
+    """The Stubber checks requests and answers against the real model, so these tests
+    cannot drift from what MWAA accepts: a name MWAA cannot have, an answer it cannot give."""
+    from botocore.exceptions import ParamValidationError
+
     client, stub = _mwaa()
-    stub.add_response("get_environment", _environment("3.3.1", "h.example"), {"Name": "old-env"})
-    with stub, pytest.raises(Exception, match=r"Invalid length|Parameter validation"):
+    stub.add_response("get_environment", _environment("3.3.1", "h.example"))
+    with stub, pytest.raises(ParamValidationError, match="Invalid length for parameter Name"):
         client.get_environment(Name="")
+    bad = _environment("3.3.1", "h.example")
+    bad["Environment"]["AirflowVersion"] = 3.3
+    with pytest.raises(ParamValidationError, match="AirflowVersion"):
+        stub.add_response("get_environment", bad)
 
 
 @pytest.mark.slow
