@@ -25,9 +25,14 @@ from airshift.archive import sealed
 from tests.agent.conftest import airshift, job_rows
 from tests.agent.mwaa_front import mwaa_front
 from tests.agent.test_mwaa import _environment, _login, _mwaa
+from tests.metadata.test_oracle import QUERIES, _rows
 
 pytestmark = pytest.mark.slow
 V2 = "2.10.5"
+SQLALCHEMY_14 = (
+    "airshift's library needs SQLAlchemy 2 (sa.Uuid in metadata/schema.py, the psycopg 3 "
+    "driver in db.py, psycopg 3 COPY in metadata/load.py); Airflow 2 pins 1.4"
+)
 
 
 @pytest.fixture
@@ -93,11 +98,7 @@ def test_mwaa_session_cookie_reaches_the_agent_of_airflow_2(webserver, tmp_path,
         assert info["allowed"] and info["user"] == "admin"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="airshift's library needs SQLAlchemy 2 (sa.Uuid in metadata/schema.py, the psycopg 3 "
-    "driver in db.py, psycopg 3 COPY in metadata/load.py); Airflow 2 pins 1.4",
-)
+@pytest.mark.xfail(strict=True, reason=SQLALCHEMY_14)
 def test_export_from_airflow_2(webserver, s3):
     _, public = sealed.new_key_pair()
     proc = airshift(
@@ -105,3 +106,29 @@ def test_export_from_airflow_2(webserver, s3):
         *webserver.login("admin"), "--json", env=s3,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.mark.xfail(strict=True, reason=SQLALCHEMY_14)
+def test_goal_migrate_2_to_3_through_agents(environment, clone_db, s3):
+    """Issue 13's goal: 2.10.5 web server -> 3.3.2 API server, no database URL given, the
+    target equal to the direct migration (compared as in test_agent_airflow3)."""
+    source, target = environment(V2), environment("3.3.2", "target")
+    proc = airshift(
+        "agent", "migrate", source.url, target.url, "--archive", "s3://archives/goal2",
+        *source.login("admin", "source"), *target.login("admin", "target"), "--no-pause", "--json",
+        env=s3,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    direct_src, direct_tgt = clone_db(V2, "postgresql"), clone_db("3.3.2", "postgresql", "target")
+    direct = airshift(
+        "migrate", direct_src.url, direct_tgt.url, "--fernet-key", direct_src.fixture.fernet_key,
+        "--target-fernet-key", direct_tgt.fixture.fernet_key, "--no-pause", "--json",
+    )  # fmt: skip
+    assert direct.returncode == 0, direct.stderr[-3000:]
+    for table, sql in QUERIES.items():
+        ours = [
+            r
+            for r in _rows(target.db_url, sql)
+            if '"cli_api_server"' not in r and '"cli_webserver"' not in r
+        ]
+        assert ours == _rows(direct_tgt.url, sql), table

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from airshift.agent.client import AgentClient
+from airshift.agent.library import differing as library_differing
 from airshift.agent.login import connect
 from airshift.agent.protocol import JOBS_PATH, JobRequest
 from airshift.agent.remote import new_job_id
@@ -235,3 +236,42 @@ def test_the_agent_needs_the_auth_header_even_with_a_valid_session(environment):
         raise AssertionError("a POST without the agent header was accepted")
     except urllib.error.HTTPError as exc:
         assert exc.code == 400
+
+
+def test_a_2x_archive_upgraded_here_imports_through_the_3x_agent(
+    environment, clone_db, s3, tmp_path
+):
+    """The cross-version half that works today: a 2.10.5 archive sealed to a public key
+    (exported with a database URL until the 2.x agent can export), upgraded on this
+    machine with the private key, imported by the 3.3.2 agent: the target equals the
+    direct migration of the same source."""
+    private, public = sealed.new_key_pair()
+    src, direct_src = clone_db("2.10.5", "postgresql"), clone_db("2.10.5", "postgresql")
+    target, direct_tgt = environment(V3, "target"), clone_db(V3, "postgresql", "target")
+    steps = [
+        ("export", src.url, "--to", "s3://archives/x2/export", "--fernet-key", src.fixture.fernet_key,
+         "--archive-key", public),
+        ("upgrade", "s3://archives/x2/export", "--to", V3, "--out", "s3://archives/x2/upgraded",
+         "--archive-key", private),
+        ("agent", "import", "s3://archives/x2/upgraded", target.url, "--archive-key", private,
+         *target.login("admin"), "--json"),
+    ]  # fmt: skip
+    for args in steps:
+        proc = airshift(*args, env=s3)
+        assert proc.returncode == 0, (args[0], proc.stderr[-3000:])
+    ours = json.loads(proc.stdout)
+    direct = airshift(
+        "migrate", direct_src.url, direct_tgt.url, "--fernet-key", direct_src.fixture.fernet_key,
+        "--target-fernet-key", direct_tgt.fixture.fernet_key, "--no-pause", "--json",
+    )  # fmt: skip
+    assert direct.returncode == 0, direct.stderr[-3000:]
+    for table, sql in QUERIES.items():
+        ours_rows, theirs_rows = _rows(target.db_url, sql), _rows(direct_tgt.url, sql)
+        if table == "log":  # the target API server's own start
+            ours_rows = [r for r in ours_rows if '"cli_api_server"' not in r]
+        assert ours_rows == theirs_rows, table
+    assert _secrets(target.db_url, target.fernet_key) == _secrets(
+        direct_tgt.url, direct_tgt.fixture.fernet_key
+    )
+    assert not library_differing(ours)
+    assert _leaks(_s3_blobs(s3, "x2/"), private) == []
