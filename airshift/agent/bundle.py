@@ -111,23 +111,32 @@ def _pip_download(specs: list[str], dest: Path, python: str | None, platform: st
         )
 
 
-def bundle(version: str, out: Path, python: str | None, platform: str, log: Log = print) -> dict:
+def bundle(
+    version: str,
+    out: Path,
+    python: str | None,
+    platform: str,
+    constraints: Path | None = None,
+    log: Log = print,
+) -> dict:
     """Write the wheels the agent adds to an Airflow ``version`` environment into ``out``
-    (a .zip for plugins.zip, else a new folder); returns what was bundled."""
+    (a .zip for plugins.zip, else a new folder); returns what was bundled.
+
+    The environment's packages are those of ``constraints`` (the constraints file it
+    installs with, such as MWAA's) when given, else Airflow's own as of its release."""
     if out.exists() and (out.is_file() or any(out.iterdir())):
         raise AirshiftError(f"{out} exists: give a new plugins.zip path or an empty folder.")
     python = python or python_tag().removeprefix("cpython")
-    resolution = releases.resolve(version, note=log)
     with tempfile.TemporaryDirectory(prefix="airshift-bundle-") as tmp:
         work = Path(tmp)
         wheel = _airshift_wheel(work / "self")
-        log(f"resolving Airflow {version}'s own packages as of {resolution.cutoff_text}")
-        base = _compile(
-            [f"apache-airflow=={version}"],
-            python,
-            platform,
-            ["--exclude-newer", resolution.cutoff_text],
-        )
+        if constraints is not None:
+            base = _pins(constraints.read_text())
+        else:
+            resolution = releases.resolve(version, note=log)
+            log(f"resolving Airflow {version}'s own packages as of {resolution.cutoff_text}")
+            cutoff = ["--exclude-newer", resolution.cutoff_text]
+            base = _compile([f"apache-airflow=={version}"], python, platform, cutoff)
         pins = work / "environment.txt"
         pins.write_text("".join(f"{n}=={v}\n" for n, v in base.items()))
         log("resolving the agent with every one of them pinned")

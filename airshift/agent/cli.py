@@ -421,6 +421,13 @@ def bundle(
     platform: Annotated[
         str, typer.Option(help="The environment's platform (uv's --python-platform).")
     ] = "x86_64-manylinux_2_28",
+    constraints: Annotated[
+        Path | None,
+        typer.Option(
+            help="The environment's constraints file (MWAA: its Airflow constraints); default: "
+            "Airflow's own packages as of its release date."
+        ),
+    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Wheels of the agent for environments without a package index (plugins.zip).
@@ -429,7 +436,7 @@ def bundle(
     requirements.txt lines that install them from the plugins folder."""
     from airshift.agent import bundle as make
 
-    made = make.bundle(airflow, out, python or None, platform, log=_log(json_out))
+    made = make.bundle(airflow, out, python or None, platform, constraints, log=_log(json_out))
     if json_out:
         console.print_json(made)
         return

@@ -68,11 +68,11 @@ class Replica:
         return {p[0]: p[1] for p in pairs if len(p) == 2}
 
     def install(
-        self, *requirements: str, no_deps: bool = False
+        self, *requirements: str, no_deps: bool = False, flags: tuple[str, ...] = ()
     ) -> subprocess.CompletedProcess[str]:
         """pip-install with every package the runtime has pinned, as an environment would."""
-        flags = ["--no-deps"] if no_deps else ["-c", str(self.pins)]
-        return _uv("pip", "install", "--python", str(self.python), *flags, *requirements)
+        pinned = ["--no-deps"] if no_deps else ["-c", str(self.pins)]
+        return _uv("pip", "install", "--python", str(self.python), *pinned, *flags, *requirements)
 
     def changed(self) -> dict[str, tuple[str, str | None]]:
         """Packages of the runtime whose version is no longer the same."""
