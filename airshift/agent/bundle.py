@@ -13,7 +13,6 @@ installing it would break that environment.
 from __future__ import annotations
 
 import re
-import subprocess
 import tempfile
 import zipfile
 from collections.abc import Callable
@@ -22,18 +21,10 @@ from pathlib import Path
 import airshift
 from airshift.errors import AirshiftError
 from airshift.runtimes import releases
-from airshift.runtimes.venv import python_tag, uv_binary
+from airshift.runtimes.venv import python_tag, run_tool, uv_binary
 
 PLUGINS_DIR = "/usr/local/airflow/plugins"  # where MWAA unpacks plugins.zip
 Log = Callable[[str], object]
-
-
-def _run(cmd: list[str], what: str, stdin: str | None = None) -> str:
-    proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-12:])
-        raise AirshiftError(f"Could not {what}:\n{tail}")
-    return proc.stdout
 
 
 def _pins(text: str) -> dict[str, str]:
@@ -48,7 +39,7 @@ def _pins(text: str) -> dict[str, str]:
 def _compile(
     requirements: list[str], python: str, platform: str, extra: list[str]
 ) -> dict[str, str]:
-    out = _run(
+    out = run_tool(
         [
             uv_binary(),
             "pip",
@@ -74,7 +65,7 @@ def _airshift_wheel(dest: Path) -> Path:
     root = Path(airshift.__file__).resolve().parents[1]
     project = root / "pyproject.toml"
     if project.is_file() and 'name = "airshift"' in project.read_text():
-        _run(
+        run_tool(
             [uv_binary(), "build", "--wheel", "-q", "-o", str(dest), str(root)],
             "build airshift's wheel",
         )
@@ -99,13 +90,13 @@ def _platform_tags(platform: str) -> list[str]:
 
 def _pip_download(specs: list[str], dest: Path, python: str | None, platform: str | None) -> None:
     with tempfile.TemporaryDirectory(prefix="airshift-pip-") as tmp:
-        _run([uv_binary(), "venv", "-q", "--seed", tmp], "create a helper venv")
+        run_tool([uv_binary(), "venv", "-q", "--seed", tmp], "create a helper venv")
         cross = []
         if python and platform:
             cross = ["--only-binary=:all:", "--python-version", python]
             for tag in _platform_tags(platform):
                 cross += ["--platform", tag]
-        _run(
+        run_tool(
             [f"{tmp}/bin/pip", "download", "-q", "--no-deps", *cross, "-d", str(dest), *specs],
             f"download {len(specs)} wheels",
         )

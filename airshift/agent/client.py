@@ -19,6 +19,10 @@ from airshift.agent.protocol import CHECK_PATH, HEADER, JOBS_PATH, JobRequest, i
 from airshift.errors import AirshiftError
 
 
+class Unreachable(AirshiftError):
+    """The environment did not answer at all (network, DNS, TLS): a job there runs on."""
+
+
 @dataclass(frozen=True)
 class Environment:
     """An Airflow environment's address and the credentials to reach it."""

@@ -27,22 +27,6 @@ from airshift.errors import AirshiftError
 Log = Callable[[str], object]
 
 
-def database_revision(db_url: str) -> dict[str, Any]:
-    """The environment database's schema revision and the releases it belongs to."""
-    from airshift.metadata.source import AirflowDB
-
-    db = AirflowDB.open(db_url)
-    try:
-        rev = db.revision
-        return {
-            "backend": db.backend,
-            "alembic_revision": rev.revision,
-            "airflow_version": rev.label,
-        }
-    finally:
-        db.dispose()
-
-
 def export(
     db_url: str, fernet_key: str | None, job: JobRequest, progress: Any, log: Log
 ) -> dict[str, Any]:

@@ -60,6 +60,8 @@ def _password_auth(base: str, user: str, password: str) -> str:
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return f"Bearer {json.loads(resp.read())['access_token']}"
+    except (ValueError, KeyError, TypeError):
+        pass  # an answer that is not a token (an Airflow 2 login page): basic auth below
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403):
             raise AirshiftError(f"{base} refused the user {user!r} and password.") from None

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airshift.agent import library
-from airshift.agent.client import AgentClient
+from airshift.agent.client import AgentClient, Unreachable
 from airshift.agent.protocol import JobRequest, compatibility_problem
 from airshift.archive import sealed
 from airshift.errors import AirshiftError, ExitCode
@@ -94,9 +94,7 @@ def follow(client: AgentClient, job_id: str, progress: Any, log: Log) -> dict:
     while True:
         try:
             status = client.status(job_id)
-        except AirshiftError as exc:
-            if "Cannot reach" not in exc.message:
-                raise
+        except Unreachable as exc:
             now = time.monotonic()
             if unreachable_since is None:
                 unreachable_since = now

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from tests.agent import envs
+from tests.conftest import aws_env
 
 # name -> (role, password). The simple auth manager's roles (3.x) and FAB's (2.x).
 USERS_3 = {"admin": ("ADMIN", "admin-pw"), "op": ("OP", "op-pw"), "viewer": ("VIEWER", "viewer-pw")}
@@ -52,13 +53,7 @@ def s3(moto_server) -> dict[str, str]:
     """AWS settings pointing at the moto server, with the archive bucket made."""
     import boto3
 
-    env = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": moto_server,
-        "FSSPEC_S3_ENDPOINT_URL": moto_server,
-    }
+    env = aws_env(moto_server)
     boto3.client(
         "s3",
         endpoint_url=moto_server,
@@ -163,5 +158,28 @@ def job_rows(db_url: str) -> list[dict]:
         engine.dispose()
 
 
-def read_json(text: str) -> dict:
-    return json.loads(text)
+def migrate_directly(source, target) -> dict:
+    """The database-URL migration of two cloned databases: what the agents must equal."""
+    proc = airshift(
+        "migrate", source.url, target.url, "--fernet-key", source.fixture.fernet_key,
+        "--target-fernet-key", target.fixture.fernet_key, "--no-pause", "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+# Audit rows an Airflow server writes about its own start; the direct migration runs none.
+SERVER_STARTS = ('"cli_api_server"', '"cli_webserver"')
+
+
+def assert_same_history(target: Running, direct) -> None:
+    """Field by field (test_oracle's queries), secrets decrypted: the target that agents
+    filled equals the target the direct migration filled."""
+    from tests.metadata.test_oracle import QUERIES, _rows, _secrets
+
+    for table, sql in QUERIES.items():
+        ours = [r for r in _rows(target.db_url, sql) if not any(s in r for s in SERVER_STARTS)]
+        assert ours == _rows(direct.url, sql), table
+    assert _secrets(target.db_url, target.fernet_key) == _secrets(
+        direct.url, direct.fixture.fernet_key
+    )

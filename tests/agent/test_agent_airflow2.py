@@ -22,10 +22,9 @@ from airshift.agent.login import connect, mwaa_environment
 from airshift.agent.protocol import JOBS_PATH, JobRequest
 from airshift.agent.remote import new_job_id
 from airshift.archive import sealed
-from tests.agent.conftest import airshift, job_rows
+from tests.agent.conftest import airshift, assert_same_history, job_rows, migrate_directly
 from tests.agent.mwaa_front import mwaa_front
 from tests.agent.test_mwaa import _environment, _login, _mwaa
-from tests.metadata.test_oracle import QUERIES, _rows
 
 pytestmark = pytest.mark.slow
 V2 = "2.10.5"
@@ -120,15 +119,5 @@ def test_goal_migrate_2_to_3_through_agents(environment, clone_db, s3):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     direct_src, direct_tgt = clone_db(V2, "postgresql"), clone_db("3.3.2", "postgresql", "target")
-    direct = airshift(
-        "migrate", direct_src.url, direct_tgt.url, "--fernet-key", direct_src.fixture.fernet_key,
-        "--target-fernet-key", direct_tgt.fixture.fernet_key, "--no-pause", "--json",
-    )  # fmt: skip
-    assert direct.returncode == 0, direct.stderr[-3000:]
-    for table, sql in QUERIES.items():
-        ours = [
-            r
-            for r in _rows(target.db_url, sql)
-            if '"cli_api_server"' not in r and '"cli_webserver"' not in r
-        ]
-        assert ours == _rows(direct_tgt.url, sql), table
+    migrate_directly(direct_src, direct_tgt)
+    assert_same_history(target, direct_tgt)

@@ -23,8 +23,13 @@ from airshift.agent.login import connect
 from airshift.agent.protocol import JOBS_PATH, JobRequest
 from airshift.agent.remote import new_job_id
 from airshift.archive import sealed
-from tests.agent.conftest import airshift, job_rows, running_cli
-from tests.metadata.test_oracle import QUERIES, _rows, _secrets
+from tests.agent.conftest import (
+    airshift,
+    assert_same_history,
+    job_rows,
+    migrate_directly,
+    running_cli,
+)
 
 pytestmark = pytest.mark.slow
 V3 = "3.3.2"
@@ -69,24 +74,8 @@ def test_migrate_through_agents_equals_the_direct_migration(environment, clone_d
     assert proc.returncode == 0, proc.stderr[-3000:]
     ours = json.loads(proc.stdout)
     private_key = proc.stderr.split("x25519-private:", 1)[1].split()[0]
-    direct = airshift(
-        "migrate", direct_src.url, direct_tgt.url,
-        "--fernet-key", direct_src.fixture.fernet_key,
-        "--target-fernet-key", direct_tgt.fixture.fernet_key,
-        "--no-pause", "--json",
-    )  # fmt: skip
-    assert direct.returncode == 0, direct.stderr[-3000:]
-    theirs = json.loads(direct.stdout)
-    for table, sql in QUERIES.items():
-        ours_rows, theirs_rows = _rows(target.db_url, sql), _rows(direct_tgt.url, sql)
-        if table == "log":
-            # The API servers audit their own start (one row each, exported from the source);
-            # the direct migration ran no server. Everything else is the same history.
-            ours_rows = [r for r in ours_rows if '"cli_api_server"' not in r]
-        assert ours_rows == theirs_rows, table
-    assert _secrets(target.db_url, target.fernet_key) == _secrets(
-        direct_tgt.url, direct_tgt.fixture.fernet_key
-    )
+    theirs = migrate_directly(direct_src, direct_tgt)
+    assert_same_history(target, direct_tgt)
     inserted = {n: t["inserted"] for n, t in ours["merge"]["tables"].items()}
     expected = {n: t["inserted"] for n, t in theirs["merge"]["tables"].items()}
     assert inserted == expected | {"log": expected["log"] + 1}  # + the source server's start
@@ -260,18 +249,7 @@ def test_a_2x_archive_upgraded_here_imports_through_the_3x_agent(
         proc = airshift(*args, env=s3)
         assert proc.returncode == 0, (args[0], proc.stderr[-3000:])
     ours = json.loads(proc.stdout)
-    direct = airshift(
-        "migrate", direct_src.url, direct_tgt.url, "--fernet-key", direct_src.fixture.fernet_key,
-        "--target-fernet-key", direct_tgt.fixture.fernet_key, "--no-pause", "--json",
-    )  # fmt: skip
-    assert direct.returncode == 0, direct.stderr[-3000:]
-    for table, sql in QUERIES.items():
-        ours_rows, theirs_rows = _rows(target.db_url, sql), _rows(direct_tgt.url, sql)
-        if table == "log":  # the target API server's own start
-            ours_rows = [r for r in ours_rows if '"cli_api_server"' not in r]
-        assert ours_rows == theirs_rows, table
-    assert _secrets(target.db_url, target.fernet_key) == _secrets(
-        direct_tgt.url, direct_tgt.fixture.fernet_key
-    )
+    migrate_directly(direct_src, direct_tgt)
+    assert_same_history(target, direct_tgt)
     assert not library_differing(ours)
     assert _leaks(_s3_blobs(s3, "x2/"), private) == []
