@@ -1,0 +1,185 @@
+"""Regenerate airshift/data/moves/TARGET.json: where each Airflow 2 name lives on a target release.
+
+Why generated from the real packages: a table copied from Airflow's own deprecation maps once
+rewrote ``NOTSET`` into the class ``ArgNotSet`` and ``context_merge(...)`` into a call of a
+module. Here every public name of the source release (and every 1.10 name its deprecation
+tables list) is imported in the *source* runtime to learn what it is, then looked for in the
+*target* runtime (core, Task SDK, standard and the installed providers). A move is "verified"
+when exactly one object of the same kind and qualified name (a sentinel: same type and name)
+answers, and becomes a safe fix; anything else stays a finding with its candidates.
+
+Adding a target release is data: ``python scripts/gen_moves.py 3.4.0`` writes
+``airshift/data/moves/3.4.0.json``. ``tests/code/test_code_moves.py`` fails while a committed
+table differs from what the runtimes say, and re-verifies every move inside the target.
+
+It also writes ``airshift/data/signatures/TARGET.json``: for every operator, sensor, hook and
+DAG class of the source runtime, the constructor arguments the same class no longer accepts on
+the target (``probes in scripts/moves/signatures.py``), and the rename when it is one-for-one.
+
+Usage: python scripts/gen_moves.py [TARGET ...]   (default: every table already committed)
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+from airshift import airflow_env
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "airshift" / "data" / "moves"
+SIGNATURES = ROOT / "airshift" / "data" / "signatures"
+PROBES = Path(__file__).resolve().parent / "moves"
+SOURCE = "2.10.5"
+# Providers installed in both runtimes, so 1.10 ``airflow.contrib`` names and provider classes
+# can be followed to their homes. The corpus measurement uses the same runtimes.
+PROVIDERS = [
+    f"apache-airflow-providers-{name}"
+    for name in [
+        "airbyte",
+        "amazon",
+        "apache-spark",
+        "cncf-kubernetes",
+        "common-sql",
+        "databricks",
+        "docker",
+        "google",
+        "http",
+        "microsoft-azure",
+        "postgres",
+        "sftp",
+        "slack",
+        "snowflake",
+        "ssh",
+    ]
+]
+
+
+def runtime(version: str) -> airflow_env.AirflowEnv:
+    """The Airflow release with the providers above (installed once into the cache)."""
+    return airflow_env.ensure(version, extras=PROVIDERS)
+
+
+def deprecated_names(site_packages: Path) -> list[str]:
+    """Every ``old.module.Name`` an ``add_deprecated_classes`` table of the release lists."""
+    names: set[str] = set()
+    for path in sorted((site_packages / "airflow").rglob("*.py")):
+        if "providers" in path.relative_to(site_packages).parts:
+            continue  # provider packages keep their paths; their deprecations are theirs
+        text = path.read_text(encoding="utf-8")
+        if "add_deprecated_classes(" not in text or path.name == "deprecation_tools.py":
+            continue
+        parts = path.relative_to(site_packages).with_suffix("").parts
+        module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        names |= _module_names(ast.parse(text), module)
+    return sorted(names)
+
+
+def _module_names(tree: ast.Module, module: str) -> set[str]:
+    assigned = {
+        target.id: node.value
+        for node in tree.body
+        if isinstance(node, ast.Assign | ast.AnnAssign)
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name)
+    }
+    names = set()
+    for node in ast.walk(tree):
+        if not (
+            isinstance(node, ast.Call) and getattr(node.func, "id", "") == "add_deprecated_classes"
+        ):
+            continue
+        spec = node.args[0]
+        if isinstance(spec, ast.Name):
+            spec = assigned[spec.id]
+        assert isinstance(spec, ast.Dict)
+        for key, value in zip(spec.keys, spec.values, strict=True):
+            owner = module if isinstance(key, ast.Name) else f"{module}.{ast.literal_eval(key)}"
+            names |= {f"{owner}.{name}" for name in ast.literal_eval(value) if name != "*"}
+    return names
+
+
+def _probe(env: airflow_env.AirflowEnv, script: str, *args: str) -> None:
+    with tempfile.TemporaryDirectory(prefix="airshift-moves-") as home:
+        env.run(["python", str(PROBES / script), *args], home=Path(home), timeout=1800)
+
+
+def build(target: str) -> str:
+    """The JSON text of the move table for ``target``."""
+    source_env, target_env = runtime(SOURCE), runtime(target)
+    site = next((source_env.path / "lib").glob("python3*/site-packages"))
+    with tempfile.TemporaryDirectory(prefix="airshift-moves-") as tmp:
+        names, moves = Path(tmp) / "names.json", Path(tmp) / "moves.json"
+        _probe(source_env, "source_names.py", str(names), *deprecated_names(site))
+        _probe(target_env, "target_homes.py", str(names), str(moves))
+        table = {
+            "source": SOURCE,
+            "target": target,
+            "providers": PROVIDERS,
+            "moves": json.loads(moves.read_text()),
+        }
+    return json.dumps(table, indent=1, sort_keys=True) + "\n"
+
+
+def build_signatures(target: str, moves: dict) -> str:
+    """The JSON text of the argument changes of every operator, sensor, hook and DAG class
+    between the source runtime and ``target`` (classes followed through the verified moves)."""
+    source_env, target_env = runtime(SOURCE), runtime(target)
+    with tempfile.TemporaryDirectory(prefix="airshift-signatures-") as tmp:
+        listed, src_paths, tgt_paths = (Path(tmp) / n for n in ("list", "src", "tgt"))
+        before, after = Path(tmp) / "before.json", Path(tmp) / "after.json"
+        _probe(source_env, "signatures.py", "--list", str(listed))
+        classes = json.loads(listed.read_text())
+        homes = {
+            path: moves[path]["new"] if moves.get(path, {}).get("verified") else path
+            for path in classes
+        }
+        src_paths.write_text(json.dumps({p: p for p in classes}))
+        tgt_paths.write_text(json.dumps(homes))
+        _probe(source_env, "signatures.py", str(src_paths), str(before))
+        _probe(target_env, "signatures.py", str(tgt_paths), str(after))
+        old, new = json.loads(before.read_text()), json.loads(after.read_text())
+    changes = {}
+    for path in sorted(set(old) & set(new)):
+        removed = sorted(set(old[path]["accepted"]) - set(new[path]["accepted"]))
+        if not removed:
+            continue
+        added = sorted(set(new[path]["accepted"]) - set(old[path]["accepted"]))
+        required = sorted(set(new[path]["required"]) - set(old[path]["accepted"]))
+        change: dict = {"target_path": homes[path], "removed": removed}
+        if len(removed) == 1 and len(added) == 1:
+            # one argument gone, one new: a rename; safe when the new one is required (the
+            # call cannot work without it), otherwise left for a person to confirm
+            change["renamed"] = {removed[0]: added[0]}
+            change["rename_safe"] = required == added
+        changes[path] = change
+    table = {"source": SOURCE, "target": target, "providers": PROVIDERS, "classes": changes}
+    return json.dumps(table, indent=1, sort_keys=True) + "\n"
+
+
+def verify(target: str, table: Path) -> dict:
+    """Re-check every verified move of ``table`` inside the target runtime."""
+    with tempfile.TemporaryDirectory(prefix="airshift-moves-") as tmp:
+        out = Path(tmp) / "verify.json"
+        _probe(runtime(target), "target_homes.py", "--verify", str(table), str(out))
+        return json.loads(out.read_text())
+
+
+def main(targets: list[str]) -> None:
+    targets = targets or sorted(p.stem for p in OUT.glob("*.json"))
+    OUT.mkdir(parents=True, exist_ok=True)
+    SIGNATURES.mkdir(parents=True, exist_ok=True)
+    for target in targets:
+        text = build(target)
+        (OUT / f"{target}.json").write_text(text)
+        print(f"wrote {OUT / f'{target}.json'}")
+        signatures = build_signatures(target, json.loads(text)["moves"])
+        (SIGNATURES / f"{target}.json").write_text(signatures)
+        print(f"wrote {SIGNATURES / f'{target}.json'}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
