@@ -2,30 +2,31 @@
 
 Why: airshift never imitates Airflow's schema. It runs Airflow's own migrations (and the
 tests run real DAGs) with the real ``apache-airflow`` package of the needed version, each
-installed once into its own virtualenv under the cache folder. ``AIRSHIFT_CACHE`` moves the
-cache; ``AIRSHIFT_AIRFLOW_VENVS="2.10.5=/opt/af2,3.3.2=/opt/af3"`` (or ``--airflow-venv``)
+installed once into its own virtualenv under the cache folder, its dependencies resolved as
+of the release's date (``airshift.runtimes.releases``: the way it was tested, not with
+whatever is newest today). ``AIRSHIFT_CACHE`` moves the cache; ``AIRSHIFT_AIRFLOW_VENVS="2.10.5=/opt/af2,3.3.2=/opt/af3"`` (or ``--airflow-venv``)
 points at environments installed by hand, for machines without a package index.
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import re
 import shutil
 import subprocess
-import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from packaging.version import InvalidVersion, Version
 from sqlalchemy.engine import make_url
 
 from airshift.errors import AirshiftError
+from airshift.runtimes import releases, venv
 
-_COMPLETE_MARKER = ".airshift-complete"
+Log = Callable[[str], object]
 _overrides: dict[str, Path] = {}
 
 
@@ -146,19 +147,28 @@ def _locked(path: Path) -> Iterator[None]:
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 
-def _extras_name(extras: Sequence[str]) -> str:
-    """Names a venv by its extra packages and a hash of their exact specs, so that a changed
-    pin gets a venv of its own instead of silently reusing a stale one."""
+def _runtime_name(version: str, extras: Sequence[str], digest: str) -> str:
+    """``apache-airflow-VERSION[-EXTRAS]-DIGEST``: readable, and new whenever the rule, the
+    cut-off, the requirements or the Python change, so a stale runtime is never reused."""
     names = sorted(re.split(r"[<>=!~\[; ]", e, maxsplit=1)[0] for e in extras)
-    digest = hashlib.sha256("\n".join(sorted(extras)).encode()).hexdigest()[:8]
-    return "-".join(names)[:80] + f"-{digest}"
+    middle = ("-" + "-".join(names)[:80]) if names else ""
+    return f"apache-airflow-{version}{middle}-{digest}"
+
+
+def runtime_path(version: str, extras: Sequence[str] = (), log: Log = print) -> Path:
+    """Where the runtime of ``version`` (+ ``extras``) lives in the cache, by today's rule."""
+    resolution = releases.resolve(version, note=log)
+    digest = resolution.digest(requirements_for(version, extras), venv.python_tag())
+    return cache_dir() / "venvs" / _runtime_name(version, extras, digest)
 
 
 def is_installed(version: str) -> bool:
-    return (
-        version in _env_overrides()
-        or (cache_dir() / "venvs" / f"apache-airflow-{version}" / _COMPLETE_MARKER).exists()
-    )
+    if version in _env_overrides():
+        return True
+    try:
+        return venv.read(runtime_path(version, log=lambda _: None)).complete
+    except AirshiftError:
+        return False
 
 
 def prefer_installed(candidates: Sequence[str]) -> str:
@@ -166,44 +176,80 @@ def prefer_installed(candidates: Sequence[str]) -> str:
     return next((v for v in reversed(candidates) if is_installed(v)), candidates[-1])
 
 
-def ensure(version: str, extras: Sequence[str] = (), log=print) -> AirflowEnv:
+def ensure(version: str, extras: Sequence[str] = (), log: Log = print) -> AirflowEnv:
     """Return an installed Airflow ``version``, installing it into the cache on first use.
 
-    ``extras`` are further requirements (a provider, say); they get their own venv so that
-    the plain one stays exactly what a default install of that release is.
+    Its dependencies are resolved as of the release (``runtimes.releases``). ``extras`` are
+    further requirements (a provider, say); they get their own runtime so that the plain one
+    stays exactly what a default install of that release is.
     """
     override = _env_overrides().get(version)
     if override:
         if not (override / "bin" / "airflow").exists():
             raise AirshiftError(f"--airflow-venv {version}={override}: no bin/airflow there.")
         return AirflowEnv(version, override)
-    suffix = "" if not extras else "-" + _extras_name(extras)
-    path = cache_dir() / "venvs" / f"apache-airflow-{version}{suffix}"
+    path = runtime_path(version, extras, log)
     with _locked(cache_dir() / "venvs" / f".{path.name}.lock"):
-        if not (path / _COMPLETE_MARKER).exists():
-            _install(path, requirements_for(version, extras), log)
-            (path / _COMPLETE_MARKER).write_text(version)
+        if not venv.read(path).complete:
+            venv.install(
+                path,
+                requirements_for(version, extras),
+                releases.resolve(version),
+                exempt=venv.exempt_extras(extras),
+                log=log,
+            )
     return AirflowEnv(version, path)
 
 
-def _install(path: Path, requirements: list[str], log) -> None:
-    shutil.rmtree(path, ignore_errors=True)
-    log(f"installing {' '.join(requirements)} into {path} (once; it is cached)")
-    uv = shutil.which("uv")
-    if uv:
-        steps = [
-            [uv, "venv", "-q", "-p", sys.executable, str(path)],
-            [uv, "pip", "install", "-q", "--python", str(path / "bin" / "python"), *requirements],
-        ]
-    else:
-        steps = [
-            [sys.executable, "-m", "venv", str(path)],
-            [str(path / "bin" / "pip"), "install", "-q", *requirements],
-        ]
-    for cmd in steps:
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            shutil.rmtree(path, ignore_errors=True)
-            raise AirshiftError(
-                f"Could not install {' '.join(requirements)}: {proc.stderr.strip()[-2000:]}"
-            )
+def install_from(version: str, wheelhouse: Path, log: Log = print) -> AirflowEnv:
+    """Install the plain runtime of ``version`` from a wheelhouse made by :func:`download`,
+    with no index at all (air-gapped machines). It gets the same name as an index install
+    by the same rule, so every command finds it."""
+    spec = venv.wheelhouse_spec(wheelhouse)
+    if spec["version"] != version:
+        raise AirshiftError(
+            f"The wheelhouse {wheelhouse} holds Airflow {spec['version']}, not {version}."
+        )
+    resolution = releases.Resolution(version, releases.parse_time(spec["uploaded"]), from_data=True)
+    if resolution.rule != spec["rule"]:
+        raise AirshiftError(
+            f"The wheelhouse {wheelhouse} was resolved by the rule {spec['rule']!r}; this airshift "
+            f"uses {resolution.rule!r}. Make it again with this airshift's `runtimes download`."
+        )
+    digest = resolution.digest(spec["requirements"], venv.python_tag())
+    path = cache_dir() / "venvs" / _runtime_name(version, (), digest)
+    with _locked(cache_dir() / "venvs" / f".{path.name}.lock"):
+        venv.install(path, spec["requirements"], resolution, wheelhouse=wheelhouse, log=log)
+    return AirflowEnv(version, path)
+
+
+def download(version: str, dest: Path, log: Log = print) -> dict:
+    """A wheelhouse in ``dest`` for the plain runtime of ``version``, for :func:`install_from`."""
+    return venv.download(
+        requirements_for(version), releases.resolve(version, note=log), dest, log=log
+    )
+
+
+def installed() -> list[venv.Runtime]:
+    """Every runtime folder in the cache, complete or not, newest version first."""
+    root = cache_dir() / "venvs"
+    found = (
+        [venv.read(p) for p in root.glob("apache-airflow-*") if p.is_dir()] if root.exists() else []
+    )
+    return sorted(found, key=lambda r: (_sort_key(r.version), r.path.name), reverse=True)
+
+
+def _sort_key(version: str) -> tuple:
+    try:
+        return (1, Version(version))
+    except InvalidVersion:
+        return (0, version)
+
+
+def remove(version: str) -> list[venv.Runtime]:
+    """Delete every cached runtime of ``version`` (plain and with extras); returns them."""
+    gone = [r for r in installed() if r.version == version]
+    for runtime in gone:
+        with _locked(cache_dir() / "venvs" / f".{runtime.path.name}.lock"):
+            shutil.rmtree(runtime.path, ignore_errors=True)
+    return gone

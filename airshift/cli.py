@@ -17,6 +17,7 @@ from airshift.datapipeline.cli import app as datapipeline_app
 from airshift.errors import AirshiftError, ExitCode
 from airshift.logs.cli import logs_app
 from airshift.report import console
+from airshift.runtimes.cli import runtimes_app
 
 app = typer.Typer(
     name="airshift",
@@ -596,6 +597,7 @@ def _as_archive(location: str, fernet_key: str | None, archive_key: str | None):
 
 app.add_typer(datapipeline_app, name="datapipeline")
 app.add_typer(code_app, name="code")
+app.add_typer(runtimes_app, name="runtimes")
 
 
 def _terminated(signum: int, frame: object) -> None:

@@ -78,7 +78,12 @@ def harness_hash() -> str:
 
 
 def fixture_key(version: str, backend: str) -> str:
-    return f"af{version.replace('.', '_')}_{backend}_{harness_hash()}"
+    """Names a fixture by what made it: the release, its runtime (the resolution rule's
+    digest ends the runtime's name), the backend, the harness, and the cache it belongs to
+    (two caches on one machine share the database servers, not their fixtures' locks)."""
+    runtime = airflow_env.runtime_path(version, log=lambda _: None).name.rsplit("-", 1)[1]
+    made = hashlib.sha256(f"{runtime}{airflow_env.cache_dir().resolve()}".encode())
+    return f"af{version.replace('.', '_')}_{backend}_{harness_hash()}_{made.hexdigest()[:6]}"
 
 
 def get_fixture(version: str, backend: str, kind: str = "history") -> Fixture:
