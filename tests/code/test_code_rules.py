@@ -76,6 +76,35 @@ FIXES = {
             return value is NOTSET
         """,
     ),
+    "AS111": (
+        """
+        from airflow import DAG
+        from airflow.operators.subdag import SubDagOperator
+        from airflow.providers.standard.operators.empty import EmptyOperator
+        ARGS = {"owner": "me"}
+        def section(parent, child, args):
+            sub = DAG(f"{parent}.{child}", default_args=args, schedule="@daily")
+            EmptyOperator(task_id="inner", dag=sub)
+            return sub
+        with DAG("parent", schedule=None) as dag:
+            one = SubDagOperator(task_id="one", subdag=section("parent", "one", ARGS))
+            one >> EmptyOperator(task_id="end")
+        """,
+        """
+        from airflow import DAG
+        from airflow.providers.standard.operators.empty import EmptyOperator
+        from airflow.sdk import TaskGroup
+
+        ARGS = {"owner": "me"}
+        def section(parent, child, args, group_id):
+            sub = TaskGroup(group_id=group_id, default_args=args)
+            EmptyOperator(task_id="inner", task_group=sub)
+            return sub
+        with DAG("parent", schedule=None) as dag:
+            one = section("parent", "one", ARGS, group_id="one")
+            one >> EmptyOperator(task_id="end")
+        """,
+    ),
     "AS110": (
         """
         from airflow.providers.standard.operators.python import PythonOperator

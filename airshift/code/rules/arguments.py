@@ -1,0 +1,102 @@
+"""Arguments an operator, sensor or hook no longer accepts on the target (AS160)."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from airshift.code.findings import Applicability, Severity
+from airshift.code.rules.base import (
+    Analysis,
+    FixAvailability,
+    Hit,
+    Rule,
+    RuleContext,
+    allowed,
+)
+from airshift.code.signatures import SignatureChange, change_for
+
+
+def _removed_args(analysis: Analysis, ctx: RuleContext) -> list[tuple[cst.Arg, SignatureChange]]:
+    found = []
+    for call in analysis.nodes(cst.Call):
+        names = analysis.names(call.func)
+        change = change_for(names, ctx.target) if names else None
+        if change is None:
+            continue
+        found += [(a, change) for a in call.args if a.keyword and a.keyword.value in change.removed]
+    return found
+
+
+def _applicability(arg: cst.Arg, change: SignatureChange) -> Applicability | None:
+    assert arg.keyword is not None
+    if arg.keyword.value not in change.renamed:
+        return None
+    return Applicability.SAFE if change.rename_safe else Applicability.UNSAFE
+
+
+class RemovedArgumentRule(Rule):
+    """An operator, sensor or hook argument that the class no longer accepts on the target.
+
+    ## What it does
+    Compares, for every operator, sensor and hook class of the source runtime, the constructor
+    arguments it accepts (along its MRO) with what the same class accepts on the target, both
+    asked of the real runtimes with the same providers installed, and reports call sites that
+    pass an argument that is gone. When exactly one argument went and one came, it is a
+    rename: the fix renames the keyword; it is safe when the new argument is required on the
+    target (the call cannot work without it), unsafe otherwise.
+
+    ## Why is this bad?
+    The DAG file fails on import with `TypeError` or "Invalid arguments were passed".
+
+    ## Example
+    ```python
+    TriggerDagRunOperator(task_id="t", trigger_dag_id="d", execution_date="{{ ds }}")
+    ```
+
+    ## Use instead
+    ```python
+    TriggerDagRunOperator(task_id="t", trigger_dag_id="d", logical_date="{{ ds }}")
+    ```
+    """
+
+    code = "AS160"
+    name = "removed-argument"
+    fix_availability = FixAvailability.SOMETIMES
+    supersedes = frozenset({"AIR301"})
+
+    def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
+        hits = []
+        for arg, change in _removed_args(analysis, ctx):
+            assert arg.keyword is not None
+            keyword = arg.keyword.value
+            new = change.renamed.get(keyword)
+            where = f"; it is `{new}` now" if new else ""
+            message = (
+                f"`{change.target_path.rpartition('.')[2]}` does not accept `{keyword}` on "
+                f"Airflow {ctx.target.version}{where}."
+            )
+            hits.append(
+                Hit(analysis.line(arg), Severity.BREAKS, message, _applicability(arg, change))
+            )
+        return hits
+
+    def fix(self, module: cst.Module, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
+        analysis = Analysis(module)
+        renames = {
+            arg: change.renamed[arg.keyword.value]
+            for arg, change in _removed_args(analysis, ctx)
+            if arg.keyword and allowed(_applicability(arg, change), unsafe)
+        }
+        if not renames:
+            return module
+        return analysis.module.visit(_RenameKeywords(renames))
+
+
+class _RenameKeywords(cst.CSTTransformer):
+    def __init__(self, renames: dict[cst.Arg, str]) -> None:
+        super().__init__()
+        self.renames = renames
+
+    def leave_Arg(self, original: cst.Arg, updated: cst.Arg) -> cst.Arg:
+        new = self.renames.get(original)
+        return updated.with_changes(keyword=cst.Name(new)) if new else updated
