@@ -115,9 +115,18 @@ class SourceResult:
         return len(set(self.target_ok.get(variant, [])) & set(self.source_ok))
 
 
-def measure(splits: list[str], mirror: Path | None, target: str, work: Path) -> dict:
+def measure(
+    splits: list[str],
+    mirror: Path | None,
+    target: str,
+    work: Path,
+    only: set[str] | None = None,
+) -> dict:
+    """Lay out, fix and import every source of ``splits`` (or just ``only`` of them)."""
     shutil.rmtree(work, ignore_errors=True)
-    sources = {s: split for split in splits for s in CORPUS["split"][split]}
+    sources = {
+        s: split for split in splits for s in CORPUS["split"][split] if only is None or s in only
+    }
     skipped, laid = [], {}
     for source in sources:
         key = source.replace("/", "+")

@@ -142,22 +142,56 @@ def build_signatures(target: str, moves: dict) -> str:
         _probe(source_env, "signatures.py", str(src_paths), str(before))
         _probe(target_env, "signatures.py", str(tgt_paths), str(after))
         old, new = json.loads(before.read_text()), json.loads(after.read_text())
-    changes = {}
-    for path in sorted(set(old) & set(new)):
-        removed = sorted(set(old[path]["accepted"]) - set(new[path]["accepted"]))
-        if not removed:
+    changes, removed_classes = {}, {}
+    for path in sorted(old["classes"]):
+        if path not in new["classes"]:
+            if not moves.get(path, {}).get("new"):
+                removed_classes[path] = _distribution(path)
             continue
-        added = sorted(set(new[path]["accepted"]) - set(old[path]["accepted"]))
-        required = sorted(set(new[path]["required"]) - set(old[path]["accepted"]))
-        change: dict = {"target_path": homes[path], "removed": removed}
-        if len(removed) == 1 and len(added) == 1:
-            # one argument gone, one new: a rename; safe when the new one is required (the
-            # call cannot work without it), otherwise left for a person to confirm
-            change["renamed"] = {removed[0]: added[0]}
-            change["rename_safe"] = required == added
-        changes[path] = change
-    table = {"source": SOURCE, "target": target, "providers": PROVIDERS, "classes": changes}
+        change = _signature_change(old["classes"][path], new["classes"][path])
+        if change:
+            changes[path] = {"target_path": homes[path], **change}
+    versions = {
+        dist: [old["versions"].get(dist), new["versions"].get(dist)]
+        for dist in sorted(set(removed_classes.values()))
+    }
+    table = {
+        "source": SOURCE,
+        "target": target,
+        "providers": PROVIDERS,
+        "classes": changes,
+        "removed_classes": removed_classes,
+        "versions": versions,
+    }
     return json.dumps(table, indent=1, sort_keys=True) + "\n"
+
+
+def _signature_change(old: dict, new: dict) -> dict:
+    """Arguments gone on the target; a rename when the class's *own* arguments lost exactly
+    one and gained exactly one (base-class changes such as ``task_concurrency`` are the base's
+    own rename, found on the base class)."""
+    removed = sorted(set(old["accepted"]) - set(new["accepted"]))
+    if not removed:
+        return {}
+    change: dict = {"removed": removed}
+    own_removed = sorted(set(old["own"]) - set(new["accepted"]))
+    own_added = sorted(set(new["own"]) - set(old["accepted"]))
+    if len(own_removed) == 1 and len(own_added) == 1:
+        # one argument gone, one new: a rename; safe when the new one is required (the call
+        # cannot work without it), otherwise left for a person to confirm
+        change["renamed"] = {own_removed[0]: own_added[0]}
+        change["rename_safe"] = own_added[0] in new["required"]
+    return change
+
+
+def _distribution(path: str) -> str:
+    """``apache-airflow-providers-google`` for a class under ``airflow.providers.google``."""
+    parts = path.split(".")
+    if parts[1:2] != ["providers"]:
+        return "apache-airflow"
+    two = {"apache", "microsoft", "cncf", "common", "atlassian", "dbt"}  # two-part names
+    name = parts[2:4] if parts[2] in two else parts[2:3]
+    return "apache-airflow-providers-" + "-".join(name).replace("_", "-")
 
 
 def verify(target: str, table: Path) -> dict:

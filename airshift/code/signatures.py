@@ -36,8 +36,24 @@ def _tables() -> dict[str, resources.abc.Traversable]:
     return {p.name.removesuffix(".json"): p for p in folder.iterdir() if p.name.endswith(".json")}
 
 
+@dataclass(frozen=True)
+class RemovedClass:
+    """A provider (or core) class the source runtime has and the target has nowhere."""
+
+    path: str
+    distribution: str
+    source_version: str | None
+    target_version: str | None
+
+
+@dataclass(frozen=True)
+class SignatureTable:
+    changes: dict[str, SignatureChange]
+    removed: dict[str, RemovedClass]
+
+
 @cache
-def _load(version: str) -> dict[str, SignatureChange]:
+def _load(version: str) -> SignatureTable:
     data = json.loads(_tables()[version].read_text())
     changes: dict[str, SignatureChange] = {}
     for path, entry in data["classes"].items():
@@ -49,15 +65,25 @@ def _load(version: str) -> dict[str, SignatureChange]:
             rename_safe=bool(entry.get("rename_safe")),
         )
         changes[path] = changes[entry["target_path"]] = change
-    return changes
+    versions = data.get("versions", {})
+    removed = {
+        path: RemovedClass(path, dist, *versions.get(dist, [None, None]))
+        for path, dist in data.get("removed_classes", {}).items()
+    }
+    return SignatureTable(changes, removed)
+
+
+def signature_table(target: Target) -> SignatureTable:
+    """The table for ``target``: its own, else the newest older table of the same major."""
+    tables = [v for v in _tables() if int(v.split(".")[0]) == target.major]
+    usable = [v for v in tables if version_key(v) <= version_key(target.version)]
+    chosen = max(usable or tables, key=version_key, default=None)
+    return _load(chosen) if chosen else SignatureTable({}, {})
 
 
 def signature_changes(target: Target) -> dict[str, SignatureChange]:
     """Class path (source or target spelling) -> its argument changes on ``target``."""
-    tables = [v for v in _tables() if int(v.split(".")[0]) == target.major]
-    usable = [v for v in tables if version_key(v) <= version_key(target.version)]
-    chosen = max(usable or tables, key=version_key, default=None)
-    return _load(chosen) if chosen else {}
+    return signature_table(target).changes
 
 
 def change_for(names: set[str], target: Target) -> SignatureChange | None:

@@ -35,7 +35,13 @@ def list_classes(out):
 
     warnings.simplefilter("ignore")
     bases = _bases()
-    found = {"airflow.models.dag.DAG"}
+    # the DAG and its public spellings (``from airflow import DAG``) and the ``@dag`` decorator
+    found = {
+        "airflow.models.dag.DAG",
+        "airflow.DAG",
+        "airflow.models.DAG",
+        "airflow.decorators.dag",
+    }
     for root in (*ROOTS, *provider_roots()):
         try:
             package = importlib.import_module(root)
@@ -64,24 +70,44 @@ def list_classes(out):
         json.dump(sorted(found), fh)
 
 
-def describe(cls):
-    """Accepted keyword arguments (MRO union) and the ones the class itself requires."""
-    accepted, required = set(), set()
-    for klass in inspect.getmro(cls):
+def _params(function):
+    try:
+        params = list(inspect.signature(function).parameters.values())
+    except (TypeError, ValueError):
+        return []
+    return [p for p in params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+def describe(obj):
+    """Accepted keyword arguments (the union along the MRO for a class), the ones the class
+    itself declares, and the ones it requires."""
+    if not inspect.isclass(obj):  # a function such as the ``@dag`` decorator
+        params = _params(obj)
+        names = sorted(p.name for p in params)
+        required = sorted(p.name for p in params if p.default is p.empty)
+        return {"accepted": names, "own": names, "required": required}
+    accepted, own, required = set(), set(), set()
+    for klass in inspect.getmro(obj):
         init = vars(klass).get("__init__")
         if init is None or klass is object:
             continue
-        try:
-            params = inspect.signature(init).parameters.values()
-        except (TypeError, ValueError):
-            continue
-        for p in list(params)[1:]:
-            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                continue
+        for p in _params(init)[1:]:
             accepted.add(p.name)
-            if klass is cls and p.default is p.empty:
-                required.add(p.name)
-    return {"accepted": sorted(accepted), "required": sorted(required)}
+            if klass is obj:
+                own.add(p.name)
+                if p.default is p.empty:
+                    required.add(p.name)
+    return {"accepted": sorted(accepted), "own": sorted(own), "required": sorted(required)}
+
+
+def provider_versions():
+    from importlib.metadata import distributions
+
+    return {
+        d.metadata["Name"].lower(): d.version
+        for d in distributions()
+        if (d.metadata["Name"] or "").lower().startswith("apache-airflow")
+    }
 
 
 def main(paths_file, out):
@@ -94,10 +120,10 @@ def main(paths_file, out):
             obj, _ = resolve(path)
         except BaseException:  # not importable here: nothing to compare
             continue
-        if inspect.isclass(obj):
+        if inspect.isclass(obj) or inspect.isfunction(obj):
             result[key] = describe(obj)
     with open(out, "w") as fh:
-        json.dump(result, fh, sort_keys=True)
+        json.dump({"classes": result, "versions": provider_versions()}, fh, sort_keys=True)
 
 
 if __name__ == "__main__":

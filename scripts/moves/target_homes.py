@@ -178,16 +178,19 @@ def _foreign_home(source):
     return []
 
 
-def rank(path, exported_paths):
-    """Prefer the Task SDK, then paths without private parts, exported names, short paths."""
+def rank(path):
+    """Prefer the Task SDK, then the standard provider (where core operators went), then core
+    and other providers, compatibility shims last; then no private parts, then short paths."""
+    if path.startswith("airflow.sdk"):
+        tier = 0
+    elif path.startswith("airflow.providers.standard"):
+        tier = 1
+    elif path.startswith("airflow.providers.common.compat"):
+        tier = 3
+    else:
+        tier = 2
     private = any(p.startswith("_") for p in path.split("."))
-    return (
-        not path.startswith("airflow.sdk"),
-        private,
-        path not in exported_paths,
-        len(path.split(".")),
-        path,
-    )
+    return (tier, private, len(path.split(".")), path)
 
 
 def home_for(old, source, index):
@@ -242,10 +245,7 @@ def home_for(old, source, index):
         chosen = [objects[id(obj)]]  # the target's own redirect names the object
     else:
         chosen = list(objects.values())
-    exported = {p for _, paths in objects.values() for p in paths if p.rsplit(".", 1)[0]}
-    entry["candidates"] = sorted(
-        {p for _, paths in chosen for p in paths}, key=lambda p: rank(p, exported)
-    )
+    entry["candidates"] = sorted({p for _, paths in chosen for p in paths}, key=rank)
     entry["verified"] = len(chosen) == 1
     entry["new"] = entry["candidates"][0] if entry["candidates"] else None
     if chosen and len(chosen) == 1:

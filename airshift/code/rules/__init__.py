@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from airshift.code.findings import Finding
-from airshift.code.rules.arguments import RemovedArgumentRule
+from airshift.code.rules.arguments import RemovedArgumentRule, RemovedProviderClassRule
 from airshift.code.rules.base import Analysis, Rule, RuleContext
 from airshift.code.rules.calls import DaysAgoRule, ProvideContextRule, ScheduleArgumentRule
 from airshift.code.rules.context import ContextKeyRule, TemplateContextRule
@@ -38,6 +38,7 @@ RULES: tuple[Rule, ...] = (
     DaysAgoRule(),
     ScheduleArgumentRule(),
     RemovedArgumentRule(),
+    RemovedProviderClassRule(),
     TemplateContextRule(),
     ContextKeyRule(),
     PluginUiRule(),

@@ -1,4 +1,5 @@
-"""Arguments an operator, sensor or hook no longer accepts on the target (AS160)."""
+"""Arguments an operator, sensor or hook no longer accepts on the target (AS160), and provider
+classes the target's providers no longer have (AS161)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,12 @@ from airshift.code.rules.base import (
     RuleContext,
     allowed,
 )
-from airshift.code.signatures import SignatureChange, change_for
+from airshift.code.rules.moves import imported_names
+from airshift.code.signatures import SignatureChange, change_for, signature_table
+
+# Arguments Airflow 3 removed that only ever changed how the UI drew a DAG: dropping them
+# cannot change what runs, so the fix is safe.
+UI_ONLY = {"default_view", "orientation"}
 
 
 def _removed_args(analysis: Analysis, ctx: RuleContext) -> list[tuple[cst.Arg, SignatureChange]]:
@@ -29,6 +35,8 @@ def _removed_args(analysis: Analysis, ctx: RuleContext) -> list[tuple[cst.Arg, S
 
 def _applicability(arg: cst.Arg, change: SignatureChange) -> Applicability | None:
     assert arg.keyword is not None
+    if arg.keyword.value in UI_ONLY:
+        return Applicability.SAFE
     if arg.keyword.value not in change.renamed:
         return None
     return Applicability.SAFE if change.rename_safe else Applicability.UNSAFE
@@ -43,7 +51,8 @@ class RemovedArgumentRule(Rule):
     asked of the real runtimes with the same providers installed, and reports call sites that
     pass an argument that is gone. When exactly one argument went and one came, it is a
     rename: the fix renames the keyword; it is safe when the new argument is required on the
-    target (the call cannot work without it), unsafe otherwise.
+    target (the call cannot work without it), unsafe otherwise. Arguments that only changed
+    how the UI drew the DAG (`default_view`, `orientation`) are dropped.
 
     ## Why is this bad?
     The DAG file fails on import with `TypeError` or "Invalid arguments were passed".
@@ -71,6 +80,8 @@ class RemovedArgumentRule(Rule):
             keyword = arg.keyword.value
             new = change.renamed.get(keyword)
             where = f"; it is `{new}` now" if new else ""
+            if keyword in UI_ONLY:
+                where = "; it only changed the UI and can go"
             message = (
                 f"`{change.target_path.rpartition('.')[2]}` does not accept `{keyword}` on "
                 f"Airflow {ctx.target.version}{where}."
@@ -83,7 +94,7 @@ class RemovedArgumentRule(Rule):
     def fix(self, module: cst.Module, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
         analysis = Analysis(module)
         renames = {
-            arg: change.renamed[arg.keyword.value]
+            arg: change.renamed.get(arg.keyword.value)  # None: drop the argument
             for arg, change in _removed_args(analysis, ctx)
             if arg.keyword and allowed(_applicability(arg, change), unsafe)
         }
@@ -93,10 +104,62 @@ class RemovedArgumentRule(Rule):
 
 
 class _RenameKeywords(cst.CSTTransformer):
-    def __init__(self, renames: dict[cst.Arg, str]) -> None:
+    def __init__(self, renames: dict[cst.Arg, str | None]) -> None:
         super().__init__()
         self.renames = renames
 
     def leave_Arg(self, original: cst.Arg, updated: cst.Arg) -> cst.Arg:
         new = self.renames.get(original)
         return updated.with_changes(keyword=cst.Name(new)) if new else updated
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+        drop = {i for i, a in enumerate(original.args) if a in self.renames and not self.renames[a]}
+        if not drop:
+            return updated
+        args = [a for i, a in enumerate(updated.args) if i not in drop]
+        if args and len(updated.args) - 1 in drop:  # the last one went: keep its comma style
+            args[-1] = args[-1].with_changes(comma=updated.args[-1].comma)
+        return updated.with_changes(args=args)
+
+
+class RemovedProviderClassRule(Rule):
+    """Import of a provider class that the target's provider release no longer has.
+
+    ## What it does
+    Reports `from airflow.providers... import Name` when the class exists in the provider
+    installed with the source Airflow and nowhere in the provider installed with the target
+    (both real runtimes, providers as of each Airflow release), naming both versions.
+
+    ## Why is this bad?
+    The DAG file fails with `ImportError` on the target. There is no mechanical fix: a
+    removed operator usually has a successor with other arguments, which a person chooses.
+
+    ## Example
+    ```python
+    from airflow.providers.google.cloud.operators.bigquery import BigQueryCreateEmptyTableOperator
+    ```
+
+    ## Use instead
+    ```python
+    from airflow.providers.google.cloud.operators.bigquery import BigQueryCreateTableOperator
+    ```
+    """
+
+    code = "AS161"
+    name = "removed-provider-class"
+    supersedes = frozenset({"AIR302"})
+
+    def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
+        removed = signature_table(ctx.target).removed
+        hits = []
+        for statement, name in imported_names(analysis):
+            gone = removed.get(name)
+            if gone is None:
+                continue
+            versions = f"{gone.source_version} -> {gone.target_version}"
+            message = (
+                f"`{name}` is not in {gone.distribution} {gone.target_version} any more "
+                f"({versions}); choose its successor by hand."
+            )
+            hits.append(Hit(analysis.line(statement), Severity.BREAKS, message))
+        return hits
