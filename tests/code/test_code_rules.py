@@ -196,8 +196,8 @@ CHECK_ONLY = {
 
 
 UNSAFE_MOVE = """
-from airflow.models.dag import TriggerRule
-RULE = TriggerRule.ALL_DONE
+from airflow.utils.python_virtualenv import write_python_script
+write_python_script({}, "out.py")
 """
 
 
@@ -300,8 +300,8 @@ def test_imports_the_fixes_made_unused_are_removed_and_only_those() -> None:
 
 
 def test_unverified_moves_are_unsafe_fixes() -> None:
-    """Two different ``CronTriggerTimetable`` classes exist on 3.3.2 (SDK and core): the move
-    is only applied with --unsafe-fixes."""
+    """Three different ``write_python_script`` functions exist on 3.3.2 (standard provider,
+    cncf.kubernetes provider, compat shim): the move is only applied with --unsafe-fixes."""
     source = _code(UNSAFE_MOVE)
     (finding,) = [
         f for f in check_source(source, "x.py", AF3).findings if f.rule.startswith("AS10")

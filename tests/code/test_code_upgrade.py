@@ -17,8 +17,11 @@ from airshift.code.import_check import import_errors
 from airshift.code.upgrade import upgrade_project
 
 runner = CliRunner()
-UNSAFE_OLD = "from airflow.models.dag import TriggerRule"
-UNSAFE_SOURCE = f"{UNSAFE_OLD}\nfrom airflow.operators.bash import BashOperator\n\nRULE = TriggerRule.ALL_DONE\n"
+UNSAFE_OLD = "from airflow.utils.python_virtualenv import write_python_script"
+UNSAFE_SOURCE = (
+    f"{UNSAFE_OLD}\nfrom airflow.operators.bash import BashOperator\n\n"
+    "write_python_script({}, 'out.py')\nBashOperator\n"
+)
 STATIC = CheckOptions(import_check=False, resolve=False)
 
 
@@ -132,7 +135,7 @@ def test_json_output_and_minor_version_target(legacy_project: Path) -> None:
 
 
 def test_unsafe_fixes_only_when_asked(tmp_path: Path) -> None:
-    """An unverified move (two different classes of that name on 3.3.2) waits for
+    """An unverified move (different functions of that name on 3.3.2) waits for
     --unsafe-fixes; the safe fixes of the same file are applied either way."""
     dags = tmp_path / "dags"
     dags.mkdir()

@@ -13,7 +13,7 @@ import libcst as cst
 
 from airshift.code.findings import Finding
 from airshift.code.rules.arguments import RemovedArgumentRule, RemovedProviderClassRule
-from airshift.code.rules.base import Analysis, Rule, RuleContext
+from airshift.code.rules.base import Analysis, Rule, RuleContext, allowed
 from airshift.code.rules.calls import DaysAgoRule, ProvideContextRule, ScheduleArgumentRule
 from airshift.code.rules.context import ContextKeyRule, TemplateContextRule
 from airshift.code.rules.metadata_db import MetadataDbRule
@@ -82,8 +82,13 @@ def check_source(text: str, display: str, ctx: RuleContext) -> SourceResult:
 def apply_fixes(text: str, ctx: RuleContext, unsafe: bool = False) -> str:
     """``text`` with every applicable rule's fix applied (unsafe ones too when ``unsafe``);
     the caller verifies it still parses."""
-    module = cst.parse_module(text)
+    analysis = Analysis(cst.parse_module(text))
     for rule in RULES:
-        if rule.applies(ctx.target):
-            module = cst.parse_module(rule.fix(module, ctx, unsafe).code)
-    return module.code
+        if not rule.applies(ctx.target):
+            continue
+        if not any(allowed(hit.fix, unsafe) for hit in rule.check(analysis, ctx)):
+            continue  # nothing this run may fix: the metadata is not recomputed for nothing
+        fixed = rule.fix(analysis, ctx, unsafe).code
+        if fixed != analysis.module.code:
+            analysis = Analysis(cst.parse_module(fixed))
+    return analysis.module.code

@@ -91,15 +91,14 @@ class RemovedArgumentRule(Rule):
             )
         return hits
 
-    def fix(self, module: cst.Module, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
-        analysis = Analysis(module)
+    def fix(self, analysis: Analysis, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
         renames = {
             arg: change.renamed.get(arg.keyword.value)  # None: drop the argument
             for arg, change in _removed_args(analysis, ctx)
             if arg.keyword and allowed(_applicability(arg, change), unsafe)
         }
         if not renames:
-            return module
+            return analysis.module
         return analysis.module.visit(_RenameKeywords(renames))
 
 

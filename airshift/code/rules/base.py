@@ -125,9 +125,11 @@ class Rule:
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
         raise NotImplementedError
 
-    def fix(self, module: cst.Module, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
-        """The module with this rule's fixes applied; rules without a fix return it as is."""
-        return module
+    def fix(self, analysis: Analysis, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
+        """The module with this rule's fixes applied; rules without a fix return it as is.
+
+        Called only when ``check`` found something this run may fix, on the same analysis."""
+        return analysis.module
 
 
 def allowed(fix: Applicability | None, unsafe: bool) -> bool:

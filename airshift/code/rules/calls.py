@@ -67,8 +67,8 @@ class ProvideContextRule(Rule):
             if arg.keyword and arg.keyword.value == "provide_context"
         ]
 
-    def fix(self, module: cst.Module, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
-        return module.visit(_DropProvideContext())
+    def fix(self, analysis: Analysis, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
+        return analysis.module.visit(_DropProvideContext())
 
 
 class _DropProvideContext(cst.CSTTransformer):
@@ -122,13 +122,12 @@ class DaysAgoRule(Rule):
             if DAYS_AGO in analysis.names(call.func)
         ]
 
-    def fix(self, module: cst.Module, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
-        analysis = Analysis(module)
+    def fix(self, analysis: Analysis, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
         calls = {
             c for c in analysis.nodes(cst.Call) if DAYS_AGO in analysis.names(c.func) and _simple(c)
         }
         if not calls:
-            return module
+            return analysis.module
         context = CodemodContext()
         fixed = analysis.module.visit(_ReplaceDaysAgo(calls))
         AddImportsVisitor.add_needed_import(context, "pendulum")
@@ -226,8 +225,7 @@ class ScheduleArgumentRule(Rule):
             if arg.keyword and arg.keyword.value in OLD_SCHEDULE_ARGS
         ]
 
-    def fix(self, module: cst.Module, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
-        analysis = Analysis(module)
+    def fix(self, analysis: Analysis, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
         return analysis.module.visit(_RenameSchedule(set(_dag_calls(analysis))))
 
 

@@ -109,8 +109,8 @@ class TemplateContextRule(Rule):
             for key in dict.fromkeys(_template_keys(str(string.evaluated_value)))
         ]
 
-    def fix(self, module: cst.Module, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
-        return module.visit(_RenameTemplateKeys())
+    def fix(self, analysis: Analysis, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
+        return analysis.module.visit(_RenameTemplateKeys())
 
 
 class ContextKeyRule(Rule):
@@ -159,8 +159,8 @@ class ContextKeyRule(Rule):
                 )
         return hits
 
-    def fix(self, module: cst.Module, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
-        return module.visit(_RenameContextKeys())
+    def fix(self, analysis: Analysis, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
+        return analysis.module.visit(_RenameContextKeys())
 
 
 class _RenameTemplateKeys(cst.CSTTransformer):

@@ -89,13 +89,13 @@ class MoveRule(Rule):
             for statement, move in self.moves(analysis, ctx.target)
         ]
 
-    def fix(self, module: cst.Module, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
+    def fix(self, analysis: Analysis, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
         renames = {
             move.old: move.new
-            for _, move in self.moves(Analysis(module), ctx.target)
+            for _, move in self.moves(analysis, ctx.target)
             if move.new and allowed(fix_applicability(move), unsafe)
         }
-        return rename_imports(module, renames)
+        return rename_imports(analysis.module, renames)
 
 
 def _where(move: Move) -> str:

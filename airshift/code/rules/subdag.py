@@ -182,11 +182,10 @@ class SubDagRule(Rule):
             ]
         return hits
 
-    def fix(self, module: cst.Module, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
-        analysis = Analysis(module)
+    def fix(self, analysis: Analysis, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
         shapes, others = _shapes(analysis)
         if not shapes:
-            return module
+            return analysis.module
         fixed = analysis.module.visit(_ToTaskGroup(shapes))
         context = CodemodContext()
         AddImportsVisitor.add_needed_import(context, "airflow.sdk", "TaskGroup")
