@@ -28,6 +28,7 @@ import tempfile
 from pathlib import Path
 
 from airshift import airflow_env
+from airshift.runtimes import venv
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "airshift" / "data" / "moves"
@@ -61,6 +62,26 @@ PROVIDERS = [
 def runtime(version: str) -> airflow_env.AirflowEnv:
     """The Airflow release with the providers above (installed once into the cache)."""
     return airflow_env.ensure(version, extras=PROVIDERS)
+
+
+def runtimes(target: str) -> dict[str, str]:
+    """The names of the runtimes a table comes from: they change with the resolution rule,
+    the release date cut-off, the providers and the Python, so a table records them and a
+    fast test sees when it is stale without installing anything."""
+    quiet = lambda _: None  # noqa: E731 - a shipped release needs no note
+    return {
+        "source": airflow_env.runtime_path(SOURCE, PROVIDERS, quiet).name,
+        "target": airflow_env.runtime_path(target, PROVIDERS, quiet).name,
+    }
+
+
+def installed(target: str) -> bool:
+    """Whether both runtimes with providers are installed (they are large: the slow tests
+    that need them run where they are)."""
+    quiet = lambda _: None  # noqa: E731
+    return all(
+        venv.read(airflow_env.runtime_path(v, PROVIDERS, quiet)).complete for v in (SOURCE, target)
+    )
 
 
 def deprecated_names(site_packages: Path) -> list[str]:
@@ -119,6 +140,7 @@ def build(target: str) -> str:
             "source": SOURCE,
             "target": target,
             "providers": PROVIDERS,
+            "runtimes": runtimes(target),
             "moves": json.loads(moves.read_text()),
         }
     return json.dumps(table, indent=1, sort_keys=True) + "\n"
@@ -159,6 +181,7 @@ def build_signatures(target: str, moves: dict) -> str:
         "source": SOURCE,
         "target": target,
         "providers": PROVIDERS,
+        "runtimes": runtimes(target),
         "classes": changes,
         "removed_classes": removed_classes,
         "versions": versions,
@@ -194,11 +217,12 @@ def _distribution(path: str) -> str:
     return "apache-airflow-providers-" + "-".join(name).replace("_", "-")
 
 
-def verify(target: str, table: Path) -> dict:
-    """Re-check every verified move of ``table`` inside the target runtime."""
+def verify(env: airflow_env.AirflowEnv, table: Path) -> dict:
+    """Re-check every verified move of ``table`` inside ``env``: ``{"checked", "unchecked",
+    "problems"}``; moves into providers ``env`` does not have are counted as unchecked."""
     with tempfile.TemporaryDirectory(prefix="airshift-moves-") as tmp:
         out = Path(tmp) / "verify.json"
-        _probe(runtime(target), "target_homes.py", "--verify", str(table), str(out))
+        _probe(env, "target_homes.py", "--verify", str(table), str(out))
         return json.loads(out.read_text())
 
 

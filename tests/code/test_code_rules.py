@@ -156,6 +156,18 @@ FIXES = {
             pass
         """,
     ),
+    "AS160": (
+        """
+        from airflow import DAG
+        with DAG("a", schedule=None, default_view="graph", orientation="LR") as dag:
+            pass
+        """,
+        """
+        from airflow import DAG
+        with DAG("a", schedule=None) as dag:
+            pass
+        """,
+    ),
     "AS130": (
         """
         CMD = "echo {{ execution_date }} {{ dag_run.execution_date }} execution_date"
@@ -177,6 +189,10 @@ FIXES = {
 }
 
 CHECK_ONLY = {
+    "AS161": (
+        "from airflow.providers.google.cloud.operators.bigquery import "
+        "BigQueryCreateEmptyTableOperator\n"
+    ),
     "AS111": "from airflow.operators.subdag import SubDagOperator\n",
     "AS130": 'CMD = "{{ next_ds }}"\n',
     "AS140": (
