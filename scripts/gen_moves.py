@@ -190,21 +190,35 @@ def build_signatures(target: str, moves: dict) -> str:
 
 
 def _signature_change(old: dict, new: dict) -> dict:
-    """Arguments gone on the target; a rename when the class's *own* arguments lost exactly
-    one and gained exactly one (base-class changes such as ``task_concurrency`` are the base's
-    own rename, found on the base class)."""
+    """Arguments gone on the target, and the renames among them.
+
+    A rename is a removed argument of the class's *own* (base-class changes such as
+    ``task_concurrency`` belong to the base class) for which exactly one argument the class
+    gained shares a word (``execution_date`` -> ``logical_date``), and no other removed
+    argument claims it. The fix is safe only when the new argument is required on the target
+    (the call cannot work without it); ``required`` lists those."""
     removed = sorted(set(old["accepted"]) - set(new["accepted"]))
     if not removed:
         return {}
     change: dict = {"removed": removed}
     own_removed = sorted(set(old["own"]) - set(new["accepted"]))
     own_added = sorted(set(new["own"]) - set(old["accepted"]))
-    if len(own_removed) == 1 and len(own_added) == 1:
-        # one argument gone, one new: a rename; safe when the new one is required (the call
-        # cannot work without it), otherwise left for a person to confirm
-        change["renamed"] = {own_removed[0]: own_added[0]}
-        change["rename_safe"] = own_added[0] in new["required"]
+    claims = {
+        name: [added for added in own_added if _words(name) & _words(added)] for name in own_removed
+    }
+    renamed = {
+        name: found[0]
+        for name, found in claims.items()
+        if len(found) == 1 and sum(found[0] in other for other in claims.values()) == 1
+    }
+    if renamed:
+        change["renamed"] = renamed
+        change["required"] = sorted(set(renamed.values()) & set(new["required"]))
     return change
+
+
+def _words(name: str) -> set[str]:
+    return {word for word in name.split("_") if word}
 
 
 def _distribution(path: str) -> str:

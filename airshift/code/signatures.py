@@ -25,8 +25,8 @@ class SignatureChange:
     path: str  # the class in the source runtime
     target_path: str  # the same class on the target
     removed: frozenset[str]
-    renamed: dict[str, str] = field(default_factory=dict)  # old -> new, when one-for-one
-    rename_safe: bool = False  # the new argument is required on the target
+    renamed: dict[str, str] = field(default_factory=dict)  # old -> new
+    required: frozenset[str] = frozenset()  # renamed-to arguments the target requires
 
 
 def _tables() -> dict[str, resources.abc.Traversable]:
@@ -62,7 +62,7 @@ def _load(version: str) -> SignatureTable:
             target_path=entry["target_path"],
             removed=frozenset(entry["removed"]),
             renamed=entry.get("renamed", {}),
-            rename_safe=bool(entry.get("rename_safe")),
+            required=frozenset(entry.get("required", ())),
         )
         changes[path] = changes[entry["target_path"]] = change
     versions = data.get("versions", {})

@@ -12,6 +12,7 @@ python target_homes.py --verify MOVES.json OUT.json  (re-check every verified mo
 
 import ast
 import importlib
+import importlib.util
 import inspect
 import json
 import pkgutil
@@ -279,6 +280,13 @@ def search(source_file, out):
 def _installed(path):
     """Whether the provider a path points into is installed here (else it cannot be checked)."""
     parts = path.split(".")
+    if parts[0] != "airflow":  # a third-party home (``pandas_gbq``): installed or not
+        try:
+            return importlib.util.find_spec(parts[0]) is not None and bool(
+                importlib.import_module(".".join(parts[:-1]))
+            )
+        except ImportError:
+            return False
     if parts[1:2] != ["providers"]:
         return True
     for depth in (4, 3):

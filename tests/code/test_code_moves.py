@@ -66,7 +66,7 @@ def test_every_verified_move_holds_in_the_target_runtime(table: Path) -> None:
     the very object the move was verified against (sentinels included). Moves into providers
     that runtime lacks are checked by the regeneration test below."""
     result = gen_moves.verify(airflow_env.ensure(table.stem), table)
-    assert result["checked"] > 100
+    assert result["checked"] > 50
     assert result["problems"] == {}
 
 

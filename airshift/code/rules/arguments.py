@@ -37,9 +37,10 @@ def _applicability(arg: cst.Arg, change: SignatureChange) -> Applicability | Non
     assert arg.keyword is not None
     if arg.keyword.value in UI_ONLY:
         return Applicability.SAFE
-    if arg.keyword.value not in change.renamed:
+    new = change.renamed.get(arg.keyword.value)
+    if new is None:
         return None
-    return Applicability.SAFE if change.rename_safe else Applicability.UNSAFE
+    return Applicability.SAFE if new in change.required else Applicability.UNSAFE
 
 
 class RemovedArgumentRule(Rule):
@@ -49,9 +50,10 @@ class RemovedArgumentRule(Rule):
     Compares, for every operator, sensor and hook class of the source runtime, the constructor
     arguments it accepts (along its MRO) with what the same class accepts on the target, both
     asked of the real runtimes with the same providers installed, and reports call sites that
-    pass an argument that is gone. When exactly one argument went and one came, it is a
-    rename: the fix renames the keyword; it is safe when the new argument is required on the
-    target (the call cannot work without it), unsafe otherwise. Arguments that only changed
+    pass an argument that is gone. When exactly one argument the class gained shares a word
+    with the one that went (`execution_date` -> `logical_date`), it is a rename: the fix
+    renames the keyword; it is safe when the new argument is required on the target (the
+    call cannot work without it), unsafe otherwise. Arguments that only changed
     how the UI drew the DAG (`default_view`, `orientation`) are dropped.
 
     ## Why is this bad?
