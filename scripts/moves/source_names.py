@@ -99,6 +99,8 @@ def main(out, *extra):
             n for n in vars(module) if not n.startswith("_")
         ]
         for name in names:
+            if name.startswith("_"):
+                continue  # private, even when ``__all__`` lists it: not DAG-author API
             try:
                 obj = getattr(module, name)
             except BaseException:
@@ -108,6 +110,8 @@ def main(out, *extra):
                 continue  # ``import os``, ``log = getLogger()`` inside a module are not API
             records[f"{module_name}.{name}"] = record
     for path in extra:  # deprecated 1.10 names exist only through module __getattr__
+        if path.rpartition(".")[2].startswith("_"):
+            continue
         try:
             records[path] = describe(resolve(path))
         except BaseException:

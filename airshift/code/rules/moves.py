@@ -32,6 +32,8 @@ SUBDAG_NAMES = {
     "airflow.operators.subdag_operator.SubDagOperator",
     "airflow.operators.subdag.SubDagOperator",
 }
+# Removed names whose *calls* another rule rewrites (AS120 turns ``days_ago(N)`` into pendulum).
+HANDLED_BY_CALL_RULES = {"airflow.utils.dates.days_ago"}
 RUFF_MOVE_CODES = frozenset({"AIR301", "AIR302", "AIR311", "AIR312"})
 
 
@@ -66,6 +68,10 @@ class MoveRule(Rule):
     def takes(self, move: Move) -> bool:
         raise NotImplementedError
 
+    def reports(self, move: Move) -> bool:
+        """Moves with a home; ``RemovedImportRule`` also reports names with none."""
+        return move.new is not None
+
     def message(self, move: Move, target: Target) -> str:
         raise NotImplementedError
 
@@ -74,7 +80,7 @@ class MoveRule(Rule):
         found = []
         for statement, old in imported_names(analysis):
             move = table.get(old)
-            if move and old not in SUBDAG_NAMES and move.new and self.takes(move):
+            if move and old not in SUBDAG_NAMES and self.reports(move) and self.takes(move):
                 found.append((statement, move))
         return found
 
@@ -99,6 +105,11 @@ class MoveRule(Rule):
 
 
 def _where(move: Move) -> str:
+    if move.new is None:
+        return (
+            f" No {move.kind} of that name exists anywhere on the target (core, Task SDK, "
+            "installed providers): replace it by hand."
+        )
     if move.verified:
         return f" It lives in `{move.new}` (verified: the same {move.kind})."
     others = ", ".join(f"`{c}`" for c in move.candidates[:3])
@@ -209,7 +220,8 @@ class RemovedImportRule(MoveRule):
     ## What it does
     Finds names such as `airflow.utils.weekday.WeekDay`, or `datetime` imported through
     `airflow.utils.dates`, that fail to import on the target although the same object still
-    exists elsewhere, and rewrites the import to that place.
+    exists elsewhere, and rewrites the import to that place. Names that exist nowhere on the
+    target (`is_venv_installed` from `airflow.operators.python`) are reported without a fix.
 
     ## Why is this bad?
     The DAG file fails with `ModuleNotFoundError` or `ImportError` on the target.
@@ -229,6 +241,11 @@ class RemovedImportRule(MoveRule):
 
     code = "AS104"
     name = "removed-import"
+
+    def reports(self, move: Move) -> bool:
+        if move.old in HANDLED_BY_CALL_RULES:
+            return move.new is not None
+        return move.new is not None or move.kind in ("class", "function", "instance")
 
     def takes(self, move: Move) -> bool:
         return not move.legacy and move.status is Status.MISSING
