@@ -7,11 +7,13 @@ airshift. Usage: python source_names.py OUT.json [EXTRA_OLD_NAME ...]
 """
 
 import importlib
-import inspect
 import json
 import pkgutil
 import sys
 import warnings
+
+sys.path.insert(0, __file__.rsplit("/", 1)[0])
+from target_homes import _foreign, describe  # a sibling probe: one description of objects
 
 # Modules DAG and plugin code imports from. Server internals (www, api, jobs, migrations, cli,
 # executors, dag_processing) are not DAG-author API and are left out.
@@ -58,28 +60,6 @@ def public_modules():
         if is_public_module(info.name):
             names.append(info.name)
     return sorted(set(names))
-
-
-def describe(obj):
-    """Kind and identity of an object, the same way target_homes.py describes its candidates."""
-    if inspect.ismodule(obj):
-        return {"kind": "module", "module": obj.__name__, "qualname": ""}
-    if inspect.isclass(obj):
-        kind = "class"
-    elif inspect.isroutine(obj):
-        kind = "function"
-    else:
-        cls = type(obj)
-        return {"kind": "instance", "module": cls.__module__, "qualname": cls.__qualname__}
-    return {
-        "kind": kind,
-        "module": getattr(obj, "__module__", "") or "",
-        "qualname": getattr(obj, "__qualname__", "") or "",
-    }
-
-
-def _foreign(record):
-    return not record["module"].startswith("airflow")
 
 
 def resolve(path):
