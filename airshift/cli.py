@@ -14,6 +14,7 @@ import typer
 
 from airshift.code.cli import code_app
 from airshift.datapipeline.cli import app as datapipeline_app
+from airshift.env.cli import env_app
 from airshift.errors import AirshiftError, ExitCode
 from airshift.logs.cli import logs_app
 from airshift.report import console
@@ -598,6 +599,7 @@ def _as_archive(location: str, fernet_key: str | None, archive_key: str | None):
 app.add_typer(datapipeline_app, name="datapipeline")
 app.add_typer(code_app, name="code")
 app.add_typer(runtimes_app, name="runtimes")
+app.add_typer(env_app, name="env")
 
 
 def _terminated(signum: int, frame: object) -> None:
