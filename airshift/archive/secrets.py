@@ -143,11 +143,18 @@ class Redactor:
             self._add_forms(text)
 
     def _add_forms(self, text: str) -> None:
-        """The value as it is and as it reads inside JSON text (the log's extra is JSON)."""
+        """The value in every form it may take in free text: as typed, URL-encoded (a
+        password inside ``--conn-uri``, which Airflow's own masker misses), with either
+        case of hex digits, and each of those as it reads inside JSON text (the log's extra
+        is JSON)."""
         import json
+        import re
+        from urllib.parse import quote, quote_plus
 
-        self.values.add(text)
-        self.values.add(json.dumps(text)[1:-1])
+        forms = {text, quote(text), quote(text, safe=""), quote_plus(text, safe="")}
+        forms |= {re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), f) for f in forms}
+        for form in forms:
+            self.values.update((form, json.dumps(form)[1:-1]))
         self._add_sensitive_leaves(text)  # a JSON variable's secret fields, wherever they appear
 
     def _add_sensitive_leaves(self, text: str) -> None:
