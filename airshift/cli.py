@@ -15,7 +15,9 @@ from dataclasses import fields
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.markup import escape
 
+from airshift.agent.cli import agent_app
 from airshift.choices import ExportSecrets, ImportSecrets, OnConflict, Unpause
 from airshift.code.cli import code_app
 from airshift.datapipeline.cli import app as datapipeline_app
@@ -369,6 +371,7 @@ app.add_typer(datapipeline_app, name="datapipeline")
 app.add_typer(code_app, name="code")
 app.add_typer(runtimes_app, name="runtimes")
 app.add_typer(env_app, name="env")
+app.add_typer(agent_app, name="agent")
 
 
 def _terminated(signum: int, frame: object) -> None:
@@ -387,7 +390,9 @@ def main() -> None:
     try:
         app()
     except AirshiftError as exc:
-        console.err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        console.err.print(
+            f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True
+        )
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         console.err.print("[bold red]interrupted[/]")

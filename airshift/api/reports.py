@@ -157,7 +157,9 @@ class LogsCopyReport(_Quiet):
             where = f" ({r.source} -> {r.target})" if r.source else ""
             line = f"[red]{r.status.value}[/] {r.task_try}{where}: {r.message}"
             console.err.print(line, highlight=False, soft_wrap=True)
-        console.render_copy_summary(report.dry_run, report.counts, report.bytes)
+        console.render_copy_summary(
+            report.dry_run, report.counts, report.bytes, report.unrecorded_found
+        )
 
 
 @dataclass

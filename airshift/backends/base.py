@@ -14,7 +14,6 @@ import abc
 import contextlib
 import datetime as dt
 import re
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +82,8 @@ class Backend(abc.ABC):
     sets_indexes_aside: ClassVar[bool] = False
     # Airflow stores UUIDs as CHAR(32) here (a native UUID type elsewhere).
     uuids_as_hex: ClassVar[bool] = True
+    # A database holds schemas of its own: airshift's tables can keep out of Airflow's.
+    own_schemas: ClassVar[bool] = False
     # A read-only transaction that sees one consistent state of the database: the
     # isolation level it needs (None: the driver's own), and the statement that begins it.
     snapshot_isolation: ClassVar[str | None] = "REPEATABLE READ"
@@ -109,8 +110,9 @@ class Backend(abc.ABC):
         raise AirshiftError(f"{self.name} has no server to drop database {name!r} on.")
 
     @abc.abstractmethod
-    def scratch_database(self, url: URL) -> contextlib.AbstractContextManager[str]:
-        """A new, empty database beside ``url`` for the scratch work; gone on exit."""
+    def scratch_database(self, url: URL, name: str) -> contextlib.AbstractContextManager[str]:
+        """A new, empty database beside ``url`` (named ``name``, where databases have
+        names) for the scratch work; gone on exit."""
 
     def db_migrate(self, env: AirflowEnv, args: list[str], url: str, home: Path) -> None:
         """Run ``env``'s ``airflow db migrate ARGS`` on ``url``."""
@@ -258,9 +260,8 @@ class ServerBackend(Backend):
         self._on_server(url, self.drop_database_sql.format(name=safe_identifier(name)))
 
     @contextlib.contextmanager
-    def scratch_database(self, url: URL) -> Iterator[str]:
+    def scratch_database(self, url: URL, name: str) -> Iterator[str]:
         """A new database on the target's own server (so types match the target's)."""
-        name = f"airshift_scratch_{uuid.uuid4().hex[:12]}"
         try:
             created = self.create_database(url, name)
         except AirshiftError as exc:

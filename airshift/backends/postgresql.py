@@ -36,6 +36,7 @@ class PostgreSQL(ServerBackend):
     hash_joins = True
     sets_indexes_aside = True
     uuids_as_hex = False
+    own_schemas = True
 
     def connect_args(self) -> dict[str, Any]:
         # UTC sessions: Airflow's timestamps are UTC and naive ones must stay so.

@@ -110,8 +110,8 @@ class SQLite(Backend):
             raise UnreachableDatabase(f"No SQLite database at {path!r}.")
 
     @contextlib.contextmanager
-    def scratch_database(self, url: URL) -> Iterator[str]:
-        """A file in a new temp folder (removed on exit)."""
+    def scratch_database(self, url: URL, name: str) -> Iterator[str]:
+        """A file in a new temp folder (removed on exit); a file needs no name of its own."""
         folder = Path(tempfile.mkdtemp(prefix="airshift-scratch-"))
         try:
             yield f"sqlite:///{folder / 'scratch.db'}"

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from airshift.code.findings import Finding, Severity
+from airshift.code.findings import Applicability, Finding, Severity
 from airshift.code.project import Project
 from airshift.errors import AirshiftError
 
@@ -149,7 +149,7 @@ def config_findings(project: Project, table: dict, version: str) -> list[Finding
                     rule=_rule(change),
                     severity=change.severity,
                     message=change.message,
-                    fixable=bool(change.new or change.remove),
+                    fix=Applicability.SAFE if change.new or change.remove else None,
                     source="config",
                 )
             )

@@ -11,6 +11,8 @@ always dropped afterwards, also on failure.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -35,13 +37,21 @@ class LoadReport:
     dropped_columns: dict[str, list[str]] = field(default_factory=dict)
 
 
+def scratch_prefix(target_url: str) -> str:
+    """How the scratch databases made for one target database begin: each names its target
+    (by a digest), so that what one import leaves behind can be told from another's."""
+    target = db.parse_url(target_url).database or ""
+    return f"airshift_scratch_{hashlib.sha256(target.encode()).hexdigest()[:8]}_"
+
+
 @contextlib.contextmanager
 def scratch_database(target_url: str, scratch_url: str | None = None) -> Iterator[str]:
     """A new empty database for the scratch work; dropped on exit, whatever happens."""
     if scratch_url:
         yield scratch_url
         return
-    with db.backend_of(target_url).scratch_database(db.parse_url(target_url)) as url:
+    name = f"{scratch_prefix(target_url)}{uuid.uuid4().hex[:8]}"
+    with db.backend_of(target_url).scratch_database(db.parse_url(target_url), name) as url:
         yield url
 
 

@@ -246,12 +246,17 @@ def render_losses(data: dict[str, Any]) -> None:
             out.print(f"[cyan]kept by airshift[/]: {name}: {n}")
 
 
-def render_copy_summary(dry_run: bool, counts: dict[str, int], copied_bytes: int) -> None:
-    """The totals of a logs copy: files per status, bytes moved."""
+def render_copy_summary(
+    dry_run: bool, counts: dict[str, int], copied_bytes: int, unrecorded_found: int
+) -> None:
+    """The totals of a logs copy: files per status, bytes moved, and how many of the files
+    belong to tries no metadata row names."""
     table = Table(title="dry run: nothing was written" if dry_run else "logs copy")
     table.add_column("status")
     table.add_column("files", justify="right")
     for status, count in sorted(counts.items()):
         table.add_row(status, str(count))
     table.add_row("bytes", f"{copied_bytes:,}")
+    if unrecorded_found:
+        table.add_row("of which tries no metadata row names", str(unrecorded_found))
     out.print(table)
