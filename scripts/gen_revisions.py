@@ -6,6 +6,12 @@ database at a given revision. Airflow's own migration files are the only
 trustworthy source, so this script reads them (with ``ast``; nothing is
 imported) from one or more installed Airflow packages and merges the result.
 
+A pre-release (3.4.0b2, say) is recorded under its own name, with its own chain head, in
+``prereleases``: its package already names the final release's head (``"3.4.0": ...``), which
+the final release may still change, so that entry is not taken from it. Once the final
+release is on the index, regenerating with the final's package drops the pre-release's
+entries: a beta is never offered after its final.
+
 Usage: python scripts/gen_revisions.py VENV [VENV ...]  (2.x venvs first)
 """
 
@@ -17,6 +23,8 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+
+from packaging.version import Version
 
 OUT = Path(__file__).resolve().parent.parent / "airshift" / "data" / "revisions.json"
 
@@ -52,9 +60,28 @@ def read_package(venv: Path) -> tuple[str, list[dict[str, object]], dict[str, st
         rev = _literal(tree, "revision")
         if not rev:
             continue
-        out.append({"revision": rev, "airflow_version": _literal(tree, "airflow_version")})
+        out.append(
+            {
+                "revision": rev,
+                "airflow_version": _literal(tree, "airflow_version"),
+                "down_revision": _literal(tree, "down_revision"),
+            }
+        )
     heads = _literal(ast.parse((pkg / "utils" / "db.py").read_text()), "_REVISION_HEADS_MAP")
     return str(version), out, dict(heads or {})
+
+
+def chain_head(revs: list[dict[str, object]]) -> str:
+    """The one revision no other revision of the package names as its ``down_revision``."""
+    downs = {d for r in revs for d in _as_list(r["down_revision"])}
+    tips = [r["revision"] for r in revs if r["revision"] not in downs]
+    if len(tips) != 1:
+        raise SystemExit(f"expected one head in the migration chain, found {tips}")
+    return str(tips[0])
+
+
+def _as_list(value: object) -> list[object]:
+    return list(value) if isinstance(value, tuple | list) else [value]
 
 
 def _pypi_releases() -> list[str]:
@@ -80,19 +107,32 @@ def main(venvs: list[str]) -> None:
         data.get("chains", {}),
         data.get("heads", {}),
     )
+    prereleases = set(data.get("prereleases", []))
     for v in venvs:
         version, revs, version_heads = read_package(Path(v))
-        chains[version] = [r["revision"] for r in revs]
+        chains[version] = [str(r["revision"]) for r in revs]
         for release, head in version_heads.items():
             # 3.x maps 2.6.2 to its squashed stand-in; the 2.x packages know the real head.
-            heads.setdefault(release, head)
+            # A pre-release names its final's head before the final exists: not a fact yet.
+            if Version(release) <= Version(version):
+                heads.setdefault(release, head)
+        if Version(version).is_prerelease:
+            heads[version] = chain_head(revs)
+            prereleases.add(version)
         for r in revs:
             revisions[r["revision"]] = revisions.get(r["revision"]) or r["airflow_version"]
+    releases = _pypi_releases() or data.get("releases", [])
+    # A pre-release whose final release is out is superseded: forget it.
+    for old in [p for p in prereleases if Version(p).base_version in releases]:
+        prereleases.discard(old)
+        chains.pop(old, None)
+        heads.pop(old, None)
     data = {
         "revisions": revisions,
-        "chains": dict(sorted(chains.items())),
+        "chains": chains,
         "heads": heads,
-        "releases": _pypi_releases() or data.get("releases", []),
+        "releases": releases,
+        "prereleases": sorted(prereleases, key=Version),
     }
     OUT.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     print(f"{len(data['revisions'])} revisions, chains: {', '.join(data['chains'])}")
