@@ -471,9 +471,10 @@ def migrate(
             jobs=_jobs(jobs),
             online=online,
         )
-        from airshift.metadata.importer import check_direction
+        from airshift.metadata.importer import check_direction, check_mergeable
 
         check_direction(src.revision.revision, tgt.revision.revision)
+        check_mergeable(tgt.revision.revision)
         export(
             src,
             ExportOptions(
