@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from airshift.datapipeline.builder import Chain, sql_text, version_key
+from airshift.datapipeline.builder import Chain, version_key
 from airshift.datapipeline.ec2 import Ec2Tasks
 from airshift.datapipeline.emr import EmrTasks
 from airshift.datapipeline.jinja import Template
@@ -33,9 +33,13 @@ class ActivityTasks(EmrTasks, Ec2Tasks):
     """Dispatch by activity type; the worker-side activities are built here."""
 
     def activity(self, obj: PipelineObject) -> Chain:
+        """The activity's tasks; all of them carry its retries, timeouts and alarms."""
         kind = self.p.type_of(obj) or ""
         handler: Callable[[PipelineObject], Chain] = getattr(self, f"_{kind}")
+        before = set(self.tasks)
         chain = handler(obj)
+        shared = {t for pair in self.resources.values() for t in pair}  # clusters, instances
+        self.own(obj, [t for t in self.tasks if t not in before and t not in shared], chain)
         self.chains[obj.id] = chain
         return chain
 
@@ -52,7 +56,6 @@ class ActivityTasks(EmrTasks, Ec2Tasks):
             return self.ssm_shell(obj, resource)
         script = self.shell_script(obj, obj, stage=True)
         task_id = self.add(obj.id, BASH, obj, **script)
-        self.finish(task_id, obj)
         return Chain(task_id, task_id)
 
     def _CopyActivity(self, obj: PipelineObject) -> Chain:
@@ -91,7 +94,7 @@ class ActivityTasks(EmrTasks, Ec2Tasks):
                 obj.id,
                 SQL_TO_S3,
                 obj,
-                query=sql_text(self.select_query(source)),
+                query=self.select_query(source),
                 sql_conn_id=self.node_connection(source),
                 s3_bucket=bucket,
                 s3_key=key,
@@ -112,7 +115,6 @@ class ActivityTasks(EmrTasks, Ec2Tasks):
                 parser=Name("parse_csv"),
                 sql_conn_id=self.node_connection(target),
             )
-            self.finish(task_id, obj)
             create = self.create_table(obj, target)
             if self.p.has(target, "insertQuery"):
                 self.todo(
@@ -123,8 +125,6 @@ class ActivityTasks(EmrTasks, Ec2Tasks):
             task_id = self.placeholder(
                 obj, f"CopyActivity from {kinds[0]} to {kinds[1]} is not supported"
             )
-        if task_id not in self.finished:
-            self.finish(task_id, obj)
         if create is not None:
             self.edge(create, task_id)
         return Chain(create or task_id, task_id)
@@ -136,7 +136,7 @@ class ActivityTasks(EmrTasks, Ec2Tasks):
         if (script is None) == (uri is None):
             raise AirshiftError(f"object {obj.id!r}: set exactly one of 'script' or 'scriptUri'.")
         if script is not None:
-            sql = sql_text(script.render())
+            sql = script.render()
         else:
             self.helpers.add("s3_text")
             sql = "{{ s3_text(" + uri.as_expr() + ") }}"  # type: ignore[union-attr]
@@ -152,7 +152,6 @@ class ActivityTasks(EmrTasks, Ec2Tasks):
             self.todo(
                 task_id, "queue (Redshift query group) is not set; add SET query_group to the SQL."
             )
-        self.finish(task_id, obj)
         return Chain(task_id, task_id)
 
     def _RedshiftCopyActivity(self, obj: PipelineObject) -> Chain:
@@ -196,7 +195,6 @@ class ActivityTasks(EmrTasks, Ec2Tasks):
                     "primaryKeys use run-time values, but upsert_keys is not templated; "
                     "the operator falls back to the table's primary key.",
                 )
-            self.finish(task_id, obj)
             create = self.create_table(obj, target)
             if mode == "KEEP_EXISTING":
                 self.todo(
@@ -268,8 +266,6 @@ class ActivityTasks(EmrTasks, Ec2Tasks):
             )
         if self.p.has(obj, "queue"):
             self.todo(task_id, "queue (Redshift query group) is not set.")
-        if task_id not in self.finished:
-            self.finish(task_id, obj)
         if create is not None:
             self.edge(create, task_id)
         return Chain(create or task_id, task_id)
@@ -285,5 +281,5 @@ class ActivityTasks(EmrTasks, Ec2Tasks):
             node,
             display=f"{node.name} (create table)",
             conn_id=self.node_connection(node),
-            sql=sql_text(sql.render()),
+            sql=sql.render(),
         )

@@ -80,7 +80,6 @@ class BuilderCore:
         self.resources: dict[str, tuple[str, str]] = {}
         self.resource_tasks: dict[str, set[str]] = {}  # resource id -> all its tasks
         self.sensors: dict[tuple[str, str], str] = {}
-        self.finished: set[str] = set()
         self.helpers: set[str] = set()
         self.extra_params: dict[str, str] = {}
         self.min_amazon: str = "9.0.0"
@@ -250,25 +249,34 @@ class BuilderCore:
                 )
         return out
 
-    def finish(self, task_id: str, obj: PipelineObject) -> None:
-        self.finished.add(task_id)
-        self.tasks[task_id].kwargs |= self.runnable_kwargs(obj)
+    def own(self, obj: PipelineObject, task_ids: list[str], chain: Chain) -> None:
+        """Give every task of one activity the activity's per-attempt behaviour.
+
+        In Data Pipeline an activity fails when any part of it fails (a ``createTableSql``,
+        an EMR step), and its ``onFail`` alarm fires; so each task carries the retries,
+        timeouts and failure alarms. ``onSuccess`` fires once, when the last task succeeds.
+        """
+        kwargs = self.runnable_kwargs(obj)
+        success = kwargs.pop("on_success_callback", None)
         self.p.get(obj, "runsOn")  # an Ec2Resource is reported once, as an assumption
-        if (group := self.p.string(obj, "workerGroup")) and not self.p.has(obj, "runsOn"):
-            self.tasks[task_id].kwargs["queue"] = group
+        group = self.p.string(obj, "workerGroup")
+        if group and not self.p.has(obj, "runsOn"):
+            kwargs["queue"] = group
             self.todo(
-                task_id,
+                chain.exit,
                 f"workerGroup {group!r} became queue={group!r}: a worker must listen on it "
                 "(CeleryExecutor), or run the work over SSH.",
             )
+        for task_id in task_ids:
+            self.tasks[task_id].kwargs |= kwargs
+        if success:
+            self.tasks[chain.exit].kwargs["on_success_callback"] = success
 
     def shell_script(
         self, obj: PipelineObject, node: PipelineObject, stage: bool
     ) -> dict[str, Any]:
         """``bash_command``/``env``/``append_env`` for a BashOperator or BashSensor."""
         bash, env = self.shell_parts(obj, node, stage)
-        if bash.rstrip().endswith((".sh", ".bash")):
-            bash += " "  # BashOperator would otherwise load it as a template file
         result: dict[str, Any] = {"bash_command": bash}
         if env:
             result |= {"env": {k: v.render() for k, v in env.items()}, "append_env": True}
@@ -419,11 +427,6 @@ class BuilderCore:
         task_id = self.add(raw_id or obj.id, EMPTY, obj)
         self.todo(task_id, f"{why}; this EmptyOperator keeps its place in the graph.")
         return task_id
-
-
-def sql_text(sql: str) -> str:
-    """SQL that ends in ``.sql`` or ``.json`` would be read as a template file name."""
-    return sql + " " if sql.rstrip().endswith((".sql", ".json", ".hql")) else sql
 
 
 def version_key(text: str) -> tuple[int, ...]:

@@ -18,6 +18,7 @@ from typing import Any
 from airshift.datapipeline.plan import DagPlan
 from airshift.datapipeline.pycode import Imports, Name, Symbol, TaskRef, to_ast
 from airshift.datapipeline.schedule import TIMEDELTA
+from airshift.datapipeline.templated import guard_call
 from airshift.errors import AirshiftError
 
 DAG = Symbol("airflow.sdk", "DAG")
@@ -140,7 +141,10 @@ def generate(plan: DagPlan, source: str, catchup: bool) -> str:
         call = ast.Call(
             module.value(task.operator),
             [],
-            [ast.keyword(k, module.value(v)) for k, v in task.kwargs.items()],
+            [
+                ast.keyword(k, module.value(v))
+                for k, v in guard_call(task.operator, task.kwargs).items()
+            ],
         )
         target = ast.Subscript(ast.Name("tasks"), ast.Constant(task.task_id))
         with_body.append(ast.Assign([target], call, lineno=0))

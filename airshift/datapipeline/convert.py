@@ -9,15 +9,18 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
+from airshift.datapipeline import account
 from airshift.datapipeline.builder import version_key
 from airshift.datapipeline.codegen import generate
-from airshift.datapipeline.loader import load_definition, read_json
-from airshift.datapipeline.model import Pipeline
+from airshift.datapipeline.loader import definition_from, load_definition, read_json
+from airshift.datapipeline.model import Definition, Pipeline
 from airshift.datapipeline.plan import plan_pipeline
-from airshift.datapipeline.report import ConversionResult, DagFile
+from airshift.datapipeline.report import ConversionResult, DagFile, PipelineOutcome
 from airshift.datapipeline.translate import Notes
+from airshift.datapipeline.verify import AirflowCheck, Mode
 from airshift.errors import AirshiftError
 
 EC2_STRATEGIES = ("local", "ssm")
@@ -45,16 +48,35 @@ def convert_file(
     ``ec2_strategy``: ``local`` runs shell activities on Airflow workers; ``ssm`` launches
     each Ec2Resource and runs them there through SSM.
     """
+    definition = load_definition(Path(path), values, parameters)
+    base = dag_id or dag_id_for(Path(path).stem)
+    return convert_definition(
+        definition, base, catchup=catchup, activation=activation, ec2_strategy=ec2_strategy
+    )
+
+
+def dag_id_for(name: str) -> str:
+    """A DAG id from a file stem or a pipeline name: only ``[A-Za-z0-9_]``."""
+    return re.sub(r"[^A-Za-z0-9_]", "_", name).strip("_") or "pipeline"
+
+
+def convert_definition(
+    definition: Definition,
+    dag_id: str,
+    *,
+    catchup: bool = False,
+    activation: dt.datetime | None = None,
+    ec2_strategy: str = "local",
+) -> ConversionResult:
+    """Convert a loaded definition (from a file or from the account) into DAGs and a report."""
     if ec2_strategy not in EC2_STRATEGIES:
         raise AirshiftError(f"unknown EC2 strategy {ec2_strategy!r}; use one of {EC2_STRATEGIES}.")
-    definition = load_definition(Path(path), values, parameters)
     pipeline = Pipeline(definition)
     notes = Notes()
     when = activation or dt.datetime.now(dt.timezone.utc).replace(
         hour=0, minute=0, second=0, microsecond=0, tzinfo=None
     )
-    base = dag_id or re.sub(r"[^A-Za-z0-9_]", "_", Path(path).stem).strip("_") or "pipeline"
-    plans, connections = plan_pipeline(pipeline, base, when, notes, ec2_strategy)
+    plans, connections = plan_pipeline(pipeline, dag_id, when, notes, ec2_strategy)
     dags = [
         DagFile(p.dag_id, f"{p.dag_id}.py", generate(p, definition.source, catchup), p)
         for p in plans
@@ -107,11 +129,17 @@ def convert_file(
         ]
         for name in _PARAM.findall(text)
     }
-    unused = [
-        pid
-        for pid in definition.parameters
-        if pid not in used | in_connections and pid.lstrip("*") not in used
-    ]
+    untemplated = {}  # parameter -> why no template reads it
+    for pid in definition.parameters:
+        if pid in used or pid.lstrip("*") in used:
+            continue
+        if pid in pipeline.substituted:
+            untemplated[pid] = "substituted at conversion time (a field Airflow does not template)"
+        elif pid in in_connections:
+            untemplated[pid] = "used only in connection fields"
+        else:
+            untemplated[pid] = "read by nothing"
+    unused = [pid for pid, why in untemplated.items() if why == "read by nothing"]
     return ConversionResult(
         source=definition.source,
         dags=dags,
@@ -122,6 +150,7 @@ def convert_file(
         repairs=definition.repairs,
         providers=providers,
         unused_parameters=unused,
+        untemplated_parameters=untemplated,
     )
 
 
@@ -159,7 +188,7 @@ def convert_folder(
     used_ids: set[str] = set()
     for path in files:
         relative = path.relative_to(folder).with_suffix("")
-        base = re.sub(r"[^A-Za-z0-9_]", "_", "_".join(relative.parts)).strip("_") or "pipeline"
+        base = dag_id_for("_".join(relative.parts))
         dag_id, n = base, 2
         while dag_id in used_ids:
             dag_id, n = f"{base}_{n}", n + 1
@@ -203,3 +232,76 @@ def write_result(result: ConversionResult, out: Path) -> list[Path]:
         stub.write_text(json.dumps(result.connections_stub(), indent=2) + "\n", encoding="utf-8")
         written.append(stub)
     return written
+
+
+def convert_account(
+    pipeline_id: str = "",
+    *,
+    region: str | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+    catchup: bool = False,
+    activation: dt.datetime | None = None,
+    ec2_strategy: str = "local",
+) -> list[PipelineOutcome]:
+    """Convert one pipeline (``pipeline_id``) or every pipeline of the account's region.
+
+    One pipeline that cannot be read or converted is reported and the others go on.
+    ``progress(done, total, name)`` is called after each pipeline.
+    """
+    dp = account.client(region)
+    region = region or dp.meta.region_name
+    ids = [pipeline_id] if pipeline_id else [pid for pid, _ in account.list_pipelines(dp)]
+    described = {p.pipeline_id: p for p in account.describe(dp, ids)}
+    missing = [pid for pid in ids if pid not in described]
+    if pipeline_id and missing:
+        raise AirshiftError(f"pipeline {pipeline_id!r} not found in region {region}.")
+    outcomes: list[PipelineOutcome] = []
+    used: set[str] = set()
+    for index, pid in enumerate(ids, 1):
+        source = account.SCHEME + pid
+        info = described.get(pid) or account.AccountPipeline(pid, pid)
+        outcome = PipelineOutcome(source, info.origin(region))
+        base = dag_id_for(info.name)
+        dag_id = base if base not in used else f"{base}_{dag_id_for(pid)}"
+        used.add(dag_id)
+        try:
+            definition = definition_from(account.definition(dp, info), source)
+            result = convert_definition(
+                definition,
+                dag_id,
+                catchup=catchup,
+                activation=activation,
+                ec2_strategy=ec2_strategy,
+            )
+            result.origin = outcome.origin
+            outcome.result = result
+        except AirshiftError as exc:
+            outcome.error = exc.message
+        outcomes.append(outcome)
+        if progress is not None:
+            progress(index, len(ids), info.name)
+    return outcomes
+
+
+def check_results(
+    results: list[ConversionResult],
+    folder: Path,
+    mode: Mode,
+    check: AirflowCheck,
+    activation: dt.datetime | None = None,
+) -> None:
+    """Record on each DAG how far a real Airflow checked it (``import`` or ``run``).
+
+    ``folder`` holds the written DAG files. ``run`` executes each DAG once with
+    ``airflow dags test`` at its first scheduled date (or the activation date).
+    """
+    if mode == "none":
+        return
+    dags = [d for r in results for d in r.dags]
+    imported = check.imported(folder, [d.dag_id for d in dags])
+    for dag in dags:
+        dag.verification = imported[dag.dag_id]
+        if mode == "run" and dag.verification.ok:
+            when = dag.plan.schedule.start or activation or dt.datetime.now(dt.timezone.utc)
+            date = when.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+            dag.verification = check.run(folder / dag.filename, dag.dag_id, date)

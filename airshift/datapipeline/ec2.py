@@ -56,7 +56,6 @@ class Ec2Tasks(BuilderCore):
             run_command_kwargs={"InstanceIds": Output(create), "Parameters": parameters},
             **self._ec2_region(resource),
         )
-        self.finish(task_id, obj)
         self.resource_tasks[resource.id].add(task_id)
         create, terminate = self.resources[resource.id]
         self.edge(create, task_id)

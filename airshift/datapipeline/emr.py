@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from airshift.datapipeline.builder import BuilderCore, Chain
+from airshift.datapipeline.builder import Chain
 from airshift.datapipeline.jinja import Template, literal
 from airshift.datapipeline.model import PipelineObject
 from airshift.datapipeline.operators import (
@@ -17,10 +17,18 @@ from airshift.datapipeline.operators import (
     EMR_STEP_SENSOR,
     EMR_TERMINATE,
 )
+from airshift.datapipeline.staging import StagingTables
 from airshift.errors import AirshiftError
 
+# Pig with staged data: DP's LOAD statements, the script (from S3 or inline), its STOREs
+_PIG_STAGED = (
+    'set -e; f="$(mktemp)"; printf "%s\\n" "$1" > "$f"; '
+    'if [ -n "$2" ]; then aws s3 cp "$2" - >> "$f"; else printf "%s\\n" "$3" >> "$f"; fi; '
+    'printf "%s\\n" "$4" >> "$f"; shift 4; exec pig "$@" -f "$f"'
+)
 
-class EmrTasks(BuilderCore):
+
+class EmrTasks(StagingTables):
     """Activities that run as EMR steps, and the clusters they run on."""
 
     def _EmrActivity(self, obj: PipelineObject) -> Chain:
@@ -75,13 +83,28 @@ class EmrTasks(BuilderCore):
             raise AirshiftError(
                 f"object {obj.id!r}: set exactly one of 'hiveScript' or 'scriptUri'."
             )
+        steps, tables = [], []
+        for variable, node in self._staged(obj):
+            if self.p.type_of(node) != "S3DataNode":
+                self.notes.assume(
+                    obj.id,
+                    f"{node.id!r} is not staged, as in DP (only S3 nodes are): the script "
+                    "defines its table itself.",
+                )
+                continue
+            name = self.table_name(obj, variable)
+            if (ddl := self.hive_table(obj, node, name)) is not None:
+                tables.append(ddl)
+                define += ["-d", f"{variable}={name}"]
+        if tables:
+            staging = ["hive", "-e", " ".join(tables)]
+            steps.append(_step(f"{obj.name} (staged tables)", "command-runner.jar", staging))
         if uri is not None:
             args = ["hive-script", "--run-hive-script", "--args", "-f", uri.render(), *define]
         else:
             args = ["hive", *define, "-e", script.render()]  # type: ignore[union-attr]
-        chain = self._emr(obj, [_step(obj.name, "command-runner.jar", args)])
-        self._staging_todo(obj, chain, "Hive tables ${input1}/${output1}", "CREATE EXTERNAL TABLE")
-        return chain
+        steps.append(_step(obj.name, "command-runner.jar", args))
+        return self._emr(obj, steps)
 
     def _PigActivity(self, obj: PipelineObject) -> Chain:
         variables = [t.render() for t in self.tr.fields(obj, "scriptVariable")]
@@ -89,43 +112,52 @@ class EmrTasks(BuilderCore):
         script, uri = self.tr.field(obj, "script"), self.tr.field(obj, "scriptUri")
         if (script is None) == (uri is None):
             raise AirshiftError(f"object {obj.id!r}: set exactly one of 'script' or 'scriptUri'.")
-        if uri is not None:
-            args = ["pig-script", "--run-pig-script", "--args", "-f", uri.render(), *define]
-        else:
-            args = ["pig", *define, "-e", script.render()]  # type: ignore[union-attr]
-        chain = self._emr(obj, [_step(obj.name, "command-runner.jar", args)])
-        self._staging_todo(obj, chain, "Pig aliases ${INPUT1}/${OUTPUT1}", "LOAD/STORE")
-        return chain
+        loads, stores = [], []
+        for variable, node in self._staged(obj):
+            make = self.pig_load if variable.startswith("input") else self.pig_store
+            if (statement := make(node, variable)) is None:
+                self.notes.assume(
+                    obj.id, f"{node.id!r} is not staged, as in DP: the script reads it itself."
+                )
+                continue
+            (loads if variable.startswith("input") else stores).append(statement)
+            define += ["-p", f"{variable}={variable}"]
+        if not loads and not stores:
+            if uri is not None:
+                args = ["pig-script", "--run-pig-script", "--args", "-f", uri.render(), *define]
+            else:
+                args = ["pig", *define, "-e", script.render()]  # type: ignore[union-attr]
+            return self._emr(obj, [_step(obj.name, "command-runner.jar", args)])
+        body = [uri.render() if uri else "", script.render() if script else ""]
+        args = ["bash", "-c", _PIG_STAGED, "dp-pig", "\n".join(loads), *body, "\n".join(stores)]
+        return self._emr(obj, [_step(obj.name, "command-runner.jar", [*args, *define])])
 
-    def _staging_todo(self, obj: PipelineObject, chain: Chain, what: str, how: str) -> None:
-        """DP's default staging generates table/alias definitions; name the nodes to redo."""
-        nodes = self.p.refs(obj, "input") + self.p.refs(obj, "output")
-        if self.p.string(obj, "stage") == "false" or not nodes:
-            return
-        described = "; ".join(self._describe(n) for n in nodes)
-        self.todo(chain.entry, f"staged {what} are not generated; add {how} for: {described}.")
+    def _staged(self, obj: PipelineObject) -> list[tuple[str, PipelineObject]]:
+        """(``input1``..., node) for the data nodes DP stages (``stage`` defaults to true)."""
+        if self.p.string(obj, "stage") == "false":
+            return []
+        return [
+            (f"{role}{index}", node)
+            for role in ("input", "output")
+            for index, node in enumerate(self.p.refs(obj, role), 1)
+        ]
 
     def _HiveCopyActivity(self, obj: PipelineObject) -> Chain:
         source, target = self.require_ref(obj, "input"), self.require_ref(obj, "output")
+        names = self.table_name(obj, "input1"), self.table_name(obj, "output1")
+        tables = [
+            self.hive_table(obj, n, name, copy=True)
+            for n, name in zip((source, target), names, strict=True)
+        ]
         where = self.tr.field(obj, "filterSql")
-        hql = "INSERT OVERWRITE TABLE ${output1} SELECT * FROM ${input1}"
+        hql = f"INSERT OVERWRITE TABLE {names[1]} SELECT * FROM {names[0]}"
         if where is not None:
             hql += " WHERE " + where.render()
-        chain = self._emr(obj, [_step(obj.name, "command-runner.jar", ["hive", "-e", hql + ";"])])
-        ends = [self._describe(source), self._describe(target)]
-        self.todo(
-            chain.entry,
-            f"HiveCopyActivity: define Hive tables input1 ({ends[0]}) and output1 ({ends[1]}) "
-            "with DynamoDBStorageHandler / S3 locations before the INSERT.",
-        )
-        return chain
-
-    def _describe(self, node: PipelineObject) -> str:
-        if self.p.type_of(node) == "S3DataNode":
-            return f"{node.id} at {self.s3_location(node)[0].render()}"
-        if self.p.type_of(node) == "DynamoDBDataNode":
-            return f"{node.id}: DynamoDB table {self.require(node, 'tableName').render()}"
-        return node.id
+        if None in tables:
+            placeholder = self.placeholder(obj, "HiveCopyActivity tables could not be defined")
+            return Chain(placeholder, placeholder)
+        hive = ["hive", "-e", " ".join([*tables, hql + ";"])]  # type: ignore[list-item]
+        return self._emr(obj, [_step(obj.name, "command-runner.jar", hive)])
 
     # -- EMR ----------------------------------------------------------------------------
     def _emr_cluster(self, obj: PipelineObject) -> PipelineObject | None:
@@ -168,7 +200,6 @@ class EmrTasks(BuilderCore):
                 add,
                 "no EmrCluster in runsOn: the steps go to the cluster given in params.emr_job_flow_id.",
             )
-        self.finish(add, obj)
         wait = self.add(
             f"{obj.id}__wait",
             EMR_STEP_SENSOR,

@@ -252,43 +252,53 @@ def load_definition(
     if not isinstance(raw, dict):
         raise AirshiftError(f"{path}: a pipeline definition is a JSON object.")
     raw = _unwrap_cloudformation(raw, path)
+    definition = definition_from(raw, path.name, repairs)
+    for extra in (parameters_path, values_path):
+        if extra is None:
+            continue
+        more_raw, more = read_json(extra)
+        definition.repairs += [f"{extra.name}: {r}" for r in more]
+        if not isinstance(more_raw, dict):
+            raise AirshiftError(f"{extra}: expected a JSON object with parameters or values.")
+        for pid, param in _parameters(_key(more_raw, "parameterObjects", "parameters")).items():
+            definition.parameters[pid] = param
+        has_values = any(_key(more_raw, k) is not None for k in ("values", "parameterValues"))
+        bare_map = extra is values_path and _key(more_raw, "parameters") is None
+        if has_values or bare_map:
+            definition.values |= parse_values(more_raw, extra.name)
+    return definition
+
+
+def definition_from(
+    raw: dict[str, Any], source: str, repairs: list[str] | None = None
+) -> Definition:
+    """A definition from its parsed JSON (file or API form; ``get_pipeline_definition``'s
+    answer is the API form). ``source`` names it in messages and in the report."""
+    repairs = list(repairs or [])
     objects_raw = _key(raw, "pipelineObjects", "objects")
     if not isinstance(objects_raw, list) or not objects_raw:
         raise AirshiftError(
-            f"{path}: no 'objects' (file form) or 'pipelineObjects' (API form) list found."
+            f"{source}: no 'objects' (file form) or 'pipelineObjects' (API form) list found."
         )
     objects: dict[str, PipelineObject] = {}
     for index, entry in enumerate(objects_raw):
         is_api = isinstance(entry, dict) and isinstance(_key(entry, "fields"), list)
         obj = (_object_from_api if is_api else _object_from_file)(entry, index)
         if obj.id in objects:
-            raise AirshiftError(f"object {obj.id!r} is defined twice in {path.name}.")
+            raise AirshiftError(f"object {obj.id!r} is defined twice in {source}.")
         objects[obj.id] = obj
     own_values = _key(raw, "values")
     if own_values is not None and not isinstance(own_values, dict):
-        raise AirshiftError(f"{path.name}: 'values' must map parameter ids to values.")
+        raise AirshiftError(f"{source}: 'values' must map parameter ids to values.")
     values = parse_values(
         {"values": own_values or {}}
         if _key(raw, "parameterValues") is None
         else {"parameterValues": _key(raw, "parameterValues")},
-        f"{path.name} values",
+        f"{source} values",
     )
     parameters = _parameters(_key(raw, "parameterObjects", "parameters"))
-    for extra in (parameters_path, values_path):
-        if extra is None:
-            continue
-        more_raw, more = read_json(extra)
-        repairs += [f"{extra.name}: {r}" for r in more]
-        if not isinstance(more_raw, dict):
-            raise AirshiftError(f"{extra}: expected a JSON object with parameters or values.")
-        for pid, param in _parameters(_key(more_raw, "parameterObjects", "parameters")).items():
-            parameters[pid] = param
-        has_values = any(_key(more_raw, k) is not None for k in ("values", "parameterValues"))
-        bare_map = extra is values_path and _key(more_raw, "parameters") is None
-        if has_values or bare_map:
-            values |= parse_values(more_raw, extra.name)
     return Definition(
-        source=path.name,
+        source=source,
         objects=objects,
         parameters=parameters,
         values=values,

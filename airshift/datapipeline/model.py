@@ -138,6 +138,7 @@ class Pipeline:
         self.objects = definition.objects
         self.default = self.objects.get("Default")
         self.read: set[tuple[str, str]] = set()
+        self.substituted: set[str] = set()  # parameters whose value was written in at conversion
         self._check_refs()
         self._check_parent_cycles()
         self._check_types()
@@ -198,7 +199,10 @@ class Pipeline:
         if param is None or param.secret or self.get(obj, pid):
             return match.group(0)
         value = self.definition.values.get(pid, param.default)
-        return value if isinstance(value, str) else match.group(0)
+        if not isinstance(value, str):
+            return match.group(0)
+        self.substituted.add(pid)
+        return value
 
     def strings(self, obj: PipelineObject, key: str) -> list[str]:
         out = []

@@ -11,6 +11,7 @@ from typing import Any
 
 from airshift.datapipeline.connections import ConnectionSpec
 from airshift.datapipeline.plan import DagPlan
+from airshift.datapipeline.verify import Verification
 
 
 @dataclass
@@ -19,6 +20,11 @@ class DagFile:
     filename: str
     code: str
     plan: DagPlan
+    verification: Verification | None = None  # set when a real Airflow checked it
+
+    @property
+    def checked(self) -> str:
+        return self.verification.summary if self.verification else "not checked by Airflow"
 
 
 @dataclass
@@ -34,10 +40,19 @@ class ConversionResult:
     repairs: list[str]
     providers: dict[str, str]
     unused_parameters: list[str] = field(default_factory=list)
+    untemplated_parameters: dict[str, str] = field(default_factory=dict)  # id -> why
+    origin: dict[str, Any] = field(default_factory=dict)  # pipeline id, name, state, tags
+
+    @property
+    def status(self) -> str:
+        """``clean`` or ``todos``: whether a person must still finish the conversion."""
+        return "todos" if self.todos else "clean"
 
     def to_json(self) -> dict[str, Any]:
         return {
             "source": self.source,
+            "origin": self.origin,
+            "status": self.status,
             "dags": [
                 {
                     "dag_id": d.dag_id,
@@ -46,6 +61,8 @@ class ConversionResult:
                     "tasks": [t.task_id for t in d.plan.tasks],
                     "params": {p.id: {"default": p.default, **p.schema} for p in d.plan.params},
                     "variables": d.plan.secrets,
+                    "checked": d.checked,
+                    "verification": d.verification.to_json() if d.verification else None,
                 }
                 for d in self.dags
             ],
@@ -64,6 +81,7 @@ class ConversionResult:
                 for c in self.connections
             ],
             "unused_parameters": self.unused_parameters,
+            "parameters_no_template_reads": self.untemplated_parameters,
             "todos": [{"object": o, "message": m} for o, m in self.todos],
             "assumptions": [{"object": o, "message": m} for o, m in self.assumptions],
             "repairs": self.repairs,
@@ -90,10 +108,13 @@ class ConversionResult:
 
     def to_markdown(self) -> str:
         lines = [f"# Conversion report: `{_md(self.source)}`", ""]
+        if self.origin:
+            lines += [f"- {key}: {_md(str(value))}" for key, value in self.origin.items()]
+        lines.append(f"- status: {self.status} ({len(self.todos)} TODO(s))")
         for d in self.dags:
             lines += [
                 f"- DAG `{d.dag_id}` -> `{d.filename}`: {_md(d.plan.schedule.summary)}, "
-                f"{len(d.plan.tasks)} task(s)",
+                f"{len(d.plan.tasks)} task(s); {_md(d.checked)}",
             ]
         lines += ["", "## Minimum versions", ""]
         lines += [f"- `{pkg}` >= {version}" for pkg, version in self.providers.items()]
@@ -139,9 +160,9 @@ class ConversionResult:
                 "",
             ]
             lines += [f"- `{_md(p)}`" for p in missing]
-        if self.unused_parameters:
-            lines += ["", "## Parameters used neither by a task nor by a connection", ""]
-            lines += [f"- `{_md(p)}`" for p in self.unused_parameters]
+        if self.untemplated_parameters:
+            lines += ["", "## Parameters no template reads", ""]
+            lines += [f"- `{_md(p)}`: {why}" for p, why in self.untemplated_parameters.items()]
         if self.repairs:
             lines += ["", "## Input repaired", ""] + [f"- {_md(r)}" for r in self.repairs]
         return "\n".join(lines) + "\n"
@@ -154,3 +175,97 @@ def _md(text: str) -> str:
         .replace("|", "\\|")
         .replace("`", "'")
     )
+
+
+@dataclass
+class PipelineOutcome:
+    """One pipeline of a many-pipeline conversion: its result, or why it did not convert."""
+
+    source: str
+    origin: dict[str, Any]
+    result: ConversionResult | None = None
+    error: str | None = None
+    skipped: bool = False  # a file in a folder that holds no pipeline objects
+
+    @property
+    def status(self) -> str:
+        """``clean``, ``todos``, ``failed`` or ``skipped``."""
+        if self.skipped:
+            return "skipped"
+        return "failed" if self.result is None else self.result.status
+
+    @property
+    def why(self) -> str:
+        if self.result is None:
+            return self.error or "not converted"
+        if not self.result.todos:
+            return "converted cleanly"
+        objects = sorted({o for o, _ in self.result.todos})
+        return f"{len(self.result.todos)} TODO(s) on {', '.join(objects)}"
+
+
+@dataclass
+class Summary:
+    """The one report over many pipelines (``datapipeline://`` converts a whole account)."""
+
+    title: str
+    outcomes: list[PipelineOutcome]
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys(("clean", "todos", "failed", "skipped"), 0)
+        for outcome in self.outcomes:
+            counts[outcome.status] += 1
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "title": self.title,
+            "counts": self.counts(),
+            "pipelines": [
+                {
+                    "source": o.source,
+                    **o.origin,
+                    "status": o.status,
+                    "why": o.why,
+                    "dags": [
+                        {"dag_id": d.dag_id, "file": d.filename, "checked": d.checked}
+                        for d in (o.result.dags if o.result else [])
+                    ],
+                    "parameters_no_template_reads": (
+                        o.result.untemplated_parameters if o.result else {}
+                    ),
+                }
+                for o in self.outcomes
+            ],
+        }
+
+    def to_markdown(self) -> str:
+        counts = self.counts()
+        lines = [
+            f"# {_md(self.title)}",
+            "",
+            f"{len(self.outcomes)} pipeline(s): {counts['clean']} converted cleanly, "
+            f"{counts['todos']} converted with TODOs, {counts['failed']} not converted.",
+            "",
+            "| Pipeline | Name | State | Status | DAGs (how far checked) | Why |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for o in self.outcomes:
+            dags = "<br>".join(
+                f"`{d.dag_id}` ({_md(d.checked)})" for d in (o.result.dags if o.result else [])
+            )
+            lines.append(
+                f"| `{_md(o.source)}` | {_md(str(o.origin.get('pipeline name', '')))} | "
+                f"{_md(str(o.origin.get('state', '')))} | {o.status} | {dags or '-'} | "
+                f"{_md(o.why)} |"
+            )
+        untemplated = [
+            (o.source, p, why)
+            for o in self.outcomes
+            if o.result
+            for p, why in o.result.untemplated_parameters.items()
+        ]
+        if untemplated:
+            lines += ["", "## Parameters no template reads", ""]
+            lines += [f"- `{_md(s)}` `{_md(p)}`: {why}" for s, p, why in untemplated]
+        return "\n".join(lines) + "\n"

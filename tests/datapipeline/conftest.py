@@ -16,12 +16,15 @@ from dp_cases import SCHEDULES, expressions_pipeline, staging_pipeline
 
 from airshift import airflow_env
 from airshift.datapipeline import ConversionResult, convert_file, write_result
+from airshift.datapipeline.verify import PROVIDERS
 
 HERE = Path(__file__).parent
 SAMPLES = HERE / "samples"
 DEFINITIONS = HERE / "definitions"
 ACTIVATION = dt.datetime(2025, 1, 1)
 AIRFLOW_VERSION = "3.3.2"
+# one venv for importing and running: amazon + postgres providers, the AWS CLI for staging
+AIRFLOW_EXTRAS = PROVIDERS
 
 # dag_id -> the scheduled run (and param values) whose templates the probe renders
 REQUESTS: dict[str, dict[str, Any]] = {
@@ -124,7 +127,7 @@ def dags_dir(conversion: tuple[dict[str, ConversionResult], Path]) -> Path:
 
 @pytest.fixture(scope="session")
 def airflow() -> airflow_env.AirflowEnv:
-    return airflow_env.ensure(AIRFLOW_VERSION, extras=["apache-airflow-providers-amazon"])
+    return airflow_env.ensure(AIRFLOW_VERSION, extras=AIRFLOW_EXTRAS)
 
 
 @pytest.fixture(scope="session")

@@ -68,7 +68,7 @@ def test_adversarial_text_renders_verbatim(dagbag):
     assert tasks["dag"]["rendered"]["bash_command"] == "echo '''\"\"\"\\n{{ x }} / dag"
     assert tasks["line1_line2"]["rendered"]["bash_command"] == "echo nl\necho two"
     injected = next(v for v in tasks.values() if v["display_name"] == INJECTION_ID)
-    assert injected["rendered"]["bash_command"] == "run.sh "  # template_ext guard
+    assert injected["rendered"]["bash_command"] == "run.sh"  # guarded, yet verbatim
     [alarm] = injected["rendered_callbacks"]
     assert alarm["subject"] == '{{ dag.dag_id }} """ ' + INJECTION_ID
     assert alarm["message"] == "{% if True %}x{% endif %} 2025-01-05T06:00:00"
