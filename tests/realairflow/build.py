@@ -223,19 +223,7 @@ def make_history(
             "2024-02-02",
             extra={"AIRFLOW__CORE__ENABLE_XCOM_PICKLING": "True"},
         )
-        # The sequential executor: 2.10's backfill with LocalExecutor can die on a race
-        # (KeyError in _per_task_process), which would make fixture builds flaky.
-        af(
-            "dags",
-            "backfill",
-            "lab_retry_fail",
-            "-s",
-            "2024-01-01",
-            "-e",
-            "2024-01-02",
-            fails=True,
-            extra={"AIRFLOW__CORE__EXECUTOR": "SequentialExecutor"},
-        )
+        _backfill_2x(af, "2024-01-02")
     else:
         af(
             "backfill",
@@ -261,22 +249,29 @@ def make_history(
     _ui_only_rows(env, home, url, base)
 
 
+def _backfill_2x(af: Callable[..., None], last_day: str) -> None:
+    """Airflow 2's backfill of ``lab_retry_fail`` from 2024-01-01 to ``last_day``, with the
+    sequential executor: 2.10's backfill with LocalExecutor can die on a race (KeyError in
+    _per_task_process), which would make fixture builds flaky."""
+    af(
+        "dags",
+        "backfill",
+        "lab_retry_fail",
+        "-s",
+        "2024-01-01",
+        "-e",
+        last_day,
+        fails=True,
+        extra={"AIRFLOW__CORE__EXECUTOR": "SequentialExecutor"},
+    )
+
+
 def _light_runs(af: Callable[..., None], is2: bool) -> None:
     """The light recipe's runs: the same path on every 2.x (backfill with the sequential
     executor, whose failed tries 2.10+ keep in task_instance_history and older releases in
     task_fail), ``dags test`` on 3.x."""
     if is2:
-        af(
-            "dags",
-            "backfill",
-            "lab_retry_fail",
-            "-s",
-            "2024-01-01",
-            "-e",
-            "2024-01-01",
-            fails=True,
-            extra={"AIRFLOW__CORE__EXECUTOR": "SequentialExecutor"},
-        )
+        _backfill_2x(af, "2024-01-01")
     else:
         af("dags", "test", "lab_retry_fail", "2024-01-01", fails=True)
     af("dags", "test", "lab_xcom_taskflow", "2024-02-01")
