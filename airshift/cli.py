@@ -11,9 +11,12 @@ import tempfile
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
+from airshift.agent.cli import agent_app
 from airshift.code.cli import code_app
 from airshift.datapipeline.cli import app as datapipeline_app
+from airshift.env.cli import env_app
 from airshift.errors import AirshiftError, ExitCode
 from airshift.logs.cli import logs_app
 from airshift.report import console
@@ -599,6 +602,8 @@ def _as_archive(location: str, fernet_key: str | None, archive_key: str | None):
 app.add_typer(datapipeline_app, name="datapipeline")
 app.add_typer(code_app, name="code")
 app.add_typer(runtimes_app, name="runtimes")
+app.add_typer(env_app, name="env")
+app.add_typer(agent_app, name="agent")
 
 
 def _terminated(signum: int, frame: object) -> None:
@@ -614,7 +619,9 @@ def main() -> None:
     try:
         app()
     except AirshiftError as exc:
-        console.err.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+        console.err.print(
+            f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True
+        )
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         console.err.print("[bold red]interrupted[/]")

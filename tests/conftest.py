@@ -108,6 +108,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def aws_env(endpoint: str) -> dict[str, str]:
+    """The environment variables that point boto3 and s3fs at the moto server."""
+    return {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": endpoint,
+        "FSSPEC_S3_ENDPOINT_URL": endpoint,
+    }
+
+
 @dataclass(frozen=True)
 class Aws:
     endpoint: str
@@ -144,13 +155,7 @@ def moto_server() -> Iterator[str]:
 @pytest.fixture
 def aws(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> Aws:
     """AWS clients of this process (boto3, s3fs) pointed at the moto server."""
-    env = {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": moto_server,
-        "FSSPEC_S3_ENDPOINT_URL": moto_server,
-    }
+    env = aws_env(moto_server)
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)

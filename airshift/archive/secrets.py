@@ -3,6 +3,11 @@
 Why: connection passwords/extras and variable values must never touch disk in
 plaintext. They leave the source decrypted only in memory and are sealed in the archive
 with a separate key that the user keeps; the import re-encrypts them for the target.
+
+The archive key is a Fernet key, or one half of an X25519 key pair (``archive/sealed.py``):
+an export given the public half seals to it and cannot open what it wrote; the private half
+opens (and re-seals) wherever an archive key is taken. Both kinds are recorded the same way
+(``key_fingerprint`` in the manifest), so archives of either kind read alike.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
+from airshift.archive import sealed
 from airshift.errors import AirshiftError
 
 
@@ -23,11 +29,18 @@ def new_key() -> str:
 
 def fingerprint(key: str) -> str:
     """A non-reversible name for a key, so a wrong key is detected before any decryption."""
+    if sealed.is_key_pair_half(key):
+        return sealed.fingerprint(key)
     return hashlib.sha256(b"airshift-archive-key:" + key.strip().encode()).hexdigest()[:16]
 
 
-def multi_fernet(keys: str, what: str) -> MultiFernet:
-    """Airflow's form: one key or several comma-separated (rotation); the first encrypts."""
+def multi_fernet(keys: str, what: str) -> MultiFernet | sealed.SealedBox:
+    """Airflow's form: one key or several comma-separated (rotation); the first encrypts.
+
+    An X25519 key pair half stands for an archive key: it seals to the public key and
+    opens with the private one."""
+    if sealed.is_key_pair_half(keys):
+        return sealed.SealedBox(keys)
     try:
         return MultiFernet([Fernet(k.strip().encode()) for k in keys.split(",") if k.strip()])
     except (ValueError, TypeError):
@@ -130,11 +143,18 @@ class Redactor:
             self._add_forms(text)
 
     def _add_forms(self, text: str) -> None:
-        """The value as it is and as it reads inside JSON text (the log's extra is JSON)."""
+        """The value in every form it may take in free text: as typed, URL-encoded (a
+        password inside ``--conn-uri``, which Airflow's own masker misses), with either
+        case of hex digits, and each of those as it reads inside JSON text (the log's extra
+        is JSON)."""
         import json
+        import re
+        from urllib.parse import quote, quote_plus
 
-        self.values.add(text)
-        self.values.add(json.dumps(text)[1:-1])
+        forms = {text, quote(text), quote(text, safe=""), quote_plus(text, safe="")}
+        forms |= {re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), f) for f in forms}
+        for form in forms:
+            self.values.update((form, json.dumps(form)[1:-1]))
         self._add_sensitive_leaves(text)  # a JSON variable's secret fields, wherever they appear
 
     def _add_sensitive_leaves(self, text: str) -> None:

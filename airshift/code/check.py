@@ -77,6 +77,8 @@ def has_fab_provider(reqs: requirements.RequirementsFile | None) -> bool:
 def check_laid_out(project: Project, target: Target, options: CheckOptions) -> Report:
     """All findings for an already laid-out project."""
     report = Report(target.version)
+    if target.note:
+        report.notes.append(target.note)
     report.findings += project.problems
     reqs = parse_requirements(project)
     sources, problems = read_sources(project)

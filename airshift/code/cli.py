@@ -36,7 +36,13 @@ class Format(str, Enum):
 
 
 Target = Annotated[
-    str, typer.Option("--target", "-t", help="Airflow version to check against, e.g. 3.3.2.")
+    str,
+    typer.Option(
+        "--target",
+        "-t",
+        help="Airflow version to check against, e.g. 3.3.2, or a minor version such as 3.3 "
+        "(the newest release of it that airshift knows).",
+    ),
 ]
 NoImportCheck = Annotated[
     bool, typer.Option("--no-import-check", help="Skip the DagBag import in the target venv.")
@@ -90,14 +96,30 @@ def upgrade(
     write: Annotated[
         bool, typer.Option("--write", help="Write the changes (default: show the diff).")
     ] = False,
+    unsafe_fixes: Annotated[
+        bool,
+        typer.Option(
+            "--unsafe-fixes",
+            help="Also apply fixes marked unsafe (right in the usual case; review the diff).",
+        ),
+    ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the changes and what is left as JSON.")
+    ] = False,
     no_import_check: NoImportCheck = False,
     no_resolve: NoResolve = False,
 ) -> None:
     """Apply safe fixes (diff by default, --write to write), then show what is left per file."""
+    import json
+
     from airshift.code.upgrade import upgrade_project
 
-    result = upgrade_project(project, target, write, _options(no_import_check, no_resolve, False))
-    _print_upgrade(result)
+    options = _options(no_import_check, no_resolve, as_json)
+    result = upgrade_project(project, target, write, options, unsafe=unsafe_fixes)
+    if as_json:
+        print(json.dumps(result.as_dict(), indent=2))
+    else:
+        _print_upgrade(result)
     assert result.report is not None
     _exit(result.report)
 

@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from airshift.code.findings import Finding, Severity
+from airshift.code.findings import Applicability, Finding, Severity
 from airshift.code.project import Project
 from airshift.errors import AirshiftError
 
@@ -149,7 +149,7 @@ def config_findings(project: Project, table: dict, version: str) -> list[Finding
                     rule=_rule(change),
                     severity=change.severity,
                     message=change.message,
-                    fixable=bool(change.new or change.remove),
+                    fix=Applicability.SAFE if change.new or change.remove else None,
                     source="config",
                 )
             )
@@ -163,19 +163,27 @@ def _default_changes(
     display: str, options: list[Option], table: dict, version: str
 ) -> list[Finding]:
     """AS304: defaults the target changed, for options the configuration leaves unset."""
-    set_here = {(o.section, o.key) for o in options}
     return [
         Finding(
             file=display,
             line=0,
             rule="AS304",
             severity=Severity.ADVICE,
-            message=(
-                f"[{c['section']}] {c['option']} is not set, and its default changes from "
-                f"{c['old_default']} to {c['new_default']} in Airflow {version}. {c['suggestion']}"
-            ).strip(),
+            message=message,
             source="config",
         )
+        for message in changed_defaults({(o.section, o.key) for o in options}, table, version)
+    ]
+
+
+def changed_defaults(set_here: set[tuple[str, str]], table: dict, version: str) -> list[str]:
+    """One message per option whose default the target changed and that is not in ``set_here``
+    (``(section, key)`` pairs): the configuration silently gets the new default."""
+    return [
+        (
+            f"[{c['section']}] {c['option']} is not set, and its default changes from "
+            f"{c['old_default']} to {c['new_default']} in Airflow {version}. {c['suggestion']}"
+        ).strip()
         for c in table["changes"]
         if c["default_change"] and (c["section"], c["option"]) not in set_here
     ]

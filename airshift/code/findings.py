@@ -23,6 +23,14 @@ class Severity(str, Enum):
         return {"breaks": 0, "deprecated": 1, "advice": 2}[self.value]
 
 
+class Applicability(str, Enum):
+    """How far a fix can be trusted (ruff's terms): ``code upgrade`` applies safe fixes, and
+    unsafe ones only with ``--unsafe-fixes``."""
+
+    SAFE = "safe"  # the meaning of the code is unchanged, always
+    UNSAFE = "unsafe"  # right in the usual case; may change meaning, so a person should look
+
+
 @dataclass(frozen=True)
 class Finding:
     """One problem in one file. ``line`` is 1-based; 0 means the whole file."""
@@ -32,11 +40,17 @@ class Finding:
     rule: str
     severity: Severity
     message: str
-    fixable: bool = False
+    fix: Applicability | None = None  # None: no automatic fix
     source: str = "airshift"  # airshift, ruff, dagbag, requirements, config, project
 
+    @property
+    def fixable(self) -> bool:
+        """Whether ``code upgrade`` fixes it without ``--unsafe-fixes``."""
+        return self.fix is Applicability.SAFE
+
     def as_dict(self) -> dict[str, object]:
-        return asdict(self) | {"severity": self.severity.value}
+        fix = self.fix.value if self.fix else None
+        return asdict(self) | {"severity": self.severity.value, "fix": fix, "fixable": self.fixable}
 
 
 @dataclass
@@ -47,6 +61,16 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        """The ``--json`` document of ``code check`` (and the ``report`` of ``code upgrade``)."""
+        return {
+            "target": self.target,
+            "breaks": self.breaks,
+            "files": self.files,
+            "notes": self.notes,
+            "findings": [f.as_dict() for f in self.sorted_findings()],
+        }
 
     @property
     def breaks(self) -> bool:

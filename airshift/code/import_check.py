@@ -12,6 +12,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from airshift import airflow_env
@@ -51,15 +52,37 @@ def import_check(project: Project, env: airflow_env.AirflowEnv) -> list[Finding]
     return _findings(project, _dagbag(env, args, extra))
 
 
+@dataclass(frozen=True)
+class FolderImport:
+    """What one DagBag made of one folder: the files it parsed and the errors per file."""
+
+    files: frozenset[Path]
+    errors: dict[Path, str]
+
+    @property
+    def clean(self) -> frozenset[Path]:
+        return self.files - set(self.errors)
+
+
+def import_folders(
+    env: airflow_env.AirflowEnv, dag_folders: Sequence[Path]
+) -> dict[Path, FolderImport]:
+    """Each folder loaded by ``env``'s DagBag (one process for all, one DagBag per folder)."""
+    result = _dagbag(env, ["-", *map(str, dag_folders)], {})
+    imports = {}
+    for folder in dag_folders:
+        bag = result["bags"][str(folder)]
+        errors = {_under(folder, path): error for path, error in bag["errors"].items()}
+        files = {_under(folder, path) for path in bag["files"]} | set(errors)
+        imports[folder] = FolderImport(frozenset(files), errors)
+    return imports
+
+
 def import_errors(
     env: airflow_env.AirflowEnv, dag_folders: Sequence[Path]
 ) -> dict[Path, set[Path]]:
     """For each folder, the files the target's DagBag cannot import (one process for all)."""
-    result = _dagbag(env, ["-", *map(str, dag_folders)], {})
-    return {
-        folder: {_under(folder, path) for path in result["bags"][str(folder)]["errors"]}
-        for folder in dag_folders
-    }
+    return {folder: set(r.errors) for folder, r in import_folders(env, dag_folders).items()}
 
 
 def _dagbag(env: airflow_env.AirflowEnv, args: list[str], extra: dict[str, str]) -> dict:
@@ -101,7 +124,7 @@ def _findings(project: Project, result: dict) -> list[Finding]:
                 line=_error_line(str(local), error),
                 rule="AS200",
                 severity=Severity.BREAKS,
-                message=f"Does not import on the target: {_last_line(error)}",
+                message=f"Does not import on the target: {last_line(error)}",
                 source="dagbag",
             )
         )
@@ -128,7 +151,7 @@ def _findings(project: Project, result: dict) -> list[Finding]:
                 line=_error_line(str(local), error),
                 rule="AS202",
                 severity=Severity.BREAKS,
-                message=f"Plugin does not load on the target: {_last_line(error)}",
+                message=f"Plugin does not load on the target: {last_line(error)}",
                 source="dagbag",
             )
         )
@@ -155,7 +178,7 @@ def _error_line(path: str, error: str) -> int:
 _EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*: ")
 
 
-def _last_line(error: str) -> str:
+def last_line(error: str) -> str:
     """The ``SomeError: message`` line of a traceback (not SQLAlchemy's trailing hints)."""
     lines = [line.strip() for line in error.strip().splitlines() if line.strip()]
     named = [line for line in lines if _EXCEPTION_LINE.match(line)]

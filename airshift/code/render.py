@@ -35,7 +35,7 @@ def findings_table(findings: list[Finding], title: str | None = None) -> Table:
             f"{f.file}:{f.line}" if f.line else f.file,
             f.rule,
             f"[{STYLES[f.severity]}]{f.severity.value}[/]",
-            "yes" if f.fixable else "",
+            f.fix.value if f.fix else "",
             f.message,
         )
     return table
@@ -50,16 +50,7 @@ def print_table(report: Report, console: Console) -> None:
 
 
 def to_json(report: Report) -> str:
-    return json.dumps(
-        {
-            "target": report.target,
-            "breaks": report.breaks,
-            "files": report.files,
-            "notes": report.notes,
-            "findings": [f.as_dict() for f in report.sorted_findings()],
-        },
-        indent=2,
-    )
+    return json.dumps(report.as_dict(), indent=2)
 
 
 def to_sarif(report: Report) -> str:
@@ -79,7 +70,11 @@ def to_sarif(report: Report) -> str:
                     }
                 }
             ],
-            "properties": {"severity": f.severity.value, "fixable": f.fixable, "source": f.source},
+            "properties": {
+                "severity": f.severity.value,
+                "fix": f.fix.value if f.fix else None,
+                "source": f.source,
+            },
         }
         for f in findings
     ]

@@ -22,7 +22,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 from packaging.version import Version
 
-from airshift.code.findings import Finding, Severity
+from airshift.code.findings import Applicability, Finding, Severity
 from airshift.code.target import Target
 
 _CONSTRAINT = re.compile(r"^\s*(-c|--constraint)[\s=]+(?P<url>\S+)")
@@ -117,7 +117,7 @@ def requirement_findings(
                     "AS401",
                     Severity.BREAKS,
                     f"Pins Airflow core (`{line.text}`), which excludes the target {target.version}; remove the line (the environment provides Airflow).",
-                    fixable=True,
+                    fix=Applicability.SAFE,
                 )
             )
         minimum = min_providers.get(name)
@@ -202,7 +202,7 @@ def _constraint_findings(parsed: RequirementsFile, target: Target) -> list[Findi
                 "AS402",
                 Severity.BREAKS,
                 f"The constraints are for Airflow {match['version']}, not {target.version}; they pin packages the target cannot use.",
-                fixable=True,
+                fix=Applicability.SAFE,
             )
         ]
     return []
@@ -303,6 +303,6 @@ def _finding(
     rule: str,
     severity: Severity,
     message: str,
-    fixable: bool = False,
+    fix: Applicability | None = None,
 ) -> Finding:
-    return Finding(parsed.display, line, rule, severity, message, fixable, source="requirements")
+    return Finding(parsed.display, line, rule, severity, message, fix, source="requirements")

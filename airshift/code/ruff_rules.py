@@ -17,12 +17,13 @@ from pathlib import Path
 
 from ruff.__main__ import find_ruff_bin
 
-from airshift.code.findings import Finding, Severity
-from airshift.code.moved_names import REDIRECTED_IN_3
+from airshift.code.findings import Applicability, Finding, Severity
+from airshift.code.moves import Status, moves_for
 from airshift.code.target import Target
 from airshift.errors import AirshiftError
 
 _NAME_IN_MESSAGE = re.compile(r"`([\w.]+)`")
+_APPLICABILITY = {"safe": Applicability.SAFE, "unsafe": Applicability.UNSAFE}
 
 
 def selection(target: Target) -> str:
@@ -48,41 +49,46 @@ def ruff_findings(root: Path, files: dict[Path, str], target: Target) -> list[Fi
         return []
     args = [*_base_args(target), "--output-format", "json", *map(str, files)]
     diagnostics = json.loads(_ruff(args, root).stdout or "[]")
-    return [_finding(d, files) for d in diagnostics if Path(d["filename"]) in files]
+    return [_finding(d, files, target) for d in diagnostics if Path(d["filename"]) in files]
 
 
-def _finding(diagnostic: dict, files: dict[Path, str]) -> Finding:
+def _finding(diagnostic: dict, files: dict[Path, str], target: Target) -> Finding:
     fix = diagnostic.get("fix") or {}
     return Finding(
         file=files[Path(diagnostic["filename"])],
         line=diagnostic["location"]["row"],
         rule=diagnostic["code"],
-        severity=severity(diagnostic["code"], diagnostic["message"]),
+        severity=severity(diagnostic["code"], diagnostic["message"], target),
         message=diagnostic["message"],
-        fixable=fix.get("applicability") == "safe",
+        fix=_APPLICABILITY.get(fix.get("applicability", "")),
         source="ruff",
     )
 
 
-def severity(code: str, message: str) -> Severity:
+def severity(code: str, message: str, target: Target) -> Severity:
     """How a ruff AIR code fares on the target.
 
-    AIR301 (removed) breaks. AIR302 (moved to a provider) breaks unless Airflow 3 still
-    redirects the old name, which its own deprecation table says; AIR311/AIR312 are
+    AIR301 (removed) breaks. AIR302 (moved to a provider) breaks unless the target still
+    redirects the old name to the same object (the move table says); AIR311/AIR312 are
     "still works, will be removed". Everything else is advice.
     """
     if code == "AIR301":
         return Severity.BREAKS
     if code == "AIR302":
         names = _NAME_IN_MESSAGE.findall(message)
-        redirected = bool(names) and names[0] in REDIRECTED_IN_3
+        move = moves_for(target).get(names[0]) if names else None
+        redirected = move is not None and move.status is Status.REDIRECTED
         return Severity.DEPRECATED if redirected else Severity.BREAKS
     if code in ("AIR311", "AIR312"):
         return Severity.DEPRECATED
     return Severity.ADVICE
 
 
-def apply_ruff_fixes(root: Path, paths: Sequence[Path], target: Target) -> None:
-    """Apply ruff's safe AIR fixes to ``paths`` in place (callers pass copies)."""
+def apply_ruff_fixes(
+    root: Path, paths: Sequence[Path], target: Target, unsafe: bool = False
+) -> None:
+    """Apply ruff's safe AIR fixes (and its unsafe ones when asked) to ``paths`` in place
+    (callers pass copies)."""
     if paths:
-        _ruff([*_base_args(target), "--fix", *map(str, paths)], root)
+        unsafe_args = ["--unsafe-fixes"] if unsafe else []
+        _ruff([*_base_args(target), "--fix", *unsafe_args, *map(str, paths)], root)

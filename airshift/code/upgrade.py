@@ -1,8 +1,8 @@
 """``upgrade``: apply the safe fixes, show the diff, write only when asked, then check again.
 
 Why on a copy: every fix is applied to a temporary copy of the project first (airshift's
-libcst codemods, then ruff's safe ``AIR`` fixes), each file is re-parsed, and a file whose fixed
-text would not parse keeps its original text. ``check`` then runs on the copy, so the user sees
+libcst codemods, then ruff's ``AIR`` fixes; safe ones only, unless ``unsafe`` is set), each
+file is re-parsed, and a file whose fixed text would not parse keeps its original text. ``check`` then runs on the copy, so the user sees
 what is left before anything is written, and ``--write`` copies back exactly what was shown.
 Configuration and requirements are never edited in place: translated copies are written next
 to the originals (``airflow.cfg`` -> ``airflow.airflow-3.3.2.cfg``).
@@ -26,7 +26,7 @@ from airshift.code.check import (
 )
 from airshift.code.findings import Report
 from airshift.code.import_check import target_env
-from airshift.code.import_cleanup import drop_unused_added_imports
+from airshift.code.import_cleanup import drop_leftover_imports
 from airshift.code.project import SKIPPED_DIRS, Project, open_project
 from airshift.code.ruff_rules import apply_ruff_fixes
 from airshift.code.rules import RuleContext, apply_fixes
@@ -43,6 +43,9 @@ class FileChange:
     display: str  # the project-relative name of the file written
     before: str
     after: str
+
+    def as_dict(self) -> dict[str, str]:
+        return {"file": self.display, "diff": self.diff()}
 
     def diff(self) -> str:
         return "".join(
@@ -64,11 +67,26 @@ class UpgradeResult:
     skipped: list[str] = field(default_factory=list)  # why a file was left alone
     report: Report | None = None
 
+    def as_dict(self) -> dict[str, object]:
+        """The ``--json`` document: the changes as diffs, and the check of the fixed copy."""
+        return {
+            "written": self.written,
+            "changes": [change.as_dict() for change in self.changes],
+            "skipped": self.skipped,
+            "report": self.report.as_dict() if self.report else None,
+        }
+
 
 def upgrade_project(
-    location: str, target_version: str, write: bool = False, options: CheckOptions | None = None
+    location: str,
+    target_version: str,
+    write: bool = False,
+    options: CheckOptions | None = None,
+    unsafe: bool = False,
 ) -> UpgradeResult:
-    """Fix the project at ``location`` for ``target_version``; write only when ``write``."""
+    """Fix the project at ``location`` for ``target_version``; write only when ``write``.
+
+    ``unsafe`` also applies the fixes marked unsafe (airshift's and ruff's)."""
     target = parse_target(target_version)
     options = options or CheckOptions()
     with open_project(location) as project:
@@ -81,7 +99,7 @@ def upgrade_project(
             )
             with open_project(str(copy)) as work:
                 result = UpgradeResult()
-                result.changes += fix_code(work, target, result.skipped)
+                result.changes += fix_code(work, target, result.skipped, unsafe)
                 result.changes += fix_config(work, target, options)
                 result.report = check_laid_out(work, target, options)
         if write:
@@ -91,10 +109,12 @@ def upgrade_project(
     return result
 
 
-def fix_code(work: Project, target: Target, skipped: list[str]) -> list[FileChange]:
-    """Apply airshift's codemods, then ruff's safe fixes, to the copy; return changed files.
+def fix_code(
+    work: Project, target: Target, skipped: list[str], unsafe: bool = False
+) -> list[FileChange]:
+    """Apply airshift's codemods, then ruff's fixes, to the copy; return changed files.
 
-    Imports the fixes added but nothing uses are dropped again (``import_cleanup``).
+    Imports the fixes made unused, or added and left unused, are removed (``import_cleanup``).
     """
     fab = has_fab_provider(parse_requirements(work))
     sources, problems = read_sources(work)
@@ -104,13 +124,13 @@ def fix_code(work: Project, target: Target, skipped: list[str]) -> list[FileChan
         if not source.file.writable:
             skipped.append(f"{source.file.display}: inside plugins.zip; fix the plugin's source.")
             continue
-        fixed = apply_fixes(source.text, RuleContext(target, source.file.kind, fab))
+        fixed = apply_fixes(source.text, RuleContext(target, source.file.kind, fab), unsafe)
         if syntax_error(fixed):
             skipped.append(f"{source.file.display}: the fix would not parse; left unchanged.")
             continue
         source.file.path.write_text(fixed, encoding="utf-8")
         originals[source.file.path] = source
-    apply_ruff_fixes(work.root, list(originals), target)
+    apply_ruff_fixes(work.root, list(originals), target, unsafe)
     changes = []
     for path, source in originals.items():
         after = path.read_text(encoding="utf-8")
@@ -118,7 +138,7 @@ def fix_code(work: Project, target: Target, skipped: list[str]) -> list[FileChan
             path.write_text(source.text, encoding="utf-8")
             skipped.append(f"{source.file.display}: ruff's fix would not parse; left unchanged.")
             continue
-        after = drop_unused_added_imports(source.text, after)
+        after = drop_leftover_imports(source.text, after)
         if after != source.text:
             path.write_text(after, encoding="utf-8")
             changes.append(FileChange(source.file.display, source.text, after))

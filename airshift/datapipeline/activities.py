@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from airshift.datapipeline.builder import Chain, version_key
+from airshift.datapipeline.builder import Chain, in_folder, sanitize, version_key
 from airshift.datapipeline.ec2 import Ec2Tasks
 from airshift.datapipeline.emr import EmrTasks
 from airshift.datapipeline.jinja import Template
 from airshift.datapipeline.model import PipelineObject
 from airshift.datapipeline.operators import (
     BASH,
+    PYTHON,
     REDSHIFT_TO_S3,
     S3_COPY_OBJECT,
     S3_COPY_PREFIX,
@@ -88,33 +89,9 @@ class ActivityTasks(EmrTasks, Ec2Tasks):
                 )
             self._data_format_note(obj, source, target)
         elif kinds[0] in sql_nodes and kinds[1] == "S3DataNode":
-            location, _ = self.s3_location(target)
-            bucket, key = self.s3_split(location)
-            task_id = self.add(
-                obj.id,
-                SQL_TO_S3,
-                obj,
-                query=self.select_query(source),
-                sql_conn_id=self.node_connection(source),
-                s3_bucket=bucket,
-                s3_key=key,
-                file_format="csv",
-                replace=True,
-            )
+            task_id = self._sql_to_s3(obj, source, target)
         elif kinds[0] == "S3DataNode" and kinds[1] in sql_nodes:
-            location, _ = self.s3_location(source)
-            bucket, key = self.s3_split(location)
-            self.helpers.add("parse_csv")
-            task_id = self.add(
-                obj.id,
-                S3_TO_SQL,
-                obj,
-                s3_bucket=bucket,
-                s3_key=key,
-                table=self.require(target, "table").render(),
-                parser=Name("parse_csv"),
-                sql_conn_id=self.node_connection(target),
-            )
+            task_id = self._s3_to_sql(obj, source, target)
             create = self.create_table(obj, target)
             if self.p.has(target, "insertQuery"):
                 self.todo(
@@ -128,6 +105,69 @@ class ActivityTasks(EmrTasks, Ec2Tasks):
         if create is not None:
             self.edge(create, task_id)
         return Chain(create or task_id, task_id)
+
+    def _sql_to_s3(
+        self, obj: PipelineObject, source: PipelineObject, target: PipelineObject
+    ) -> str:
+        """Rows of a query as DP writes them: CSV records, no header, no index column.
+
+        A ``directoryPath`` output is a folder: the rows go to one file in it, named after
+        the activity (SqlToS3Operator would otherwise write an object named like the
+        folder).
+        """
+        location, is_dir = self.s3_location(target)
+        if is_dir:
+            name = f"{sanitize(obj.id)}.csv"
+            location = in_folder(location, name)
+            self.notes.assume(obj.id, f"the output folder receives the rows as one file, {name}.")
+        bucket, key = self.s3_split(location)
+        self.min_amazon = max(self.min_amazon, "9.13.0", key=version_key)  # df_kwargs
+        return self.add(
+            obj.id,
+            SQL_TO_S3,
+            obj,
+            query=self.select_query(source),
+            sql_conn_id=self.node_connection(source),
+            s3_bucket=bucket,
+            s3_key=key,
+            file_format="csv",
+            df_kwargs={"index": False, "header": False},
+            replace=True,
+        )
+
+    def _s3_to_sql(
+        self, obj: PipelineObject, source: PipelineObject, target: PipelineObject
+    ) -> str:
+        """CSV records into a table: one file with S3ToSqlOperator, or every file of a folder.
+
+        S3ToSqlOperator reads exactly one key; DP copies every file of a ``directoryPath``
+        input, so a folder is loaded by a helper that lists it (an empty folder loads
+        nothing and succeeds, as in DP).
+        """
+        location, is_dir = self.s3_location(source)
+        bucket, key = self.s3_split(location)
+        table = self.require(target, "table").render()
+        conn_id = self.node_connection(target)
+        if is_dir:
+            self.helpers.add("load_csv_folder")
+            return self.add(
+                obj.id,
+                PYTHON,
+                obj,
+                python_callable=Name("load_csv_folder"),
+                op_kwargs={"bucket": bucket, "folder": key, "table": table, "conn_id": conn_id},
+            )
+        self.helpers.add("parse_csv")
+        return self.add(
+            obj.id,
+            S3_TO_SQL,
+            obj,
+            s3_bucket=bucket,
+            s3_key=key,
+            table=table,
+            parser=Name("parse_csv"),
+            sql_conn_id=conn_id,
+        )
 
     def _SqlActivity(self, obj: PipelineObject) -> Chain:
         database = self.require_ref(obj, "database")
@@ -202,19 +242,7 @@ class ActivityTasks(EmrTasks, Ec2Tasks):
                     "insertMode KEEP_EXISTING has no operator mode; APPEND is used, which may duplicate rows.",
                 )
         elif kinds == ("RedshiftDataNode", "S3DataNode"):
-            location, _ = self.s3_location(target)
-            bucket, key = self.s3_split(location)
-            task_id = self.add(
-                obj.id,
-                REDSHIFT_TO_S3,
-                obj,
-                s3_bucket=bucket,
-                s3_key=key,
-                schema=self.render(source, "schemaName") or "public",
-                table=self.require(source, "tableName").render(),
-                redshift_conn_id=self.node_connection(source),
-                unload_options=options,
-            )
+            task_id = self._unload(obj, source, target, mode, options)
         elif kinds == ("DynamoDBDataNode", "RedshiftDataNode"):
             table = self.require(target, "tableName")
             schema = self.tr.field(target, "schemaName") or Template.text("public")
@@ -269,6 +297,49 @@ class ActivityTasks(EmrTasks, Ec2Tasks):
         if create is not None:
             self.edge(create, task_id)
         return Chain(create or task_id, task_id)
+
+    def _unload(
+        self,
+        obj: PipelineObject,
+        source: PipelineObject,
+        target: PipelineObject,
+        mode: str,
+        options: list[str],
+    ) -> str:
+        """Redshift to S3 with UNLOAD, into the node's folder (or to its file path as prefix).
+
+        The location is the UNLOAD prefix itself (``table_as_file_name`` would add
+        ``/<table>_`` to it: ``folder//table_0000_part_00``). The files are written in the
+        node's ``dataFormat`` (DP ignores ``commandOptions`` then), else with the
+        ``commandOptions``, else as CSV, the format a DP CopyActivity reads them back in.
+        ``TRUNCATE``/``OVERWRITE_EXISTING`` replace earlier files (``ALLOWOVERWRITE``), so
+        a rerun of the same date succeeds.
+        """
+        location, _ = self.s3_location(target)
+        bucket, key = self.s3_split(location)
+        if self.p.has(target, "dataFormat"):
+            unload = self.format_options(target)
+        elif options:
+            unload = list(options)
+        else:
+            unload = ["CSV"]
+            self.notes.assume(
+                obj.id, f"{target.id!r} has no dataFormat: the UNLOAD writes CSV files."
+            )
+        if mode in ("TRUNCATE", "OVERWRITE_EXISTING") and "ALLOWOVERWRITE" not in unload:
+            unload.append("ALLOWOVERWRITE")
+        return self.add(
+            obj.id,
+            REDSHIFT_TO_S3,
+            obj,
+            s3_bucket=bucket,
+            s3_key=key,
+            schema=self.render(source, "schemaName") or "public",
+            table=self.require(source, "tableName").render(),
+            table_as_file_name=False,
+            redshift_conn_id=self.node_connection(source),
+            unload_options=unload,
+        )
 
     def create_table(self, obj: PipelineObject, node: PipelineObject) -> str | None:
         """DP creates a missing target table from ``createTableSql`` before loading."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from airshift.datapipeline.connections import Connections
-from airshift.datapipeline.jinja import Template
+from airshift.datapipeline.jinja import Jinja, Template
 from airshift.datapipeline.model import DATABASE_TYPES, Pipeline, PipelineObject
 from airshift.datapipeline.operators import (
     ASYNC_CALLBACK,
@@ -427,6 +427,15 @@ class BuilderCore:
         task_id = self.add(raw_id or obj.id, EMPTY, obj)
         self.todo(task_id, f"{why}; this EmptyOperator keeps its place in the graph.")
         return task_id
+
+
+def in_folder(folder: Template, name: str) -> Template:
+    """The location of file ``name`` in an S3 folder, with exactly one ``/`` between."""
+    tail = folder.parts[-1] if folder.parts else ""
+    if isinstance(tail, str):
+        return folder + (name if tail.endswith("/") else "/" + name)
+    # the folder ends in a run-time value, which may or may not end with a slash
+    return Template([Jinja(f"({folder.as_expr()}).rstrip('/')"), "/" + name])
 
 
 def version_key(text: str) -> tuple[int, ...]:

@@ -56,6 +56,28 @@ _HELPERS: dict[str, tuple[str, list[Symbol]]] = {
     return shlex.quote(str(value))''',
         [Symbol("shlex")],
     ),
+    "load_csv_folder": (
+        '''def load_csv_folder(bucket: str, folder: str, table: str, conn_id: str) -> None:
+    """CopyActivity from an S3 folder to SQL: the CSV records of every file in the folder."""
+    s3 = S3Hook()
+    database = BaseHook.get_connection(conn_id).get_hook()
+    prefix = folder.rstrip("/") + "/" if folder else ""
+    for key in sorted(s3.list_keys(bucket_name=bucket, prefix=prefix)):
+        if key.endswith("/"):
+            continue  # a folder marker, not a file
+        path = s3.download_file(key=key, bucket_name=bucket)
+        try:
+            with open(path, newline="") as handle:
+                database.insert_rows(table=table, rows=csv.reader(handle))
+        finally:
+            os.remove(path)''',
+        [
+            Symbol("csv"),
+            Symbol("os"),
+            Symbol("airflow.providers.amazon.aws.hooks.s3", "S3Hook"),
+            Symbol("airflow.sdk", "BaseHook"),
+        ],
+    ),
     "parse_csv": (
         '''def parse_csv(path: str) -> list[list[str]]:
     """Rows of a CSV file, for S3ToSqlOperator (CopyActivity from S3 to SQL)."""

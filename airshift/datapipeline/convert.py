@@ -17,6 +17,7 @@ from airshift.datapipeline.builder import version_key
 from airshift.datapipeline.codegen import generate
 from airshift.datapipeline.loader import definition_from, load_definition, read_json
 from airshift.datapipeline.model import Definition, Pipeline
+from airshift.datapipeline.operators import SQL_TO_S3
 from airshift.datapipeline.plan import plan_pipeline
 from airshift.datapipeline.report import ConversionResult, DagFile, PipelineOutcome
 from airshift.datapipeline.translate import Notes
@@ -31,6 +32,8 @@ _PACKAGES = {
     "airflow.providers.standard": ("apache-airflow-providers-standard", "1.0.0"),
     "airflow.providers.common.sql": ("apache-airflow-providers-common-sql", "1.20.0"),
 }
+# what an operator imports at run time beyond its provider (the provider's own extras)
+_RUNTIME_NEEDS = {SQL_TO_S3: ("pandas", "2.1.2")}  # apache-airflow-providers-amazon[pandas]
 
 
 def convert_file(
@@ -87,6 +90,9 @@ def convert_definition(
             for prefix, (package, version) in _PACKAGES.items():
                 if task.operator.module.startswith(prefix):
                     providers.setdefault(package, version)
+            if task.operator in _RUNTIME_NEEDS:
+                package, version = _RUNTIME_NEEDS[task.operator]
+                providers.setdefault(package, version)
         if plan.deadlines:
             providers["apache-airflow"] = "3.1.0"  # DeadlineAlert
         amazon = providers.get("apache-airflow-providers-amazon")

@@ -12,6 +12,7 @@ _STD = "airflow.providers.standard"
 _AWS = "airflow.providers.amazon.aws"
 BASH = Symbol(f"{_STD}.operators.bash", "BashOperator")
 BASH_SENSOR = Symbol(f"{_STD}.sensors.bash", "BashSensor")
+PYTHON = Symbol(f"{_STD}.operators.python", "PythonOperator")
 PYTHON_SENSOR = Symbol(f"{_STD}.sensors.python", "PythonSensor")
 EMPTY = Symbol(f"{_STD}.operators.empty", "EmptyOperator")
 SQL_EXECUTE = Symbol("airflow.providers.common.sql.operators.sql", "SQLExecuteQueryOperator")

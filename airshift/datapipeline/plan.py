@@ -90,15 +90,16 @@ def plan_pipeline(
         specs.setdefault(spec.key, spec)
         groups.setdefault(spec.key, []).append(activity)
     connections = Connections(pipeline, notes)
-    group_of = {a.id: key for key, members in groups.items() for a in members}
-    plans = []
-    for key, members in groups.items():
-        dag_id = base_id if len(groups) == 1 else f"{base_id}__{sanitize(key)}"
-        plans.append(
-            _plan_group(
-                pipeline, dag_id, specs[key], members, group_of, notes, connections, ec2_strategy
-            )
+    dag_ids = {
+        key: base_id if len(groups) == 1 else f"{base_id}__{sanitize(key)}" for key in groups
+    }
+    dag_of = {a.id: dag_ids[key] for key, members in groups.items() for a in members}
+    plans = [
+        _plan_group(
+            pipeline, dag_ids[key], specs[key], members, dag_of, notes, connections, ec2_strategy
         )
+        for key, members in groups.items()
+    ]
     if len(groups) > 1:
         notes.assume(
             "Default",
@@ -128,7 +129,7 @@ def _plan_group(
     dag_id: str,
     spec: ScheduleSpec,
     activities: list[PipelineObject],
-    group_of: dict[str, str],
+    dag_of: dict[str, str],
     notes: Notes,
     connections: Connections,
     ec2_strategy: str,
@@ -146,11 +147,14 @@ def _plan_group(
         for upstream in pipeline.refs(activity, "dependsOn"):
             if upstream.id in builder.chains:
                 builder.edge(builder.chains[upstream.id].exit, entry)
-            elif upstream.id in group_of:
+            elif upstream.id in dag_of:
                 notes.todo(
                     activity.id,
-                    f"dependsOn {upstream.id!r}, which runs on another schedule (another DAG); "
-                    "wire it with an Asset or ExternalTaskSensor.",
+                    f"dependsOn {upstream.id!r}, which runs on another schedule, in DAG "
+                    f"{dag_of[upstream.id]!r}. Data Pipeline does not define which run of that "
+                    "schedule a run waits for, so no dependency was generated; once you choose "
+                    "one, wait for it with ExternalTaskSensor (execution_date_fn) or make this "
+                    "DAG consume an Asset the other one produces.",
                 )
             else:
                 notes.todo(

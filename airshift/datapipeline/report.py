@@ -165,7 +165,18 @@ class ConversionResult:
             lines += [f"- `{_md(p)}`: {why}" for p, why in self.untemplated_parameters.items()]
         if self.repairs:
             lines += ["", "## Input repaired", ""] + [f"- {_md(r)}" for r in self.repairs]
+        for d in self.dags:
+            if d.verification is not None and not d.verification.ok and d.verification.detail:
+                lines += ["", f"## Why the check of `{d.dag_id}` failed", "", "```text"]
+                lines += [_fenced(line) for line in d.verification.detail.splitlines()]
+                lines.append("```")
         return "\n".join(lines) + "\n"
+
+
+def _fenced(line: str) -> str:
+    """A log line inside a fenced block: printable, and unable to close the fence."""
+    text = "".join(ch if ch.isprintable() else " " for ch in line)
+    return text.replace("```", "` ` `")
 
 
 def _md(text: str) -> str:

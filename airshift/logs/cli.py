@@ -46,6 +46,8 @@ def _summary(report: CopyReport) -> None:
     for status, count in sorted(report.counts.items()):
         table.add_row(status, str(count))
     table.add_row("bytes", f"{report.bytes:,}")
+    if report.unrecorded_found:
+        table.add_row("of which tries no metadata row names", str(report.unrecorded_found))
     out.print(table)
 
 

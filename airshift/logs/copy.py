@@ -33,6 +33,7 @@ class Status(str, Enum):
     PRESENT = "present"  # dry run: target exists with the same size
     CONFLICT = "conflict"  # target exists with other content, no --overwrite
     MISSING = "missing"
+    ABSENT = "absent"  # no log and no metadata row for the try: nothing is lost
     PERMISSION = "permission-denied"
     MALFORMED = "malformed-name"
     COLLISION = "name-collision"
@@ -61,6 +62,7 @@ class FileResult:
     target: str | None = None
     bytes: int = 0
     message: str = ""
+    recorded: bool = True  # False: a try no metadata row names (see TaskTry.recorded)
 
 
 @dataclass
@@ -100,6 +102,11 @@ class CopyReport:
     def ok(self) -> bool:
         return not self.failures
 
+    @property
+    def unrecorded_found(self) -> int:
+        """Logs found for tries that no metadata row names: copied, and counted here."""
+        return sum(1 for r in self.results if not r.recorded and r.status != Status.ABSENT)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "dry_run": self.dry_run,
@@ -107,6 +114,7 @@ class CopyReport:
             "files": len(self.results),
             "bytes": self.bytes,
             "counts": self.counts,
+            "unrecorded_tries_with_logs": self.unrecorded_found,
             "results": [asdict(r) | {"status": r.status.value} for r in self.results],
         }
 
@@ -159,12 +167,15 @@ class _Copier:
                 src, dst, item
             )
         except FileNotFoundError as exc:
+            if not item.recorded:
+                message = "no log, and no metadata row says this try ran"
+                return FileResult(label, Status.ABSENT, src, dst, message=message, recorded=False)
             return FileResult(label, Status.MISSING, src, dst, message=str(exc))
         except PermissionError as exc:
             return FileResult(label, Status.PERMISSION, src, dst, message=str(exc))
         except Exception as exc:  # any other failure of one file must not stop the rest
             return FileResult(label, Status.ERROR, src, dst, message=f"{type(exc).__name__}: {exc}")
-        return FileResult(label, status, src, dst, size, message)
+        return FileResult(label, status, src, dst, size, message, recorded=item.recorded)
 
     def plan(self, src: str, dst: str, item: TaskTry) -> tuple[Status, int, str]:
         size = self.source.size(src)

@@ -43,6 +43,10 @@ class TaskTry:
     data_interval_start: datetime | None = None
     data_interval_end: datetime | None = None
     log_template: str | None = None
+    # False: no metadata row names this try; it is implied by a later try's number (a try
+    # requeued by its pool, say, leaves its log and no history row). Its log is copied when
+    # it exists; when it does not, nothing is missing.
+    recorded: bool = True
 
     def label(self) -> str:
         """A short human name for reports."""
@@ -211,16 +215,31 @@ def _ti_rows(tables: MetadataTables, schema: _Schema, by_date: dict[tuple, str])
         yield row
 
 
+_KEY = ("dag_id", "task_id", "run_id", "map_index")
+
+
 def _history_rows(
     tables: MetadataTables, schema: _Schema, latest: dict[tuple, Row], by_date: dict[tuple, str]
 ) -> Iterator[Row]:
-    """Earlier tries: recorded (2.10+), or inferred from try numbers and ``task_fail``."""
+    """Earlier tries: recorded (2.10+), or inferred from try numbers and ``task_fail``.
+
+    With a history table, tries 1..N-1 of a task instance at try N that have no history row
+    are yielded too, as unrecorded: their log files may exist, and must not be left behind.
+    """
     if schema.history is not None:
         cols = _present(
             schema.history,
             ["dag_id", "task_id", "run_id", "map_index", "try_number", "state", "start_date"],
         )
-        yield from tables.rows("task_instance_history", cols)
+        seen: set[tuple] = set()
+        for row in tables.rows("task_instance_history", cols):
+            key = (row["dag_id"], row["task_id"], row["run_id"], row.get("map_index", -1))
+            seen.add((*key, int(row.get("try_number") or 0)))
+            yield row
+        for key, row in latest.items():
+            for try_number in range(1, int(row["try_number"] or 0)):
+                if (*key, try_number) not in seen:
+                    yield dict(zip(_KEY, key, strict=True), try_number=try_number, recorded=False)
         return
     failures: dict[tuple, list[Any]] = defaultdict(list)
     if schema.task_fail is not None:
@@ -282,6 +301,7 @@ def iter_tries(tables: MetadataTables, flt: IndexFilter | None = None) -> Iterat
             data_interval_start=run.data_interval_start,
             data_interval_end=run.data_interval_end,
             log_template=run.log_template,
+            recorded=row.get("recorded", True),
         )
         if _wanted(item, flt):
             yield item

@@ -11,6 +11,7 @@ always dropped afterwards, also on failure.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import shutil
 import tempfile
 import uuid
@@ -40,6 +41,13 @@ class LoadReport:
     dropped_columns: dict[str, list[str]] = field(default_factory=dict)
 
 
+def scratch_prefix(target_url: str) -> str:
+    """How the scratch databases made for one target database begin: each names its target
+    (by a digest), so that what one import leaves behind can be told from another's."""
+    target = db.parse_url(target_url).database or ""
+    return f"airshift_scratch_{hashlib.sha256(target.encode()).hexdigest()[:8]}_"
+
+
 @contextlib.contextmanager
 def scratch_database(target_url: str, scratch_url: str | None = None) -> Iterator[str]:
     """A new empty database for the scratch work; dropped on exit, whatever happens."""
@@ -54,7 +62,7 @@ def scratch_database(target_url: str, scratch_url: str | None = None) -> Iterato
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         return
-    name = f"airshift_scratch_{uuid.uuid4().hex[:12]}"
+    name = f"{scratch_prefix(target_url)}{uuid.uuid4().hex[:8]}"
     try:
         url = db.create_database(target_url, name)
     except AirshiftError as exc:

@@ -68,7 +68,8 @@ def exempt_extras(extras: Sequence[str]) -> list[str]:
     return names
 
 
-def _run(cmd: list[str], what: str, stdin: str | None = None) -> str:
+def run_tool(cmd: list[str], what: str, stdin: str | None = None) -> str:
+    """Run uv or pip; a failure is an AirshiftError ending with the tool's last lines."""
     proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-25:])
@@ -137,7 +138,7 @@ def read(path: Path) -> Runtime:
 
 
 def _freeze(python: Path) -> dict[str, str]:
-    out = _run([uv_binary(), "pip", "freeze", "--python", str(python)], "list the runtime")
+    out = run_tool([uv_binary(), "pip", "freeze", "--python", str(python)], "list the runtime")
     pins = {}
     for line in out.splitlines():
         name, sep, version = line.partition("==")
@@ -176,8 +177,8 @@ def install(
         source = "index"
         install_args = [*_resolve_flags(resolution, exempt), *requirements]
     try:
-        _run([uv, "venv", "-q", "-p", sys.executable, str(path)], f"create {path}")
-        _run(
+        run_tool([uv, "venv", "-q", "-p", sys.executable, str(path)], f"create {path}")
+        run_tool(
             [uv, "pip", "install", "-q", "--python", str(python), *install_args],
             f"install {' '.join(requirements)} ({where})",
         )
@@ -214,7 +215,7 @@ def download(
     uv = uv_binary()
     pins = dest / WHEELHOUSE_PINS
     log(f"resolving {' '.join(requirements)} as of {resolution.cutoff_text}")
-    _run(
+    run_tool(
         [
             uv,
             "pip",
@@ -234,9 +235,9 @@ def download(
     with tempfile.TemporaryDirectory(prefix="airshift-pip-") as tmp:
         # pip, not uv, fetches the files: uv has no download command, and `pip wheel` both
         # downloads wheels and builds the few sdists into wheels in one step.
-        _run([uv, "venv", "-q", "--seed", "-p", sys.executable, tmp], "create a helper venv")
+        run_tool([uv, "venv", "-q", "--seed", "-p", sys.executable, tmp], "create a helper venv")
         log(f"downloading and building wheels into {dest}")
-        _run(
+        run_tool(
             [f"{tmp}/bin/pip", "wheel", "-q", "--no-deps", "-r", str(pins), "-w", str(dest)],
             "download the wheels",
         )

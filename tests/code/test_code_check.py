@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from airshift import airflow_env
 from airshift.cli import app
 from airshift.code import requirements
 from airshift.code.check import CheckOptions, check_project
 from airshift.code.findings import Severity
+from airshift.code.import_check import import_errors
 from airshift.code.upgrade import upgrade_project
 from airshift.errors import AirshiftError
 
@@ -92,10 +94,10 @@ def test_unknown_target_is_a_clear_error(tmp_path: Path) -> None:
         check_project(str(tmp_path), "4.0.0", STATIC)
     cli = Path(sys.executable).with_name("airshift")
     proc = subprocess.run(
-        [cli, "code", "check", str(tmp_path), "--target", "3.3"], capture_output=True, text=True
+        [cli, "code", "check", str(tmp_path), "--target", "3.9"], capture_output=True, text=True
     )
     assert proc.returncode == 2
-    assert "Unknown Airflow target version '3.3'" in proc.stderr
+    assert "Unknown Airflow target version '3.9'" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
@@ -228,3 +230,29 @@ def test_plugins_zip_is_checked_but_never_written(legacy_project: Path) -> None:
     assert ("plugins.zip:legacy_plugin.py", "AS141") in {(f.file, f.rule) for f in report.findings}
     result = upgrade_project(str(legacy_project), "3.3.2", write=True, options=STATIC)
     assert any(reason.startswith("plugins.zip:legacy_plugin.py") for reason in result.skipped)
+
+
+def test_dagbag_sees_the_folder_as_the_scheduler_does(tmp_path: Path) -> None:
+    """Helper modules beside the DAGs import (the DAG folder is on sys.path), .airflowignore
+    applies, and two folders loaded in one process never share a helper module."""
+    for name, value in (("one", "1"), ("two", "2")):
+        dags = tmp_path / name / "dags"
+        (dags / "common").mkdir(parents=True)
+        (dags / "_compat.py").write_text(f"VALUE = {value}\n")
+        (dags / "common" / "__init__.py").write_text("")
+        (dags / "common" / "helpers.py").write_text("def tag():\n    return 'x'\n")
+        (dags / "d.py").write_text(
+            "import pendulum\nfrom airflow.sdk import DAG\nfrom _compat import VALUE\n"
+            "from common.helpers import tag\n\n"
+            f"assert VALUE == {value}\n"
+            "with DAG(f'd{VALUE}', start_date=pendulum.datetime(2024, 1, 1), schedule=None, "
+            "tags=[tag()]):\n    pass\n"
+        )
+        (dags / "ignored_dag.py").write_text("import airflow\nraise RuntimeError('dag ignored')\n")
+        (dags / ".airflowignore").write_text("ignored_*\n")  # glob (3.x) and regexp (2.x)
+    errors = import_errors(
+        airflow_env.ensure("3.3.2"), [tmp_path / "one" / "dags", tmp_path / "two" / "dags"]
+    )
+    assert errors == {tmp_path / "one" / "dags": set(), tmp_path / "two" / "dags": set()}
+    report = check_project(str(tmp_path / "one"), "3.3.2", CheckOptions(resolve=False))
+    assert not [f for f in report.findings if f.rule == "AS200"]

@@ -6,8 +6,8 @@ import textwrap
 
 import pytest
 
-from airshift.code.findings import Severity
-from airshift.code.import_cleanup import drop_unused_added_imports
+from airshift.code.findings import Applicability, Severity
+from airshift.code.import_cleanup import drop_leftover_imports
 from airshift.code.rules import RuleContext, apply_fixes, check_source
 from airshift.code.sources import syntax_error
 from airshift.code.target import parse_target
@@ -44,6 +44,65 @@ FIXES = {
         """
         from airflow.providers.standard.operators.bash import BashOperator
         BashOperator(task_id="a", bash_command="true")
+        """,
+    ),
+    "AS104": (
+        """
+        from airflow.utils.dates import datetime
+        from airflow.utils.weekday import WeekDay
+        START = datetime(2024, 1, 1)
+        DAYS = {WeekDay.MONDAY}
+        """,
+        """
+        from datetime import datetime
+        from airflow.providers.standard.utils.weekday import WeekDay
+        START = datetime(2024, 1, 1)
+        DAYS = {WeekDay.MONDAY}
+        """,
+    ),
+    "AS105": (
+        """
+        from airflow.utils.types import NOTSET
+        from airflow.utils.context import context_merge
+        def run(value=NOTSET, **context):
+            context_merge(context, extra=1)
+            return value is NOTSET
+        """,
+        """
+        from airflow.sdk.definitions._internal.types import NOTSET
+        from airflow.sdk.definitions.context import context_merge
+        def run(value=NOTSET, **context):
+            context_merge(context, extra=1)
+            return value is NOTSET
+        """,
+    ),
+    "AS111": (
+        """
+        from airflow import DAG
+        from airflow.operators.subdag import SubDagOperator
+        from airflow.providers.standard.operators.empty import EmptyOperator
+        ARGS = {"owner": "me"}
+        def section(parent, child, args):
+            sub = DAG(f"{parent}.{child}", default_args=args, schedule="@daily")
+            EmptyOperator(task_id="inner", dag=sub)
+            return sub
+        with DAG("parent", schedule=None) as dag:
+            one = SubDagOperator(task_id="one", subdag=section("parent", "one", ARGS))
+            one >> EmptyOperator(task_id="end")
+        """,
+        """
+        from airflow import DAG
+        from airflow.providers.standard.operators.empty import EmptyOperator
+        from airflow.sdk import TaskGroup
+
+        ARGS = {"owner": "me"}
+        def section(parent, child, args, group_id):
+            sub = TaskGroup(group_id=group_id, default_args=args)
+            EmptyOperator(task_id="inner", task_group=sub)
+            return sub
+        with DAG("parent", schedule=None) as dag:
+            one = section("parent", "one", ARGS, group_id="one")
+            one >> EmptyOperator(task_id="end")
         """,
     ),
     "AS110": (
@@ -97,6 +156,18 @@ FIXES = {
             pass
         """,
     ),
+    "AS160": (
+        """
+        from airflow import DAG
+        with DAG("a", schedule=None, default_view="graph", orientation="LR") as dag:
+            pass
+        """,
+        """
+        from airflow import DAG
+        with DAG("a", schedule=None) as dag:
+            pass
+        """,
+    ),
     "AS130": (
         """
         CMD = "echo {{ execution_date }} {{ dag_run.execution_date }} execution_date"
@@ -118,6 +189,10 @@ FIXES = {
 }
 
 CHECK_ONLY = {
+    "AS161": (
+        "from airflow.providers.google.cloud.operators.bigquery import "
+        "BigQueryCreateEmptyTableOperator\n"
+    ),
     "AS111": "from airflow.operators.subdag import SubDagOperator\n",
     "AS130": 'CMD = "{{ next_ds }}"\n',
     "AS140": (
@@ -134,6 +209,12 @@ CHECK_ONLY = {
         "def task():\n    with create_session() as s:\n        s.execute('select 1')\n"
     ),
 }
+
+
+UNSAFE_MOVE = """
+from airflow.utils.python_virtualenv import write_python_script
+write_python_script({}, "out.py")
+"""
 
 
 def _code(text: str) -> str:
@@ -202,6 +283,46 @@ def test_imports_added_by_fixes_but_unused_are_dropped_and_own_imports_kept() ->
         "from airflow import models\nimport os\nfrom airflow.sdk import DAG\n\n"
         "with models.DAG('a') as d:\n    pass\n"
     )
-    assert drop_unused_added_imports(before, after_ruff) == before
+    assert drop_leftover_imports(before, after_ruff) == before
     used = after_ruff.replace("models.DAG", "DAG")
-    assert drop_unused_added_imports(before, used) == used
+    # ``models`` was used before the fix and is not after it: the fix's leftover goes too
+    assert drop_leftover_imports(before, used) == used.replace("from airflow import models\n", "")
+
+
+def test_imports_the_fixes_made_unused_are_removed_and_only_those() -> None:
+    """ruff renames ``Dataset`` to ``Asset`` and keeps ``from airflow.datasets import Dataset``,
+    which alone makes the file fail on Airflow 3; an import unused before the fix stays."""
+    before = _code(
+        """
+        from airflow.datasets import Dataset
+        from airflow.utils.dates import days_ago
+        import json
+        SOURCE = Dataset("s3://bucket/key")
+        """
+    )
+    after = _code(
+        """
+        from airflow.datasets import Dataset
+        from airflow.sdk import Asset
+        from airflow.utils.dates import days_ago
+        import json
+        SOURCE = Asset("s3://bucket/key")
+        """
+    )
+    cleaned = drop_leftover_imports(before, after)
+    assert "airflow.datasets" not in cleaned
+    assert "import days_ago" in cleaned and "import json" in cleaned  # unused before: kept
+    assert drop_leftover_imports(before, cleaned) == cleaned
+
+
+def test_unverified_moves_are_unsafe_fixes() -> None:
+    """Three different ``write_python_script`` functions exist on 3.3.2 (standard provider,
+    cncf.kubernetes provider, compat shim): the move is only applied with --unsafe-fixes."""
+    source = _code(UNSAFE_MOVE)
+    (finding,) = [
+        f for f in check_source(source, "x.py", AF3).findings if f.rule.startswith("AS10")
+    ]
+    assert finding.fix is Applicability.UNSAFE and not finding.fixable
+    assert apply_fixes(source, AF3) == source
+    fixed = apply_fixes(source, AF3, unsafe=True)
+    assert fixed != source and apply_fixes(fixed, AF3, unsafe=True) == fixed

@@ -49,6 +49,9 @@ def _jsonable(value):
     return repr(value)
 
 
+_ATTRIBUTES = ("table_as_file_name", "unload_options", "df_kwargs", "file_format")
+
+
 def _callbacks(value):
     out = []
     for cb in value if isinstance(value, list) else [value] if value else []:
@@ -156,6 +159,11 @@ def main() -> None:
                 "on_failure_callback": _callbacks(task.on_failure_callback),
                 "on_success_callback": _callbacks(task.on_success_callback),
                 "fields": {f: _jsonable(getattr(task, f, None)) for f in task.template_fields},
+                "attributes": {  # untemplated arguments the tests check
+                    name: _jsonable(getattr(task, name))
+                    for name in _ATTRIBUTES
+                    if hasattr(task, name)
+                },
             }
             if context is not None:
                 task.render_template_fields(dict(context, task=task), dag.get_template_env())

@@ -51,7 +51,7 @@ def test_generated_code_is_ruff_clean(dags_dir):
 
 
 def test_generated_dags_import_only_airflow_and_standard_modules(converted):
-    allowed = ("airflow.", "pendulum", "datetime", "dateutil", "csv", "shlex", "__future__")
+    allowed = ("airflow.", "pendulum", "datetime", "dateutil", "csv", "os", "shlex", "__future__")
     for result in {id(r): r for r in converted.values()}.values():
         for dag in result.dags:
             for node in ast.walk(ast.parse(dag.code)):
@@ -430,8 +430,12 @@ def test_ondemand_samples(dagbag):
 def test_oracle_sample_with_separate_parameter_and_value_files(dagbag):
     dag = dagbag["dags"]["oracle_backup"]
     task = dag["tasks"]["BackupTable"]["rendered"]
-    assert (task["s3_bucket"], task["s3_key"]) == ("backups", "ora/4/")  # day(@scheduledStartTime)
+    # directoryPath '.../#{day(@scheduledStartTime)}/': one file in that folder, not a key
+    # named like the folder
+    assert (task["s3_bucket"], task["s3_key"]) == ("backups", "ora/4/BackupTable.csv")
     assert task["sql_conn_id"] == "oracledatabase"
+    attributes = dag["tasks"]["BackupTable"]["attributes"]
+    assert attributes["df_kwargs"] == {"index": False, "header": False}  # CSV records only
 
 
 def test_redshift_to_rds_chain(dagbag, converted):
@@ -441,7 +445,7 @@ def test_redshift_to_rds_chain(dagbag, converted):
     assert operators == {
         "RedshiftToS3": "RedshiftToS3Operator",
         "CreateTableActivity": "SQLExecuteQueryOperator",
-        "S3ToRdsCopyActivity": "S3ToSqlOperator",
+        "S3ToRdsCopyActivity": "PythonOperator",  # every file of the folder (one key: S3ToSql)
         "S3CleanupActivity": "BashOperator",
     }
     chain = ["RedshiftToS3", "CreateTableActivity", "S3ToRdsCopyActivity", "S3CleanupActivity"]
@@ -449,8 +453,19 @@ def test_redshift_to_rds_chain(dagbag, converted):
         assert tasks[down]["upstream"] == [up]
     unload = tasks["RedshiftToS3"]["rendered"]
     assert (unload["s3_bucket"], unload["s3_key"]) == ("tmp", "out/2025-01-01-00-00-00/")
-    copy = tasks["S3ToRdsCopyActivity"]["rendered"]
-    assert (copy["table"], copy["sql_conn_id"]) == ("songs", "rdsdatabase")
+    # the files go into that folder (not '<folder>/songs_'), as CSV the copy reads back,
+    # replacing those of an earlier attempt (insertMode TRUNCATE)
+    assert tasks["RedshiftToS3"]["attributes"] == {
+        "table_as_file_name": False,
+        "unload_options": ["CSV", "ALLOWOVERWRITE"],
+    }
+    copy = tasks["S3ToRdsCopyActivity"]["rendered"]["op_kwargs"]
+    assert copy == {
+        "bucket": "tmp",
+        "folder": "out/2025-01-01-00-00-00/",
+        "table": "songs",
+        "conn_id": "rdsdatabase",
+    }
     result = converted["RedshiftToRDS_withTableCreate"]
     assert any("insertQuery" in m for _, m in result.todos)
 

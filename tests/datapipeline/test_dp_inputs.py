@@ -127,7 +127,10 @@ def test_mixed_schedules_become_one_dag_per_schedule():
         "mixed_schedules__Daily_cron": ["DailyReport", "AfterPoll"],
         "mixed_schedules__Hourly_cron": ["HourlyPoll"],
     }
-    assert any(o == "AfterPoll" and "another DAG" in m for o, m in result.todos)
+    # DP defines no instance matching across schedules: named, with the other DAG, not guessed
+    [todo] = [m for o, m in result.todos if o == "AfterPoll"]
+    assert "'HourlyPoll'" in todo and "'mixed_schedules__Hourly_cron'" in todo
+    assert "ExternalTaskSensor" in todo
 
 
 def test_folder_batch_converts_what_it_can_and_names_what_it_cannot():
@@ -392,3 +395,17 @@ def test_array_parameter_expands_into_several_values(tmp_path):
     assert task.kwargs["env"] == {"DP_ARG_1": "a.csv", "DP_ARG_2": "b c.csv"}
     assert any("expanded at conversion time" in m for _, m in result.assumptions)
     assert any("array parameter inside text" in m for _, m in result.todos)
+
+
+@pytest.mark.parametrize("folder", ["s3://b/out/", "s3://b/out"])
+def test_a_file_in_a_folder_gets_one_slash_whatever_the_folder_renders_to(folder):
+    """A folder that ends in a run-time value may render with or without a trailing '/'."""
+    import jinja2
+
+    from airshift.datapipeline.builder import in_folder
+    from airshift.datapipeline.jinja import Jinja, Template
+
+    static = in_folder(Template.text(folder), "a.csv").render()
+    dynamic = in_folder(Template([Jinja("params.folder")]), "a.csv").render()
+    rendered = jinja2.Environment().from_string(dynamic).render(params={"folder": folder})
+    assert static == rendered == "s3://b/out/a.csv"

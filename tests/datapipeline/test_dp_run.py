@@ -14,13 +14,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import boto3
 import pytest
+from run_support import client, connection_uri, scratch_database, task_env
 
 from airshift import db
 from airshift.datapipeline import convert_file, write_result
 from airshift.datapipeline.verify import AirflowCheck
-from tests.realairflow.build import PG_SERVER
 
 pytestmark = pytest.mark.slow
 HERE = Path(__file__).parent
@@ -30,37 +29,20 @@ TRANSFORM = """set -e
 tr a-z A-Z < "$INPUT1_STAGING_DIR/in.txt" > "$OUTPUT1_STAGING_DIR/out.txt"
 echo "$1 $2" >> "$OUTPUT1_STAGING_DIR/out.txt"
 """
-AWS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
-
-
-def client(service: str, endpoint: str):
-    return boto3.client(
-        service,
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        **{"aws_access_key_id": "testing", "aws_secret_access_key": "testing"},
-    )
 
 
 @pytest.fixture(scope="module")
 def words_db() -> Iterator[str]:
-    name = f"dp_run_{uuid.uuid4().hex[:10]}"
-    url = db.create_database(PG_SERVER, name)
-    yield url
-    db.drop_database(PG_SERVER, name)
+    with scratch_database("dp_run") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def runner(moto_server: str, words_db: str, airflow, tmp_path_factory) -> AirflowCheck:
     """One scratch Airflow home whose tasks reach moto and the test's PostgreSQL database."""
     env = {
-        **AWS,
-        "AWS_ENDPOINT_URL": moto_server,
-        "AIRFLOW_CONN_WORDSDB": "postgres://postgres@127.0.0.1:5432/" + words_db.rsplit("/", 1)[1],
+        **task_env(moto_server),
+        "AIRFLOW_CONN_WORDSDB": connection_uri(words_db),
     }
     return AirflowCheck(tmp_path_factory.mktemp("dp_run_home"), airflow.version, env=env)
 
@@ -146,3 +128,13 @@ def test_failed_create_table_fires_the_activity_alarm(runner, run_dags, moto_ser
     [(subject, message)] = alarms()
     assert subject == "Failed: Load words"
     assert message.startswith("Load words: ") and "nope" in message  # the real error
+    # why it failed is the failing task's own log, in the detail and in the report
+    first, *_ = check.detail.splitlines()
+    assert first.startswith("task LoadWords__create_table failed: ") and "nope" in first
+    assert "CREATE TABLE nope.words" in check.detail  # the log shows the SQL it ran
+    assert "not run because an upstream task failed: LoadWords" in check.detail
+    result = convert_file(RUNNABLE / "load_words.json", dag_id="load_words_broken")
+    result.dags[0].verification = check
+    report = result.to_markdown()
+    assert "## Why the check of `load_words_broken` failed" in report
+    assert first in report

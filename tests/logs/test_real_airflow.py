@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,42 @@ def test_an_archive_indexes_the_same_tries_as_its_database(
     from_archive = list(iter_tries(open_tables(str(archive))))
     assert sorted(from_archive, key=repr) == sorted(_tries(af), key=repr)
     assert len(from_archive) == len(EXPECTED)
+
+
+def test_tries_without_a_history_row_keep_their_logs(af2: AirflowHome, tmp_path: Path) -> None:
+    """A held-out 2.10.5 database had a task instance at try 2 with no history row for
+    try 1 (its pool requeued it during a backfill); attempt 1's log held the only output.
+    Here the real flaky task's try-1 history row is removed the same way: its log is still
+    copied and counted; where the file is gone too, nothing is reported missing."""
+    import sqlite3
+
+    db_file = tmp_path / "airflow.db"
+    shutil.copyfile(af2.home / "airflow.db", db_file)
+    with sqlite3.connect(db_file) as conn:
+        deleted = conn.execute(
+            "DELETE FROM task_instance_history WHERE task_id = 'flaky' AND try_number = 1"
+        ).rowcount
+    assert deleted == 1
+    metadata = f"sqlite:///{db_file}"
+    tries = list(iter_tries(open_tables(metadata)))
+    assert [(t.try_number, t.recorded) for t in tries if t.task_id == "flaky"] == [
+        (2, True),
+        (1, False),
+    ]
+    proc = cli(
+        "logs", "copy", str(af2.logs), str(tmp_path / "t1"), "--metadata", metadata, "--json"
+    )
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 0, proc.stderr
+    assert report["counts"] == {"copied": 5} and report["unrecorded_tries_with_logs"] == 1
+    assert "LOGDEMO flaky try 1" in "".join(p.read_text() for p in (tmp_path / "t1").rglob("*.log"))
+
+    logs = tmp_path / "logs"
+    shutil.copytree(af2.logs, logs)
+    (flaky_try_1,) = [p for p in logs.rglob("*1.log") if "task_id=flaky" in p.as_posix()]
+    flaky_try_1.unlink()
+    proc = cli("logs", "copy", str(logs), str(tmp_path / "t2"), "--metadata", metadata, "--json")
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 0, proc.stderr
+    assert report["counts"] == {"copied": 4, "absent": 1}
+    assert report["unrecorded_tries_with_logs"] == 0

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
+from airshift import airflow_env
 from airshift.archive import ArchiveReader
 from airshift.archive.secrets import multi_fernet
 from tests import rows
@@ -303,3 +304,29 @@ def test_archive_on_object_storage(clone_db, tmp_path, aws):
     )
     assert imported.returncode == 0, imported.stderr[-2000:]
     assert rows.count(tgt.url, "task_instance") == rows.count(src.url, "task_instance")
+
+
+def test_url_encoded_password_never_reaches_the_archive(clone_db, tmp_path):
+    """`connections add --conn-uri` with a password that needs URL-encoding: Airflow masks
+    the decoded password in its audit log and leaves the encoded one; the archive has neither."""
+    src = clone_db("2.10.5", "sqlite")
+    password = "p@ss/w0rd+1"
+    encoded = "p%40ss%2Fw0rd%2B1"
+    airflow_env.ensure("2.10.5").run(
+        ["connections", "add", "lab_encoded", "--conn-uri", f"postgres://u:{encoded}@h:5432/db"],
+        home=tmp_path / "home",
+        db_url=src.url,
+        extra_env={"AIRFLOW__CORE__FERNET_KEY": src.fixture.fernet_key},
+    )
+    audit = " ".join(str(r) for r in rows.source_rows(src.url, "log", {"extra": ""}))
+    assert encoded in audit  # the premise: the source's own audit log holds it
+    archive = tmp_path / "archive"
+    proc = airshift(
+        "export", src.url, "--to", str(archive), "--fernet-key", src.fixture.fernet_key, "--json"
+    )
+    assert proc.returncode == 0, proc.stderr
+    forms = {password, encoded, encoded.lower(), "p%40ss/w0rd%2B1", "p%40ss%2Fw0rd%2B1"}
+    written = {str(p): p.read_bytes() for p in archive.rglob("*") if p.is_file()}
+    written["output"] = (proc.stdout + proc.stderr).encode()
+    leaks = {where: f for where, blob in written.items() for f in forms if f.encode() in blob}
+    assert not leaks

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from airshift import db
+from airshift.metadata.scratch import scratch_prefix
 from tests import rows
 from tests.metadata.test_export import CLI, airshift
 from tests.realairflow import build
@@ -200,10 +201,12 @@ def test_killed_import_leaves_target_unchanged_and_rerun_completes(clone_db, tmp
         "main()\n"
     )
     args = _import_args(archive, tgt, key)
-    scratches = _scratch_databases()
+    scratches = _scratch_databases(tgt.url)
     killed = subprocess.run([sys.executable, "-c", script, *args], capture_output=True, text=True)
     assert killed.returncode == -signal.SIGKILL
-    for name in _scratch_databases() - scratches:  # a SIGKILL leaves it: not this test's to keep
+    for name in (
+        _scratch_databases(tgt.url) - scratches
+    ):  # a SIGKILL leaves it: not this test's to keep
         db.drop_database(build.PG_SERVER, name)
     assert _counts(tgt.url) == pristine
     rerun = airshift(*args, "--json")
@@ -230,16 +233,13 @@ def test_killed_import_leaves_target_unchanged_and_rerun_completes(clone_db, tmp
     assert _counts(tgt.url) == _counts(clean.url)
 
 
-def _scratch_databases() -> set[str]:
+def _scratch_databases(target_url: str) -> set[str]:
+    """The scratch databases made for this target only: other processes' are not ours."""
     eng = db.engine_for(build.PG_SERVER)
     try:
         with eng.connect() as conn:
-            return {
-                r[0]
-                for r in conn.exec_driver_sql(
-                    "SELECT datname FROM pg_database WHERE datname LIKE 'airshift_scratch%%'"
-                )
-            }
+            found = conn.exec_driver_sql("SELECT datname FROM pg_database").scalars()
+            return {name for name in found if name.startswith(scratch_prefix(target_url))}
     finally:
         eng.dispose()
 
@@ -247,7 +247,7 @@ def _scratch_databases() -> set[str]:
 def test_sigterm_unwinds_drops_the_scratch_database_and_leaves_the_target(clone_db, tmp_path):
     tgt, archive, key = _archive_and_target(clone_db, tmp_path)
     pristine = _counts(tgt.url)
-    before = _scratch_databases()
+    before = _scratch_databases(tgt.url)
     proc = subprocess.Popen(
         [*CLI, *_import_args(archive, tgt, key)],
         stdout=subprocess.PIPE,
@@ -255,13 +255,13 @@ def test_sigterm_unwinds_drops_the_scratch_database_and_leaves_the_target(clone_
         text=True,
     )
     deadline = time.monotonic() + 120
-    while not _scratch_databases() - before and proc.poll() is None:
+    while not _scratch_databases(tgt.url) - before and proc.poll() is None:
         assert time.monotonic() < deadline, "no scratch database appeared"
         time.sleep(0.2)
     proc.send_signal(signal.SIGTERM)  # while Airflow builds or migrates the scratch database
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err[-3000:]
-    assert _scratch_databases() == before
+    assert _scratch_databases(tgt.url) == before
     assert _counts(tgt.url) == pristine
 
 

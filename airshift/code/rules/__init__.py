@@ -1,7 +1,8 @@
 """airshift's own rules for what ruff's AIR rules do not cover, and their codemods.
 
-``RULES`` is the ordered registry: the upgrade applies fixes in this order, re-parsing in
-between, so import rewrites come before the rules that look at the rewritten names.
+``RULES`` is the ordered registry, one rule class per code: the upgrade applies fixes in this
+order, re-parsing in between, so import rewrites come before the rules that look at the
+rewritten names.
 """
 
 from __future__ import annotations
@@ -11,21 +12,37 @@ from dataclasses import dataclass, field
 import libcst as cst
 
 from airshift.code.findings import Finding
-from airshift.code.rules.base import Analysis, Rule, RuleContext
+from airshift.code.rules.arguments import RemovedArgumentRule, RemovedProviderClassRule
+from airshift.code.rules.base import Analysis, Rule, RuleContext, allowed
 from airshift.code.rules.calls import DaysAgoRule, ProvideContextRule, ScheduleArgumentRule
-from airshift.code.rules.context import TemplateContextRule
-from airshift.code.rules.imports import MovedImportRule, SubDagRule
+from airshift.code.rules.context import ContextKeyRule, TemplateContextRule
 from airshift.code.rules.metadata_db import MetadataDbRule
-from airshift.code.rules.plugins import PluginRule
+from airshift.code.rules.moves import (
+    ChangedImportRule,
+    ContribImportRule,
+    LegacyImportRule,
+    RedirectedImportRule,
+    RemovedImportRule,
+)
+from airshift.code.rules.plugins import PluginComponentRule, PluginUiRule
+from airshift.code.rules.subdag import SubDagRule
 
 RULES: tuple[Rule, ...] = (
-    MovedImportRule(),
+    ContribImportRule(),
+    LegacyImportRule(),
+    RedirectedImportRule(),
+    RemovedImportRule(),
+    ChangedImportRule(),
     SubDagRule(),
     ProvideContextRule(),
     DaysAgoRule(),
     ScheduleArgumentRule(),
+    RemovedArgumentRule(),
+    RemovedProviderClassRule(),
     TemplateContextRule(),
-    PluginRule(),
+    ContextKeyRule(),
+    PluginUiRule(),
+    PluginComponentRule(),
     MetadataDbRule(),
 )
 
@@ -52,20 +69,26 @@ def check_source(text: str, display: str, ctx: RuleContext) -> SourceResult:
                 Finding(
                     file=display,
                     line=hit.line,
-                    rule=hit.rule or rule.code,
+                    rule=rule.code,
                     severity=hit.severity,
                     message=hit.message,
-                    fixable=hit.fixable,
+                    fix=hit.fix,
                 )
             )
             result.suppress |= {(hit.line, code) for code in rule.supersedes}
     return result
 
 
-def apply_fixes(text: str, ctx: RuleContext) -> str:
-    """``text`` with every applicable rule's fix applied; the caller verifies it still parses."""
-    module = cst.parse_module(text)
+def apply_fixes(text: str, ctx: RuleContext, unsafe: bool = False) -> str:
+    """``text`` with every applicable rule's fix applied (unsafe ones too when ``unsafe``);
+    the caller verifies it still parses."""
+    analysis = Analysis(cst.parse_module(text))
     for rule in RULES:
-        if rule.applies(ctx.target):
-            module = cst.parse_module(rule.fix(module, ctx).code)
-    return module.code
+        if not rule.applies(ctx.target):
+            continue
+        if not any(allowed(hit.fix, unsafe) for hit in rule.check(analysis, ctx)):
+            continue  # nothing this run may fix: the metadata is not recomputed for nothing
+        fixed = rule.fix(analysis, ctx, unsafe).code
+        if fixed != analysis.module.code:
+            analysis = Analysis(cst.parse_module(fixed))
+    return analysis.module.code

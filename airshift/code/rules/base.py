@@ -8,9 +8,12 @@ upgrade re-parses after every rule and never keeps code that does not parse.
 
 from __future__ import annotations
 
+import inspect
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from enum import Enum
+from typing import ClassVar, TypeVar
 
 import libcst as cst
 from libcst.metadata import (
@@ -21,7 +24,7 @@ from libcst.metadata import (
 )
 from libcst.metadata.base_provider import LazyValue
 
-from airshift.code.findings import Severity
+from airshift.code.findings import Applicability, Severity
 from airshift.code.target import Target
 
 N = TypeVar("N", bound=cst.CSTNode)
@@ -36,15 +39,22 @@ class RuleContext:
     has_fab_provider: bool = False  # requirements install apache-airflow-providers-fab
 
 
+class FixAvailability(str, Enum):
+    """Whether a rule can fix what it finds: always, for some findings, or never."""
+
+    ALWAYS = "always"
+    SOMETIMES = "sometimes"
+    NONE = "none"
+
+
 @dataclass(frozen=True)
 class Hit:
-    """One problem a rule found: where, how bad, and whether its fix handles it."""
+    """One problem a rule found: where, how bad, and how far its fix can be trusted."""
 
     line: int
     severity: Severity
     message: str
-    fixable: bool = False
-    rule: str = ""  # set when one Rule class reports under several codes
+    fix: Applicability | None = None  # None: no automatic fix for this finding
 
 
 class Analysis:
@@ -83,10 +93,31 @@ class Analysis:
 
 
 class Rule:
-    """Base for airshift's own rules. Subclasses set the class attributes and ``check``."""
+    """Base for airshift's own rules: one class per code, laid out like ruff's rules.
 
-    code: str = ""
-    supersedes: frozenset[str] = frozenset()  # ruff codes this rule reports at the same line
+    A subclass sets ``code``, ``name`` (kebab-case), ``fix_availability`` and ``supersedes``,
+    and documents itself in its class docstring: a first line that becomes the summary in the
+    rule table, then ``## What it does``, ``## Why is this bad?``, ``## Example`` and
+    ``## Use instead`` (``docs/code-check.md`` is generated from these, see ``rules.docs``).
+    ``check`` reports hits with the applicability of their fix; ``fix`` applies the safe fixes,
+    and the unsafe ones too when ``unsafe`` is set. A fix must be idempotent.
+    """
+
+    code: ClassVar[str] = ""
+    name: ClassVar[str] = ""
+    fix_availability: ClassVar[FixAvailability] = FixAvailability.NONE
+    supersedes: ClassVar[frozenset[str]] = frozenset()  # ruff codes it reports at the same line
+
+    @classmethod
+    def summary(cls) -> str:
+        return inspect.cleandoc(cls.__doc__ or "").split("\n", 1)[0].strip()
+
+    @classmethod
+    def section(cls, title: str) -> str:
+        """One ``## title`` section of the rule's documentation ('' when it has none)."""
+        doc = inspect.cleandoc(cls.__doc__ or "")
+        match = re.search(rf"^## {re.escape(title)}\n(.*?)(?=^## |\Z)", doc, re.M | re.S)
+        return match.group(1).strip() if match else ""
 
     def applies(self, target: Target) -> bool:
         return True
@@ -94,9 +125,16 @@ class Rule:
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
         raise NotImplementedError
 
-    def fix(self, module: cst.Module, ctx: RuleContext) -> cst.Module:
-        """The module with this rule's safe fixes applied; rules without a fix return it as is."""
-        return module
+    def fix(self, analysis: Analysis, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
+        """The module with this rule's fixes applied; rules without a fix return it as is.
+
+        Called only when ``check`` found something this run may fix, on the same analysis."""
+        return analysis.module
+
+
+def allowed(fix: Applicability | None, unsafe: bool) -> bool:
+    """Whether a fix of this applicability runs (safe always, unsafe with --unsafe-fixes)."""
+    return fix is Applicability.SAFE or (fix is Applicability.UNSAFE and unsafe)
 
 
 def dotted(node: cst.BaseExpression | None) -> str:

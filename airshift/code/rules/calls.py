@@ -14,16 +14,44 @@ import libcst as cst
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
-from airshift.code.rules.base import Analysis, Hit, Rule, RuleContext, removed_in
+from airshift.code.rules.base import (
+    Analysis,
+    Applicability,
+    FixAvailability,
+    Hit,
+    Rule,
+    RuleContext,
+    removed_in,
+)
 from airshift.code.target import Target
 
 DAYS_AGO = "airflow.utils.dates.days_ago"
 
 
 class ProvideContextRule(Rule):
-    """AS110: remove ``provide_context=...`` from operator calls."""
+    """`provide_context=` passed to an operator.
+
+    ## What it does
+    Removes the `provide_context` argument from every call.
+
+    ## Why is this bad?
+    Deprecated since Airflow 2 (the context is always passed to callables that accept
+    `**kwargs`) and rejected by Airflow 3 operators: the DAG file does not import.
+
+    ## Example
+    ```python
+    PythonOperator(task_id="t", python_callable=f, provide_context=True)
+    ```
+
+    ## Use instead
+    ```python
+    PythonOperator(task_id="t", python_callable=f)
+    ```
+    """
 
     code = "AS110"
+    name = "provide-context"
+    fix_availability = FixAvailability.ALWAYS
     supersedes = frozenset({"AIR301"})
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
@@ -33,14 +61,14 @@ class ProvideContextRule(Rule):
                 removed_in(ctx.target, 3),
                 "`provide_context` is deprecated since Airflow 2 and rejected by Airflow 3 "
                 "operators; the context is always passed to callables that accept `**kwargs`.",
-                fixable=True,
+                Applicability.SAFE,
             )
             for arg in analysis.nodes(cst.Arg)
             if arg.keyword and arg.keyword.value == "provide_context"
         ]
 
-    def fix(self, module: cst.Module, ctx: RuleContext) -> cst.Module:
-        return module.visit(_DropProvideContext())
+    def fix(self, analysis: Analysis, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
+        return analysis.module.visit(_DropProvideContext())
 
 
 class _DropProvideContext(cst.CSTTransformer):
@@ -54,9 +82,31 @@ class _DropProvideContext(cst.CSTTransformer):
 
 
 class DaysAgoRule(Rule):
-    """AS120: ``days_ago(N)`` -> ``pendulum.today("UTC").add(days=-N)``."""
+    """`days_ago(N)`, removed in Airflow 3.
+
+    ## What it does
+    Replaces `days_ago(N)` with `pendulum.today("UTC").add(days=-N)`, what `days_ago(N)`
+    computed (midnight UTC, N days ago). Calls with `hour=`/`minute=` arguments are reported
+    without a fix.
+
+    ## Why is this bad?
+    `airflow.utils.dates.days_ago` was removed in Airflow 3; a dynamic `start_date` is also
+    discouraged, but changing it to a fixed date is a decision for a person.
+
+    ## Example
+    ```python
+    DAG("d", start_date=days_ago(2))
+    ```
+
+    ## Use instead
+    ```python
+    DAG("d", start_date=pendulum.today("UTC").add(days=-2))
+    ```
+    """
 
     code = "AS120"
+    name = "days-ago"
+    fix_availability = FixAvailability.SOMETIMES
     supersedes = frozenset({"AIR301"})
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
@@ -66,19 +116,18 @@ class DaysAgoRule(Rule):
                 removed_in(ctx.target, 3),
                 "`airflow.utils.dates.days_ago` was removed in Airflow 3; use "
                 '`pendulum.today("UTC").add(days=-N)`.',
-                fixable=_simple(call),
+                Applicability.SAFE if _simple(call) else None,
             )
             for call in analysis.nodes(cst.Call)
             if DAYS_AGO in analysis.names(call.func)
         ]
 
-    def fix(self, module: cst.Module, ctx: RuleContext) -> cst.Module:
-        analysis = Analysis(module)
+    def fix(self, analysis: Analysis, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
         calls = {
             c for c in analysis.nodes(cst.Call) if DAYS_AGO in analysis.names(c.func) and _simple(c)
         }
         if not calls:
-            return module
+            return analysis.module
         context = CodemodContext()
         fixed = analysis.module.visit(_ReplaceDaysAgo(calls))
         AddImportsVisitor.add_needed_import(context, "pendulum")
@@ -134,13 +183,30 @@ def _dag_calls(analysis: Analysis) -> list[cst.Call]:
 
 
 class ScheduleArgumentRule(Rule):
-    """AS121: ``DAG(schedule_interval=...)`` / ``timetable=`` -> ``schedule=``.
+    """`DAG(schedule_interval=...)` or `timetable=`, removed in Airflow 3.
 
-    ruff's AIR301 fix does the same but stops after the first DAG of a file when its other
-    fixes touch the same lines; this one renames every occurrence in one pass.
+    ## What it does
+    Renames the keyword to `schedule=` in every `DAG(...)` and `@dag(...)` call. ruff's
+    AIR301 fix does the same but stops after the first DAG of a file when its other fixes
+    touch the same lines; this one renames every occurrence in one pass.
+
+    ## Why is this bad?
+    Airflow 3's DAG rejects both keywords: the DAG file does not import.
+
+    ## Example
+    ```python
+    DAG("d", schedule_interval="@daily")
+    ```
+
+    ## Use instead
+    ```python
+    DAG("d", schedule="@daily")
+    ```
     """
 
     code = "AS121"
+    name = "schedule-interval"
+    fix_availability = FixAvailability.ALWAYS
     supersedes = frozenset({"AIR301"})
 
     def applies(self, target: Target) -> bool:
@@ -152,15 +218,14 @@ class ScheduleArgumentRule(Rule):
                 analysis.line(arg),
                 removed_in(ctx.target, 3),
                 f"`{arg.keyword.value}` was removed from DAG in Airflow 3; pass `schedule=`.",
-                fixable=True,
+                Applicability.SAFE,
             )
             for call in _dag_calls(analysis)
             for arg in call.args
             if arg.keyword and arg.keyword.value in OLD_SCHEDULE_ARGS
         ]
 
-    def fix(self, module: cst.Module, ctx: RuleContext) -> cst.Module:
-        analysis = Analysis(module)
+    def fix(self, analysis: Analysis, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
         return analysis.module.visit(_RenameSchedule(set(_dag_calls(analysis))))
 
 

@@ -13,7 +13,15 @@ import re
 
 import libcst as cst
 
-from airshift.code.rules.base import Analysis, Hit, Rule, RuleContext, removed_in
+from airshift.code.rules.base import (
+    Analysis,
+    Applicability,
+    FixAvailability,
+    Hit,
+    Rule,
+    RuleContext,
+    removed_in,
+)
 from airshift.code.target import Target
 
 REMOVED_KEYS = {
@@ -57,36 +65,105 @@ def _advice(key: str) -> str:
 
 
 class TemplateContextRule(Rule):
-    """AS130 (templates) and AS131 (context["..."]): removed context keys."""
+    """Context variables removed in Airflow 3, used in Jinja templates.
+
+    ## What it does
+    Finds `{{ execution_date }}`, `{{ next_ds }}`, `{{ prev_ds }}`, `{{ tomorrow_ds }}` and the
+    other removed keys inside template strings, and renames `execution_date` to its exact
+    equivalent `logical_date`. The other keys are reported with their replacement, which
+    depends on the schedule (`next_ds` is `{{ data_interval_end | ds }}` only for interval
+    schedules), so a person decides.
+
+    ## Why is this bad?
+    The file imports fine, but the task fails when it runs: templates render with
+    `StrictUndefined` and the key no longer exists.
+
+    ## Example
+    ```python
+    BashOperator(task_id="t", bash_command="run.sh {{ execution_date }}")
+    ```
+
+    ## Use instead
+    ```python
+    BashOperator(task_id="t", bash_command="run.sh {{ logical_date }}")
+    ```
+    """
 
     code = "AS130"
+    name = "template-context-key"
+    fix_availability = FixAvailability.SOMETIMES
     supersedes = frozenset({"AIR301"})
 
     def applies(self, target: Target) -> bool:
         return target.at_least("2.2")  # ``logical_date`` and data intervals exist since 2.2
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
-        severity = removed_in(ctx.target, 3)
+        return [
+            Hit(
+                analysis.line(string),
+                removed_in(ctx.target, 3),
+                f"Template variable `{key}` was removed in Airflow 3; {_advice(key)}.",
+                Applicability.SAFE if key in EXACT_RENAME else None,
+            )
+            for string in analysis.nodes(cst.SimpleString)
+            for key in dict.fromkeys(_template_keys(str(string.evaluated_value)))
+        ]
+
+    def fix(self, analysis: Analysis, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
+        return analysis.module.visit(_RenameTemplateKeys())
+
+
+class ContextKeyRule(Rule):
+    """Context keys removed in Airflow 3, read in task code (`context["execution_date"]`).
+
+    ## What it does
+    Finds subscripts of the task context (`context`, `ctx`, `kwargs`, ...) with a removed key
+    and renames `execution_date` to `logical_date`; other keys are reported.
+
+    ## Why is this bad?
+    The task fails with `KeyError` when it runs on Airflow 3.
+
+    ## Example
+    ```python
+    def run(**context):
+        day = context["execution_date"]
+    ```
+
+    ## Use instead
+    ```python
+    def run(**context):
+        day = context["logical_date"]
+    ```
+    """
+
+    code = "AS131"
+    name = "context-key"
+    fix_availability = FixAvailability.SOMETIMES
+    supersedes = frozenset({"AIR301"})
+
+    def applies(self, target: Target) -> bool:
+        return target.at_least("2.2")
+
+    def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
         hits = []
-        for string in analysis.nodes(cst.SimpleString):
-            for key in dict.fromkeys(_template_keys(str(string.evaluated_value))):
-                message = f"Template variable `{key}` was removed in Airflow 3; {_advice(key)}."
-                hits.append(
-                    Hit(analysis.line(string), severity, message, key in EXACT_RENAME, "AS130")
-                )
         for subscript in analysis.nodes(cst.Subscript):
             found = _subscript_key(subscript)
             if found:
-                message = f'Context key "{found}" was removed in Airflow 3; {_advice(found)}.'
-                line = analysis.line(subscript)
-                hits.append(Hit(line, severity, message, found in EXACT_RENAME, "AS131"))
+                hits.append(
+                    Hit(
+                        analysis.line(subscript),
+                        removed_in(ctx.target, 3),
+                        f'Context key "{found}" was removed in Airflow 3; {_advice(found)}.',
+                        Applicability.SAFE if found in EXACT_RENAME else None,
+                    )
+                )
         return hits
 
-    def fix(self, module: cst.Module, ctx: RuleContext) -> cst.Module:
-        return module.visit(_RenameKeys())
+    def fix(self, analysis: Analysis, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
+        return analysis.module.visit(_RenameContextKeys())
 
 
-class _RenameKeys(cst.CSTTransformer):
+class _RenameTemplateKeys(cst.CSTTransformer):
     def leave_SimpleString(
         self, original: cst.SimpleString, updated: cst.SimpleString
     ) -> cst.SimpleString:
@@ -96,6 +173,8 @@ class _RenameKeys(cst.CSTTransformer):
         value = _JINJA.sub(rename_block, updated.value)
         return updated.with_changes(value=value)
 
+
+class _RenameContextKeys(cst.CSTTransformer):
     def leave_Subscript(self, original: cst.Subscript, updated: cst.Subscript) -> cst.Subscript:
         if _subscript_key(original) not in EXACT_RENAME:
             return updated

@@ -28,9 +28,30 @@ DB_ACCESS = {
 
 
 class MetadataDbRule(Rule):
-    """AS150: ORM sessions on the metadata database in DAG or task code."""
+    """ORM sessions on the metadata database in DAG or task code.
+
+    ## What it does
+    Finds `settings.Session`, `create_session` and `provide_session` outside import lines.
+    It breaks in DAG files and is advice in plugins (which may run in the API server).
+
+    ## Why is this bad?
+    Airflow 3 runs tasks and parses DAGs through the Task SDK: task code has no database
+    connection, so the call fails when the task runs. Nothing fails on import.
+
+    ## Example
+    ```python
+    with create_session() as session:
+        session.query(DagRun).filter(...).count()
+    ```
+
+    ## Use instead
+    ```python
+    # the REST API, the Python client (apache-airflow-client) or the Task SDK's accessors
+    ```
+    """
 
     code = "AS150"
+    name = "metadata-db-access"
 
     def applies(self, target: Target) -> bool:
         return target.major >= 3

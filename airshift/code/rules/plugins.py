@@ -13,6 +13,7 @@ import libcst as cst
 
 from airshift.code.findings import Severity
 from airshift.code.rules.base import Analysis, Hit, Rule, RuleContext
+from airshift.code.target import Target
 
 PLUGIN_BASE = "airflow.plugins_manager.AirflowPlugin"
 UI_ATTRIBUTES = {"flask_blueprints", "appbuilder_views", "appbuilder_menu_items"}
@@ -35,26 +36,45 @@ def _plugin_attributes(analysis: Analysis) -> list[tuple[cst.Name, str]]:
     return found
 
 
-class PluginRule(Rule):
-    """AS140 and AS141: plugin attributes that stopped working."""
+class PluginUiRule(Rule):
+    """Flask/FAB UI on a plugin (`flask_blueprints`, `appbuilder_views`, `appbuilder_menu_items`).
+
+    ## What it does
+    Finds these attributes on `AirflowPlugin` subclasses. They break on Airflow 3 without the
+    FAB provider in the requirements, and are deprecated with it.
+
+    ## Why is this bad?
+    Airflow 3 serves its UI with FastAPI and React; Flask views only load through the FAB
+    provider's compatibility layer.
+
+    ## Example
+    ```python
+    class MyPlugin(AirflowPlugin):
+        flask_blueprints = [bp]
+    ```
+
+    ## Use instead
+    ```python
+    class MyPlugin(AirflowPlugin):
+        fastapi_apps = [{"app": app, "url_prefix": "/my", "name": "My app"}]
+    ```
+    """
 
     code = "AS140"
+    name = "plugin-flask-ui"
     supersedes = frozenset({"AIR301"})
 
-    def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
-        hits = []
-        for node, attribute in _plugin_attributes(analysis):
-            if attribute in UI_ATTRIBUTES and ctx.target.major >= 3:
-                hits.append(self._ui_hit(analysis.line(node), attribute, ctx))
-            elif attribute in COMPONENT_ATTRIBUTES:
-                message = (
-                    f"Plugins no longer register `{attribute}` (removed in Airflow 2); import "
-                    "them from your own module instead."
-                )
-                hits.append(Hit(analysis.line(node), Severity.BREAKS, message, rule="AS141"))
-        return hits
+    def applies(self, target: Target) -> bool:
+        return target.major >= 3
 
-    def _ui_hit(self, line: int, attribute: str, ctx: RuleContext) -> Hit:
+    def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
+        return [
+            self._hit(analysis.line(node), attribute, ctx)
+            for node, attribute in _plugin_attributes(analysis)
+            if attribute in UI_ATTRIBUTES
+        ]
+
+    def _hit(self, line: int, attribute: str, ctx: RuleContext) -> Hit:
         replacement = "`fastapi_apps` and `external_views`" + (
             "" if attribute != "appbuilder_menu_items" else " (menu entries)"
         )
@@ -69,4 +89,43 @@ class PluginRule(Rule):
                 "needs apache-airflow-providers-fab, not in requirements",
             )
         message = f"`{attribute}` is Flask/FAB UI, gone from Airflow 3's UI ({why}); move it to {replacement}."
-        return Hit(line, severity, message, rule="AS140")
+        return Hit(line, severity, message)
+
+
+class PluginComponentRule(Rule):
+    """`operators`, `hooks`, `executors` or `sensors` registered on a plugin.
+
+    ## What it does
+    Finds these attributes on `AirflowPlugin` subclasses.
+
+    ## Why is this bad?
+    Plugins stopped registering them in Airflow 2: code importing `airflow.operators.<plugin>`
+    fails.
+
+    ## Example
+    ```python
+    class MyPlugin(AirflowPlugin):
+        operators = [MyOperator]
+    ```
+
+    ## Use instead
+    ```python
+    from my_company.operators import MyOperator  # a module on the DAG folder or plugins path
+    ```
+    """
+
+    code = "AS141"
+    name = "plugin-components"
+    supersedes = frozenset({"AIR301"})
+
+    def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
+        return [
+            Hit(
+                analysis.line(node),
+                Severity.BREAKS,
+                f"Plugins no longer register `{attribute}` (removed in Airflow 2); import "
+                "them from your own module instead.",
+            )
+            for node, attribute in _plugin_attributes(analysis)
+            if attribute in COMPONENT_ATTRIBUTES
+        ]

@@ -1,0 +1,448 @@
+"""``airshift agent``: environments whose database cannot be reached (Amazon MWAA, Airflow 3).
+
+Every command takes an environment as ``http(s)://HOST`` (an Airflow web server or API
+server with the agent installed) or ``mwaa://NAME[?region=R]``; no database URL. Exit
+codes are the CLI's own: 0 ok, 1 differences or a job that did not finish, 2 bad input
+(no agent, refused credentials, wrong key, ...), 3 conflicts with --on-conflict fail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from airshift.agent import library, login, remote
+from airshift.agent.client import AgentClient
+from airshift.agent.protocol import JobRequest, compatibility_problem
+from airshift.archive import sealed
+from airshift.errors import ExitCode
+from airshift.report import console
+
+agent_app = typer.Typer(
+    help="Export and import through the airshift agent inside an Airflow environment "
+    "(Amazon MWAA, Airflow 3): no database URL needed.",
+    no_args_is_help=True,
+)
+
+EnvArg = Annotated[
+    str, typer.Argument(help="The environment: http(s)://HOST[:PORT] or mwaa://NAME[?region=R].")
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--airflow-token", envvar="AIRSHIFT_AIRFLOW_TOKEN", help="An Airflow API token (JWT)."
+    ),
+]
+UserOpt = Annotated[
+    str | None,
+    typer.Option("--airflow-user", envvar="AIRSHIFT_AIRFLOW_USER", help="An Airflow admin user."),
+]
+PasswordOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--airflow-password", envvar="AIRSHIFT_AIRFLOW_PASSWORD", help="That user's password."
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Tables read/loaded at once.")]
+DagIdOpt = Annotated[
+    list[str], typer.Option("--dag-id", help="Only these DAGs (glob; repeatable).")
+]
+SinceOpt = Annotated[str | None, typer.Option(help="Only runs dated on or after this ISO date.")]
+LastRunsOpt = Annotated[
+    int | None, typer.Option("--last-runs", min=1, help="Only the newest N runs per DAG.")
+]
+OnConflictOpt = Annotated[str, typer.Option(help="skip (default), overwrite or fail.")]
+UnpauseOpt = Annotated[
+    str, typer.Option(help="After the import: source-state (default) or keep-paused.")
+]
+DryRunOpt = Annotated[
+    bool,
+    typer.Option("--dry-run", help="Report what the import would insert and skip; change nothing."),
+]
+OnlineOpt = Annotated[bool, typer.Option("--online", help="Never lock a target table (slower).")]
+ReportOpt = Annotated[
+    str | None, typer.Option(help="Also write the full report as JSON to this file.")
+]
+
+
+def _client(url: str, token: str | None, user: str | None, password: str | None) -> AgentClient:
+    return AgentClient(login.connect(url, token, user, password))
+
+
+def _log(quiet: bool):
+    return (
+        (lambda m: None)
+        if quiet
+        else (lambda m: console.err.print(f"[dim]{escape(m)}[/]", highlight=False))
+    )
+
+
+@contextlib.contextmanager
+def _following(client: AgentClient | None, quiet: bool):
+    """A progress display; Ctrl-C leaves the remote job running and says how to re-attach."""
+    try:
+        with console.progress(enabled=not quiet and sys.stderr.isatty()) as bar:
+            yield bar
+    except KeyboardInterrupt:
+        console.err.print(
+            "[bold red]interrupted[/]: the job runs on in the environment; `airshift agent "
+            "attach URL JOB` follows it again (`airshift agent jobs URL` lists them)."
+        )
+        raise typer.Exit(ExitCode.INTERRUPTED) from None
+
+
+def _export_options(dag_id, since, last_runs, include, exclude, secrets, pause, jobs) -> dict:
+    if since is not None:
+        library.parse_since(since)  # refused here, before any job starts
+    return {
+        "dag_ids": dag_id,
+        "since": since,
+        "last_runs": last_runs,
+        "include": include,
+        "exclude": exclude,
+        "secrets": secrets,
+        "pause": pause,
+        "jobs": jobs,
+    }
+
+
+def _import_options(on_conflict, unpause, secrets, dry_run, online, jobs) -> dict:
+    return {
+        "on_conflict": on_conflict,
+        "unpause": unpause,
+        "secrets": secrets,
+        "dry_run": dry_run,
+        "online": online,
+        "jobs": jobs,
+    }
+
+
+def _finish_import(
+    report: dict, json_out: bool, report_path: str | None, extra: dict | None = None
+) -> None:
+    data = report | (extra or {})
+    if report_path:
+        console.write_json(report_path, data)
+    if json_out:
+        console.print_json(data)
+    else:
+        console.render_import(data)
+    if library.differing(report):
+        raise typer.Exit(ExitCode.FAILED)
+
+
+@agent_app.command()
+def check(
+    environment: EnvArg,
+    airflow_token: TokenOpt = None,
+    airflow_user: UserOpt = None,
+    airflow_password: PasswordOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Is the agent installed, which version, and may this caller use it? (exit 1: not allowed)"""
+    client = _client(environment, airflow_token, airflow_user, airflow_password)
+    info = client.check()
+    problem = compatibility_problem(info)
+    data = info | {
+        "environment": client.env.label,
+        "compatible": problem is None,
+        "problem": problem,
+    }
+    if json_out:
+        console.print_json(data)
+    else:
+        db = info.get("database") or {}
+        console.out.print(
+            f"airshift agent {info['version']} (protocol {info['protocol']}) on Airflow "
+            f"{info['airflow_version']} at {client.env.label}"
+            + (f"; database {db.get('airflow_version')} ({db.get('backend')})" if db else ""),
+            highlight=False,
+        )
+        allowed = (
+            "[green]allowed[/]"
+            if info["allowed"]
+            else f"[red]not allowed[/]: {escape(str(info.get('reason')))}"
+        )
+        console.out.print(f"caller {info.get('user')!r}: {allowed}", highlight=False)
+        if problem:
+            console.out.print(f"[red]{escape(problem)}[/]", highlight=False)
+    if problem:
+        raise typer.Exit(ExitCode.USAGE)
+    if not info["allowed"]:
+        raise typer.Exit(ExitCode.FAILED)
+
+
+@agent_app.command()
+def keygen(json_out: JsonOpt = False) -> None:
+    """Make a key pair for sealing secrets: give exports the public key, keep the private one."""
+    private, public = sealed.new_key_pair()
+    if json_out:
+        console.print_json(
+            {
+                "public_key": public,
+                "private_key": private,
+                "fingerprint": sealed.fingerprint(public),
+            }
+        )
+        return
+    console.out.print(f"public key (for exports):  {public}", highlight=False, soft_wrap=True)
+    console.out.print(
+        f"private key (keep secret, for imports): {private}", highlight=False, soft_wrap=True
+    )
+
+
+@agent_app.command("export")
+def export_command(
+    environment: EnvArg,
+    to: Annotated[
+        str, typer.Option("--to", help="Archive location both environments reach (s3://...).")
+    ],
+    public_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="AIRSHIFT_PUBLIC_KEY",
+            help="Seal secrets to this public key (`airshift agent keygen`); else a key pair is "
+            "made and its private key printed once.",
+        ),
+    ] = None,
+    dag_id: DagIdOpt = [],  # noqa: B006
+    since: SinceOpt = None,
+    last_runs: LastRunsOpt = None,
+    include: Annotated[list[str], typer.Option(help="Only these tables (glob; repeatable).")] = [],  # noqa: B006
+    exclude: Annotated[list[str], typer.Option(help="Leave out these tables (glob).")] = [],  # noqa: B006
+    secrets: Annotated[str, typer.Option(help="'seal' (default) or 'skip'.")] = "seal",
+    pause: Annotated[
+        bool, typer.Option("--pause", help="Pause the exported DAGs meanwhile.")
+    ] = False,
+    jobs: JobsOpt = 2,
+    airflow_token: TokenOpt = None,
+    airflow_user: UserOpt = None,
+    airflow_password: PasswordOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Export an environment's metadata to an archive, from inside the environment."""
+    client = _client(environment, airflow_token, airflow_user, airflow_password)
+    remote.require(client)
+    private = None
+    if secrets == "seal" and not public_key:
+        private, public_key = sealed.new_key_pair()
+    opts = _export_options(dag_id, since, last_runs, include, exclude, secrets, pause, jobs)
+    job = JobRequest(
+        remote.new_job_id(), "export", to, opts, key=public_key if secrets == "seal" else None
+    )
+    with _following(client, json_out) as bar:
+        summary = remote.outcome(remote.run(client, job, bar, _log(json_out)))
+    if json_out:
+        console.print_json(summary | {"job": job.id, "generated_private_key": private})
+        return
+    console.out.print(
+        f"[green]exported[/] {summary['rows']} rows from {len(summary['tables'])} tables of "
+        f"{summary['source']['airflow_version']} to {summary['archive']}",
+        highlight=False,
+    )
+    if private:
+        console.err.print(
+            "[bold yellow]private key (shown once; keep it safe, the import needs it):[/]\n"
+            + private,
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+@agent_app.command("import")
+def import_command(
+    archive: Annotated[
+        str, typer.Argument(help="The archive (s3://...), at the environment's schema.")
+    ],
+    environment: EnvArg,
+    archive_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="AIRSHIFT_ARCHIVE_KEY",
+            help="The private key the archive's secrets are sealed to (or its Fernet archive key).",
+        ),
+    ] = None,
+    on_conflict: OnConflictOpt = "skip",
+    unpause: UnpauseOpt = "source-state",
+    secrets: Annotated[str, typer.Option(help="'import' (default) or 'skip'.")] = "import",
+    dry_run: DryRunOpt = False,
+    online: OnlineOpt = False,
+    jobs: JobsOpt = 2,
+    report: ReportOpt = None,
+    airflow_token: TokenOpt = None,
+    airflow_user: UserOpt = None,
+    airflow_password: PasswordOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Merge an archive into an environment, from inside it (the key travels only in the request)."""
+    client = _client(environment, airflow_token, airflow_user, airflow_password)
+    remote.require(client)
+    opts = _import_options(on_conflict, unpause, secrets, dry_run, online, jobs)
+    job = JobRequest(remote.new_job_id(), "import", archive, opts, key=archive_key)
+    with _following(client, json_out) as bar:
+        result = remote.outcome(remote.run(client, job, bar, _log(json_out)))
+    _finish_import(result, json_out, report, {"job": job.id})
+
+
+@agent_app.command()
+def attach(
+    environment: EnvArg,
+    job_id: Annotated[str, typer.Argument(help="The job's id (printed when it started).")],
+    airflow_token: TokenOpt = None,
+    airflow_user: UserOpt = None,
+    airflow_password: PasswordOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Follow a job again (after a dropped connection or Ctrl-C) to its end and report it."""
+    client = _client(environment, airflow_token, airflow_user, airflow_password)
+    remote.require(client)
+    with _following(client, json_out) as bar:
+        status = remote.follow(client, job_id, bar, _log(json_out))
+    result = remote.outcome(status)
+    if status["kind"] == "import":
+        _finish_import(result, json_out, None, {"job": job_id})
+    elif json_out:
+        console.print_json(result | {"job": job_id})
+    else:
+        console.out.print(
+            f"[green]exported[/] {result['rows']} rows to {result['archive']}", highlight=False
+        )
+
+
+@agent_app.command("jobs")
+def jobs_command(
+    environment: EnvArg,
+    airflow_token: TokenOpt = None,
+    airflow_user: UserOpt = None,
+    airflow_password: PasswordOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """The environment's recent agent jobs, newest first."""
+    client = _client(environment, airflow_token, airflow_user, airflow_password)
+    remote.require(client)
+    found = client.recent()
+    if json_out:
+        console.print_json({"jobs": found})
+        return
+    for j in found:
+        console.out.print(
+            f"{j['id']}  {j['kind']:<6}  {j['state']:<9}  {j['created_at']}  {j['created_by']}  {j['archive']}",
+            highlight=False,
+        )
+
+
+@agent_app.command()
+def migrate(
+    source: Annotated[
+        str, typer.Argument(help="Source environment (http(s)://... or mwaa://...).")
+    ],
+    target: Annotated[
+        str, typer.Argument(help="Target environment (http(s)://... or mwaa://...).")
+    ],
+    archive: Annotated[
+        str,
+        typer.Option(help="Where the archive goes: a location both environments reach (s3://...)."),
+    ],
+    dag_id: DagIdOpt = [],  # noqa: B006
+    since: SinceOpt = None,
+    last_runs: LastRunsOpt = None,
+    secrets: Annotated[str, typer.Option(help="'import' (default) or 'skip'.")] = "import",
+    pause: Annotated[bool, typer.Option(help="Pause the source's DAGs while exporting.")] = True,
+    on_conflict: OnConflictOpt = "skip",
+    unpause: UnpauseOpt = "source-state",
+    dry_run: DryRunOpt = False,
+    online: OnlineOpt = False,
+    scratch_url: Annotated[
+        str | None, typer.Option(help="Database for the upgrade on this machine (default: SQLite).")
+    ] = None,
+    jobs: JobsOpt = 2,
+    report: ReportOpt = None,
+    source_token: Annotated[
+        str | None, typer.Option(envvar="AIRSHIFT_SOURCE_AIRFLOW_TOKEN")
+    ] = None,
+    source_user: Annotated[str | None, typer.Option(envvar="AIRSHIFT_SOURCE_AIRFLOW_USER")] = None,
+    source_password: Annotated[
+        str | None, typer.Option(envvar="AIRSHIFT_SOURCE_AIRFLOW_PASSWORD")
+    ] = None,
+    target_token: Annotated[
+        str | None, typer.Option(envvar="AIRSHIFT_TARGET_AIRFLOW_TOKEN")
+    ] = None,
+    target_user: Annotated[str | None, typer.Option(envvar="AIRSHIFT_TARGET_AIRFLOW_USER")] = None,
+    target_password: Annotated[
+        str | None, typer.Option(envvar="AIRSHIFT_TARGET_AIRFLOW_PASSWORD")
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Migrate between two environments through their agents, with no database URL.
+
+    Export in the source, upgrade on this machine when the versions differ, import in the
+    target. The archive's private key is printed once (it re-imports the archive)."""
+    src = _client(source, source_token, source_user, source_password)
+    tgt = _client(target, target_token, target_user, target_password)
+    seal = "skip" if secrets == "skip" else "seal"
+    export_opts = _export_options(
+        dag_id, since, last_runs, [], [], seal, pause and not dry_run, jobs
+    )
+    import_opts = _import_options(on_conflict, unpause, secrets, dry_run, online, jobs)
+    with _following(None, json_out) as bar:
+        result = remote.migrate(
+            src, tgt, archive, export_opts, import_opts, bar, _log(json_out), scratch_url
+        )
+    if seal == "seal":
+        console.err.print(
+            "[bold yellow]private key of the archive (shown once; needed to import it again):[/]\n"
+            + result.private_key,
+            highlight=False,
+            soft_wrap=True,
+        )
+    extra: dict[str, Any] = {
+        "archives": result.archives,
+        "export": result.export,
+        "upgrade": result.upgrade,
+    }
+    _finish_import(result.report, json_out, report, extra)
+
+
+@agent_app.command()
+def bundle(
+    airflow: Annotated[str, typer.Option("--airflow", help="The environment's Airflow version.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="plugins.zip to write (or a new folder of wheels).")
+    ],
+    python: Annotated[
+        str, typer.Option(help="The environment's Python version (MWAA: 3.11 / 3.12).")
+    ] = "",
+    platform: Annotated[
+        str, typer.Option(help="The environment's platform (uv's --python-platform).")
+    ] = "x86_64-manylinux_2_28",
+    constraints: Annotated[
+        Path | None,
+        typer.Option(
+            help="The environment's constraints file (MWAA: its Airflow constraints); default: "
+            "Airflow's own packages as of its release date."
+        ),
+    ] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Wheels of the agent for environments without a package index (plugins.zip).
+
+    Holds the agent and what it needs beyond the environment's own packages; prints the
+    requirements.txt lines that install them from the plugins folder."""
+    from airshift.agent import bundle as make
+
+    made = make.bundle(airflow, out, python or None, platform, constraints, log=_log(json_out))
+    if json_out:
+        console.print_json(made)
+        return
+    console.out.print(
+        f"{len(made['wheels'])} wheels in {made['out']}", highlight=False, markup=False
+    )
+    console.out.print(
+        "requirements.txt lines:\n" + "\n".join(made["requirements"]), highlight=False, markup=False
+    )

@@ -1,0 +1,184 @@
+"""The agent's one door into airshift's library: export and import as the CLI runs them.
+
+Why one module: the library is becoming a typed API (``airshift.api``). Until it lands,
+the agent calls today's functions (``metadata.extract.export``,
+``metadata.importer.import_archive``) here and nowhere else, so switching to the API is a
+change to this file only. Everything it returns is plain JSON-able data: the job process
+stores it as the job's report.
+
+What the agent refuses that the CLI allows, and why: an export that seals secrets needs
+the user's *public* key (an agent never makes a key that opens its own archive); an
+import takes an archive at the target's own schema revision only, because the upgrade
+between versions needs other Airflow releases, which an environment does not have (the
+CLI upgrades the archive on the user's machine first, see ``remote.migrate``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+from airshift import versions
+from airshift.agent.protocol import JobRequest
+from airshift.archive import ArchiveReader, sealed
+from airshift.errors import AirshiftError
+
+Log = Callable[[str], object]
+
+
+def export(
+    db_url: str, fernet_key: str | None, job: JobRequest, progress: Any, log: Log
+) -> dict[str, Any]:
+    """Export the environment's database to ``job.archive``; the export's summary."""
+    from airshift.metadata.extract import ExportOptions
+    from airshift.metadata.extract import export as run_export
+    from airshift.metadata.selection import Selection
+    from airshift.metadata.source import AirflowDB
+
+    o = job.options
+    if o["secrets"] == "seal" and not (job.key and job.key.startswith(sealed.PUBLIC_PREFIX)):
+        raise AirshiftError(
+            "An export through the agent seals secrets to the user's public key, and none was "
+            "given (or leave secrets out with secrets=skip)."
+        )
+    selection = Selection(
+        o["dag_ids"], parse_since(o["since"]), o["last_runs"], o["include"], o["exclude"]
+    )
+    db = AirflowDB.open(db_url)
+    try:
+        log(f"exporting {db.revision.label} ({db.backend}) to {job.archive}")
+        result = run_export(
+            db,
+            ExportOptions(
+                archive_url=job.archive,
+                selection=selection,
+                fernet_key=fernet_key,
+                archive_key=job.key if o["secrets"] == "seal" else None,
+                secrets=o["secrets"],
+                pause=o["pause"],
+                jobs=o["jobs"],
+            ),
+            progress,
+        )
+    finally:
+        db.dispose()
+    m = result.manifest
+    return {
+        "archive": result.archive_url,
+        "source": {k: v for k, v in m.source.items() if k != "url"},
+        "tables": {n: t.rows for n, t in sorted(m.tables.items())},
+        "rows": sum(t.rows for t in m.tables.values()),
+        "skipped_tables": m.skipped_tables,
+        "secrets": m.secrets["mode"],
+        "key_fingerprint": m.secrets.get("key_fingerprint"),
+    }
+
+
+def import_(
+    db_url: str, fernet_key: str | None, job: JobRequest, progress: Any, log: Log
+) -> dict[str, Any]:
+    """Merge ``job.archive`` into the environment's database; the import report."""
+    from airshift.metadata.importer import ImportOptions, import_archive
+    from airshift.metadata.source import AirflowDB
+
+    o = job.options
+    reader = ArchiveReader(job.archive)
+    db = AirflowDB.open(db_url)
+    try:
+        archived = reader.manifest.source["alembic_revision"]
+        if archived != db.revision.revision:
+            release = (db.revision.releases or (db.revision.introduced_in,))[-1]
+            raise AirshiftError(
+                f"The archive is at {versions.describe(archived).label} ({archived}) and this "
+                f"environment at {db.revision.label} ({db.revision.revision}). The agent imports "
+                "archives at the environment's own schema only: upgrade it on your machine first "
+                f"(`airshift upgrade ARCHIVE --to {release} --out NEW`), or let "
+                "`airshift agent migrate` do it."
+            )
+        log(f"importing {job.archive} into {db.revision.label} ({db.backend})")
+        report = import_archive(
+            reader,
+            db,
+            ImportOptions(
+                archive_key=job.key,
+                target_fernet_key=fernet_key,
+                on_conflict=o["on_conflict"],
+                dry_run=o["dry_run"],
+                unpause=o["unpause"],
+                skip_secrets=o["secrets"] == "skip",
+                link_dag_versions=o["link_dag_versions"],
+                jobs=o["jobs"],
+                online=o["online"],
+            ),
+            progress,
+            log=log,
+        )
+    finally:
+        db.dispose()
+    return report.as_dict()
+
+
+def check_direction(source_revision: str, target_revision: str) -> None:
+    """Refuse to move history to an older schema (the importer's own rule)."""
+    from airshift.metadata.importer import check_direction as check
+
+    check(source_revision, target_revision)
+
+
+def release_with_head(revision: str) -> str:
+    """A release whose schema head is ``revision``: what an archive is upgraded to."""
+    known = versions.describe(revision)
+    if not known.releases:
+        raise AirshiftError(
+            f"The target's schema ({revision}) is between Airflow releases: airshift upgrades "
+            "archives to released schemas only."
+        )
+    return known.releases[-1]
+
+
+def upgrade(
+    archive: str,
+    release: str,
+    out: str,
+    key: str | None,
+    progress: Any,
+    log: Log,
+    scratch_url: str | None = None,
+    jobs: int = 1,
+) -> dict[str, Any]:
+    """Upgrade ``archive`` to ``release``'s schema into ``out`` on this machine (Airflow's
+    own migrations in a scratch database); secrets stay sealed with the same key pair."""
+    from airshift.metadata.importer import ImportOptions, upgrade_archive
+
+    report, manifest = upgrade_archive(
+        ArchiveReader(archive),
+        release,
+        out,
+        ImportOptions(archive_key=key, scratch_url=scratch_url, jobs=jobs),
+        progress,
+        log=log,
+    )
+    return report.as_dict() | {
+        "archive": out,
+        "tables": {n: t.rows for n, t in manifest.tables.items()},
+    }
+
+
+def differing(report: dict[str, Any]) -> bool:
+    """Does an import report show rows that differ from the archive after the merge?"""
+    merge = report.get("merge") or {}
+    return any(t.get("differing") for t in merge.get("tables", {}).values())
+
+
+def parse_since(value: str | None) -> dt.datetime | None:
+    """An ISO date or time (UTC unless it says otherwise)."""
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise AirshiftError(
+            f"--since takes an ISO date such as 2024-01-31, not {value!r}."
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)

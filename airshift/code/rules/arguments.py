@@ -1,0 +1,166 @@
+"""Arguments an operator, sensor or hook no longer accepts on the target (AS160), and provider
+classes the target's providers no longer have (AS161)."""
+
+from __future__ import annotations
+
+import libcst as cst
+
+from airshift.code.findings import Applicability, Severity
+from airshift.code.rules.base import (
+    Analysis,
+    FixAvailability,
+    Hit,
+    Rule,
+    RuleContext,
+    allowed,
+)
+from airshift.code.rules.moves import imported_names
+from airshift.code.signatures import SignatureChange, change_for, signature_table
+
+# Arguments Airflow 3 removed that only ever changed how the UI drew a DAG: dropping them
+# cannot change what runs, so the fix is safe.
+UI_ONLY = {"default_view", "orientation"}
+
+
+def _removed_args(analysis: Analysis, ctx: RuleContext) -> list[tuple[cst.Arg, SignatureChange]]:
+    found = []
+    for call in analysis.nodes(cst.Call):
+        names = analysis.names(call.func)
+        change = change_for(names, ctx.target) if names else None
+        if change is None:
+            continue
+        found += [(a, change) for a in call.args if a.keyword and a.keyword.value in change.removed]
+    return found
+
+
+def _applicability(arg: cst.Arg, change: SignatureChange) -> Applicability | None:
+    assert arg.keyword is not None
+    if arg.keyword.value in UI_ONLY:
+        return Applicability.SAFE
+    new = change.renamed.get(arg.keyword.value)
+    if new is None:
+        return None
+    return Applicability.SAFE if new in change.required else Applicability.UNSAFE
+
+
+class RemovedArgumentRule(Rule):
+    """An operator, sensor or hook argument that the class no longer accepts on the target.
+
+    ## What it does
+    Compares, for every operator, sensor and hook class of the source runtime, the constructor
+    arguments it accepts (along its MRO) with what the same class accepts on the target, both
+    asked of the real runtimes with the same providers installed, and reports call sites that
+    pass an argument that is gone. When exactly one argument the class gained shares a word
+    with the one that went (`execution_date` -> `logical_date`), it is a rename: the fix
+    renames the keyword; it is safe when the new argument is required on the target (the
+    call cannot work without it), unsafe otherwise. Arguments that only changed
+    how the UI drew the DAG (`default_view`, `orientation`) are dropped.
+
+    ## Why is this bad?
+    The DAG file fails on import with `TypeError` or "Invalid arguments were passed".
+
+    ## Example
+    ```python
+    TriggerDagRunOperator(task_id="t", trigger_dag_id="d", execution_date="{{ ds }}")
+    ```
+
+    ## Use instead
+    ```python
+    TriggerDagRunOperator(task_id="t", trigger_dag_id="d", logical_date="{{ ds }}")
+    ```
+    """
+
+    code = "AS160"
+    name = "removed-argument"
+    fix_availability = FixAvailability.SOMETIMES
+    supersedes = frozenset({"AIR301"})
+
+    def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
+        hits = []
+        for arg, change in _removed_args(analysis, ctx):
+            assert arg.keyword is not None
+            keyword = arg.keyword.value
+            new = change.renamed.get(keyword)
+            where = f"; it is `{new}` now" if new else ""
+            if keyword in UI_ONLY:
+                where = "; it only changed the UI and can go"
+            message = (
+                f"`{change.target_path.rpartition('.')[2]}` does not accept `{keyword}` on "
+                f"Airflow {ctx.target.version}{where}."
+            )
+            hits.append(
+                Hit(analysis.line(arg), Severity.BREAKS, message, _applicability(arg, change))
+            )
+        return hits
+
+    def fix(self, analysis: Analysis, ctx: RuleContext, unsafe: bool = False) -> cst.Module:
+        renames = {
+            arg: change.renamed.get(arg.keyword.value)  # None: drop the argument
+            for arg, change in _removed_args(analysis, ctx)
+            if arg.keyword and allowed(_applicability(arg, change), unsafe)
+        }
+        if not renames:
+            return analysis.module
+        return analysis.module.visit(_RenameKeywords(renames))
+
+
+class _RenameKeywords(cst.CSTTransformer):
+    def __init__(self, renames: dict[cst.Arg, str | None]) -> None:
+        super().__init__()
+        self.renames = renames
+
+    def leave_Arg(self, original: cst.Arg, updated: cst.Arg) -> cst.Arg:
+        new = self.renames.get(original)
+        return updated.with_changes(keyword=cst.Name(new)) if new else updated
+
+    def leave_Call(self, original: cst.Call, updated: cst.Call) -> cst.Call:
+        drop = {i for i, a in enumerate(original.args) if a in self.renames and not self.renames[a]}
+        if not drop:
+            return updated
+        args = [a for i, a in enumerate(updated.args) if i not in drop]
+        if args and len(updated.args) - 1 in drop:  # the last one went: keep its comma style
+            args[-1] = args[-1].with_changes(comma=updated.args[-1].comma)
+        return updated.with_changes(args=args)
+
+
+class RemovedProviderClassRule(Rule):
+    """Import of a provider class that the target's provider release no longer has.
+
+    ## What it does
+    Reports `from airflow.providers... import Name` when the class exists in the provider
+    installed with the source Airflow and nowhere in the provider installed with the target
+    (both real runtimes, providers as of each Airflow release), naming both versions.
+
+    ## Why is this bad?
+    The DAG file fails with `ImportError` on the target. There is no mechanical fix: a
+    removed operator usually has a successor with other arguments, which a person chooses.
+
+    ## Example
+    ```python
+    from airflow.providers.google.cloud.operators.bigquery import BigQueryCreateEmptyTableOperator
+    ```
+
+    ## Use instead
+    ```python
+    from airflow.providers.google.cloud.operators.bigquery import BigQueryCreateTableOperator
+    ```
+    """
+
+    code = "AS161"
+    name = "removed-provider-class"
+    supersedes = frozenset({"AIR302"})
+
+    def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
+        removed = signature_table(ctx.target).removed
+        hits = []
+        for statement, name in imported_names(analysis):
+            gone = removed.get(name)
+            if gone is None:
+                continue
+            versions = f"{gone.source_version} -> {gone.target_version}"
+            message = (
+                f"`{name}` is not in {gone.distribution} {gone.target_version} any more "
+                f"({versions}); choose its successor by hand."
+            )
+            hits.append(Hit(analysis.line(statement), Severity.BREAKS, message))
+        return hits

@@ -1,0 +1,249 @@
+"""How many real Airflow 2 DAG files import on Airflow 3 after ``airshift code upgrade --write``,
+against ruff's AIR fixes alone on the same files.
+
+Why this measurement: it is what a user sees. The corpus (``bench/code_corpus.json``) is real
+DAG folders from the Airflow 2 era that nobody on the team wrote: provider example DAGs
+shipped inside old provider wheels (fetched from PyPI with pip) and public repositories of
+Airflow 2 DAGs (read from a local git mirror at a fixed commit; their files are never
+committed). It is split up front into ``dev`` (develop against it), ``held_back`` and
+``acceptance`` (apache-airflow's own example DAGs and the amazon provider's; measured only at
+the end). For every folder:
+
+1. the real Airflow 2.10.5 DagBag (with the providers of ``scripts/gen_moves.PROVIDERS``)
+   says which files import: only those count;
+2. one copy gets ``ruff check --isolated --select AIR --fix`` (ruff alone, safe fixes), one
+   gets ``airshift code upgrade --write`` (safe fixes);
+3. the real Airflow 3.3.2 DagBag (same providers) imports both copies.
+
+Usage: python -m bench.code_corpus [--split dev|held_back|acceptance ...] [--mirror DIR]
+       [--target 3.3.2] [--out results.json]
+A git source missing from the mirror is skipped and reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ruff.__main__ import find_ruff_bin
+
+from airshift import airflow_env
+from airshift.code.check import CheckOptions
+from airshift.code.import_check import import_folders, last_line
+from airshift.code.upgrade import upgrade_project
+from scripts.gen_moves import PROVIDERS, SOURCE
+
+CORPUS = json.loads((Path(__file__).with_name("code_corpus.json")).read_text())
+VARIANTS = ("original", "ruff", "airshift")
+
+
+def _wheel(spec: str) -> Path:
+    """The wheel for ``name==version``, downloaded once into the cache."""
+    folder = airflow_env.cache_dir() / "corpus" / "wheels"
+    name, version = spec.split("==")
+    stem = f"{name.replace('-', '_')}-{version}-"
+    found = [p for p in folder.glob("*.whl") if p.name.startswith(stem)]
+    if not found:
+        folder.mkdir(parents=True, exist_ok=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(folder), spec],
+            check=True,
+        )
+        found = [p for p in folder.glob("*.whl") if p.name.startswith(stem)]
+    return found[0]
+
+
+def lay_out(source: str, spec: dict, dest: Path, mirror: Path | None) -> bool:
+    """Write the source's DAG folder to ``dest``; False when a git source is not mirrored."""
+    dest.mkdir(parents=True)
+    if "wheel" in spec:
+        with zipfile.ZipFile(_wheel(spec["wheel"])) as wheel:
+            for name in wheel.namelist():
+                parts = Path(name).parts
+                if spec["folder"] in parts[:-1]:
+                    target = dest.joinpath(*parts[parts.index(spec["folder"]) + 1 :])
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    target.write_bytes(wheel.read(name))
+        return True
+    git_dir = (mirror / source.replace("/", "+") / "repo") if mirror else None
+    if git_dir is None or not git_dir.exists():
+        return False
+    args = ["git", "--git-dir", str(git_dir), "archive", spec["git"]]
+    archive = subprocess.run(
+        [*args, *([spec["folder"]] if spec["folder"] else [])], capture_output=True, check=True
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        prefix = f"{spec['folder']}/" if spec["folder"] else ""
+        for member in tar.getmembers():
+            if member.isfile() and member.name.startswith(prefix):
+                target = dest / member.name[len(prefix) :]
+                target.parent.mkdir(parents=True, exist_ok=True)
+                extracted = tar.extractfile(member)
+                assert extracted is not None
+                target.write_bytes(extracted.read())
+    return True
+
+
+def ruff_alone(folder: Path) -> None:
+    subprocess.run(
+        [find_ruff_bin(), "check", "--isolated", "--no-cache", "--select", "AIR", "--fix",
+         "--exit-zero", str(folder)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+
+
+@dataclass
+class SourceResult:
+    """One DAG folder: the files that import on 2.x, and which of them import after each fix."""
+
+    split: str
+    files: int = 0
+    source_ok: list[str] = field(default_factory=list)
+    target_ok: dict[str, list[str]] = field(default_factory=dict)  # variant -> files
+    left: dict[str, str] = field(default_factory=dict)  # file -> error after airshift
+    causes: dict[str, str] = field(default_factory=dict)  # file -> provider|dependency|code
+
+    def count(self, variant: str) -> int:
+        return len(set(self.target_ok.get(variant, [])) & set(self.source_ok))
+
+
+def measure(
+    splits: list[str],
+    mirror: Path | None,
+    target: str,
+    work: Path,
+    only: set[str] | None = None,
+) -> dict:
+    """Lay out, fix and import every source of ``splits`` (or just ``only`` of them)."""
+    shutil.rmtree(work, ignore_errors=True)
+    sources = {
+        s: split for split in splits for s in CORPUS["split"][split] if only is None or s in only
+    }
+    skipped, laid = [], {}
+    for source in sources:
+        key = source.replace("/", "+")
+        if lay_out(source, CORPUS["sources"][source], work / "original" / key, mirror):
+            laid[source] = key
+            for variant in VARIANTS[1:]:
+                shutil.copytree(work / "original" / key, work / variant / key)
+        else:
+            skipped.append(source)
+    results = {s: SourceResult(sources[s]) for s in laid}
+    originals = {s: work / "original" / k for s, k in laid.items()}
+    before = import_folders(airflow_env.ensure(SOURCE, extras=PROVIDERS), list(originals.values()))
+    for source, key in laid.items():
+        folder = originals[source]
+        results[source].files = len(before[folder].files)
+        results[source].source_ok = sorted(
+            p.relative_to(folder).as_posix() for p in before[folder].clean
+        )
+        ruff_alone(work / "ruff" / key)
+        upgrade_project(
+            str(work / "airshift" / key), target, write=True,
+            options=CheckOptions(import_check=False, resolve=False),
+        )  # fmt: skip
+    folders = [work / v / k for v in VARIANTS for k in laid.values()]
+    target_env = airflow_env.ensure(target, extras=PROVIDERS)
+    after = import_folders(target_env, folders)
+    installed = {
+        ".".join(p.relative_to(target_env.path).parts[3:6])
+        for p in target_env.path.glob("lib/python3*/site-packages/airflow/providers/*/")
+    }
+    for source, key in laid.items():
+        for variant in VARIANTS:
+            folder = work / variant / key
+            results[source].target_ok[variant] = sorted(
+                p.relative_to(folder).as_posix() for p in after[folder].clean
+            )
+        folder = work / "airshift" / key
+        results[source].left = {
+            p.relative_to(folder).as_posix(): last_line(e)
+            for p, e in after[folder].errors.items()
+            if p.relative_to(folder).as_posix() in results[source].source_ok
+        }
+        results[source].causes = {f: cause(e, installed) for f, e in results[source].left.items()}
+    return {
+        "target": target,
+        "skipped": skipped,
+        "sources": {s: r.__dict__ for s, r in results.items()},
+    }
+
+
+_PROVIDER_NAME = re.compile(r"cannot import name '\w+' from 'airflow\.providers\.")
+_MODULE = re.compile(r"No module named '([\w.]+)'")
+
+
+def cause(error: str, installed: set[str]) -> str:
+    """Why a file still fails, from its error: ``provider`` (the target's provider release
+    removed a class or module), ``dependency`` (a package the runtime does not have), or
+    ``code`` (anything else: what ``code upgrade`` is for)."""
+    if _PROVIDER_NAME.search(error):
+        return "provider"
+    module = _MODULE.search(error)
+    if module:
+        name = module.group(1)
+        if name.startswith("airflow.providers."):
+            package = ".".join(name.split(".")[:3])
+            return "provider" if any(p.startswith(package) for p in installed) else "dependency"
+        if not name.startswith("airflow"):
+            return "dependency"
+    return "code"
+
+
+def table(measured: dict) -> str:
+    """Markdown rows per split: files, import on 2.10.5, and how many of those import after."""
+    rows = [
+        f"| split | files | import on {SOURCE} | on {measured['target']} as is "
+        "| after ruff alone | after airshift | after airshift, failures of Airflow code only |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    by_split: dict[str, list[dict]] = {}
+    for result in measured["sources"].values():
+        by_split.setdefault(result["split"], []).append(result)
+    for split, results in by_split.items():
+        ok = sum(len(r["source_ok"]) for r in results)
+        counts = [
+            sum(len(set(r["target_ok"][v]) & set(r["source_ok"])) for r in results)
+            for v in VARIANTS
+        ]
+        cells = " | ".join(f"{c}/{ok} ({100 * c / ok:.0f} %)" if ok else "0" for c in counts)
+        causes = [c for r in results for c in r["causes"].values()]
+        outside = sum(c != "code" for c in causes)
+        scoped = ok - outside
+        rows.append(
+            f"| {split} | {sum(r['files'] for r in results)} | {ok} | {cells} "
+            f"| {counts[2]}/{scoped} ({100 * counts[2] / scoped:.0f} %) |"
+            if scoped
+            else f"| {split} | {sum(r['files'] for r in results)} | {ok} | {cells} | - |"
+        )
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--split", action="append", choices=sorted(CORPUS["split"]))
+    parser.add_argument("--mirror", type=Path, help="folder of git mirrors (OWNER+NAME/repo)")
+    parser.add_argument("--target", default="3.3.2")
+    parser.add_argument("--out", type=Path, help="write per-file results as JSON")
+    parser.add_argument("--work", type=Path, default=airflow_env.cache_dir() / "corpus" / "work")
+    args = parser.parse_args()
+    measured = measure(args.split or ["dev"], args.mirror, args.target, args.work)
+    if args.out:
+        args.out.write_text(json.dumps(measured, indent=1, sort_keys=True))
+    print(table(measured))
+    for source in measured["skipped"]:
+        print(f"skipped {source}: not in the mirror")
+
+
+if __name__ == "__main__":
+    main()

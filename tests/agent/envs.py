@@ -1,0 +1,249 @@
+"""Real Airflow environments with the airshift agent installed in their own virtualenvs.
+
+Why replicas: an environment's packages are its own (Airflow's release, resolved as of
+its date: the cached runtime). The agent is installed into an exact copy of that runtime
+the way a user installs it, with every package already there pinned (``-c``, as MWAA
+installs requirements against its constraints), so a test sees what an environment would
+get, and the cached runtime itself stays untouched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from airshift import airflow_env
+from airshift.runtimes.venv import uv_binary
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+# What the agent needs in an environment whose SQLAlchemy is 1.4 (2.x, 3.0), while
+# airshift's base requirements still ask for 2.x (docs/agent.md, "Plan").
+AGENT_CORE = [
+    "pyarrow>=14",
+    "fsspec>=2023.12",
+    "s3fs>=2023.12",
+    "psycopg[binary]>=3.1",
+    "adbc-driver-postgresql>=1.0",
+]
+
+
+def build_wheel(dest: Path) -> Path:
+    """airshift's wheel, built from this checkout."""
+    subprocess.run([uv_binary(), "build", "--wheel", "-q", "-o", str(dest), str(ROOT)], check=True)
+    return next(dest.glob("airshift-*.whl"))
+
+
+def _uv(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([uv_binary(), *args], capture_output=True, text=True, check=False)
+
+
+@dataclass(frozen=True)
+class Replica:
+    """A copy of a release's runtime; ``before`` is its package list as the runtime has it."""
+
+    version: str
+    path: Path
+    before: dict[str, str]
+    pins: Path
+
+    @property
+    def python(self) -> Path:
+        return self.path / "bin" / "python"
+
+    def freeze(self) -> dict[str, str]:
+        out = _uv("pip", "freeze", "--python", str(self.python)).stdout
+        pairs = (re.split(r"==| @ ", line, maxsplit=1) for line in out.splitlines())
+        return {p[0]: p[1] for p in pairs if len(p) == 2}
+
+    def install(
+        self, *requirements: str, no_deps: bool = False, flags: tuple[str, ...] = ()
+    ) -> subprocess.CompletedProcess[str]:
+        """pip-install with every package the runtime has pinned, as an environment would."""
+        pinned = ["--no-deps"] if no_deps else ["-c", str(self.pins)]
+        return _uv("pip", "install", "--python", str(self.python), *pinned, *flags, *requirements)
+
+    def changed(self) -> dict[str, tuple[str, str | None]]:
+        """Packages of the runtime whose version is no longer the same."""
+        now = self.freeze()
+        return {n: (v, now.get(n)) for n, v in self.before.items() if now.get(n) != v}
+
+
+def replica(version: str, where: Path) -> Replica:
+    runtime = airflow_env.ensure(version)
+    stamp = json.loads((runtime.path / ".airshift-runtime.json").read_text())
+    before = {name: v for name, v in stamp["packages"].items()}
+    where.mkdir(parents=True, exist_ok=True)
+    pins = where / f"pins-{version}.txt"
+    pins.write_text("".join(f"{n}=={v}\n" for n, v in sorted(before.items())))
+    path = where / f"airflow-{version}"
+    base = Path(os.path.realpath(runtime.python))
+    for args in (
+        ("venv", "-q", "-p", str(base), str(path)),
+        ("pip", "install", "-q", "--python", str(path / "bin" / "python"), "-r", str(pins)),
+    ):
+        proc = _uv(*args)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    return Replica(version, path, before, pins)
+
+
+def with_agent(version: str, where: Path, wheel: Path) -> Replica:
+    """A replica with the agent installed: ``airshift[agent]`` against its pins; where
+    airshift's base requirements cannot be met (SQLAlchemy 1.4), airshift without its
+    requirements plus ``AGENT_CORE`` against the pins."""
+    env = replica(version, where)
+    proc = env.install(f"{wheel}[agent]")
+    if proc.returncode != 0:
+        assert env.install(str(wheel), no_deps=True).returncode == 0
+        extra = env.install(*AGENT_CORE)
+        assert extra.returncode == 0, extra.stderr[-2000:]
+    return env
+
+
+@dataclass
+class Server:
+    """A running Airflow web server (2.x) or API server (3.x)."""
+
+    url: str
+    home: Path
+    proc: subprocess.Popen
+    env: dict[str, str]
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+
+
+def airflow_environ(
+    env: Replica, home: Path, db_url: str, fernet_key: str, extra: Mapping[str, str]
+) -> dict[str, str]:
+    runtime = airflow_env.AirflowEnv(env.version, env.path)
+    return runtime.environ(home, db_url, {"AIRFLOW__CORE__FERNET_KEY": fernet_key, **extra})
+
+
+def _wait_ready(url: str, proc: subprocess.Popen, log: Path, seconds: float = 240) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"the Airflow server exited ({proc.returncode}):\n{log.read_text()[-4000:]}"
+            )
+        try:
+            with urllib.request.urlopen(url, timeout=5):
+                return
+        except urllib.error.HTTPError:
+            return  # it answers
+        except (urllib.error.URLError, OSError):
+            time.sleep(1)
+    raise RuntimeError(
+        f"the Airflow server did not answer in {seconds}s:\n{log.read_text()[-4000:]}"
+    )
+
+
+@contextmanager
+def server(
+    env: Replica, home: Path, db_url: str, fernet_key: str, extra: Mapping[str, str] = {}
+) -> Iterator[Server]:
+    """``airflow api-server`` (3.x) or ``airflow webserver`` (2.x) on a free port."""
+    home.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    major = int(env.version.split(".")[0])
+    settings = {
+        "AIRFLOW__API_AUTH__JWT_SECRET": "airshift-agent-tests",
+        "AIRFLOW__API__AUTH_BACKENDS": "airflow.providers.fab.auth_manager.api.auth.backend.basic_auth,"
+        "airflow.providers.fab.auth_manager.api.auth.backend.session",
+        "AIRFLOW__WEBSERVER__SECRET_KEY": "airshift-agent-tests",
+        "AIRFLOW__WEBSERVER__WORKERS": "1",
+        **extra,
+    }
+    environ = airflow_environ(env, home, db_url, fernet_key, settings)
+    args = (
+        ["api-server", "--port", str(port), "--workers", "1"]
+        if major >= 3
+        else ["webserver", "--port", str(port), "--workers", "1"]
+    )
+    log = home / "server.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(env.path / "bin" / "airflow"), *args],
+            env=environ,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    running = Server(f"http://127.0.0.1:{port}", home, proc, environ)
+    try:
+        _wait_ready(
+            f"{running.url}/health" if major < 3 else f"{running.url}/api/v2/monitor/health",
+            proc,
+            log,
+        )
+        yield running
+    finally:
+        running.stop()
+
+
+def simple_auth_users(home: Path, users: Mapping[str, tuple[str, str]]) -> dict[str, str]:
+    """Airflow 3's simple auth manager with these users: name -> (role, password)."""
+    passwords = home / "passwords.json"
+    home.mkdir(parents=True, exist_ok=True)
+    passwords.write_text(json.dumps({name: pw for name, (_, pw) in users.items()}))
+    return {
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(
+            f"{n}:{r}" for n, (r, _) in users.items()
+        ),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+    }
+
+
+def fab_users(
+    env: Replica, home: Path, db_url: str, fernet_key: str, users: Mapping[str, tuple[str, str]]
+) -> None:
+    """Airflow 2's FAB users: name -> (role, password), made with Airflow's own CLI."""
+    runtime = airflow_env.AirflowEnv(env.version, env.path)
+    extra = {"AIRFLOW__CORE__FERNET_KEY": fernet_key}
+    runtime.run(["sync-perm"], home=home, db_url=db_url, extra_env=extra)  # FAB's default roles
+    for name, (role, password) in users.items():
+        runtime.run(
+            [
+                "users",
+                "create",
+                "--username",
+                name,
+                "--password",
+                password,
+                "--role",
+                role,
+                "--firstname",
+                name,
+                "--lastname",
+                "test",
+                "--email",
+                f"{name}@example.com",
+            ],
+            home=home,
+            db_url=db_url,
+            extra_env=extra,
+        )
+
+
+def copy_dags(src: Path, home: Path) -> None:
+    shutil.copytree(
+        src, home / "dags", dirs_exist_ok=True, ignore=shutil.ignore_patterns("__pycache__")
+    )
