@@ -52,11 +52,12 @@ def _env_overrides() -> dict[str, Path]:
 
 
 def requirements_for(version: str, extras: Sequence[str] = ()) -> list[str]:
-    """Packages for one Airflow version: the DB drivers its CLI needs on every backend."""
+    """Packages for one Airflow version: the DB drivers its CLI needs on every backend, and
+    the limits a few releases need beyond their release date (``releases.LIMITS``)."""
     reqs = [f"apache-airflow=={version}", "psycopg2-binary", "pymysql"]
     if int(version.split(".")[0]) >= 3:
         reqs += ["asyncpg", "aiomysql"]  # Airflow 3 opens async engines at start-up
-    return reqs + list(extras)
+    return reqs + list(releases.LIMITS.get(version, ())) + list(extras)
 
 
 def airflow_sql_url(url: str) -> str:

@@ -5,6 +5,10 @@ names the Airflow release(s) behind a revision, and picks the Airflow release wh
 migrations can build or upgrade a database at that revision (a 3.x chain starts at
 2.7.0; older databases must go through 2.x first). The facts live in
 ``data/revisions.json``, generated from the real packages by ``scripts/gen_revisions.py``.
+
+Pre-releases (``prereleases`` in the data, 3.4.0b2 say) are known under their own name:
+a database at their head is named, and ``--to 3.4`` picks one while no final 3.4 exists,
+but ``latest`` and the default targets stay on final releases.
 """
 
 from __future__ import annotations
@@ -14,12 +18,14 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from packaging.version import Version
+
 from airshift.errors import UnknownRevision
 
 
-def vkey(version: str) -> tuple[int, ...]:
-    """Sort key for 'X.Y.Z' versions."""
-    return tuple(int(p) for p in version.split(".")[:3])
+def vkey(version: str) -> Version:
+    """Sort key for Airflow versions ('3.3.2' < '3.4.0b2' < '3.4.0')."""
+    return Version(version)
 
 
 @cache
@@ -37,15 +43,26 @@ class Revision:
 
     @property
     def label(self) -> str:
-        """A human name: 'Airflow 2.10.3 to 2.11.2', or one between releases."""
+        """A human name: 'Airflow 2.10.3 to 2.11.2', 'Airflow 3.4.0b2 (pre-release)', or one
+        between releases."""
         if not self.releases:
             return f"Airflow {self.introduced_in} (a revision between releases)"
         first, last = self.releases[0], self.releases[-1]
-        return f"Airflow {first}" if first == last else f"Airflow {first} to {last}"
+        name = f"Airflow {first}" if first == last else f"Airflow {first} to {last}"
+        return name + (" (pre-release)" if all(map(is_prerelease, self.releases)) else "")
 
     @property
     def major(self) -> int:
-        return vkey(self.introduced_in)[0]
+        return vkey(self.introduced_in).major
+
+
+def is_prerelease(release: str) -> bool:
+    return vkey(release).is_prerelease
+
+
+def known_releases() -> list[str]:
+    """Final releases and the pre-releases the data has, oldest first."""
+    return sorted([*_data()["releases"], *_data().get("prereleases", [])], key=vkey)
 
 
 def head_of(release: str) -> str | None:
@@ -56,7 +73,8 @@ def head_of(release: str) -> str | None:
 
 
 def releases_at(revision: str) -> tuple[str, ...]:
-    return tuple(r for r in _data()["releases"] if head_of(r) == revision)
+    """Known releases (pre-releases too) whose schema head is ``revision``, oldest first."""
+    return tuple(r for r in known_releases() if head_of(r) == revision)
 
 
 def describe(revision: str) -> Revision:
@@ -65,27 +83,30 @@ def describe(revision: str) -> Revision:
     if introduced is None:
         raise UnknownRevision(
             f"Unknown Alembic revision {revision!r}: it is not in the migration chain of any "
-            f"Airflow release airshift knows (up to {latest_release()}). The database may be "
+            f"Airflow release airshift knows (up to {known_releases()[-1]}). The database may be "
             "from a newer Airflow than this airshift, or from a patched build."
         )
     return Revision(revision, introduced, releases_at(revision))
 
 
 def latest_release() -> str:
+    """The newest final release (never a pre-release)."""
     return _data()["releases"][-1]
 
 
 def resolve_release(spec: str) -> str:
-    """A released version for '3', '3.3', '3.3.2' or 'latest' (the newest that matches)."""
-    releases = _data()["releases"]
+    """A release for '3', '3.3', '3.3.2', '3.4.0b2' or 'latest': the newest final release
+    that matches, else (no final yet, as for 3.4 while it is in beta) the newest pre-release."""
     if spec == "latest":
-        return releases[-1]
-    matches = [r for r in releases if r == spec or r.startswith(spec + ".")]
+        return latest_release()
+    matches = [r for r in known_releases() if r == spec or r.startswith(spec + ".")]
+    finals = [r for r in matches if not is_prerelease(r) or r == spec]
     if not matches:
+        newest = known_releases()[-1]
         raise UnknownRevision(
-            f"Unknown Airflow version {spec!r}; airshift knows 2.0.0 to {releases[-1]}."
+            f"Unknown Airflow version {spec!r}; airshift knows 2.0.0 to {newest}."
         )
-    return matches[-1]
+    return (finals or matches)[-1]
 
 
 def release_for(revision: str) -> str:
@@ -126,5 +147,5 @@ def can_upgrade(release: str, revision: str) -> bool:
     if chain is not None:
         return revision in chain
     introduced = vkey(describe(revision).introduced_in)
-    floor = (2, 7) if vkey(release)[0] >= 3 else (0,)
-    return floor <= introduced <= vkey(release)
+    floor = Version("2.7") if vkey(release).major >= 3 else Version("0")
+    return floor <= introduced <= Version(vkey(release).base_version)

@@ -11,6 +11,12 @@ package's own migrations make them (an SQLite database migrated head by head), s
 a test can hold airshift's table registry to every table of every known head: the next
 Airflow that adds a table fails it until the table is classified.
 
+A pre-release (3.4.0b2, say) is recorded under its own name, with its own chain head, in
+``prereleases``: its package already names the final release's head (``"3.4.0": ...``), which
+the final release may still change, so that entry is not taken from it. Once the final
+release is on the index, regenerating with the final's package drops the pre-release's
+entries: a beta is never offered after its final.
+
 Usage: python scripts/gen_revisions.py VENV [VENV ...]  (2.x venvs first)
 """
 
@@ -26,6 +32,7 @@ import tempfile
 from pathlib import Path
 
 import sqlalchemy as sa
+from packaging.version import Version
 
 OUT = Path(__file__).resolve().parent.parent / "airshift" / "data" / "revisions.json"
 
@@ -61,9 +68,28 @@ def read_package(venv: Path) -> tuple[str, list[dict[str, object]], dict[str, st
         rev = _literal(tree, "revision")
         if not rev:
             continue
-        out.append({"revision": rev, "airflow_version": _literal(tree, "airflow_version")})
+        out.append(
+            {
+                "revision": rev,
+                "airflow_version": _literal(tree, "airflow_version"),
+                "down_revision": _literal(tree, "down_revision"),
+            }
+        )
     heads = _literal(ast.parse((pkg / "utils" / "db.py").read_text()), "_REVISION_HEADS_MAP")
     return str(version), out, dict(heads or {})
+
+
+def chain_head(revs: list[dict[str, object]]) -> str:
+    """The one revision no other revision of the package names as its ``down_revision``."""
+    downs = {d for r in revs for d in _as_list(r["down_revision"])}
+    tips = [r["revision"] for r in revs if r["revision"] not in downs]
+    if len(tips) != 1:
+        raise SystemExit(f"expected one head in the migration chain, found {tips}")
+    return str(tips[0])
+
+
+def _as_list(value: object) -> list[object]:
+    return list(value) if isinstance(value, tuple | list) else [value]
 
 
 def _pypi_releases() -> list[str]:
@@ -121,20 +147,34 @@ def main(venvs: list[str]) -> None:
         data.get("heads", {}),
         data.get("tables", {}),
     )
+    prereleases = set(data.get("prereleases", []))
     for v in venvs:
         version, revs, version_heads = read_package(Path(v))
-        chains[version] = [r["revision"] for r in revs]
+        chains[version] = [str(r["revision"]) for r in revs]
         for release, head in version_heads.items():
             # 3.x maps 2.6.2 to its squashed stand-in; the 2.x packages know the real head.
-            heads.setdefault(release, head)
+            # A pre-release names its final's head before the final exists: not a fact yet.
+            if Version(release) <= Version(version):
+                heads.setdefault(release, head)
+        if Version(version).is_prerelease:
+            heads[version] = chain_head(revs)
+            prereleases.add(version)
         for r in revs:
             revisions[r["revision"]] = revisions.get(r["revision"]) or r["airflow_version"]
         tables |= head_tables(Path(v), version, chains[version], heads, tables)
+    releases = _pypi_releases() or data.get("releases", [])
+    # A pre-release whose final release is out is superseded: forget it.
+    for old in [p for p in prereleases if Version(p).base_version in releases]:
+        prereleases.discard(old)
+        chains.pop(old, None)
+        heads.pop(old, None)
+    tables = {head: names for head, names in tables.items() if head in heads.values()}
     data = {
         "revisions": revisions,
-        "chains": dict(sorted(chains.items())),
+        "chains": chains,
         "heads": heads,
-        "releases": _pypi_releases() or data.get("releases", []),
+        "releases": releases,
+        "prereleases": sorted(prereleases, key=Version),
         "tables": dict(sorted(tables.items())),
     }
     OUT.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")

@@ -28,6 +28,24 @@ SOURCES = [
 ]
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--matrix",
+        action="store_true",
+        help="Also run the whole version matrix (every MWAA version pair; see docs/airflow-3.4.md).",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``matrix`` run only with --matrix: the default run keeps a subset."""
+    if config.getoption("--matrix"):
+        return
+    skip = pytest.mark.skip(reason="part of the full version matrix: run with --matrix")
+    for item in items:
+        if item.get_closest_marker("matrix"):
+            item.add_marker(skip)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache_state(tmp_path_factory, monkeypatch) -> None:
     """Keep pause-state files of one test away from another's (venvs stay shared)."""

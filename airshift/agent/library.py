@@ -123,10 +123,13 @@ def import_(
 
 
 def check_direction(source_revision: str, target_revision: str) -> None:
-    """Refuse to move history to an older schema (the importer's own rule)."""
+    """Refuse to move history to an older schema, or into one newer than the merge knows
+    (the importer's own rules), before anything is exported or sent."""
     from airshift.metadata.importer import check_direction as check
+    from airshift.metadata.importer import check_mergeable
 
     check(source_revision, target_revision)
+    check_mergeable(target_revision)
 
 
 def release_with_head(revision: str) -> str:

@@ -32,13 +32,16 @@ def _sqlite_timestamp(v: Any) -> Any:
     return naive_utc(v).strftime(_TIMESTAMP) if isinstance(v, dt.datetime) else v
 
 
-# Runs ``airflow db migrate`` with three SQLite fixes (docs/migration-losses.md):
+# Runs ``airflow db migrate`` with four SQLite fixes (docs/migration-losses.md):
 # - Alembic's batch mode rebuilds a table by dropping it, and with foreign keys on (Airflow
 #   turns them on for every connection) SQLite cascades that drop into the children:
 #   Airflow 3's migration 0032 rebuilds dag_run and so deletes every task instance.
 # - Airflow 3's migration 0060 binds uuid.UUID values, which sqlite3 cannot store.
 # - Airflow 2.9.2's migration 0142 copies `connection` with INSERT ... SELECT *, by column
 #   position, which shifts every value of a database that create_all made (2.7-2.9.1).
+# - Airflow 3.0.x's migration 0042 gives task instances their UUIDs on SQLite with one
+#   "UPDATE task_instance SET id = ? WHERE id IS NULL" per row, which sets every row to the
+#   first UUID (then the primary key fails); 3.1 fixed it by updating one rowid at a time.
 _SQLITE_SAFE_MIGRATE = r"""
 import re, sqlite3, sys, uuid
 import sqlalchemy
@@ -60,6 +63,7 @@ def _fk_off(dbapi_conn, record, proxy=None):
 
 
 _COPY_ALL = re.compile(r"^\s*INSERT INTO (\w+) SELECT \* FROM (\w+)\s*$", re.I)
+_ALL_TI_IDS = re.compile(r"^\s*UPDATE task_instance\s+SET id = \?\s+WHERE id IS NULL\s*$", re.I)
 
 
 def _by_name(conn, cursor, statement, parameters, context, executemany):
@@ -72,6 +76,12 @@ def _by_name(conn, cursor, statement, parameters, context, executemany):
         old = {r[1] for r in raw.execute(f"PRAGMA table_info({m.group(2)})")}
         cols = ", ".join(f'"{c}"' for c in new if c in old)
         statement = f"INSERT INTO {m.group(1)} ({cols}) SELECT {cols} FROM {m.group(2)}"
+    elif _ALL_TI_IDS.match(statement):
+        # One row per UUID, as 3.1's fixed migration does.
+        statement = (
+            "UPDATE task_instance SET id = ? WHERE rowid = "
+            "(SELECT min(rowid) FROM task_instance WHERE id IS NULL)"
+        )
     return statement, parameters
 
 

@@ -35,6 +35,10 @@ from airshift.progress import NULL_PROGRESS, Log, Progress, null_log
 
 # The last 2.x head: every 2.x database passes through it on the way to 3.x.
 LAST_2X_HEAD = "5f2621c13b39"
+# The newest schema the merge knows (3.3.0-3.3.2). Airflow 3.4 keeps every try as a
+# task_instance row and moves XComs to new tables (docs/airflow-3.4.md): merged with 3.3's
+# facts, its task instances would be left out while the import still succeeded.
+NEWEST_MERGEABLE_HEAD = "d2f4e1b3c5a7"
 
 
 @dataclass
@@ -85,6 +89,18 @@ def check_direction(source_rev: str, target_rev: str) -> None:
             f"The target ({versions.describe(target_rev).label}) is older than the archive's "
             f"source ({versions.describe(source_rev).label}). airshift moves history forward "
             "only; upgrade the target first."
+        )
+
+
+def check_mergeable(target_rev: str) -> None:
+    """Refuse a target whose schema is newer than the merge knows, before anything is done."""
+    if versions.is_older(NEWEST_MERGEABLE_HEAD, target_rev):
+        newest = versions.describe(NEWEST_MERGEABLE_HEAD).label
+        raise AirshiftError(
+            f"The target is at {versions.describe(target_rev).label}, newer than this airshift "
+            f"can import into ({newest} at most): its task instances, tries and XComs would "
+            "not be imported. Nothing was changed. docs/airflow-3.4.md says what Airflow 3.4 "
+            "changes; `airshift upgrade --to` still prepares an archive for it."
         )
 
 
@@ -152,6 +168,7 @@ def import_archive(
     verify_only: bool = False,
 ) -> ImportResult:
     """Import ``reader`` into ``target``; with ``verify_only``, compare and change nothing."""
+    check_mergeable(target.revision.revision)
     report = _new_report(reader, target.revision.revision)
     sealed = reader.manifest.secrets.get("mode") == "sealed" and not opts.skip_secrets
     if sealed and opts.target_fernet_key:

@@ -39,6 +39,16 @@ RULE = "release-upload-time+1h"
 MARGIN = timedelta(hours=1)
 PYPI_SIMPLE = "https://pypi.org/simple"
 PACKAGE = "apache-airflow"
+# Releases the rule alone resolves to a set they do not work with: a dependency published
+# hours before the release broke it, and Airflow limited that dependency in its next release.
+# Each entry is the limit that next release added; found by the version matrix
+# (docs/airflow-3.4.md). Exact or bounded requirements, part of the runtime's identity.
+LIMITS: dict[str, tuple[str, ...]] = {
+    # Flask-Session 0.6.0 (2024-01-18) breaks `airflow db migrate` with "SqlAlchemySession
+    # Interface.__init__() missing 6 required positional arguments" (apache/airflow#36883);
+    # Airflow 2.8.2 requires flask-session<0.6 (apache/airflow#36895). An MWAA version.
+    "2.8.1": ("flask-session<0.6",),
+}
 
 
 @dataclass(frozen=True)

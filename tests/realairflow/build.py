@@ -21,6 +21,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -66,6 +67,8 @@ def fixtures_dir() -> Path:
 
 # Bump when make_history/make_target change what a built database holds.
 HISTORY_VERSION = 1
+# Bump when the light recipe (make_history(light=True)) changes.
+LIGHT_VERSION = 1
 
 
 def harness_hash() -> str:
@@ -89,11 +92,12 @@ def fixture_key(version: str, backend: str) -> str:
 def get_fixture(version: str, backend: str, kind: str = "history") -> Fixture:
     """The cached fixture for (version, backend), building it first when missing.
 
-    ``kind`` "history" has real runs; "target" is a new environment that has parsed the
-    lab DAGs and holds no runs, as a freshly deployed target would; "bare" has not parsed
-    any DAG yet.
+    ``kind`` "history" has real runs; "light" a few of them (the version matrix, see
+    ``make_history``); "target" is a new environment that has parsed the lab DAGs and holds
+    no runs, as a freshly deployed target would; "bare" has not parsed any DAG yet.
     """
-    key = fixture_key(version, backend) + ("" if kind == "history" else f"_{kind}")
+    suffix = {"history": "", "light": f"_light{LIGHT_VERSION}"}.get(kind, f"_{kind}")
+    key = fixture_key(version, backend) + suffix
     info = fixtures_dir() / f"{key}.json"
     lock = fixtures_dir() / f".{key}.lock"
     fixtures_dir().mkdir(parents=True, exist_ok=True)
@@ -136,9 +140,9 @@ def _build(version: str, backend: str, key: str, kind: str) -> Fixture:
         db.drop_database(MYSQL_SERVER, building)
         url = db.create_database(MYSQL_SERVER, building)
     fernet_key = Fernet.generate_key().decode()
-    if kind == "history":
+    if kind in ("history", "light"):
         shutil.copytree(HERE / "dags", home / "dags", ignore=shutil.ignore_patterns("__pycache__"))
-        make_history(env, home, url, fernet_key)
+        make_history(env, home, url, fernet_key, light=kind == "light")
     else:
         make_target(version, url, home, fernet_key, parse=kind == "target")
     if backend == "sqlite":
@@ -156,8 +160,16 @@ def _build(version: str, backend: str, key: str, kind: str) -> Fixture:
     return Fixture(version, backend, key, fernet_key, cached, str(home))
 
 
-def make_history(env: airflow_env.AirflowEnv, home: Path, url: str, fernet_key: str) -> None:
-    """Run real DAGs and CLI commands against ``url`` so it holds production-like history."""
+def make_history(
+    env: airflow_env.AirflowEnv, home: Path, url: str, fernet_key: str, light: bool = False
+) -> None:
+    """Run real DAGs and CLI commands against ``url`` so it holds production-like history.
+
+    ``light``: only what the version matrix checks, in a fraction of the time: the
+    variables, connections and pool, one run of ``lab_retry_fail`` (a task that fails once
+    and succeeds on its retry, one that fails both tries), one of ``lab_xcom_taskflow``
+    (XComs, a mapped task, an asset event) and a queued run with a conf.
+    """
     is2 = env.major == 2
     base = {
         "AIRFLOW__CORE__FERNET_KEY": fernet_key,
@@ -193,6 +205,9 @@ def make_history(env: airflow_env.AirflowEnv, home: Path, url: str, fernet_key: 
         af("connections", "add", conn_id, "--conn-uri", spec["uri"], *extra)
     af("pools", "set", "lab_pool", "4", "pool for the lab DAGs")
     af("dags", "reserialize")
+    if light:
+        _light_runs(af, is2)
+        return
     # Before 2.10, `dags test` never ends on a task that fails with retries left (it
     # re-runs it forever); those versions get their failed tries from the backfill only.
     retry_in_dags_test = env.major >= 3 or tuple(map(int, env.version.split(".")[:2])) >= (2, 10)
@@ -208,19 +223,7 @@ def make_history(env: airflow_env.AirflowEnv, home: Path, url: str, fernet_key: 
             "2024-02-02",
             extra={"AIRFLOW__CORE__ENABLE_XCOM_PICKLING": "True"},
         )
-        # The sequential executor: 2.10's backfill with LocalExecutor can die on a race
-        # (KeyError in _per_task_process), which would make fixture builds flaky.
-        af(
-            "dags",
-            "backfill",
-            "lab_retry_fail",
-            "-s",
-            "2024-01-01",
-            "-e",
-            "2024-01-02",
-            fails=True,
-            extra={"AIRFLOW__CORE__EXECUTOR": "SequentialExecutor"},
-        )
+        _backfill_2x(af, "2024-01-02")
     else:
         af(
             "backfill",
@@ -244,6 +247,36 @@ def make_history(env: airflow_env.AirflowEnv, home: Path, url: str, fernet_key: 
             af("dags", "unpause", dag_id)
         _run_for(env, home, url, base, ["scheduler"], seconds=45)
     _ui_only_rows(env, home, url, base)
+
+
+def _backfill_2x(af: Callable[..., None], last_day: str) -> None:
+    """Airflow 2's backfill of ``lab_retry_fail`` from 2024-01-01 to ``last_day``, with the
+    sequential executor: 2.10's backfill with LocalExecutor can die on a race (KeyError in
+    _per_task_process), which would make fixture builds flaky."""
+    af(
+        "dags",
+        "backfill",
+        "lab_retry_fail",
+        "-s",
+        "2024-01-01",
+        "-e",
+        last_day,
+        fails=True,
+        extra={"AIRFLOW__CORE__EXECUTOR": "SequentialExecutor"},
+    )
+
+
+def _light_runs(af: Callable[..., None], is2: bool) -> None:
+    """The light recipe's runs: the same path on every 2.x (backfill with the sequential
+    executor, whose failed tries 2.10+ keep in task_instance_history and older releases in
+    task_fail), ``dags test`` on 3.x."""
+    if is2:
+        _backfill_2x(af, "2024-01-01")
+    else:
+        af("dags", "test", "lab_retry_fail", "2024-01-01", fails=True)
+    af("dags", "test", "lab_xcom_taskflow", "2024-02-01")
+    af("dags", "trigger", "lab_pool_sensor", "--conf", json.dumps({"lab": "light"}))
+    af("dags", "unpause", "lab_xcom_taskflow")  # a pause state that differs between DAGs
 
 
 def probe(fixture_or_version: Fixture | str, url: str, home: Path, fernet_key: str) -> dict:

@@ -11,16 +11,38 @@ import sys
 from airflow.models import Connection, DagRun, TaskInstance, Variable
 from airflow.utils.session import create_session
 
-try:
-    from airflow.models.xcom import XComModel as XCom  # Airflow 3
+try:  # Airflow 3.4: one read model over xcom_v1 (legacy rows) and xcom_v2
+    from airflow.models.xcom import get_xcom_model
+
+    XCom = get_xcom_model()
 except ImportError:
-    from airflow.models.xcom import XCom
+    try:
+        from airflow.models.xcom import XComModel as XCom  # Airflow 3.0-3.3
+    except ImportError:
+        from airflow.models.xcom import XCom
 try:
     from airflow.models.taskinstancehistory import TaskInstanceHistory
 except ImportError:
     TaskInstanceHistory = None
 from airflow.models.dagrun import DagRunNote
 from airflow.models.taskinstance import TaskInstanceNote
+
+# Airflow 3.4 keeps every try as a task_instance row: the current one has working_set true,
+# earlier ones NULL (the ORM shows only current rows unless asked for all attempts).
+ATTEMPTS = hasattr(TaskInstance, "working_set")
+
+
+def current_tis(s):
+    if ATTEMPTS:
+        return s.query(TaskInstance).all()
+    return list(s.execute(TaskInstance.__table__.select()))
+
+
+def earlier_tries(s):
+    if ATTEMPTS:
+        archived = s.query(TaskInstance).filter(TaskInstance.working_set.is_(None))
+        return archived.execution_options(include_all_attempts=True).all()
+    return s.query(TaskInstanceHistory).all() if TaskInstanceHistory else []
 
 
 def xcom_value(v):
@@ -48,11 +70,11 @@ with create_session() as s:
         # The stored try number: Airflow before 2.10 showed it plus one for finished tasks.
         "tis": sorted(
             [t.dag_id, t.task_id, t.run_id, t.map_index, t.state, t.try_number, str(t.start_date)]
-            for t in s.execute(TaskInstance.__table__.select())
+            for t in current_tis(s)
         ),
         "tries": sorted(
             [h.dag_id, h.task_id, h.run_id, h.map_index, h.try_number, h.state]
-            for h in (s.query(TaskInstanceHistory) if TaskInstanceHistory else [])
+            for h in earlier_tries(s)
         ),
         "xcoms": sorted(
             [

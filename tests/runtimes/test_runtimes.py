@@ -104,6 +104,15 @@ def test_rule_is_part_of_the_name(monkeypatch: pytest.MonkeyPatch) -> None:
     assert airflow_env.runtime_path("2.10.5") != first
 
 
+def test_a_release_limit_is_installed_and_part_of_the_name(monkeypatch) -> None:
+    """2.8.1 as of its release date gets Flask-Session 0.6, which breaks it: its limit is
+    installed with it, and a runtime made without the limit is not reused."""
+    assert "flask-session<0.6" in airflow_env.requirements_for("2.8.1")
+    limited = airflow_env.runtime_path("2.8.1")
+    monkeypatch.setattr(releases, "LIMITS", {})
+    assert airflow_env.runtime_path("2.8.1") != limited
+
+
 def test_legacy_runtime_is_listed_and_not_reused(fresh_cache) -> None:
     legacy = airflow_env.cache_dir() / "venvs" / "apache-airflow-2.10.5"
     (legacy / "bin").mkdir(parents=True)
