@@ -189,6 +189,7 @@ def migrate(
         stack.callback(target.dispose)
         settings = _import_settings(opts, key)
         importer.check_direction(source.revision.revision, target.revision.revision)
+        importer.check_mergeable(target.revision.revision)
         skip = opts.secrets is ImportSecrets.SKIP
         archived = ExportSettings(
             archive_url=where,

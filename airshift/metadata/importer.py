@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from airshift import airflow_env, versions
 from airshift.archive import ArchiveReader, Manifest
 from airshift.choices import ExportSecrets, OnConflict, Unpause
-from airshift.errors import TargetTooOld, UnknownRevision
+from airshift.errors import AirshiftError, TargetTooOld, UnknownRevision
 from airshift.metadata import losses, pause, scratch
 from airshift.metadata.extract import ExportSettings, export
 from airshift.metadata.inspect import migration_issues
