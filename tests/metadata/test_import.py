@@ -382,7 +382,8 @@ def _set_paused(url: str, dag_id: str, paused: bool) -> None:
 
 def test_migrate_copies_task_logs_too(clone_db, tmp_path):
     """--logs SRC=DST: every log file the source wrote follows its try; tries that never
-    wrote a file (``dags test`` logs to the console) are reported missing, with exit 1."""
+    wrote a file (``dags test`` logs to the console) are reported missing, with exit 1; a try
+    with neither a file nor a history row is reported absent (nothing to lose)."""
     src = clone_db("2.10.5", "sqlite")
     tgt = clone_db("3.3.2", "sqlite", "target")
     source_logs = f"{src.fixture.home}/logs"
@@ -396,7 +397,7 @@ def test_migrate_copies_task_logs_too(clone_db, tmp_path):
     )
     assert written and copied == written
     assert report["counts"]["copied"] == len(written)
-    assert {r["status"] for r in report["results"]} <= {"copied", "missing"}
+    assert {r["status"] for r in report["results"]} <= {"copied", "missing", "absent"}
     assert proc.returncode == (1 if report["counts"].get("missing") else 0)
     assert all(
         (tmp_path / "logs" / c).read_bytes() == (Path(source_logs) / c).read_bytes() for c in copied
