@@ -8,7 +8,6 @@ process-wide settings a library must not make on its own (see ``airshift.api``).
 
 from __future__ import annotations
 
-import datetime as dt
 import signal
 import sys
 from dataclasses import fields
@@ -78,18 +77,6 @@ OnlineOpt = Annotated[
         "aside and rebuilt, and stays locked until the import commits.",
     ),
 ]
-
-
-def _date(value: str | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise AirshiftError(
-            f"--since takes an ISO date such as 2024-01-31, not {value!r}."
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
 TargetKeyOpt = Annotated[
@@ -208,9 +195,9 @@ def export(
 ) -> None:
     """Export a metadata database to a portable, verified archive (at its own schema revision)."""
     from airshift import api
-    from airshift.metadata.selection import Selection
+    from airshift.metadata.selection import Selection, parse_since
 
-    selection = Selection(dag_ids, _date(since), last_runs, include, exclude)
+    selection = Selection(dag_ids, parse_since(since), last_runs, include, exclude)
     opts = _options(api.ExportOptions, locals(), selection=selection)
     with _progress(json_out) as bar:
         report = api.export(opts, bar)
@@ -336,9 +323,10 @@ def migrate(
     """The whole path in one command: inspect both sides, export, upgrade, import, verify."""
     from airshift import api
     from airshift.logs.stage import parse_spec
+    from airshift.metadata.selection import parse_since
 
     parsed_logs = parse_spec(logs) if logs else None
-    opts = _options(api.MigrateOptions, locals(), since=_date(since), logs=parsed_logs)
+    opts = _options(api.MigrateOptions, locals(), since=parse_since(since), logs=parsed_logs)
     with _progress(json_out) as bar:
         result = api.migrate(opts, bar, _log(json_out))
     console.emit(result, json_out, report)

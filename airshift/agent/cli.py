@@ -99,7 +99,9 @@ def _following(client: AgentClient | None, quiet: bool):
 
 def _export_options(dag_id, since, last_runs, include, exclude, secrets, pause, jobs) -> dict:
     if since is not None:
-        library.parse_since(since)  # refused here, before any job starts
+        from airshift.metadata.selection import parse_since
+
+        parse_since(since)  # refused here, before any job starts
     return {
         "dag_ids": dag_id,
         "since": since,
