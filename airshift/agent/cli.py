@@ -9,7 +9,10 @@ codes are the CLI's own: 0 ok, 1 differences or a job that did not finish, 2 bad
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -73,6 +76,44 @@ ReportOpt = Annotated[
 
 def _client(url: str, token: str | None, user: str | None, password: str | None) -> AgentClient:
     return AgentClient(login.connect(url, token, user, password))
+
+
+_LOGIN = ("airflow_token", "airflow_user", "airflow_password")
+
+
+def _on_environment(name: str | None = None, *, require: bool = True):
+    """Register a command that works on one environment, written as ``fn(client, ...)``.
+
+    The command's ``client`` parameter becomes the environment argument (in its place), and
+    the login options go before ``--json``, so that they are declared here once; the command
+    gets a client logged in to the environment (with ``require``, one whose agent answers in
+    a protocol this airshift speaks)."""
+    login_params = [
+        inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=a, default=None)
+        for n, a in zip(_LOGIN, (TokenOpt, UserOpt, PasswordOpt), strict=True)
+    ]
+
+    def register(fn: Callable[..., None]) -> Callable[..., None]:
+        own = list(inspect.signature(fn, eval_str=True).parameters.values())
+        assert own[-1].name == "json_out", fn
+        params = [
+            p.replace(name="environment", annotation=EnvArg) if p.name == "client" else p
+            for p in own[:-1]
+        ]
+        signature = inspect.Signature([*params, *login_params, own[-1]])
+
+        @functools.wraps(fn)
+        def command(environment: str, **given: Any) -> None:
+            client = _client(environment, *(given.pop(n) for n in _LOGIN))
+            if require:
+                remote.require(client)
+            fn(client=client, **given)
+
+        command.__signature__ = signature  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+        return agent_app.command(name)(command)
+
+    return register
 
 
 def _log(quiet: bool):
@@ -139,16 +180,9 @@ def _finish_import(
         raise typer.Exit(ExitCode.FAILED)
 
 
-@agent_app.command()
-def check(
-    environment: EnvArg,
-    airflow_token: TokenOpt = None,
-    airflow_user: UserOpt = None,
-    airflow_password: PasswordOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
+@_on_environment(require=False)
+def check(client: AgentClient, json_out: JsonOpt = False) -> None:
     """Is the agent installed, which version, and may this caller use it? (exit 1: not allowed)"""
-    client = _client(environment, airflow_token, airflow_user, airflow_password)
     info = client.check()
     problem = compatibility_problem(info)
     data = info | {
@@ -199,9 +233,9 @@ def keygen(json_out: JsonOpt = False) -> None:
     )
 
 
-@agent_app.command("export")
+@_on_environment("export")
 def export_command(
-    environment: EnvArg,
+    client: AgentClient,
     to: Annotated[
         str, typer.Option("--to", help="Archive location both environments reach (s3://...).")
     ],
@@ -223,14 +257,9 @@ def export_command(
         bool, typer.Option("--pause", help="Pause the exported DAGs meanwhile.")
     ] = False,
     jobs: JobsOpt = 2,
-    airflow_token: TokenOpt = None,
-    airflow_user: UserOpt = None,
-    airflow_password: PasswordOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Export an environment's metadata to an archive, from inside the environment."""
-    client = _client(environment, airflow_token, airflow_user, airflow_password)
-    remote.require(client)
     private = None
     if secrets == "seal" and not public_key:
         private, public_key = sealed.new_key_pair()
@@ -257,12 +286,12 @@ def export_command(
         )
 
 
-@agent_app.command("import")
+@_on_environment("import")
 def import_command(
     archive: Annotated[
         str, typer.Argument(help="The archive (s3://...), at the environment's schema.")
     ],
-    environment: EnvArg,
+    client: AgentClient,
     archive_key: Annotated[
         str | None,
         typer.Option(
@@ -277,14 +306,9 @@ def import_command(
     online: OnlineOpt = False,
     jobs: JobsOpt = 2,
     report: ReportOpt = None,
-    airflow_token: TokenOpt = None,
-    airflow_user: UserOpt = None,
-    airflow_password: PasswordOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Merge an archive into an environment, from inside it (the key travels only in the request)."""
-    client = _client(environment, airflow_token, airflow_user, airflow_password)
-    remote.require(client)
     opts = _import_options(on_conflict, unpause, secrets, dry_run, online, jobs)
     job = JobRequest(remote.new_job_id(), "import", archive, opts, key=archive_key)
     with _following(client, json_out) as bar:
@@ -292,18 +316,13 @@ def import_command(
     _finish_import(result, json_out, report, {"job": job.id})
 
 
-@agent_app.command()
+@_on_environment()
 def attach(
-    environment: EnvArg,
+    client: AgentClient,
     job_id: Annotated[str, typer.Argument(help="The job's id (printed when it started).")],
-    airflow_token: TokenOpt = None,
-    airflow_user: UserOpt = None,
-    airflow_password: PasswordOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Follow a job again (after a dropped connection or Ctrl-C) to its end and report it."""
-    client = _client(environment, airflow_token, airflow_user, airflow_password)
-    remote.require(client)
     with _following(client, json_out) as bar:
         status = remote.follow(client, job_id, bar, _log(json_out))
     result = remote.outcome(status)
@@ -317,17 +336,9 @@ def attach(
         )
 
 
-@agent_app.command("jobs")
-def jobs_command(
-    environment: EnvArg,
-    airflow_token: TokenOpt = None,
-    airflow_user: UserOpt = None,
-    airflow_password: PasswordOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
+@_on_environment("jobs")
+def jobs_command(client: AgentClient, json_out: JsonOpt = False) -> None:
     """The environment's recent agent jobs, newest first."""
-    client = _client(environment, airflow_token, airflow_user, airflow_password)
-    remote.require(client)
     found = client.recent()
     if json_out:
         console.print_json({"jobs": found})
