@@ -51,6 +51,13 @@ PasswordOpt = Annotated[
         "--airflow-password", envvar="AIRSHIFT_AIRFLOW_PASSWORD", help="That user's password."
     ),
 ]
+# migrate's logins to its two environments: the same options, named for each side
+SourceTokenOpt = Annotated[str | None, typer.Option(envvar="AIRSHIFT_SOURCE_AIRFLOW_TOKEN")]
+SourceUserOpt = Annotated[str | None, typer.Option(envvar="AIRSHIFT_SOURCE_AIRFLOW_USER")]
+SourcePasswordOpt = Annotated[str | None, typer.Option(envvar="AIRSHIFT_SOURCE_AIRFLOW_PASSWORD")]
+TargetTokenOpt = Annotated[str | None, typer.Option(envvar="AIRSHIFT_TARGET_AIRFLOW_TOKEN")]
+TargetUserOpt = Annotated[str | None, typer.Option(envvar="AIRSHIFT_TARGET_AIRFLOW_USER")]
+TargetPasswordOpt = Annotated[str | None, typer.Option(envvar="AIRSHIFT_TARGET_AIRFLOW_PASSWORD")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Tables read/loaded at once.")]
 DagIdOpt = Annotated[
@@ -376,20 +383,12 @@ def migrate(
     ] = None,
     jobs: JobsOpt = 2,
     report: ReportOpt = None,
-    source_token: Annotated[
-        str | None, typer.Option(envvar="AIRSHIFT_SOURCE_AIRFLOW_TOKEN")
-    ] = None,
-    source_user: Annotated[str | None, typer.Option(envvar="AIRSHIFT_SOURCE_AIRFLOW_USER")] = None,
-    source_password: Annotated[
-        str | None, typer.Option(envvar="AIRSHIFT_SOURCE_AIRFLOW_PASSWORD")
-    ] = None,
-    target_token: Annotated[
-        str | None, typer.Option(envvar="AIRSHIFT_TARGET_AIRFLOW_TOKEN")
-    ] = None,
-    target_user: Annotated[str | None, typer.Option(envvar="AIRSHIFT_TARGET_AIRFLOW_USER")] = None,
-    target_password: Annotated[
-        str | None, typer.Option(envvar="AIRSHIFT_TARGET_AIRFLOW_PASSWORD")
-    ] = None,
+    source_token: SourceTokenOpt = None,
+    source_user: SourceUserOpt = None,
+    source_password: SourcePasswordOpt = None,
+    target_token: TargetTokenOpt = None,
+    target_user: TargetUserOpt = None,
+    target_password: TargetPasswordOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Migrate between two environments through their agents, with no database URL.
