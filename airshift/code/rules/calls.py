@@ -23,7 +23,6 @@ from airshift.code.rules.base import (
     RuleContext,
     removed_in,
 )
-from airshift.code.target import Target
 
 DAYS_AGO = "airflow.utils.dates.days_ago"
 
@@ -209,8 +208,7 @@ class ScheduleArgumentRule(Rule):
     fix_availability = FixAvailability.ALWAYS
     supersedes = frozenset({"AIR301"})
 
-    def applies(self, target: Target) -> bool:
-        return target.at_least("2.4")  # ``schedule=`` exists since 2.4
+    since = "2.4"  # ``schedule=`` exists since 2.4
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
         return [

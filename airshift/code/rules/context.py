@@ -22,7 +22,6 @@ from airshift.code.rules.base import (
     RuleContext,
     removed_in,
 )
-from airshift.code.target import Target
 
 REMOVED_KEYS = {
     "execution_date": "logical_date",
@@ -94,8 +93,7 @@ class TemplateContextRule(Rule):
     fix_availability = FixAvailability.SOMETIMES
     supersedes = frozenset({"AIR301"})
 
-    def applies(self, target: Target) -> bool:
-        return target.at_least("2.2")  # ``logical_date`` and data intervals exist since 2.2
+    since = "2.2"  # ``logical_date`` and data intervals exist since 2.2
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
         return [
@@ -141,8 +139,7 @@ class ContextKeyRule(Rule):
     fix_availability = FixAvailability.SOMETIMES
     supersedes = frozenset({"AIR301"})
 
-    def applies(self, target: Target) -> bool:
-        return target.at_least("2.2")
+    since = "2.2"
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
         hits = []
