@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import fields
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
@@ -24,9 +25,12 @@ from airshift.env.cli import env_app
 from airshift.errors import AirshiftError, ExitCode
 from airshift.logs.cli import logs_app
 from airshift.memory import bound_allocators
-from airshift.progress import Log, null_log
+from airshift.progress import Log, Progress, null_log
 from airshift.report import console
 from airshift.runtimes.cli import runtimes_app
+
+if TYPE_CHECKING:
+    from airshift.api.reports import Report
 
 app = typer.Typer(
     name="airshift",
@@ -144,6 +148,19 @@ def _log(json_out: bool) -> Log:
     return null_log if json_out else console.stderr_log
 
 
+def _run(
+    call: Callable[[Any, Progress, Log], Report],
+    opts: Any,
+    json_out: bool,
+    report_path: str | None = None,
+) -> None:
+    """A command's one library call, with a progress display and its log on stderr (neither
+    for --json), and the report it returns rendered (``console.emit``)."""
+    with _progress(json_out) as bar:
+        report = call(opts, bar, _log(json_out))
+    console.emit(report, json_out, report_path)
+
+
 @app.command()
 def inspect(
     location: Annotated[
@@ -241,10 +258,7 @@ def import_(
     """Merge an archive's history into a live target, across Airflow versions."""
     from airshift import api
 
-    opts = _options(api.ImportOptions, locals())
-    with _progress(json_out) as bar:
-        result = api.import_(opts, bar, _log(json_out))
-    console.emit(result, json_out, report)
+    _run(api.import_, _options(api.ImportOptions, locals()), json_out, report)
 
 
 @app.command()
@@ -273,10 +287,7 @@ def upgrade(
     """
     from airshift import api
 
-    opts = _options(api.UpgradeOptions, locals())
-    with _progress(json_out) as bar:
-        report = api.upgrade(opts, bar, _log(json_out))
-    console.emit(report, json_out)
+    _run(api.upgrade, _options(api.UpgradeOptions, locals()), json_out)
 
 
 @app.command()
@@ -327,9 +338,7 @@ def migrate(
 
     parsed_logs = parse_spec(logs) if logs else None
     opts = _options(api.MigrateOptions, locals(), since=parse_since(since), logs=parsed_logs)
-    with _progress(json_out) as bar:
-        result = api.migrate(opts, bar, _log(json_out))
-    console.emit(result, json_out, report)
+    _run(api.migrate, opts, json_out, report)
 
 
 @app.command()
