@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
+from dp_cases import api_objects, daily_pipeline
 
 from airshift.datapipeline import convert_file, convert_folder
 from airshift.errors import AirshiftError
@@ -27,34 +28,13 @@ def _write(tmp_path: Path, definition: dict, name: str = "pipe.json") -> Path:
 
 
 def _minimal(**work: object) -> dict:
-    return {
-        "objects": [
-            {"id": "Default", "scheduleType": "cron", "schedule": {"ref": "Daily"}},
-            {
-                "id": "Daily",
-                "type": "Schedule",
-                "period": "1 day",
-                "startDateTime": "2025-01-01T00:00:00",
-            },
-            {"id": "Work", "type": "ShellCommandActivity", "command": "echo hi", **work},
-        ]
-    }
+    return daily_pipeline(
+        {"id": "Work", "type": "ShellCommandActivity", "command": "echo hi", **work}
+    )
 
 
 def _to_api_form(definition: dict) -> dict:
     """Re-encode a file-form definition the way boto3/CloudFormation hold it."""
-    objects = []
-    for obj in definition["objects"]:
-        fields = []
-        for key, value in obj.items():
-            if key in ("id", "name"):
-                continue
-            for item in value if isinstance(value, list) else [value]:
-                if isinstance(item, dict):
-                    fields.append({"key": key, "refValue": item["ref"]})
-                else:
-                    fields.append({"key": key, "stringValue": item})
-        objects.append({"id": obj["id"], "name": obj.get("name", obj["id"]), "fields": fields})
     parameters = [
         {
             "id": p["id"],
@@ -63,7 +43,11 @@ def _to_api_form(definition: dict) -> dict:
         for p in definition["parameters"]
     ]
     values = [{"id": k, "stringValue": v} for k, v in definition["values"].items()]
-    return {"pipelineObjects": objects, "parameterObjects": parameters, "parameterValues": values}
+    return {
+        "pipelineObjects": api_objects(definition["objects"]),
+        "parameterObjects": parameters,
+        "parameterValues": values,
+    }
 
 
 def test_file_and_api_forms_give_the_same_dag(tmp_path):
