@@ -20,6 +20,7 @@ import io
 import shutil
 import tempfile
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
@@ -73,10 +74,7 @@ class ResourcesResult:
     notes: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for file in self.files:
-            counts[file.action.value] = counts.get(file.action.value, 0) + 1
-        return counts
+        return dict(Counter(file.action.value for file in self.files))
 
 
 @dataclass
