@@ -20,7 +20,6 @@ import io
 import shutil
 import tempfile
 import zipfile
-from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
@@ -72,9 +71,6 @@ class ResourcesResult:
     update: dict[str, Any] | None = None  # UpdateEnvironment request, or the plan's new fields
     written: bool = False
     notes: list[str] = field(default_factory=list)
-
-    def counts(self) -> dict[str, int]:
-        return dict(Counter(file.action.value for file in self.files))
 
 
 @dataclass
