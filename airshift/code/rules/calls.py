@@ -14,9 +14,9 @@ import libcst as cst
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
+from airshift.code.findings import Applicability
 from airshift.code.rules.base import (
     Analysis,
-    Applicability,
     FixAvailability,
     Hit,
     Rule,

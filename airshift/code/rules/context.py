@@ -13,9 +13,9 @@ import re
 
 import libcst as cst
 
+from airshift.code.findings import Applicability
 from airshift.code.rules.base import (
     Analysis,
-    Applicability,
     FixAvailability,
     Hit,
     Rule,

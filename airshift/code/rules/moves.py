@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import libcst as cst
 
-from airshift.code.findings import Severity
+from airshift.code.findings import Applicability, Severity
 from airshift.code.moves import Move, Status, moves_for
 from airshift.code.rules.base import (
     Analysis,
-    Applicability,
     FixAvailability,
     Hit,
     Rule,
