@@ -12,6 +12,11 @@ from typing import Any
 ACTIVATION = "2025-01-01"
 
 
+def shell(object_id: str, command: str, **fields: Any) -> dict[str, Any]:
+    """A ShellCommandActivity object running ``command``."""
+    return {"id": object_id, "type": "ShellCommandActivity", "command": command, **fields}
+
+
 def daily_pipeline(
     *objects: dict[str, Any], start: str = "2025-01-01T00:00:00", **definition: Any
 ) -> dict:
@@ -52,7 +57,7 @@ def shell_pipeline(
     if schedule is not None:
         objects[0]["schedule"] = {"ref": "TheSchedule"}
         objects.append({"id": "TheSchedule", "type": "Schedule", **schedule})
-    objects.append({"id": "Work", "type": "ShellCommandActivity", "command": command})
+    objects.append(shell("Work", command))
     return {"objects": objects}
 
 

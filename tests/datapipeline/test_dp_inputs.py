@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
-from dp_cases import api_objects, daily_pipeline
+from dp_cases import api_objects, daily_pipeline, shell
 
 from airshift.datapipeline import convert_file, convert_folder
 from airshift.errors import AirshiftError
@@ -27,10 +27,8 @@ def _write(tmp_path: Path, definition: dict, name: str = "pipe.json") -> Path:
     return path
 
 
-def _minimal(**work: object) -> dict:
-    return daily_pipeline(
-        {"id": "Work", "type": "ShellCommandActivity", "command": "echo hi", **work}
-    )
+def _minimal(command: str = "echo hi", **work: object) -> dict:
+    return daily_pipeline(shell("Work", command, **work))
 
 
 def _to_api_form(definition: dict) -> dict:
@@ -150,14 +148,7 @@ ERRORS = {
     "dependsOn cycle": (
         lambda d: (
             _objects(d)["Work"].update(dependsOn={"ref": "Other"}),
-            d["objects"].append(
-                {
-                    "id": "Other",
-                    "type": "ShellCommandActivity",
-                    "command": "x",
-                    "dependsOn": {"ref": "Work"},
-                }
-            ),
+            d["objects"].append(shell("Other", "x", dependsOn={"ref": "Work"})),
         ),
         "dependencies form a cycle between objects 'Other', 'Work'",
     ),
@@ -168,13 +159,7 @@ ERRORS = {
                 [
                     {"id": "X", "type": "S3DataNode", "filePath": "s3://b/x"},
                     {"id": "Y", "type": "S3DataNode", "filePath": "s3://b/y"},
-                    {
-                        "id": "Back",
-                        "type": "ShellCommandActivity",
-                        "command": "x",
-                        "input": {"ref": "Y"},
-                        "output": {"ref": "X"},
-                    },
+                    shell("Back", "x", input={"ref": "Y"}, output={"ref": "X"}),
                 ]
             ),
         ),
@@ -233,9 +218,7 @@ ERRORS = {
         "object 'Work' field 'command': expected a string or {\"ref\": \"<id>\"}",
     ),
     "duplicate id": (
-        lambda d: d["objects"].append(
-            {"id": "Work", "type": "ShellCommandActivity", "command": "x"}
-        ),
+        lambda d: d["objects"].append(shell("Work", "x")),
         "object 'Work' is defined twice",
     ),
     "missing command": (
