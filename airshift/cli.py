@@ -19,6 +19,7 @@ from rich.markup import escape
 
 from airshift.agent.cli import agent_app
 from airshift.choices import ExportSecrets, ImportSecrets, OnConflict, Unpause
+from airshift.cli_options import DagIdOpt, JsonOpt, LastRunsOpt, ReportOpt, SinceOpt
 from airshift.code.cli import code_app
 from airshift.datapipeline.cli import app as datapipeline_app
 from airshift.env.cli import env_app
@@ -41,13 +42,6 @@ app = typer.Typer(
 )
 app.add_typer(logs_app, name="logs")
 
-DagIdOpt = Annotated[
-    list[str], typer.Option("--dag-id", help="Only these DAGs (glob; repeatable).")
-]
-SinceOpt = Annotated[str | None, typer.Option(help="Only runs dated on or after this ISO date.")]
-LastRunsOpt = Annotated[
-    int | None, typer.Option("--last-runs", min=1, help="Only the newest N runs per DAG.")
-]
 SourceKeyOpt = Annotated[
     str | None,
     typer.Option(
@@ -61,7 +55,6 @@ SourceHomeOpt = Annotated[
 TargetHomeOpt = Annotated[
     str | None, typer.Option(help="The target's AIRFLOW_HOME, to read its Fernet key.")
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 JobsOpt = Annotated[
     int | None,
     typer.Option(
@@ -98,9 +91,6 @@ ArchiveKeyOpt = Annotated[
         envvar="AIRSHIFT_ARCHIVE_KEY",
         help="The key the archive's secrets are sealed with.",
     ),
-]
-ReportOpt = Annotated[
-    str | None, typer.Option(help="Also write the full report as JSON to this file.")
 ]
 VenvOpt = Annotated[
     list[str],

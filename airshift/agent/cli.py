@@ -23,6 +23,7 @@ from airshift.agent import library, login, remote
 from airshift.agent.client import AgentClient
 from airshift.agent.protocol import JobRequest, compatibility_problem
 from airshift.archive import sealed
+from airshift.cli_options import DagIdOpt, JsonOpt, LastRunsOpt, ReportOpt, SinceOpt
 from airshift.errors import ExitCode
 from airshift.report import console
 
@@ -58,15 +59,7 @@ SourcePasswordOpt = Annotated[str | None, typer.Option(envvar="AIRSHIFT_SOURCE_A
 TargetTokenOpt = Annotated[str | None, typer.Option(envvar="AIRSHIFT_TARGET_AIRFLOW_TOKEN")]
 TargetUserOpt = Annotated[str | None, typer.Option(envvar="AIRSHIFT_TARGET_AIRFLOW_USER")]
 TargetPasswordOpt = Annotated[str | None, typer.Option(envvar="AIRSHIFT_TARGET_AIRFLOW_PASSWORD")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Tables read/loaded at once.")]
-DagIdOpt = Annotated[
-    list[str], typer.Option("--dag-id", help="Only these DAGs (glob; repeatable).")
-]
-SinceOpt = Annotated[str | None, typer.Option(help="Only runs dated on or after this ISO date.")]
-LastRunsOpt = Annotated[
-    int | None, typer.Option("--last-runs", min=1, help="Only the newest N runs per DAG.")
-]
 OnConflictOpt = Annotated[str, typer.Option(help="skip (default), overwrite or fail.")]
 UnpauseOpt = Annotated[
     str, typer.Option(help="After the import: source-state (default) or keep-paused.")
@@ -76,9 +69,6 @@ DryRunOpt = Annotated[
     typer.Option("--dry-run", help="Report what the import would insert and skip; change nothing."),
 ]
 OnlineOpt = Annotated[bool, typer.Option("--online", help="Never lock a target table (slower).")]
-ReportOpt = Annotated[
-    str | None, typer.Option(help="Also write the full report as JSON to this file.")
-]
 
 
 def _client(url: str, token: str | None, user: str | None, password: str | None) -> AgentClient:
