@@ -207,7 +207,6 @@ class ScheduleArgumentRule(Rule):
     name = "schedule-interval"
     fix_availability = FixAvailability.ALWAYS
     supersedes = frozenset({"AIR301"})
-
     since = "2.4"  # ``schedule=`` exists since 2.4
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:

@@ -92,7 +92,6 @@ class TemplateContextRule(Rule):
     name = "template-context-key"
     fix_availability = FixAvailability.SOMETIMES
     supersedes = frozenset({"AIR301"})
-
     since = "2.2"  # ``logical_date`` and data intervals exist since 2.2
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
@@ -138,7 +137,6 @@ class ContextKeyRule(Rule):
     name = "context-key"
     fix_availability = FixAvailability.SOMETIMES
     supersedes = frozenset({"AIR301"})
-
     since = "2.2"
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:

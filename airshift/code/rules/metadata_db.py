@@ -51,7 +51,6 @@ class MetadataDbRule(Rule):
 
     code = "AS150"
     name = "metadata-db-access"
-
     since = "3"
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:

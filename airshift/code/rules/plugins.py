@@ -62,7 +62,6 @@ class PluginUiRule(Rule):
     code = "AS140"
     name = "plugin-flask-ui"
     supersedes = frozenset({"AIR301"})
-
     since = "3"
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:

@@ -142,7 +142,6 @@ class SubDagRule(Rule):
     name = "subdag-operator"
     fix_availability = FixAvailability.SOMETIMES
     supersedes = frozenset({"AIR301", "AIR302"})
-
     since = "3"
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
