@@ -12,7 +12,7 @@ import contextlib
 import functools
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -52,13 +52,6 @@ PasswordOpt = Annotated[
         "--airflow-password", envvar="AIRSHIFT_AIRFLOW_PASSWORD", help="That user's password."
     ),
 ]
-# migrate's logins to its two environments: the same options, named for each side
-SourceTokenOpt = Annotated[str | None, typer.Option(envvar="AIRSHIFT_SOURCE_AIRFLOW_TOKEN")]
-SourceUserOpt = Annotated[str | None, typer.Option(envvar="AIRSHIFT_SOURCE_AIRFLOW_USER")]
-SourcePasswordOpt = Annotated[str | None, typer.Option(envvar="AIRSHIFT_SOURCE_AIRFLOW_PASSWORD")]
-TargetTokenOpt = Annotated[str | None, typer.Option(envvar="AIRSHIFT_TARGET_AIRFLOW_TOKEN")]
-TargetUserOpt = Annotated[str | None, typer.Option(envvar="AIRSHIFT_TARGET_AIRFLOW_USER")]
-TargetPasswordOpt = Annotated[str | None, typer.Option(envvar="AIRSHIFT_TARGET_AIRFLOW_PASSWORD")]
 JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Tables read/loaded at once.")]
 OnConflictOpt = Annotated[str, typer.Option(help="skip (default), overwrite or fail.")]
 UnpauseOpt = Annotated[
@@ -75,36 +68,59 @@ def _client(url: str, token: str | None, user: str | None, password: str | None)
     return AgentClient(login.connect(url, token, user, password))
 
 
-_LOGIN = ("airflow_token", "airflow_user", "airflow_password")
+def _environment(side: str) -> tuple[inspect.Parameter, list[inspect.Parameter]]:
+    """The argument and the login options a command's ``AgentClient`` parameter stands for:
+    ``client``, a command's one environment (``--airflow-token/-user/-password``); any other
+    name, one side of several (``source``: ``--source-token``, AIRSHIFT_SOURCE_AIRFLOW_TOKEN...)."""
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    logins: Iterable[tuple[str, Any]]
+    if side == "client":
+        argument = inspect.Parameter("environment", kind, annotation=EnvArg)
+        names = ("airflow_token", "airflow_user", "airflow_password")
+        logins = zip(names, (TokenOpt, UserOpt, PasswordOpt), strict=True)
+    else:
+        where = f"{side.title()} environment (http(s)://... or mwaa://...)."
+        argument = inspect.Parameter(
+            side, kind, annotation=Annotated[str, typer.Argument(help=where)]
+        )
+        logins = (
+            (
+                f"{side}_{what}",
+                Annotated[
+                    str | None,
+                    typer.Option(envvar=f"AIRSHIFT_{side.upper()}_AIRFLOW_{what.upper()}"),
+                ],
+            )
+            for what in ("token", "user", "password")
+        )
+    return argument, [inspect.Parameter(n, kind, annotation=a, default=None) for n, a in logins]
 
 
 def _on_environment(name: str | None = None, *, require: bool = True):
-    """Register a command that works on one environment, written as ``fn(client, ...)``.
+    """Register a command on environments, written as ``fn(client, ...)`` (or with several
+    ``AgentClient`` parameters, such as ``source`` and ``target``).
 
-    The command's ``client`` parameter becomes the environment argument (in its place), and
-    the login options go before ``--json``, so that they are declared here once; the command
-    gets a client logged in to the environment (with ``require``, one whose agent answers in
-    a protocol this airshift speaks)."""
-    login_params = [
-        inspect.Parameter(n, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=a, default=None)
-        for n, a in zip(_LOGIN, (TokenOpt, UserOpt, PasswordOpt), strict=True)
-    ]
+    Each ``AgentClient`` parameter becomes the environment's argument (in its place) and its
+    login options (before ``--json``), declared here once; the command gets a client logged in
+    to each environment (with ``require``, one whose agent speaks this airshift's protocol)."""
 
     def register(fn: Callable[..., None]) -> Callable[..., None]:
         own = list(inspect.signature(fn, eval_str=True).parameters.values())
         assert own[-1].name == "json_out", fn
-        params = [
-            p.replace(name="environment", annotation=EnvArg) if p.name == "client" else p
-            for p in own[:-1]
-        ]
-        signature = inspect.Signature([*params, *login_params, own[-1]])
+        sides = {p.name: _environment(p.name) for p in own if p.annotation is AgentClient}
+        params = [sides[p.name][0] if p.name in sides else p for p in own[:-1]]
+        logins = [login for _, side_logins in sides.values() for login in side_logins]
+        signature = inspect.Signature([*params, *logins, own[-1]])
 
         @functools.wraps(fn)
-        def command(environment: str, **given: Any) -> None:
-            client = _client(environment, *(given.pop(n) for n in _LOGIN))
-            if require:
-                remote.require(client)
-            fn(client=client, **given)
+        def command(**given: Any) -> None:
+            clients = {}
+            for side, (argument, side_logins) in sides.items():
+                logged = (given.pop(login.name) for login in side_logins)
+                clients[side] = _client(given.pop(argument.name), *logged)
+                if require:
+                    remote.require(clients[side])
+            fn(**clients, **given)
 
         command.__signature__ = signature  # type: ignore[attr-defined]
         command.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
@@ -347,14 +363,10 @@ def jobs_command(client: AgentClient, json_out: JsonOpt = False) -> None:
         )
 
 
-@agent_app.command()
+@_on_environment(require=False)
 def migrate(
-    source: Annotated[
-        str, typer.Argument(help="Source environment (http(s)://... or mwaa://...).")
-    ],
-    target: Annotated[
-        str, typer.Argument(help="Target environment (http(s)://... or mwaa://...).")
-    ],
+    source: AgentClient,
+    target: AgentClient,
     archive: Annotated[
         str,
         typer.Option(help="Where the archive goes: a location both environments reach (s3://...)."),
@@ -373,20 +385,12 @@ def migrate(
     ] = None,
     jobs: JobsOpt = 2,
     report: ReportOpt = None,
-    source_token: SourceTokenOpt = None,
-    source_user: SourceUserOpt = None,
-    source_password: SourcePasswordOpt = None,
-    target_token: TargetTokenOpt = None,
-    target_user: TargetUserOpt = None,
-    target_password: TargetPasswordOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Migrate between two environments through their agents, with no database URL.
 
     Export in the source, upgrade on this machine when the versions differ, import in the
     target. The archive's private key is printed once (it re-imports the archive)."""
-    src = _client(source, source_token, source_user, source_password)
-    tgt = _client(target, target_token, target_user, target_password)
     seal = "skip" if secrets == "skip" else "seal"
     export_opts = _export_options(
         dag_id, since, last_runs, [], [], seal, pause and not dry_run, jobs
@@ -394,7 +398,7 @@ def migrate(
     import_opts = _import_options(on_conflict, unpause, secrets, dry_run, online, jobs)
     with _following(None, json_out) as bar:
         result = remote.migrate(
-            src, tgt, archive, export_opts, import_opts, bar, _log(json_out), scratch_url
+            source, target, archive, export_opts, import_opts, bar, _log(json_out), scratch_url
         )
     if seal == "seal":
         console.err.print(
