@@ -125,6 +125,16 @@ UnpauseOpt = Annotated[
 ImportSecretsOpt = Annotated[
     ImportSecrets, typer.Option(help="Connections' secrets and variables.")
 ]
+SecretsToOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--secrets-to",
+        help="aws-secretsmanager://[CONNECTIONS_PREFIX,VARIABLES_PREFIX][?region=R]: write "
+        "connections and variables to AWS Secrets Manager, as Airflow's SecretsManagerBackend "
+        "reads them, instead of the target database (a different value stays unless "
+        "--on-conflict overwrite).",
+    ),
+]
 ConvertPickledOpt = Annotated[
     bool,
     typer.Option(
@@ -234,6 +244,7 @@ def import_(
     on_conflict: OnConflictOpt = OnConflict.SKIP,
     unpause: UnpauseOpt = Unpause.SOURCE_STATE,
     secrets: ImportSecretsOpt = ImportSecrets.IMPORT,
+    secrets_to: SecretsToOpt = None,
     convert_pickled: ConvertPickledOpt = False,
     link_dag_versions: Annotated[
         bool, typer.Option(help="Link imported task instances to the target's DAG version.")
@@ -311,6 +322,7 @@ def migrate(
     target_fernet_key: TargetKeyOpt = None,
     target_airflow_home: TargetHomeOpt = None,
     secrets: ImportSecretsOpt = ImportSecrets.IMPORT,
+    secrets_to: SecretsToOpt = None,
     pause: Annotated[bool, typer.Option(help="Pause the source's DAGs while exporting.")] = True,
     on_conflict: OnConflictOpt = OnConflict.SKIP,
     unpause: UnpauseOpt = Unpause.SOURCE_STATE,

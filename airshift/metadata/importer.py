@@ -27,8 +27,8 @@ from airshift.metadata.extract import ExportSettings, export
 from airshift.metadata.inspect import migration_issues
 from airshift.metadata.load import archive_codec
 from airshift.metadata.merge import MergeResult, merge
-from airshift.metadata.registry import TABLES, spec_of
-from airshift.metadata.rows_from import ArchiveRows, RowSource, ScratchRows
+from airshift.metadata.registry import SECRET_TABLES, TABLES, spec_of
+from airshift.metadata.rows_from import ArchiveRows, RowSource, ScratchRows, WithoutTables
 from airshift.metadata.source import AirflowDB
 from airshift.metadata.verify import check_target_key, compare_secrets
 from airshift.progress import NULL_PROGRESS, Log, Progress, null_log
@@ -56,6 +56,9 @@ class ImportSettings:
     link_dag_versions: bool = True
     jobs: int = 1  # tables loaded at once into the scratch database
     online: bool = False  # never lock a target table (see merge._Merger._bulk)
+    # Where connections and variables go instead of the target's tables (their secrets
+    # are then neither opened nor written here): the reason the report gives.
+    secrets_elsewhere: str | None = None
 
 
 @dataclass
@@ -299,6 +302,10 @@ def _merge_with_pause(
     report: ImportResult,
     progress: Progress,
 ) -> MergeResult:
+    if opts.secrets_elsewhere:
+        hidden = {s.name for s in SECRET_TABLES} & set(reader.manifest.tables)
+        report.not_loaded |= dict.fromkeys(hidden, opts.secrets_elsewhere)
+        rows = WithoutTables(rows, frozenset(hidden))
     dags = _archive_values(reader, "dag", ["dag_id", "is_paused"])
     dag_ids = sorted(
         {d for (d,) in _archive_values(reader, "dag_run", ["dag_id"])} | {d for d, _ in dags}

@@ -195,6 +195,8 @@ def render_import(data: dict[str, Any]) -> None:
         )
     for name, reason in {**data.get("not_loaded", {}), **m.get("skipped_tables", {})}.items():
         out.print(f"[dim]not imported: {name}: {reason}[/]")
+    if data.get("secrets_to"):
+        render_secrets(data["secrets_to"])
     if data.get("dags_not_deployed"):
         out.print(
             f"[yellow]DAGs not deployed on the target yet (history appears once parsed):[/] {', '.join(data['dags_not_deployed'])}"
@@ -203,6 +205,22 @@ def render_import(data: dict[str, Any]) -> None:
         for sample in t.get("samples", []):
             if "'conflict'" in sample:  # rows the target already has are counted, not listed
                 out.print(f"[yellow]{name} conflict:[/] {sample}")
+
+
+def render_secrets(data: dict[str, Any]) -> None:
+    """Connections and variables written to Secrets Manager: names and outcomes, no values."""
+    verb = "would write" if data["dry_run"] else "wrote"
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(data["counts"].items()))
+    out.print(
+        f"[green]Secrets Manager[/] ({data['connections_prefix']}, {data['variables_prefix']}): "
+        f"{verb} {counts or 'nothing'}",
+        highlight=False,
+    )
+    for r in data["results"]:
+        if r["message"]:
+            out.print(f"[dim]{r['kind']} {r['key']}: {r['status']}: {r['message']}[/]")
+    for note in data["notes"]:
+        out.print(f"[dim]{note}[/]")
 
 
 def render_verify(data: dict[str, Any]) -> None:
