@@ -21,7 +21,7 @@ from airshift.agent.cli import agent_app
 from airshift.choices import ExportSecrets, ImportSecrets, OnConflict, Unpause
 from airshift.code.cli import code_app
 from airshift.datapipeline.cli import app as datapipeline_app
-from airshift.env.cli import env_app
+from airshift.env.cli import SecretsToOpt, env_app
 from airshift.errors import AirshiftError, ExitCode
 from airshift.logs.cli import logs_app
 from airshift.memory import bound_allocators
@@ -124,16 +124,6 @@ UnpauseOpt = Annotated[
 ]
 ImportSecretsOpt = Annotated[
     ImportSecrets, typer.Option(help="Connections' secrets and variables.")
-]
-SecretsToOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--secrets-to",
-        help="aws-secretsmanager://[CONNECTIONS_PREFIX,VARIABLES_PREFIX][?region=R]: write "
-        "connections and variables to AWS Secrets Manager, as Airflow's SecretsManagerBackend "
-        "reads them, instead of the target database (a different value stays unless "
-        "--on-conflict overwrite).",
-    ),
 ]
 ConvertPickledOpt = Annotated[
     bool,

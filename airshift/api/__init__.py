@@ -92,6 +92,7 @@ __all__ = [
     "MigrateOptions",
     "MigrateReport",
     "Report",
+    "SecretsOut",
     "UpgradeOptions",
     "UpgradeReport",
     "VerifyOptions",
@@ -147,10 +148,10 @@ def import_(
 ) -> ImportReport:
     """An archive's history merged into a live target, across Airflow versions."""
     _use_venvs(opts.airflow_venvs)
-    secrets_to = _SecretsOut.target_of(opts)
+    secrets_to = SecretsOut.target_of(opts.secrets_to, opts.secrets)
     settings = _import_settings(opts, opts.archive_key, opts.link_dag_versions)
     reader = ArchiveReader(opts.archive)
-    out = _SecretsOut.ready(secrets_to, reader, opts.archive_key, opts) if secrets_to else None
+    out = SecretsOut.ready(secrets_to, reader, opts.archive_key, opts.on_conflict)
     target = AirflowDB.open(opts.target)
     try:
         result = importer.import_archive(reader, target, settings, progress, log=log)
@@ -186,7 +187,7 @@ def migrate(
     task logs, when asked). The archive goes to a temp folder unless ``opts.archive``
     says where to keep it; its secrets are sealed with a new key the report holds."""
     _use_venvs(opts.airflow_venvs)
-    secrets_to = _SecretsOut.target_of(opts)
+    secrets_to = SecretsOut.target_of(opts.secrets_to, opts.secrets)
     source, target = AirflowDB.open(opts.source), AirflowDB.open(opts.target)
     log(
         f"source: {source.safe_url} ({source.revision.label}); "
@@ -216,7 +217,7 @@ def migrate(
         extract.export(source, archived, progress)
         log(f"exported to {where}")
         reader = ArchiveReader(where)
-        out = _SecretsOut.ready(secrets_to, reader, key, opts) if secrets_to else None
+        out = SecretsOut.ready(secrets_to, reader, key, opts.on_conflict)
         result = importer.import_archive(reader, target, settings, progress, log=log)
         written = out.write(opts.dry_run, log) if out else None
         copied = None
@@ -315,16 +316,18 @@ def _import_settings(
         link_dag_versions=link_dag_versions,
         jobs=opts.jobs or default_jobs(),
         online=opts.online,
-        secrets_elsewhere=_SecretsOut.reason(opts.secrets_to) if opts.secrets_to else None,
+        secrets_elsewhere=SecretsOut.reason(opts.secrets_to) if opts.secrets_to else None,
     )
 
 
 @dataclass
-class _SecretsOut:
-    """An archive's connections and variables, opened and bound for Secrets Manager.
+class SecretsOut:
+    """An archive's connections and variables, opened and bound for Secrets Manager
+    (``--secrets-to``) instead of the target's database.
 
     Opened (and, with ``--on-conflict fail``, checked against what Secrets Manager holds)
-    before the import changes anything; written once the import has succeeded."""
+    before the import changes anything; written once the import has succeeded. The agent's
+    import uses it too: the archive is opened on the caller's machine, which holds its key."""
 
     target: SecretsManagerTarget
     connections: list[ConnectionValue]
@@ -332,15 +335,16 @@ class _SecretsOut:
     overwrite: bool
 
     @staticmethod
-    def target_of(opts: _Merging) -> SecretsManagerTarget | None:
-        if not opts.secrets_to:
+    def target_of(url: str | None, secrets: ImportSecrets) -> SecretsManagerTarget | None:
+        """The parsed ``--secrets-to`` (None without one); refused with ``--secrets skip``."""
+        if not url:
             return None
-        if opts.secrets is ImportSecrets.SKIP:
+        if secrets is ImportSecrets.SKIP:
             raise AirshiftError(
                 "--secrets skip leaves connections' secrets and variables out, and --secrets-to "
                 "writes them to Secrets Manager: choose one. Nothing was changed."
             )
-        return SecretsManagerTarget.parse(opts.secrets_to)
+        return SecretsManagerTarget.parse(url)
 
     @staticmethod
     def reason(url: str) -> str:
@@ -348,11 +352,18 @@ class _SecretsOut:
 
     @classmethod
     def ready(
-        cls, target: SecretsManagerTarget, reader: ArchiveReader, key: str | None, opts: _Merging
-    ) -> _SecretsOut:
+        cls,
+        target: SecretsManagerTarget | None,
+        reader: ArchiveReader,
+        key: str | None,
+        on_conflict: OnConflict,
+    ) -> SecretsOut | None:
+        """The archive's values opened for ``target`` (None without one)."""
+        if target is None:
+            return None
         connections, variables = archived_values(reader, key)
-        out = cls(target, connections, variables, opts.on_conflict is OnConflict.OVERWRITE)
-        if opts.on_conflict is OnConflict.FAIL:
+        out = cls(target, connections, variables, on_conflict is OnConflict.OVERWRITE)
+        if on_conflict is OnConflict.FAIL:
             conflicts = [r.secret_name for r in out.write(dry_run=True).problems]
             if conflicts:
                 raise ConflictError(

@@ -33,6 +33,17 @@ out = Console()
 err = Console(stderr=True)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+# `import`, `migrate` and `agent import`: where connections and variables go instead.
+SecretsToOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--secrets-to",
+        help="aws-secretsmanager://[CONNECTIONS_PREFIX,VARIABLES_PREFIX][?region=R]: write "
+        "connections and variables to AWS Secrets Manager, as Airflow's SecretsManagerBackend "
+        "reads them, instead of the target database (a different value stays unless "
+        "--on-conflict overwrite).",
+    ),
+]
 
 
 @env_app.command("plan")
