@@ -311,7 +311,7 @@ def _import_settings(
         dry_run=opts.dry_run,
         unpause=opts.unpause,
         scratch_url=opts.scratch_url,
-        skip_secrets=opts.secrets is ImportSecrets.SKIP,
+        skip_secrets=opts.secrets is ImportSecrets.SKIP or bool(opts.secrets_to),
         convert_pickled=opts.convert_pickled,
         link_dag_versions=link_dag_versions,
         jobs=opts.jobs or default_jobs(),

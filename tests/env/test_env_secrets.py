@@ -278,7 +278,7 @@ def test_migrate_and_import_secrets_to_secrets_manager_read_back_equal(
     still moves, and no secret appears in the output or the report. ``import --secrets-to``
     of the kept archive then finds every secret unchanged, and ``--on-conflict fail`` refuses
     a changed one before the target is touched."""
-    src = clone_db("2.10.5", "sqlite")
+    src = clone_db("2.10.5", "postgresql")
     tgt = clone_db("3.3.2", "sqlite", "target")
     run = uuid.uuid4().hex[:8]
     url = (
@@ -358,7 +358,7 @@ def test_migrate_and_import_secrets_to_secrets_manager_read_back_equal(
 
 
 def test_secrets_to_refuses_bad_input_before_anything(clone_db, tmp_path: Path) -> None:
-    src = clone_db("2.10.5", "sqlite")
+    src = clone_db("2.10.5", "postgresql")
     tgt = clone_db("3.3.2", "sqlite", "target")
     both = airshift(
         "migrate",
