@@ -110,6 +110,16 @@ def source(aws) -> dict[str, Any]:
     return environment("public-small") | versions | {"SourceBucketArn": f"arn:aws:s3:::{bucket}"}
 
 
+VERSIONED_SETTINGS = (
+    "RequirementsS3Path",
+    "RequirementsS3ObjectVersion",
+    "PluginsS3Path",
+    "PluginsS3ObjectVersion",
+    "StartupScriptS3Path",
+    "StartupScriptS3ObjectVersion",
+)
+
+
 def _target(source: dict[str, Any], **paths: str) -> dict[str, Any]:
     data = environment("public-small") | {
         "SourceBucketArn": source["SourceBucketArn"],
@@ -119,14 +129,7 @@ def _target(source: dict[str, Any], **paths: str) -> dict[str, Any]:
         "DagS3Path": "analytics-v3/dags",
         "AirflowConfigurationOptions": {},
     }
-    for key in (
-        "RequirementsS3Path",
-        "RequirementsS3ObjectVersion",
-        "PluginsS3Path",
-        "PluginsS3ObjectVersion",
-        "StartupScriptS3Path",
-        "StartupScriptS3ObjectVersion",
-    ):
+    for key in VERSIONED_SETTINGS:
         data.pop(key, None)
     return data | paths
 
@@ -368,17 +371,7 @@ def _update_and_poll(stub, source: dict, *statuses: tuple[str, dict]) -> None:
         {"Arn": target["Arn"]},
         {
             "Name": "analytics-v3",
-            **{
-                k: ANY
-                for k in (
-                    "RequirementsS3Path",
-                    "RequirementsS3ObjectVersion",
-                    "PluginsS3Path",
-                    "PluginsS3ObjectVersion",
-                    "StartupScriptS3Path",
-                    "StartupScriptS3ObjectVersion",
-                )
-            },
+            **dict.fromkeys(VERSIONED_SETTINGS, ANY),
         },
     )
     for status, last_update in statuses:

@@ -262,6 +262,11 @@ def _source_view(src) -> tuple[dict[str, list[str]], dict[str, Any]]:
     return wanted, _read_through(env, "MetastoreBackend", wanted, extra, db_url=src.url)
 
 
+def _migrate(src, tgt, *args: str):
+    """``airshift migrate`` from ``src`` (its Fernet key given) into ``tgt``."""
+    return airshift("migrate", src.url, tgt.url, "--fernet-key", src.fixture.fernet_key, *args)
+
+
 def _plaintexts() -> list[str]:
     return [c["password"] for c in build.CONNECTIONS.values()] + [
         "xyz-extra-secret",
@@ -290,12 +295,9 @@ def test_migrate_and_import_secrets_to_secrets_manager_read_back_equal(
     assert len(wanted["connections"]) >= 2 and len(wanted["variables"]) >= 2
     before = {t: rows.count(tgt.url, t) for t in ("connection", "variable")}
     report_file = tmp_path / "report.json"
-    proc = airshift(
-        "migrate",
-        src.url,
-        tgt.url,
-        "--fernet-key",
-        src.fixture.fernet_key,
+    proc = _migrate(
+        src,
+        tgt,
         "--secrets-to",
         url,
         "--archive",
@@ -320,16 +322,8 @@ def test_migrate_and_import_secrets_to_secrets_manager_read_back_equal(
     assert found == expected
 
     key = proc.stderr.split("archive key (shown once):", 1)[1].split()[0]
-    again = airshift(
-        "import",
-        str(tmp_path / "archive"),
-        tgt.url,
-        "--archive-key",
-        key,
-        "--secrets-to",
-        url,
-        "--json",
-    )
+    import_again = ["import", str(tmp_path / "archive"), tgt.url, "--archive-key", key]
+    again = airshift(*import_again, "--secrets-to", url, "--json")
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads(again.stdout)["secrets_to"]["counts"] == {
         "unchanged": len(wanted["connections"]) + len(wanted["variables"])
@@ -340,17 +334,7 @@ def test_migrate_and_import_secrets_to_secrets_manager_read_back_equal(
         SecretId=target.variable_name(changed), SecretString="changed elsewhere"
     )
     runs = rows.count(tgt.url, "dag_run")
-    refused = airshift(
-        "import",
-        str(tmp_path / "archive"),
-        tgt.url,
-        "--archive-key",
-        key,
-        "--secrets-to",
-        url,
-        "--on-conflict",
-        "fail",
-    )
+    refused = airshift(*import_again, "--secrets-to", url, "--on-conflict", "fail")
     assert refused.returncode == 3, refused.stderr[-3000:]
     assert target.variable_name(changed) in refused.stderr
     assert rows.count(tgt.url, "dag_run") == runs
@@ -360,26 +344,8 @@ def test_migrate_and_import_secrets_to_secrets_manager_read_back_equal(
 def test_secrets_to_refuses_bad_input_before_anything(clone_db, tmp_path: Path) -> None:
     src = clone_db("2.10.5", "postgresql")
     tgt = clone_db("3.3.2", "sqlite", "target")
-    both = airshift(
-        "migrate",
-        src.url,
-        tgt.url,
-        "--fernet-key",
-        src.fixture.fernet_key,
-        "--secrets",
-        "skip",
-        "--secrets-to",
-        "aws-secretsmanager://",
-    )
+    both = _migrate(src, tgt, "--secrets", "skip", "--secrets-to", "aws-secretsmanager://")
     assert both.returncode == 2 and "choose one" in both.stderr
-    bad = airshift(
-        "migrate",
-        src.url,
-        tgt.url,
-        "--fernet-key",
-        src.fixture.fernet_key,
-        "--secrets-to",
-        "secretsmanager://x",
-    )
+    bad = _migrate(src, tgt, "--secrets-to", "secretsmanager://x")
     assert bad.returncode == 2 and "is not aws-secretsmanager://" in bad.stderr
     assert rows.count(tgt.url, "dag_run") == 0
