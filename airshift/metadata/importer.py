@@ -22,7 +22,7 @@ from airshift import airflow_env, versions
 from airshift.archive import ArchiveReader, Manifest
 from airshift.choices import ExportSecrets, OnConflict, Unpause
 from airshift.errors import AirshiftError, TargetTooOld, UnknownRevision
-from airshift.metadata import losses, pause, scratch
+from airshift.metadata import losses, pause, roles, scratch
 from airshift.metadata.extract import ExportSettings, export
 from airshift.metadata.inspect import migration_issues
 from airshift.metadata.load import archive_codec
@@ -75,6 +75,8 @@ class ImportResult:
     merge: MergeResult | None = None
     dags_not_deployed: list[str] = field(default_factory=list)
     pause_states: dict[str, bool] = field(default_factory=dict)
+    # custom FAB roles the archive holds (not imported: re-create them), with permissions
+    custom_roles: dict[str, list[str]] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         d = {k: v for k, v in self.__dict__.items() if k != "merge"}
@@ -158,7 +160,12 @@ def _new_report(reader: ArchiveReader, target_rev: str) -> ImportResult:
     src_rev = reader.manifest.source["alembic_revision"]
     check_direction(src_rev, target_rev)
     return ImportResult(
-        src_rev, target_rev, {n: t.rows for n, t in reader.manifest.tables.items()}, {}, {}
+        src_rev,
+        target_rev,
+        {n: t.rows for n, t in reader.manifest.tables.items()},
+        {},
+        {},
+        custom_roles=roles.custom_roles(reader),
     )
 
 

@@ -137,6 +137,7 @@ def render_inspect(data: dict[str, Any]) -> None:
             out.print(f"[yellow]will not migrate cleanly to Airflow 3:[/] {name}: {n}")
     for name, reason in (data.get("skipped_tables") or {}).items():
         out.print(f"[dim]not exported: {name}: {reason}[/]")
+    render_custom_roles(data)
     problems = data.get("problems")
     if problems:
         for p in problems:
@@ -197,6 +198,7 @@ def render_import(data: dict[str, Any]) -> None:
         out.print(f"[dim]not imported: {name}: {reason}[/]")
     if data.get("secrets_to"):
         render_secrets(data["secrets_to"])
+    render_custom_roles(data)
     if data.get("dags_not_deployed"):
         out.print(
             f"[yellow]DAGs not deployed on the target yet (history appears once parsed):[/] {', '.join(data['dags_not_deployed'])}"
@@ -205,6 +207,17 @@ def render_import(data: dict[str, Any]) -> None:
         for sample in t.get("samples", []):
             if "'conflict'" in sample:  # rows the target already has are counted, not listed
                 out.print(f"[yellow]{name} conflict:[/] {sample}")
+
+
+def render_custom_roles(data: dict[str, Any]) -> None:
+    """Custom roles are not imported: each is named with what it held, to re-create."""
+    for role, permissions in data.get("custom_roles", {}).items():
+        out.print(
+            f"[yellow]custom role not imported[/] {role} (re-create it on the target): "
+            + ("; ".join(permissions) or "no permissions"),
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def render_secrets(data: dict[str, Any]) -> None:
