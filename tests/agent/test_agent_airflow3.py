@@ -23,6 +23,8 @@ from airshift.agent.login import connect
 from airshift.agent.protocol import JOBS_PATH, JobRequest
 from airshift.agent.remote import new_job_id
 from airshift.archive import sealed
+from airshift.env.secretsmanager import SecretsManagerTarget
+from tests import rows
 from tests.agent.conftest import (
     airshift,
     assert_same_history,
@@ -253,3 +255,42 @@ def test_a_2x_archive_upgraded_here_imports_through_the_3x_agent(
     assert_same_history(target, direct_tgt)
     assert not library_differing(ours)
     assert _leaks(_s3_blobs(s3, "x2/"), private) == []
+
+
+def test_agent_import_secrets_to_secrets_manager(environment, clone_db, s3, tmp_path):
+    """README's MWAA step four: ``agent import --secrets-to`` opens the archive here and
+    writes every connection and variable to Secrets Manager, where Airflow's own
+    SecretsManagerBackend reads back what the 2.10.5 source's Airflow reads; the environment
+    imports the rest, gets no key and no connection or variable rows."""
+    from tests.conftest import Aws
+    from tests.env.test_env_secrets import _read_back, _source_view
+
+    private, public = sealed.new_key_pair()
+    src, target = clone_db("2.10.5", "postgresql"), environment(V3, "target")
+    wanted, expected = _source_view(src)
+    tables = ("connection", "variable", "dag_run")
+    before = {t: rows.count(target.db_url, t) for t in tables}
+    url = "aws-secretsmanager://x3/connections,x3/variables?connections_lookup_pattern="
+    steps = [
+        ("export", src.url, "--to", "s3://archives/x3/export", "--fernet-key", src.fixture.fernet_key,
+         "--archive-key", public),
+        ("upgrade", "s3://archives/x3/export", "--to", V3, "--out", "s3://archives/x3/upgraded",
+         "--archive-key", private),
+        ("agent", "import", "s3://archives/x3/upgraded", target.url, "--archive-key", private,
+         "--secrets-to", url, *target.login("admin"), "--json"),
+    ]  # fmt: skip
+    for args in steps:
+        proc = airshift(*args, env=s3)
+        assert proc.returncode == 0, (args[0], proc.stderr[-3000:])
+    ours = json.loads(proc.stdout)
+    assert ours["secrets_to"]["counts"] == {
+        "created": len(wanted["connections"]) + len(wanted["variables"])
+    }
+    assert "Secrets Manager" in ours["not_loaded"]["connection"]
+    after = {t: rows.count(target.db_url, t) for t in tables}
+    assert after["dag_run"] > before["dag_run"]
+    assert (after["connection"], after["variable"]) == (before["connection"], before["variable"])
+    found = _read_back(Aws(s3["AWS_ENDPOINT_URL"], s3), SecretsManagerTarget.parse(url), wanted)
+    assert found == expected
+    records = json.dumps(job_rows(target.db_url), default=str).encode()
+    assert _leaks({"jobs": records, "log": target.agent_log().encode()}, private) == []
