@@ -294,7 +294,9 @@ def import_command(
     client = _client(environment, airflow_token, airflow_user, airflow_password)
     remote.require(client)
     target = SecretsOut.target_of(secrets_to, ImportSecrets(secrets))
-    out = SecretsOut.ready(target, ArchiveReader(archive), archive_key, OnConflict(on_conflict))
+    out = None
+    if target:  # the archive is read here only to open its secrets
+        out = SecretsOut.ready(target, ArchiveReader(archive), archive_key, OnConflict(on_conflict))
     opts = _import_options(on_conflict, unpause, secrets, dry_run, online, jobs)
     if out and secrets_to:  # the environment never gets the key then
         opts["secrets_elsewhere"] = SecretsOut.reason(secrets_to)
