@@ -19,7 +19,7 @@ from rich.markup import escape
 
 from airshift.agent.cli import agent_app
 from airshift.choices import ExportSecrets, ImportSecrets, OnConflict, Unpause
-from airshift.cli_options import DagIdOpt, JsonOpt, LastRunsOpt, ReportOpt, SinceOpt
+from airshift.cli_options import DagIdOpt, JsonOpt, LastRunsOpt, ReportOpt, SecretsToOpt, SinceOpt
 from airshift.code.cli import code_app
 from airshift.datapipeline.cli import app as datapipeline_app
 from airshift.env.cli import env_app
@@ -228,6 +228,7 @@ def import_(
     on_conflict: OnConflictOpt = OnConflict.SKIP,
     unpause: UnpauseOpt = Unpause.SOURCE_STATE,
     secrets: ImportSecretsOpt = ImportSecrets.IMPORT,
+    secrets_to: SecretsToOpt = None,
     convert_pickled: ConvertPickledOpt = False,
     link_dag_versions: Annotated[
         bool, typer.Option(help="Link imported task instances to the target's DAG version.")
@@ -299,6 +300,7 @@ def migrate(
     target_fernet_key: TargetKeyOpt = None,
     target_airflow_home: TargetHomeOpt = None,
     secrets: ImportSecretsOpt = ImportSecrets.IMPORT,
+    secrets_to: SecretsToOpt = None,
     pause: Annotated[bool, typer.Option(help="Pause the source's DAGs while exporting.")] = True,
     on_conflict: OnConflictOpt = OnConflict.SKIP,
     unpause: UnpauseOpt = Unpause.SOURCE_STATE,

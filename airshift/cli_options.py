@@ -22,3 +22,14 @@ SinceOpt = Annotated[str | None, typer.Option(help="Only runs dated on or after 
 LastRunsOpt = Annotated[
     int | None, typer.Option("--last-runs", min=1, help="Only the newest N runs per DAG.")
 ]
+# `import`, `migrate` and `agent import`: where connections and variables go instead.
+SecretsToOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--secrets-to",
+        help="aws-secretsmanager://[CONNECTIONS_PREFIX,VARIABLES_PREFIX][?region=R]: write "
+        "connections and variables to AWS Secrets Manager, as Airflow's SecretsManagerBackend "
+        "reads them, instead of the target database (a different value stays unless "
+        "--on-conflict overwrite).",
+    ),
+]

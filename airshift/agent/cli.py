@@ -23,7 +23,7 @@ from airshift.agent import library, login, remote
 from airshift.agent.client import AgentClient
 from airshift.agent.protocol import JobRequest, compatibility_problem
 from airshift.archive import sealed
-from airshift.cli_options import DagIdOpt, JsonOpt, LastRunsOpt, ReportOpt, SinceOpt
+from airshift.cli_options import DagIdOpt, JsonOpt, LastRunsOpt, ReportOpt, SecretsToOpt, SinceOpt
 from airshift.errors import ExitCode
 from airshift.report import console
 
@@ -315,18 +315,37 @@ def import_command(
     on_conflict: OnConflictOpt = "skip",
     unpause: UnpauseOpt = "source-state",
     secrets: Annotated[str, typer.Option(help="'import' (default) or 'skip'.")] = "import",
+    secrets_to: SecretsToOpt = None,
     dry_run: DryRunOpt = False,
     online: OnlineOpt = False,
     jobs: JobsOpt = 2,
     report: ReportOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Merge an archive into an environment, from inside it (the key travels only in the request)."""
+    """Merge an archive into an environment, from inside it (the key travels only in the request).
+
+    With --secrets-to, connections and variables are opened here (this machine holds the
+    key) and written to Secrets Manager with this machine's credentials; the environment
+    imports the rest."""
+    from airshift.api import SecretsOut
+    from airshift.archive import ArchiveReader
+    from airshift.choices import ImportSecrets, OnConflict
+
+    target = SecretsOut.target_of(secrets_to, ImportSecrets(secrets))
+    out = None
+    if target:  # the archive is read here only to open its secrets
+        out = SecretsOut.ready(target, ArchiveReader(archive), archive_key, OnConflict(on_conflict))
     opts = _import_options(on_conflict, unpause, secrets, dry_run, online, jobs)
-    job = JobRequest(remote.new_job_id(), "import", archive, opts, key=archive_key)
+    if out and secrets_to:  # the environment never gets the key then
+        opts["secrets_elsewhere"] = SecretsOut.reason(secrets_to)
+    job = JobRequest(remote.new_job_id(), "import", archive, opts, key=None if out else archive_key)
     with _following(client, json_out) as bar:
         result = remote.outcome(remote.run(client, job, bar, _log(json_out)))
-    _finish_import(result, json_out, report, {"job": job.id})
+    written = out.write(dry_run, _log(json_out)) if out else None
+    extra = {"job": job.id, "secrets_to": written.as_dict() if written else None}
+    _finish_import(result, json_out, report, extra)
+    if written and written.failed:
+        raise typer.Exit(ExitCode.FAILED)
 
 
 @_on_environment()

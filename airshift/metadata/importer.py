@@ -22,13 +22,13 @@ from airshift import airflow_env, versions
 from airshift.archive import ArchiveReader, Manifest
 from airshift.choices import ExportSecrets, OnConflict, Unpause
 from airshift.errors import AirshiftError, TargetTooOld, UnknownRevision
-from airshift.metadata import losses, pause, scratch
+from airshift.metadata import losses, pause, roles, scratch
 from airshift.metadata.extract import ExportSettings, export
 from airshift.metadata.inspect import migration_issues
 from airshift.metadata.load import archive_codec
 from airshift.metadata.merge import MergeResult, merge
-from airshift.metadata.registry import TABLES, spec_of
-from airshift.metadata.rows_from import ArchiveRows, RowSource, ScratchRows
+from airshift.metadata.registry import SECRET_TABLES, TABLES, spec_of
+from airshift.metadata.rows_from import ArchiveRows, RowSource, ScratchRows, WithoutTables
 from airshift.metadata.source import AirflowDB
 from airshift.metadata.verify import check_target_key, compare_secrets
 from airshift.progress import NULL_PROGRESS, Log, Progress, null_log
@@ -56,6 +56,9 @@ class ImportSettings:
     link_dag_versions: bool = True
     jobs: int = 1  # tables loaded at once into the scratch database
     online: bool = False  # never lock a target table (see merge._Merger._bulk)
+    # Where connections and variables go instead of the target's tables (their secrets
+    # are then neither opened nor written here): the reason the report gives.
+    secrets_elsewhere: str | None = None
 
 
 @dataclass
@@ -72,6 +75,8 @@ class ImportResult:
     merge: MergeResult | None = None
     dags_not_deployed: list[str] = field(default_factory=list)
     pause_states: dict[str, bool] = field(default_factory=dict)
+    # custom FAB roles the archive holds (not imported: re-create them), with permissions
+    custom_roles: dict[str, list[str]] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         d = {k: v for k, v in self.__dict__.items() if k != "merge"}
@@ -155,7 +160,12 @@ def _new_report(reader: ArchiveReader, target_rev: str) -> ImportResult:
     src_rev = reader.manifest.source["alembic_revision"]
     check_direction(src_rev, target_rev)
     return ImportResult(
-        src_rev, target_rev, {n: t.rows for n, t in reader.manifest.tables.items()}, {}, {}
+        src_rev,
+        target_rev,
+        {n: t.rows for n, t in reader.manifest.tables.items()},
+        {},
+        {},
+        custom_roles=roles.custom_roles(reader),
     )
 
 
@@ -299,6 +309,10 @@ def _merge_with_pause(
     report: ImportResult,
     progress: Progress,
 ) -> MergeResult:
+    if opts.secrets_elsewhere:
+        hidden = {s.name for s in SECRET_TABLES} & set(reader.manifest.tables)
+        report.not_loaded |= dict.fromkeys(hidden, opts.secrets_elsewhere)
+        rows = WithoutTables(rows, frozenset(hidden))
     dags = _archive_values(reader, "dag", ["dag_id", "is_paused"])
     dag_ids = sorted(
         {d for (d,) in _archive_values(reader, "dag_run", ["dag_id"])} | {d for d, _ in dags}
