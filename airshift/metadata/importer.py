@@ -35,10 +35,11 @@ from airshift.progress import NULL_PROGRESS, Log, Progress, null_log
 
 # The last 2.x head: every 2.x database passes through it on the way to 3.x.
 LAST_2X_HEAD = "5f2621c13b39"
-# The newest schema the merge knows (3.3.0-3.3.2). Airflow 3.4 keeps every try as a
-# task_instance row and moves XComs to new tables (docs/airflow-3.4.md): merged with 3.3's
-# facts, its task instances would be left out while the import still succeeded.
-NEWEST_MERGEABLE_HEAD = "d2f4e1b3c5a7"
+# The newest schema the merge knows (Airflow 3.4.0b2: every try a task_instance row, XComs
+# in new tables, see docs/airflow-3.4.md). A newer Airflow may change what a row means the
+# way 3.4 did: merged with older facts, its task instances could be left out while the
+# import still succeeded, so it is refused until its tables are known.
+NEWEST_MERGEABLE_HEAD = "9cffe90fa0c0"
 
 
 @dataclass
@@ -104,8 +105,8 @@ def check_mergeable(target_rev: str) -> None:
         raise AirshiftError(
             f"The target is at {versions.describe(target_rev).label}, newer than this airshift "
             f"can import into ({newest} at most): its task instances, tries and XComs would "
-            "not be imported. Nothing was changed. docs/airflow-3.4.md says what Airflow 3.4 "
-            "changes; `airshift upgrade --to` still prepares an archive for it."
+            "not be imported. Nothing was changed. `airshift upgrade --to` still prepares an "
+            "archive for it."
         )
 
 
