@@ -9,8 +9,10 @@ makes airshift fast there (``docs/benchmarks.md``).
 from __future__ import annotations
 
 import contextlib
+import importlib.util
+import os
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from queue import Full, Queue
 from typing import Any, TypeVar
 
@@ -80,7 +82,7 @@ class PostgreSQL(ServerBackend):
         """From another PostgreSQL database: server to server in PostgreSQL's own text
         format. The blocks pass through this process without being parsed, so the cost
         is the servers' and memory holds one block at a time."""
-        if src.dialect.name != self.name:
+        if not _same_driver(src, into.conn):
             return super().copy_rows(src, query, into)
         sql = query.compile(dialect=src.dialect, compile_kwargs={"literal_binds": True})
         with _cursor(src) as scur, _cursor(into.conn) as dcur:
@@ -133,6 +135,89 @@ class PostgreSQL(ServerBackend):
         pg_bulk.restore(conn, aside)
 
 
+class Psycopg2(PostgreSQL):
+    """PostgreSQL through psycopg2: the driver Airflow 2.x and 3.0 environments have, whose
+    SQLAlchemy (1.4) has no psycopg 3 dialect (what the agent runs on there). The same
+    COPYs, through psycopg2's ``copy_expert`` and file objects instead of psycopg 3's
+    ``cursor.copy()``."""
+
+    driver = "postgresql+psycopg2"
+
+    def write_rows(self, into: Into, rows: Iterable[tuple]) -> int:
+        """Batched inserts: psycopg2 has no row-by-row COPY writer, and the rows that come
+        here are few (the secret tables; the Arrow batches go by ``write_batches``)."""
+        return ServerBackend.write_rows(self, into, rows)
+
+    def write_batches(self, into: Into, batches: Iterable[pa.RecordBatch]) -> int:
+        """As psycopg 3's: Arrow's CSV (made ``ahead``) into one ``COPY``, read as a file."""
+        with contextlib.closing(ahead(_csv_chunks(batches, into.names))) as chunks:
+            source = _ChunkFile(chunks)
+            with _cursor(into.conn) as cur:
+                cur.copy_expert(_copy_in(into, "(FORMAT csv)"), source, size=1 << 20)
+        return source.rows
+
+    def copy_rows(self, src: sa.Connection, query: sa.Select, into: Into) -> int:
+        """Server to server in PostgreSQL's text format, as psycopg 3's: the source's
+        ``COPY TO`` writes into a pipe (in a thread) that the target's ``COPY FROM`` reads."""
+        if not _same_driver(src, into.conn):
+            return super().copy_rows(src, query, into)
+        sql = query.compile(dialect=src.dialect, compile_kwargs={"literal_binds": True})
+        failed: list[BaseException] = []
+        read_fd, write_fd = os.pipe()
+        with _cursor(src) as scur, _cursor(into.conn) as dcur, open(read_fd, "rb") as pipe_in:
+
+            def copy_out() -> None:
+                try:
+                    with open(write_fd, "wb") as pipe_out:
+                        scur.copy_expert(f"COPY ({sql}) TO STDOUT", pipe_out)
+                except BaseException as exc:  # raised in the caller's thread below
+                    failed.append(exc)
+
+            worker = threading.Thread(target=copy_out, name="airshift-copy-out", daemon=True)
+            worker.start()
+            try:
+                dcur.copy_expert(_copy_in(into), pipe_in)
+            finally:
+                pipe_in.close()  # a target that failed early: the writer stops (broken pipe)
+                worker.join()
+            if failed:
+                raise failed[0]
+            return dcur.rowcount
+
+
+def installed() -> PostgreSQL:
+    """The PostgreSQL backend of the driver this process can use: psycopg 3 where it is
+    installed and SQLAlchemy has its dialect (SQLAlchemy 2), psycopg2 otherwise."""
+    found = importlib.util.find_spec
+    if found("psycopg") and found("sqlalchemy.dialects.postgresql.psycopg"):
+        return PostgreSQL()
+    return Psycopg2()
+
+
+class _ChunkFile:
+    """CSV chunks as the file ``copy_expert`` reads; counts the rows it handed over."""
+
+    def __init__(self, chunks: Iterator[tuple[int, pa.Buffer]]) -> None:
+        self._chunks = chunks
+        self._left = memoryview(b"")
+        self.rows = 0
+
+    def read(self, size: int = -1) -> bytes:
+        while not self._left:
+            rows, chunk = next(self._chunks, (0, None))
+            if chunk is None:
+                return b""
+            self.rows += rows
+            self._left = memoryview(chunk)
+        size = len(self._left) if size < 0 else size
+        out, self._left = self._left[:size], self._left[size:]
+        return out.tobytes()
+
+
+def _same_driver(a: sa.Connection, b: sa.Connection) -> bool:
+    return (a.dialect.name, a.dialect.driver) == (b.dialect.name, b.dialect.driver)
+
+
 def _copy_in(into: Into, options: str = "") -> str:
     """``COPY table (names) FROM STDIN``, quoted for the connection."""
     prep = into.conn.dialect.identifier_preparer
@@ -164,7 +249,7 @@ def _csv_ready(column: pa.Array) -> pa.Array:
     return column
 
 
-def ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
+def ahead(items: Iterable[T], depth: int = 2) -> Generator[T, None, None]:
     """``items``, produced by a background thread at most ``depth`` ahead of the consumer.
 
     Why: reading Parquet and writing CSV (Arrow, in C, without the GIL) can run while the

@@ -50,11 +50,17 @@ def _arrow_for(t: sa.types.TypeEngine) -> tuple[pa.DataType, bool]:
         return pa.date32(), False
     if isinstance(t, sa.LargeBinary | sa.types._Binary):
         return pa.large_binary(), False
-    if isinstance(t, sa.JSON | sa.Uuid):  # read as text: the exact JSON, the canonical UUID
+    if isinstance(t, sa.JSON) or _is_uuid(t):  # read as text: the exact JSON, the canonical UUID
         return pa.large_string(), True
     if isinstance(t, sa.String | sa.Enum):
         return pa.large_string(), False
     return pa.large_string(), True
+
+
+def _is_uuid(t: sa.types.TypeEngine) -> bool:
+    """A UUID type, by name: SQLAlchemy 2's ``sa.Uuid`` (and the dialects' ``UUID`` built on
+    it), or SQLAlchemy 1.4's ``postgresql.UUID``, which has no generic base (Airflow 2)."""
+    return any(k.__name__ in ("Uuid", "UUID") for k in type(t).__mro__)
 
 
 def reflect(engine: Engine) -> sa.MetaData:

@@ -28,15 +28,6 @@ from airshift.runtimes.venv import uv_binary
 from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-# What the agent needs in an environment whose SQLAlchemy is 1.4 (2.x, 3.0), while
-# airshift's base requirements still ask for 2.x (docs/agent.md, "Plan").
-AGENT_CORE = [
-    "pyarrow>=14",
-    "fsspec>=2023.12",
-    "s3fs>=2023.12",
-    "psycopg[binary]>=3.1",
-    "adbc-driver-postgresql>=1.0",
-]
 
 
 def build_wheel(dest: Path) -> Path:
@@ -68,10 +59,10 @@ class Replica:
         return {p[0]: p[1] for p in pairs if len(p) == 2}
 
     def install(
-        self, *requirements: str, no_deps: bool = False, flags: tuple[str, ...] = ()
+        self, *requirements: str, flags: tuple[str, ...] = ()
     ) -> subprocess.CompletedProcess[str]:
         """pip-install with every package the runtime has pinned, as an environment would."""
-        pinned = ["--no-deps"] if no_deps else ["-c", str(self.pins)]
+        pinned = ["-c", str(self.pins)]
         return _uv("pip", "install", "--python", str(self.python), *pinned, *flags, *requirements)
 
     def changed(self) -> dict[str, tuple[str, str | None]]:
@@ -99,15 +90,10 @@ def replica(version: str, where: Path) -> Replica:
 
 
 def with_agent(version: str, where: Path, wheel: Path) -> Replica:
-    """A replica with the agent installed: ``airshift[agent]`` against its pins; where
-    airshift's base requirements cannot be met (SQLAlchemy 1.4), airshift without its
-    requirements plus ``AGENT_CORE`` against the pins."""
+    """A replica with the agent installed: ``airshift[agent]`` against its pins."""
     env = replica(version, where)
     proc = env.install(f"{wheel}[agent]")
-    if proc.returncode != 0:
-        assert env.install(str(wheel), no_deps=True).returncode == 0
-        extra = env.install(*AGENT_CORE)
-        assert extra.returncode == 0, extra.stderr[-2000:]
+    assert proc.returncode == 0, proc.stderr[-2000:]
     return env
 
 
