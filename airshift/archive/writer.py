@@ -13,6 +13,7 @@ from airshift.archive.store import open_store
 from airshift.errors import AirshiftError
 
 MANIFEST = "manifest.json"
+INCOMPLETE = ".airshift-incomplete"  # there while an export writes; removed last
 
 
 class _HashingFile:
@@ -94,12 +95,16 @@ class TableSink:
 
 
 class ArchiveWriter:
-    """Creates an archive at ``url``; refuses a location that already holds files."""
+    """Creates an archive at ``url``; refuses a location that already holds files, except
+    what an interrupted export left there (its marker and no manifest): re-running the
+    command that was killed starts that archive over."""
 
     def __init__(self, url: str, rows_per_file: int = 2_000_000) -> None:
         self.url = url
         self.fs, self.root = open_store(url)
         self.rows_per_file = rows_per_file
+        if self._interrupted():
+            self.fs.rm(self.root, recursive=True)
         if self.fs.exists(self.root) and self.fs.ls(self.root):
             raise AirshiftError(
                 f"The archive location {url} is not empty. airshift never overwrites an "
@@ -107,12 +112,16 @@ class ArchiveWriter:
             )
         try:
             self.fs.makedirs(self.root, exist_ok=True)
-            self.fs.touch(f"{self.root}/.airshift-incomplete")
+            self.fs.touch(f"{self.root}/{INCOMPLETE}")
         except OSError as exc:
             raise AirshiftError(
                 f"Cannot write to the archive location {url}: {exc.strerror or exc}."
             ) from None
         self.tables: dict[str, TableEntry] = {}
+
+    def _interrupted(self) -> bool:
+        marker, manifest = f"{self.root}/{INCOMPLETE}", f"{self.root}/{MANIFEST}"
+        return self.fs.exists(marker) and not self.fs.exists(manifest)
 
     def table(self, entry: TableEntry, schema: pa.Schema) -> _SinkContext:
         self.tables[entry.name] = entry
@@ -125,7 +134,7 @@ class ArchiveWriter:
         with self.fs.open(tmp, "w") as fh:
             fh.write(manifest.to_json())
         self.fs.mv(tmp, f"{self.root}/{MANIFEST}")
-        self.fs.rm(f"{self.root}/.airshift-incomplete")
+        self.fs.rm(f"{self.root}/{INCOMPLETE}")
 
     def abort(self) -> None:
         """Remove what this writer made (it only ever writes into a location it found empty)."""
