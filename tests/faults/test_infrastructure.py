@@ -23,12 +23,12 @@ SEVER = """
 import sys
 import sqlalchemy as sa
 from airshift.metadata import merge
-write, calls = merge._Merger._write, [0]
+write, calls, server = merge._Merger._write, [0], sys.argv[1]
 def severed(self, *args, **kwargs):
     calls[0] += 1
     if calls[0] == 3:  # the merge's transaction is open and has written two tables
         pid = self.conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
-        admin = sa.create_engine(sys.argv[1])
+        admin = sa.create_engine(server)
         with admin.connect() as conn:
             conn.exec_driver_sql(f"SELECT pg_terminate_backend({pid})")
         admin.dispose()
@@ -40,6 +40,7 @@ main()
 """
 
 
+@pytest.mark.full
 def test_connection_terminated_mid_merge(clone_db, tmp_path) -> None:
     src = clone_db("2.10.5", "postgresql")
     tgt = clone_db("3.3.2", "postgresql", "target")
