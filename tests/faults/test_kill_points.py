@@ -15,11 +15,13 @@ are marked ``full`` (each point is two runs of the command, a minute or more).
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +35,7 @@ from tests.realairflow import build
 
 KILLER = str(Path(__file__).with_name("killer.py"))
 SEED = 21
-FAST = 4
+FAST = 2
 
 
 @dataclass(frozen=True)
@@ -184,72 +186,92 @@ def _archive_rows(location: Path) -> dict[str, int]:
     return {n: t.rows for n, t in reader.manifest.tables.items()}
 
 
-@pytest.fixture(scope="module")
-def world(tmp_path_factory):
-    """A 2.10.5 PostgreSQL source, its archive, that archive upgraded to 3.3.2, and a 3.3.2
-    PostgreSQL target after one clean import: what every re-run is held to."""
-    tmp = tmp_path_factory.mktemp("kill")
-    src_fx = build.get_fixture("2.10.5", "postgresql")
-    tgt_fx = build.get_fixture("3.3.2", "postgresql", "target")
-    made: list[str] = []
+class World:
+    """A 2.10.5 PostgreSQL source and its archive; made when first asked for, that archive
+    upgraded to 3.3.2 and a 3.3.2 PostgreSQL target after one clean import: what every
+    re-run is held to."""
 
-    def clone(fx, name):
-        made.append(name)
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.source_fx = build.get_fixture("2.10.5", "postgresql")
+        self.target_fx = build.get_fixture("3.3.2", "postgresql", "target")
+        self.made: list[str] = []
+        self.source = self.clone(self.source_fx)
+        self.archive = tmp / "archive"
+        out = airshift(
+            "export",
+            self.source,
+            "--to",
+            str(self.archive),
+            "--fernet-key",
+            self.source_fx.fernet_key,
+            "--json",
+        )
+        assert out.returncode == 0, out.stderr[-3000:]
+        self.key = json.loads(out.stdout)["generated_archive_key"]
+        self.archive_rows = _archive_rows(self.archive)
+
+    def clone(self, fx) -> str:
+        name = f"reliability_{len(self.made)}_{self.tmp.name[-6:]}"
+        self.made.append(name)
         return build.clone(fx, name)
 
-    source = clone(src_fx, f"reliability_src_{tmp.name[-6:]}")
-    archive = tmp / "archive"
-    out = airshift(
-        "export", source, "--to", str(archive), "--fernet-key", src_fx.fernet_key, "--json"
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    key = json.loads(out.stdout)["generated_archive_key"]
-    upgraded = tmp / "upgraded"
-    up = airshift(
-        "upgrade", str(archive), "--to", "3.3.2", "--out", str(upgraded), "--archive-key", key
-    )
-    assert up.returncode == 0, up.stderr[-3000:]
-    clean = clone(tgt_fx, f"reliability_clean_{tmp.name[-6:]}")
-    imp = airshift(
-        "import",
-        str(archive),
-        clean,
-        "--archive-key",
-        key,
-        "--target-fernet-key",
-        tgt_fx.fernet_key,
-    )
-    assert imp.returncode == 0, imp.stderr[-3000:]
-    counter = iter(range(1000))
-    yield {
-        "tmp": tmp,
-        "source": source,
-        "source_fx": src_fx,
-        "target_fx": tgt_fx,
-        "archive": archive,
-        "key": key,
-        "archive_rows": _archive_rows(archive),
-        "upgraded_rows": _archive_rows(upgraded),
-        "clean": comparable(clean),
-        "new_target": lambda: clone(tgt_fx, f"reliability_t{next(counter)}_{tmp.name[-6:]}"),
-    }
-    for name in made:
+    def new_target(self) -> str:
+        return self.clone(self.target_fx)
+
+    @functools.cached_property
+    def upgraded_rows(self) -> dict[str, int]:
+        upgraded = self.tmp / "upgraded"
+        up = airshift(
+            "upgrade",
+            str(self.archive),
+            "--to",
+            "3.3.2",
+            "--out",
+            str(upgraded),
+            "--archive-key",
+            self.key,
+        )
+        assert up.returncode == 0, up.stderr[-3000:]
+        return _archive_rows(upgraded)
+
+    @functools.cached_property
+    def clean(self) -> dict[str, list[str]]:
+        target = self.new_target()
+        imp = airshift(
+            "import",
+            str(self.archive),
+            target,
+            "--archive-key",
+            self.key,
+            "--target-fernet-key",
+            self.target_fx.fernet_key,
+        )
+        assert imp.returncode == 0, imp.stderr[-3000:]
+        return comparable(target)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Iterator[World]:
+    w = World(tmp_path_factory.mktemp("kill"))
+    yield w
+    for name in w.made:
         db.drop_database(build.PG_SERVER, name)
 
 
-def _command(point: Point, w: dict, target: str | None) -> tuple[list[str], Path | None]:
+def _command(point: Point, w: World, target: str | None) -> tuple[list[str], Path | None]:
     """The command line a point interrupts, and the archive it writes (if it writes one)."""
-    tmp, key = w["tmp"], w["key"]
-    into = ["--target-fernet-key", w["target_fx"].fernet_key]
+    tmp, key = w.tmp, w.key
+    into = ["--target-fernet-key", w.target_fx.fernet_key]
     out = tmp / f"out-{point.id}"
     if point.command == "export":
         return [
             "export",
-            w["source"],
+            w.source,
             "--to",
             str(out),
             "--fernet-key",
-            w["source_fx"].fernet_key,
+            w.source_fx.fernet_key,
             "--archive-key",
             key,
             "--pause",
@@ -257,7 +279,7 @@ def _command(point: Point, w: dict, target: str | None) -> tuple[list[str], Path
     if point.command == "upgrade":
         return [
             "upgrade",
-            str(w["archive"]),
+            str(w.archive),
             "--to",
             "3.3.2",
             "--out",
@@ -266,30 +288,30 @@ def _command(point: Point, w: dict, target: str | None) -> tuple[list[str], Path
             key,
         ], out
     if point.command == "import":
-        return ["import", str(w["archive"]), target, "--archive-key", key, *into], None
-    return ["migrate", w["source"], target, "--fernet-key", w["source_fx"].fernet_key, *into], None
+        return ["import", str(w.archive), target, "--archive-key", key, *into], None
+    return ["migrate", w.source, target, "--fernet-key", w.source_fx.fernet_key, *into], None
 
 
 @pytest.mark.parametrize("point", PARAMS)
 def test_killed_then_rerun_equals_a_clean_run(world, point: Point) -> None:
-    target = world["new_target"]() if point.command in ("import", "migrate") else None
+    target = world.new_target() if point.command in ("import", "migrate") else None
     args, out = _command(point, world, target)
-    source_before = snapshot(world["source"])
+    source_before = snapshot(world.source)
     target_before = comparable(target) if target else None
     killed = _killed(point, args)
     expected = -signal.SIGKILL if point.signal == "KILL" else 130
     assert killed.returncode == expected, killed.stderr[-3000:]
     # Right after the kill: the source as it was (its pause flags aside), the target
     # unchanged or completely imported (its pause flags aside).
-    after = snapshot(world["source"])
+    after = snapshot(world.source)
     assert {k: v for k, v in after.items() if k != "dag"} == {
         k: v for k, v in source_before.items() if k != "dag"
     }
     if target:
         now = _without_pause(comparable(target))
-        assert now in (_without_pause(target_before), _without_pause(world["clean"]))
+        assert now in (_without_pause(target_before), _without_pause(world.clean))
     if point.signal == "TERM":  # an interrupt cleans up at once
-        assert snapshot(world["source"]) == source_before
+        assert snapshot(world.source) == source_before
         if target:
             assert _scratches(target) == set()
             assert comparable(target) == target_before
@@ -297,12 +319,12 @@ def test_killed_then_rerun_equals_a_clean_run(world, point: Point) -> None:
             assert not out.exists()
     rerun = airshift(*args)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert snapshot(world["source"]) == source_before
+    assert snapshot(world.source) == source_before
     if target:
         assert _scratches(target) == set()
-        assert comparable(target) == world["clean"]
+        assert comparable(target) == world.clean
     if out:
-        rows = world["archive_rows"] if point.command == "export" else world["upgraded_rows"]
+        rows = world.archive_rows if point.command == "export" else world.upgraded_rows
         assert _archive_rows(out) == rows
     record(
         "kill_points",
