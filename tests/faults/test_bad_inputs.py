@@ -405,3 +405,11 @@ def test_bad_input_is_refused_clearly_and_changes_nothing(lab, case: Case) -> No
     assert not (lab.tmp / "never" / "manifest.json").exists()  # no archive from a failed export
     assert not (lab.tmp / "never").exists() or not any((lab.tmp / "never").iterdir())
     record("bad_inputs", case=case.name, what=case.what, exit_code=proc.returncode, message=message)
+
+
+def test_with_json_an_error_is_a_json_object_too(lab) -> None:
+    wrong = [*lab.import_args(), "--json"]
+    wrong[wrong.index("--archive-key") + 1] = Fernet.generate_key().decode()
+    proc = airshift(*wrong)
+    message = assert_clear_error(proc, 2, r"archive key is wrong")
+    assert json.loads(proc.stdout) == {"error": message, "kind": "WrongKey", "exit_code": 2}
