@@ -103,20 +103,23 @@ class ArchiveWriter:
         self.url = url
         self.fs, self.root = open_store(url)
         self.rows_per_file = rows_per_file
-        if self._interrupted():
-            self.fs.rm(self.root, recursive=True)
-        if self.fs.exists(self.root) and self.fs.ls(self.root):
+        try:
+            if self._interrupted():
+                self.fs.rm(self.root, recursive=True)
+            used = self.fs.exists(self.root) and bool(self.fs.ls(self.root))
+            if not used:
+                self.fs.makedirs(self.root, exist_ok=True)
+                self.fs.touch(f"{self.root}/{INCOMPLETE}")
+        # Any store's failure (a full disk, an S3 endpoint that does not answer: botocore's
+        # errors are not OSErrors) is the location's, not a bug.
+        except Exception as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise AirshiftError(f"Cannot write to the archive location {url}: {reason}.") from None
+        if used:
             raise AirshiftError(
                 f"The archive location {url} is not empty. airshift never overwrites an "
                 "archive: choose a new location or remove the old one."
             )
-        try:
-            self.fs.makedirs(self.root, exist_ok=True)
-            self.fs.touch(f"{self.root}/{INCOMPLETE}")
-        except OSError as exc:
-            raise AirshiftError(
-                f"Cannot write to the archive location {url}: {exc.strerror or exc}."
-            ) from None
         self.tables: dict[str, TableEntry] = {}
 
     def _interrupted(self) -> bool:
