@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -28,7 +29,9 @@ BEGIN, END = "<!-- figures:begin -->", "<!-- figures:end -->"
 
 
 def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """A table cell: one line, pipes escaped, pytest's temp folders named as such."""
+    text = re.sub(r"/\S*?/pytest-of-[^/]+/pytest-\d+/", "$TMP/", str(text))
+    return text.replace("|", "\\|").replace("\n", " ")
 
 
 def _table(head: list[str], rows: list[list[object]]) -> str:

@@ -16,8 +16,8 @@ import requests
 
 from tests import rows
 from tests.faults.lab import CLI, record
-from tests.live_target import running_target
 from tests.metadata.test_import import _export
+from tests.metadata.test_target_runs_on import running_target
 
 
 class Client(threading.Thread):
@@ -84,8 +84,8 @@ def test_online_import_into_a_running_target(clone_db, tmp_path) -> None:
         "--online",
         "--json",
     ]
-    with running_target("3.3.2", tgt.url, tgt.fixture.fernet_key, tmp_path) as base:
-        client = Client(f"{base}/api/v2")
+    with running_target("3.3.2", tgt, tmp_path) as api:
+        client = Client(api)
         client.start()
         time.sleep(20)
         client.phase = "during"
