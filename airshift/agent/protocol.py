@@ -47,6 +47,9 @@ _OPTIONS: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "on_conflict": ((str,), "skip"),
         "unpause": ((str,), "source-state"),
         "secrets": ((str,), "import"),
+        # set when the caller writes connections and variables elsewhere (Secrets Manager):
+        # they are left out, with this reason
+        "secrets_elsewhere": ((str, type(None)), None),
         "dry_run": ((bool,), False),
         "link_dag_versions": ((bool,), True),
         "online": ((bool,), False),

@@ -31,6 +31,7 @@ import functools
 import os
 import tempfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import ParamSpec, TypeVar
 
 from rich.filesize import decimal
@@ -60,8 +61,16 @@ from airshift.api.reports import (
 from airshift.archive import ArchiveReader
 from airshift.archive import secrets as sec
 from airshift.archive.reader import is_archive
-from airshift.choices import ExportSecrets, ImportSecrets
-from airshift.errors import AirshiftError, ExitCode, UnreachableDatabase
+from airshift.choices import ExportSecrets, ImportSecrets, OnConflict
+from airshift.env.secretsmanager import (
+    ConnectionValue,
+    SecretsManagerTarget,
+    SecretsReport,
+    VariableValue,
+    archived_values,
+    write_secrets,
+)
+from airshift.errors import AirshiftError, ConflictError, ExitCode, UnreachableDatabase
 from airshift.logs import stage
 from airshift.logs.copy import CopyOptions, FileResult, copy_logs
 from airshift.logs.index import IndexFilter, airflow_major, iter_tries
@@ -86,6 +95,7 @@ __all__ = [
     "MigrateOptions",
     "MigrateReport",
     "Report",
+    "SecretsOut",
     "UpgradeOptions",
     "UpgradeReport",
     "VerifyOptions",
@@ -175,13 +185,16 @@ def import_(
 ) -> ImportReport:
     """An archive's history merged into a live target, across Airflow versions."""
     _use_venvs(opts.airflow_venvs)
+    secrets_to = SecretsOut.target_of(opts.secrets_to, opts.secrets)
     settings = _import_settings(opts, opts.archive_key, opts.link_dag_versions)
     reader = ArchiveReader(opts.archive)
+    out = SecretsOut.ready(secrets_to, reader, opts.archive_key, opts.on_conflict)
     target = AirflowDB.open(opts.target)
     try:
-        return ImportReport(importer.import_archive(reader, target, settings, progress, log=log))
+        result = importer.import_archive(reader, target, settings, progress, log=log)
     finally:
         target.dispose()
+    return ImportReport(result, out.write(opts.dry_run, log) if out else None)
 
 
 @_failing_database
@@ -213,6 +226,7 @@ def migrate(
     task logs, when asked). The archive goes to a temp folder unless ``opts.archive``
     says where to keep it; its secrets are sealed with a new key the report holds."""
     _use_venvs(opts.airflow_venvs)
+    secrets_to = SecretsOut.target_of(opts.secrets_to, opts.secrets)
     source, target = AirflowDB.open(opts.source), AirflowDB.open(opts.target)
     log(
         f"source: {source.safe_url} ({source.revision.label}); "
@@ -241,7 +255,10 @@ def migrate(
         )
         extract.export(source, archived, progress)
         log(f"exported to {where}")
-        result = importer.import_archive(ArchiveReader(where), target, settings, progress, log=log)
+        reader = ArchiveReader(where)
+        out = SecretsOut.ready(secrets_to, reader, key, opts.on_conflict)
+        result = importer.import_archive(reader, target, settings, progress, log=log)
+        written = out.write(opts.dry_run, log) if out else None
         copied = None
         if opts.logs and not opts.dry_run:
             source_logs, target_logs = opts.logs
@@ -249,7 +266,7 @@ def migrate(
             copied = stage.copy_archived_logs(
                 where, source_logs, target_logs, target_major=target.revision.major
             )
-    return MigrateReport(result, opts.archive, key, copied)
+    return MigrateReport(result, opts.archive, key, copied, written)
 
 
 @_failing_database
@@ -334,12 +351,73 @@ def _import_settings(
         dry_run=opts.dry_run,
         unpause=opts.unpause,
         scratch_url=opts.scratch_url,
-        skip_secrets=opts.secrets is ImportSecrets.SKIP,
+        skip_secrets=opts.secrets is ImportSecrets.SKIP or bool(opts.secrets_to),
         convert_pickled=opts.convert_pickled,
         link_dag_versions=link_dag_versions,
         jobs=opts.jobs or default_jobs(),
         online=opts.online,
+        secrets_elsewhere=SecretsOut.reason(opts.secrets_to) if opts.secrets_to else None,
     )
+
+
+@dataclass
+class SecretsOut:
+    """An archive's connections and variables, opened and bound for Secrets Manager
+    (``--secrets-to``) instead of the target's database.
+
+    Opened (and, with ``--on-conflict fail``, checked against what Secrets Manager holds)
+    before the import changes anything; written once the import has succeeded. The agent's
+    import uses it too: the archive is opened on the caller's machine, which holds its key."""
+
+    target: SecretsManagerTarget
+    connections: list[ConnectionValue]
+    variables: list[VariableValue]
+    overwrite: bool
+
+    @staticmethod
+    def target_of(url: str | None, secrets: ImportSecrets) -> SecretsManagerTarget | None:
+        """The parsed ``--secrets-to`` (None without one); refused with ``--secrets skip``."""
+        if not url:
+            return None
+        if secrets is ImportSecrets.SKIP:
+            raise AirshiftError(
+                "--secrets skip leaves connections' secrets and variables out, and --secrets-to "
+                "writes them to Secrets Manager: choose one. Nothing was changed."
+            )
+        return SecretsManagerTarget.parse(url)
+
+    @staticmethod
+    def reason(url: str) -> str:
+        return f"written to AWS Secrets Manager instead ({url}), see secrets_to"
+
+    @classmethod
+    def ready(
+        cls,
+        target: SecretsManagerTarget | None,
+        reader: ArchiveReader,
+        key: str | None,
+        on_conflict: OnConflict,
+    ) -> SecretsOut | None:
+        """The archive's values opened for ``target`` (None without one)."""
+        if target is None:
+            return None
+        connections, variables = archived_values(reader, key)
+        out = cls(target, connections, variables, on_conflict is OnConflict.OVERWRITE)
+        if on_conflict is OnConflict.FAIL:
+            conflicts = [r.secret_name for r in out.write(dry_run=True).problems]
+            if conflicts:
+                raise ConflictError(
+                    f"{len(conflicts)} secret(s) in Secrets Manager hold other values: "
+                    f"{', '.join(conflicts)}. --on-conflict fail: nothing was imported."
+                )
+        return out
+
+    def write(self, dry_run: bool, log: Log = null_log) -> SecretsReport:
+        report = write_secrets(
+            self.connections, self.variables, self.target, self.overwrite, dry_run
+        )
+        log(f"Secrets Manager: {report.counts()}")
+        return report
 
 
 @contextlib.contextmanager

@@ -50,6 +50,10 @@ class _Merging(_IntoTarget):
     on_conflict: OnConflict = OnConflict.SKIP
     unpause: Unpause = Unpause.SOURCE_STATE
     secrets: ImportSecrets = ImportSecrets.IMPORT
+    # aws-secretsmanager://[CONNECTIONS_PREFIX,VARIABLES_PREFIX][?region=R]: connections and
+    # variables go to Secrets Manager, named as Airflow's SecretsManagerBackend reads them,
+    # instead of the target's database (``--on-conflict overwrite`` replaces other values)
+    secrets_to: str | None = None
     convert_pickled: bool = False  # unpickle 2.x pickled XComs into JSON (runs their code)
     dry_run: bool = False  # report what would be inserted, skipped and lost; change nothing
     jobs: int | None = None  # tables loaded at once; None: the CPU count, at most 4

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from airshift.env.secretsmanager import SecretsReport
 from airshift.errors import ExitCode
 from airshift.logs.copy import CopyReport, Status
 from airshift.metadata.extract import ExportResult
@@ -96,21 +97,41 @@ def _differing(result: ImportResult) -> bool:
     return bool(result.merge and any(t.differing for t in result.merge.tables.values()))
 
 
+def _secrets_failed(secrets: SecretsReport | None) -> bool:
+    return bool(secrets and secrets.failed)
+
+
+def _secrets_notices(secrets: SecretsReport | None) -> list[str]:
+    """A secret left out is said on stderr whatever the output form (never its value)."""
+    return [
+        f"[red]{r.kind} {r.key} not written to Secrets Manager[/] ({r.status.value}): {r.message}"
+        for r in (secrets.problems if secrets else [])
+    ]
+
+
 @dataclass
-class ImportReport(_Quiet):
-    """What an import inserted, skipped, lost and kept, table by table."""
+class ImportReport:
+    """What an import inserted, skipped, lost and kept, table by table (and, with
+    ``--secrets-to``, what went to Secrets Manager)."""
 
     result: ImportResult
+    secrets: SecretsReport | None = None
 
     @property
     def exit_code(self) -> ExitCode:
-        return ExitCode.FAILED if _differing(self.result) else ExitCode.OK
+        bad = _differing(self.result) or _secrets_failed(self.secrets)
+        return ExitCode.FAILED if bad else ExitCode.OK
 
     def as_dict(self) -> dict[str, Any]:
-        return self.result.as_dict()
+        return self.result.as_dict() | {
+            "secrets_to": self.secrets.as_dict() if self.secrets else None
+        }
 
     def render(self) -> None:
         console.render_import(self.as_dict())
+
+    def notices(self) -> list[str]:
+        return _secrets_notices(self.secrets)
 
 
 @dataclass
@@ -168,17 +189,20 @@ class MigrateReport:
     archive: str | None  # where the intermediate archive was kept, if asked
     archive_key: str  # the key its secrets are sealed with (said once, on stderr, if kept)
     logs: CopyReport | None = None
+    secrets: SecretsReport | None = None  # with --secrets-to
 
     @property
     def exit_code(self) -> ExitCode:
         if self.logs is not None and not self.logs.ok:
             return ExitCode.FAILED
-        return ExitCode.FAILED if _differing(self.imported) else ExitCode.OK
+        bad = _differing(self.imported) or _secrets_failed(self.secrets)
+        return ExitCode.FAILED if bad else ExitCode.OK
 
     def as_dict(self) -> dict[str, Any]:
         data = self.imported.as_dict() | {
             "archive": self.archive,
             "logs": self.logs.to_dict() if self.logs else None,
+            "secrets_to": self.secrets.as_dict() if self.secrets else None,
         }
         if self.archive:
             data["archive_key"] = "printed once on stderr"
@@ -195,7 +219,7 @@ class MigrateReport:
         )
         if self.logs is not None and not self.logs.ok:
             said.append("[red]some task logs could not be copied[/] (see the report)")
-        return said
+        return said + _secrets_notices(self.secrets)
 
 
 @dataclass

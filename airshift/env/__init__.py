@@ -8,7 +8,8 @@ library API, which ``airshift.env.cli`` only parses for and prints:
 - ``source.read_environment(location) -> Environment`` (``mwaa://NAME`` or a saved file)
 - ``plan.make_plan(environment, PlanOptions(...)) -> Plan``; ``formats.render(plan, Format)``
 - ``create.create_environment(request, wait=...) -> CreateResult``
-- ``resources.move_resources(source, target, write=...) -> ResourcesResult``
+- ``resources.move_resources(source, target, write=..., wait=create.Waiting(...))``
 - ``secretsmanager.write_secrets(connections, variables, target) -> SecretsReport``
+  (``secretsmanager.archived_values(reader, key)``: an archive's, opened in memory)
 - ``policy.needs(...)``, ``policy.check_role(role_arn, needs) -> RoleCheck``
 """

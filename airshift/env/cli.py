@@ -18,10 +18,12 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
+from airshift.cli_options import JsonOpt
 from airshift.env.formats import Format
 from airshift.errors import ExitCode
 
 if TYPE_CHECKING:
+    from airshift.env.create import CreateResult, Waiting
     from airshift.env.plan import Plan
     from airshift.env.resources import ResourcesResult
 
@@ -32,7 +34,12 @@ env_app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+PollOpt = Annotated[
+    float, typer.Option("--poll-seconds", min=0, help="Seconds between status checks.")
+]
+TimeoutOpt = Annotated[
+    float, typer.Option("--timeout-minutes", min=1, help="Stop waiting after this long.")
+]
 
 
 @env_app.command("plan")
@@ -141,46 +148,54 @@ def create_command(
     region: Annotated[
         str | None, typer.Option(help="The region to create it in (the source's, for its subnets).")
     ] = None,
-    poll_seconds: Annotated[
-        float, typer.Option("--poll-seconds", min=0, help="Seconds between status checks.")
-    ] = 30.0,
-    timeout_minutes: Annotated[
-        float, typer.Option("--timeout-minutes", min=1, help="Stop waiting after this long.")
-    ] = 180.0,
+    poll_seconds: PollOpt = 30.0,
+    timeout_minutes: TimeoutOpt = 180.0,
     json_out: JsonOpt = False,
 ) -> None:
     """Create the environment a plan describes (after checking its bucket), optionally waiting."""
-    from airshift.env.create import Progress, create_environment, read_plan
+    from airshift.env.create import create_environment, read_plan
 
     request = read_plan(plan_file)
-    seen: list[str] = []
-
-    def progress(step: Progress) -> None:
-        if not seen or seen[-1] != step.status:
-            err.print(f"{step.elapsed / 60:5.1f} min  {request['Name']} {step.status}")
-            seen.append(step.status)
-
+    waiting = _waiting(request["Name"], poll_seconds, timeout_minutes)
     with err.status(f"creating {request['Name']}", spinner="dots") if wait else nullcontext():
         result = create_environment(
             request,
             wait,
             region,
-            poll_seconds=poll_seconds,
-            timeout_seconds=timeout_minutes * 60,
-            progress=progress,
+            poll_seconds=waiting.poll_seconds,
+            timeout_seconds=waiting.timeout_seconds,
+            progress=waiting.progress,
         )
     if json_out:
         print(json.dumps(vars(result), indent=1))
-    elif result.failed:
-        err.print(
-            f"[bold red]{result.name} {result.status}:[/] {result.reason or 'no reason given'}"
-        )
+    else:
+        _print_settled(result)
+    if result.failed:
+        raise typer.Exit(ExitCode.FAILED)
+
+
+def _waiting(name: str, poll_seconds: float, timeout_minutes: float) -> Waiting:
+    """How ``--wait`` polls, saying each new status on stderr."""
+    from airshift.env.create import Progress, Waiting
+
+    seen: list[str] = []
+
+    def progress(step: Progress) -> None:
+        if not seen or seen[-1] != step.status:
+            err.print(f"{step.elapsed / 60:5.1f} min  {name} {step.status}")
+            seen.append(step.status)
+
+    return Waiting(poll_seconds, timeout_minutes * 60, progress)
+
+
+def _print_settled(result: CreateResult) -> None:
+    if result.failed:
+        what = f"{result.status}, the update rolled back" if result.rolled_back else result.status
+        err.print(f"[bold red]{result.name} {what}:[/] {result.reason or 'no reason given'}")
     else:
         out.print(
             f"{result.name} {result.status}  {result.arn}  {result.webserver_url or ''}".rstrip()
         )
-    if result.failed:
-        raise typer.Exit(ExitCode.FAILED)
 
 
 @env_app.command("resources")
@@ -204,6 +219,16 @@ def resources_command(
     no_resolve: Annotated[
         bool, typer.Option("--no-resolve", help="Skip the dry-run resolve of requirements.txt.")
     ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait",
+            help="With --write to a live environment: wait until it has applied the new "
+            "files (AVAILABLE), or says why not.",
+        ),
+    ] = False,
+    poll_seconds: PollOpt = 30.0,
+    timeout_minutes: TimeoutOpt = 180.0,
     json_out: JsonOpt = False,
 ) -> None:
     """Upgrade the DAGs, requirements, plugins and startup script for the target and move them.
@@ -219,14 +244,20 @@ def resources_command(
         resolve=not no_resolve,
         log=lambda message: err.print(f"[dim]{message}[/]"),
     )
-    result = move_resources(source, target, write, options, log=options.log)
+    if wait and not write:
+        raise typer.BadParameter("--wait waits for what --write sets; add --write.")
+    waiting = _waiting(target, poll_seconds, timeout_minutes) if wait else None
+    result = move_resources(source, target, write, options, log=options.log, wait=waiting)
     report = result.upgrade.report
     assert report is not None
     if json_out:
         print(json.dumps(_resources_json(result), indent=1))
     else:
         _print_resources(result)
-    raise typer.Exit(ExitCode.FAILED if report.breaks else ExitCode.OK)
+        if result.settled:
+            _print_settled(result.settled)
+    failed = report.breaks or (result.settled and result.settled.failed)
+    raise typer.Exit(ExitCode.FAILED if failed else ExitCode.OK)
 
 
 def _resources_json(result: ResourcesResult) -> dict:
@@ -249,6 +280,7 @@ def _resources_json(result: ResourcesResult) -> dict:
             for f in result.files
         ],
         "update": result.update,
+        "settled": vars(result.settled) if result.settled else None,
         "changes": [{"file": c.display, "diff": c.diff()} for c in result.upgrade.changes],
         "not_fixed": result.upgrade.skipped,
         "check": json.loads(render.to_json(result.upgrade.report)),

@@ -88,17 +88,30 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class Waiting:
+    """How to wait for an environment to settle (``--wait``)."""
+
+    poll_seconds: float = 30.0
+    timeout_seconds: float = 3 * 3600
+    progress: Callable[[Progress], None] | None = None
+    sleep: Callable[[float], None] = time.sleep
+
+
+@dataclass(frozen=True)
 class CreateResult:
     name: str
     arn: str
     status: str  # the last status seen: AVAILABLE, CREATE_FAILED, or CREATING without --wait
-    reason: str | None = None  # LastUpdate.Error of a failed create
+    reason: str | None = None  # LastUpdate.Error of a failed create or update
     elapsed: float = 0.0
     webserver_url: str | None = None
+    # An update MWAA could not apply: it rolls the environment back to AVAILABLE and says
+    # so only in LastUpdate (Status FAILED).
+    rolled_back: bool = False
 
     @property
     def failed(self) -> bool:
-        return self.status in FAILED
+        return self.status in FAILED or self.rolled_back
 
 
 def create_environment(
@@ -123,37 +136,42 @@ def create_environment(
     if not wait:
         return CreateResult(request["Name"], arn, "CREATING")
     return wait_until_settled(
-        request["Name"], arn, mwaa, poll_seconds, timeout_seconds, progress, sleep
+        request["Name"], arn, mwaa, Waiting(poll_seconds, timeout_seconds, progress, sleep)
     )
 
 
 def wait_until_settled(
-    name: str,
-    arn: str,
-    mwaa: Any,
-    poll_seconds: float = 30.0,
-    timeout_seconds: float = 3 * 3600,
-    progress: Callable[[Progress], None] | None = None,
-    sleep: Callable[[float], None] = time.sleep,
+    name: str, arn: str, mwaa: Any, waiting: Waiting, update: bool = False
 ) -> CreateResult:
-    """Poll GetEnvironment until AVAILABLE or a failed status; the service's reason if failed."""
+    """Poll GetEnvironment until AVAILABLE or a failed status; the service's reason if failed.
+
+    ``update``: after UpdateEnvironment, where AVAILABLE with ``LastUpdate.Status`` FAILED
+    means MWAA rolled the update back."""
     start = time.monotonic()
     while True:
         with aws.calling(f"GetEnvironment {name}"):
             environment = mwaa.get_environment(Name=name)["Environment"]
         status, elapsed = environment["Status"], time.monotonic() - start
-        if progress:
-            progress(Progress(status, elapsed))
+        if waiting.progress:
+            waiting.progress(Progress(status, elapsed))
         if status in DONE | FAILED:
-            error = (environment.get("LastUpdate") or {}).get("Error") or {}
+            last = environment.get("LastUpdate") or {}
+            error = last.get("Error") or {}
             reason = " ".join(filter(None, (error.get("ErrorCode"), error.get("ErrorMessage"))))
+            rolled_back = update and status in DONE and last.get("Status") == "FAILED"
             return CreateResult(
-                name, arn, status, reason or None, elapsed, environment.get("WebserverUrl")
+                name,
+                arn,
+                status,
+                reason or None,
+                elapsed,
+                environment.get("WebserverUrl"),
+                rolled_back,
             )
-        if elapsed >= timeout_seconds:
+        if elapsed >= waiting.timeout_seconds:
             raise AirshiftError(
                 f"{name} is still {status} after {elapsed / 60:.0f} minutes; it goes on in AWS "
                 f"(`aws mwaa get-environment --name {name}`).",
                 ExitCode.FAILED,
             )
-        sleep(poll_seconds)
+        waiting.sleep(waiting.poll_seconds)

@@ -70,13 +70,8 @@ class ResourcesResult:
     files: list[FilePlan] = field(default_factory=list)
     update: dict[str, Any] | None = None  # UpdateEnvironment request, or the plan's new fields
     written: bool = False
+    settled: create.CreateResult | None = None  # after UpdateEnvironment, with ``wait``
     notes: list[str] = field(default_factory=list)
-
-    def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for file in self.files:
-            counts[file.action.value] = counts.get(file.action.value, 0) + 1
-        return counts
 
 
 @dataclass
@@ -101,8 +96,10 @@ def move_resources(
     mwaa: Any | None = None,
     s3: Any | None = None,
     log: Callable[[str], None] = lambda message: None,
+    wait: create.Waiting | None = None,
 ) -> ResourcesResult:
-    """Upgrade the source's files for the target's Airflow and (``write``) put them there."""
+    """Upgrade the source's files for the target's Airflow and (``write``) put them there;
+    with ``wait``, until a live target has applied them (AVAILABLE, or the update failed)."""
     goal = _resolve_target(target, mwaa)
     s3 = s3 or aws.client("s3", goal.region)
     origin = None if Path(source).is_dir() else read_environment(source, mwaa)
@@ -123,7 +120,7 @@ def move_resources(
         contents = _contents(project, original_zip, upgraded, goal)
         result.files = _compare(contents, goal, s3)
         if write:
-            _write(result, contents, goal, s3, mwaa, log)
+            _write(result, contents, goal, s3, mwaa, log, wait)
         else:
             result.update = _update_fields(result.files, goal)
     return result
@@ -360,6 +357,7 @@ def _write(
     s3: Any,
     mwaa: Any | None,
     log: Callable[[str], None],
+    wait: create.Waiting | None = None,
 ) -> None:
     bucket = goal.bucket
     with aws.calling(f"GetBucketVersioning {bucket}"):
@@ -395,7 +393,11 @@ def _write(
         log(f"UpdateEnvironment {goal.name}: {', '.join(sorted(result.update))}")
         mwaa = mwaa or aws.client("mwaa", goal.region)
         with aws.calling(f"UpdateEnvironment {goal.name}"):
-            mwaa.update_environment(**request)
+            arn = mwaa.update_environment(**request)["Arn"]
+        result.written = True
+        if wait:
+            assert goal.name is not None
+            result.settled = create.wait_until_settled(goal.name, arn, mwaa, wait, update=True)
     result.written = True
 
 

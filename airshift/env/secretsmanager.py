@@ -14,14 +14,18 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlparse
 
 from airshift.env import aws, offer
 from airshift.errors import AirshiftError
+
+if TYPE_CHECKING:
+    from airshift.archive import ArchiveReader
 
 SCHEME = "aws-secretsmanager"
 BACKEND = "airflow.providers.amazon.aws.secrets.secrets_manager.SecretsManagerBackend"
@@ -176,14 +180,49 @@ class SecretsReport:
     notes: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for result in self.results:
-            counts[result.status.value] = counts.get(result.status.value, 0) + 1
-        return counts
+        return dict(Counter(result.status.value for result in self.results))
 
     @property
     def problems(self) -> list[SecretResult]:
         return [r for r in self.results if r.status in (Status.CONFLICT, Status.FAILED)]
+
+    @property
+    def failed(self) -> bool:
+        return any(r.status is Status.FAILED for r in self.results)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Names and outcomes only: no value is ever part of a report."""
+        t = self.target
+        return {
+            "connections_prefix": t.connections_prefix,
+            "variables_prefix": t.variables_prefix,
+            "region": t.region,
+            "dry_run": self.dry_run,
+            "counts": self.counts(),
+            "results": [
+                {
+                    "kind": r.kind,
+                    "key": r.key,
+                    "secret_name": r.secret_name,
+                    "status": r.status.value,
+                    "message": r.message,
+                }
+                for r in self.results
+            ],
+            "notes": self.notes,
+        }
+
+
+def archived_values(
+    reader: ArchiveReader, archive_key: str | None
+) -> tuple[list[ConnectionValue], list[VariableValue]]:
+    """An archive's connections and variables with their secrets opened, in memory only."""
+    from airshift.metadata.load import opened_rows
+
+    return (
+        [ConnectionValue.from_row(r) for r in opened_rows(reader, "connection", archive_key)],
+        [VariableValue.from_row(r) for r in opened_rows(reader, "variable", archive_key)],
+    )
 
 
 def write_secrets(

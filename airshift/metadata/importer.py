@@ -22,23 +22,24 @@ from airshift import airflow_env, versions
 from airshift.archive import ArchiveReader, Manifest
 from airshift.choices import ExportSecrets, OnConflict, Unpause
 from airshift.errors import AirshiftError, TargetTooOld, UnknownRevision
-from airshift.metadata import losses, pause, scratch
+from airshift.metadata import losses, pause, roles, scratch
 from airshift.metadata.extract import ExportSettings, export
 from airshift.metadata.inspect import migration_issues
 from airshift.metadata.load import archive_codec
 from airshift.metadata.merge import MergeResult, merge
-from airshift.metadata.registry import TABLES, spec_of
-from airshift.metadata.rows_from import ArchiveRows, RowSource, ScratchRows
+from airshift.metadata.registry import SECRET_TABLES, TABLES, spec_of
+from airshift.metadata.rows_from import ArchiveRows, RowSource, ScratchRows, WithoutTables
 from airshift.metadata.source import AirflowDB
 from airshift.metadata.verify import check_target_key, compare_secrets
 from airshift.progress import NULL_PROGRESS, Log, Progress, null_log
 
 # The last 2.x head: every 2.x database passes through it on the way to 3.x.
 LAST_2X_HEAD = "5f2621c13b39"
-# The newest schema the merge knows (3.3.0-3.3.2). Airflow 3.4 keeps every try as a
-# task_instance row and moves XComs to new tables (docs/airflow-3.4.md): merged with 3.3's
-# facts, its task instances would be left out while the import still succeeded.
-NEWEST_MERGEABLE_HEAD = "d2f4e1b3c5a7"
+# The newest schema the merge knows (Airflow 3.4.0b2: every try a task_instance row, XComs
+# in new tables, see docs/airflow-3.4.md). A newer Airflow may change what a row means the
+# way 3.4 did: merged with older facts, its task instances could be left out while the
+# import still succeeded, so it is refused until its tables are known.
+NEWEST_MERGEABLE_HEAD = "9cffe90fa0c0"
 
 
 @dataclass
@@ -56,6 +57,9 @@ class ImportSettings:
     link_dag_versions: bool = True
     jobs: int = 1  # tables loaded at once into the scratch database
     online: bool = False  # never lock a target table (see merge._Merger._bulk)
+    # Where connections and variables go instead of the target's tables (their secrets
+    # are then neither opened nor written here): the reason the report gives.
+    secrets_elsewhere: str | None = None
 
 
 @dataclass
@@ -72,6 +76,8 @@ class ImportResult:
     merge: MergeResult | None = None
     dags_not_deployed: list[str] = field(default_factory=list)
     pause_states: dict[str, bool] = field(default_factory=dict)
+    # custom FAB roles the archive holds (not imported: re-create them), with permissions
+    custom_roles: dict[str, list[str]] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         d = {k: v for k, v in self.__dict__.items() if k != "merge"}
@@ -99,8 +105,8 @@ def check_mergeable(target_rev: str) -> None:
         raise AirshiftError(
             f"The target is at {versions.describe(target_rev).label}, newer than this airshift "
             f"can import into ({newest} at most): its task instances, tries and XComs would "
-            "not be imported. Nothing was changed. docs/airflow-3.4.md says what Airflow 3.4 "
-            "changes; `airshift upgrade --to` still prepares an archive for it."
+            "not be imported. Nothing was changed. `airshift upgrade --to` still prepares an "
+            "archive for it."
         )
 
 
@@ -155,7 +161,12 @@ def _new_report(reader: ArchiveReader, target_rev: str) -> ImportResult:
     src_rev = reader.manifest.source["alembic_revision"]
     check_direction(src_rev, target_rev)
     return ImportResult(
-        src_rev, target_rev, {n: t.rows for n, t in reader.manifest.tables.items()}, {}, {}
+        src_rev,
+        target_rev,
+        {n: t.rows for n, t in reader.manifest.tables.items()},
+        {},
+        {},
+        custom_roles=roles.custom_roles(reader),
     )
 
 
@@ -299,6 +310,10 @@ def _merge_with_pause(
     report: ImportResult,
     progress: Progress,
 ) -> MergeResult:
+    if opts.secrets_elsewhere:
+        hidden = {s.name for s in SECRET_TABLES} & set(reader.manifest.tables)
+        report.not_loaded |= dict.fromkeys(hidden, opts.secrets_elsewhere)
+        rows = WithoutTables(rows, frozenset(hidden))
     dags = _archive_values(reader, "dag", ["dag_id", "is_paused"])
     dag_ids = sorted(
         {d for (d,) in _archive_values(reader, "dag_run", ["dag_id"])} | {d for d, _ in dags}

@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from airshift.archive import ArchiveReader
+from airshift.metadata.roles import custom_roles
 from airshift.metadata.source import AirflowDB
 
 PICKLE_MARK = b"\x80"  # every pickle protocol >= 2 starts with this byte
@@ -98,5 +99,6 @@ def inspect_archive(reader: ArchiveReader, verify: bool = True) -> dict[str, Any
             for t in sorted(m.tables.values(), key=lambda t: t.name)
         ],
         "skipped_tables": m.skipped_tables,
+        "custom_roles": custom_roles(reader),
         "problems": reader.verify() if verify else None,
     }

@@ -10,6 +10,7 @@ target's Fernet key.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -26,6 +27,16 @@ def archive_codec(
     reader: ArchiveReader, archive_key: str | None, target_key: str | None
 ) -> sec.SecretCodec:
     """Opens the archive's sealed secrets and seals them with the target's Fernet key."""
+    _check_archive_key(reader, archive_key)
+    if not target_key:
+        raise WrongKey(
+            "The target has no Fernet key to encrypt connections and variables with. Pass "
+            "--target-fernet-key (the target's [core] fernet_key), or --secrets skip."
+        )
+    return sec.SecretCodec(archive_key, target_key, "archive key", "target Fernet key")
+
+
+def _check_archive_key(reader: ArchiveReader, archive_key: str | None) -> None:
     if not archive_key:
         raise WrongKey(
             "The archive holds sealed secrets: pass its key with --archive-key (or "
@@ -33,12 +44,30 @@ def archive_codec(
         )
     if sec.fingerprint(archive_key) != reader.manifest.secrets.get("key_fingerprint"):
         raise WrongKey("The archive key is wrong: it is not the key this archive was sealed with.")
-    if not target_key:
+
+
+def opened_rows(reader: ArchiveReader, name: str, archive_key: str | None) -> list[dict[str, Any]]:
+    """Every row of the secret table ``name`` with its secrets opened, in memory only: for
+    writing them to a secrets backend instead of a target database. Opening them all before
+    anything is written means a wrong key or a damaged secret changes nothing."""
+    if reader.manifest.secrets.get("mode") != "sealed":
         raise WrongKey(
-            "The target has no Fernet key to encrypt connections and variables with. Pass "
-            "--target-fernet-key (the target's [core] fernet_key), or --secrets skip."
+            "The archive holds no secrets (it was exported with --secrets skip): there are "
+            "no connections' secrets or variables to write. Export again with --secrets seal."
         )
-    return sec.SecretCodec(archive_key, target_key, "archive key", "target Fernet key")
+    _check_archive_key(reader, archive_key)
+    if name not in reader.manifest.tables:
+        return []
+    codec = sec.SecretCodec(archive_key, None, "archive key", "")
+    spec = spec_of(name)
+    rows = [row for batch in reader.iter_batches(name) for row in batch.to_pylist()]
+    for row in rows:
+        for col, flag in spec.secrets.items():
+            if row.get(col) is not None:
+                where = f"{name} {row[spec.named_by]!r} ({col})"
+                row[col] = codec.open(row[col], where).decode()
+            row[flag] = False
+    return rows
 
 
 def _reseal(rows, names, spec: TableSpec, codec: sec.SecretCodec | None):

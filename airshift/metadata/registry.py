@@ -20,6 +20,9 @@ from dataclasses import dataclass, field, replace
 
 TI_KEY = ("dag_id", "task_id", "run_id", "map_index")
 RUN_KEY = ("dag_id", "run_id")
+# Airflow 3.4 keeps every try as a task_instance row (migration 0142), keyed by its try
+# (``task_instance_try_key``); the map index is stored as ``region_index`` (0144).
+ATTEMPT_KEY = ("dag_id", "task_id", "run_id", "region_id", "region_index", "try_number")
 
 
 @dataclass(frozen=True)
@@ -82,13 +85,24 @@ def _ti_child(name: str, key: tuple[str, ...] = TI_KEY, **kw) -> TableSpec:
     return TableSpec(name, key, parent=Parent("task_instance", {c: c for c in TI_KEY}), **kw)
 
 
-def _by_ti_id(name: str, key: tuple[str, ...] = ("ti_id",), **kw) -> TableSpec:
+def _by_ti_id(
+    name: str, key: tuple[str, ...] = ("ti_id",), column: str = "ti_id", **kw
+) -> TableSpec:
+    """A table whose rows belong with one task instance (3.4: one attempt) by its UUID."""
     return TableSpec(
         name,
         key,
-        refs={"ti_id": "task_instance"},
-        parent=Parent("task_instance", {"ti_id": "id"}),
+        refs={column: "task_instance"},
+        parent=Parent("task_instance", {column: "id"}),
         **kw,
+    )
+
+
+def _legacy_owned(name: str, key: tuple[str, ...] = TI_KEY, **kw) -> TableSpec:
+    """3.4's renamed pre-3.4 tables (``xcom_v1``, ``rtif_v1``): their rows belong with the
+    ``legacy_task_data_owner`` row of their four coordinates, which names the attempt."""
+    return TableSpec(
+        name, key, parent=Parent("legacy_task_data_owner", {c: c for c in TI_KEY}), **kw
     )
 
 
@@ -107,6 +121,7 @@ def _with_dataset_twin(spec: TableSpec) -> tuple[TableSpec, TableSpec]:
     return twin, spec
 
 
+_IN_RUN = Parent("dag_run", {c: c for c in RUN_KEY})
 _PARSED = "the target's DAG processor rewrites these rows on every parse"
 _VARIABLE = TableSpec(
     "variable",
@@ -125,7 +140,7 @@ _TASK_INSTANCE = TableSpec(
         "job_id": "job",
         "dag_version_id": "dag_version",
     },
-    parent=Parent("dag_run", {"dag_id": "dag_id", "run_id": "run_id"}),
+    parent=_IN_RUN,
     target_owned={"dag_version_id": "linked to the target's DAG version on import"},
 )
 
@@ -193,6 +208,10 @@ MERGE_ORDER: tuple[TableSpec, ...] = (
         refs={"backfill_id": "backfill", "dag_run_id": "dag_run"},
         parent=Parent("dag_run", {"dag_run_id": "id"}),
     ),
+    # Airflow 3.4 (docs/airflow-3.4.md): the regions of dynamic task mapping, then every
+    # attempt; a region's id and an attempt's UUID are kept (globally unique).
+    TableSpec("dynamic_region", ("id",), pk="id", parent=_IN_RUN),
+    replace(_TASK_INSTANCE, key=ATTEMPT_KEY, pk="id"),
     # task_instance: 3.x has a UUID id; 2.x is keyed by the four columns alone.
     replace(_TASK_INSTANCE, pk="id"),
     _TASK_INSTANCE,
@@ -224,6 +243,16 @@ MERGE_ORDER: tuple[TableSpec, ...] = (
     _ti_child(
         "xcom", ("dag_run_id", "task_id", "map_index", "key"), refs={"dag_run_id": "dag_run"}
     ),
+    # Airflow 3.4: pre-3.4 XComs and rendered fields stay in renamed tables, owned through
+    # legacy_task_data_owner (one row per migrated task instance, naming its current
+    # attempt); 3.4's own are keyed by the attempt's UUID.
+    _by_ti_id("legacy_task_data_owner", TI_KEY, "task_instance_id"),
+    _legacy_owned("rtif_v1"),
+    _legacy_owned(
+        "xcom_v1", ("dag_run_id", "task_id", "map_index", "key"), refs={"dag_run_id": "dag_run"}
+    ),
+    _by_ti_id("xcom_v2", ("task_instance_id", "key"), "task_instance_id", pk="id"),
+    _by_ti_id("rtif_v2", ("task_instance_id",), "task_instance_id", pk="id"),
     # 2.x keys notes and reschedules by the four TI columns, 3.x by ti_id; whichever the
     # revision has is used.
     _ti_child("task_instance_note"),
@@ -277,6 +306,12 @@ MERGE_ORDER: tuple[TableSpec, ...] = (
             ("alias_id", "event_id"),
             refs={"alias_id": "asset_alias", "event_id": "asset_event"},
         )
+    ),
+    # 3.4 queues each asset event (migration 0128); before, one row per asset.
+    TableSpec(
+        "asset_dag_run_queue",
+        ("target_dag_id", "asset_event_id"),
+        refs={"asset_id": "asset", "asset_event_id": "asset_event"},
     ),
     *_with_dataset_twin(
         TableSpec("asset_dag_run_queue", ("asset_id", "target_dag_id"), refs={"asset_id": "asset"})
@@ -365,10 +400,22 @@ LEFT_OUT: tuple[TableSpec, ...] = (
         "teams are the target's own configuration (`airflow teams create`, the bundle config)",
         "team",
         "dag_bundle_team",
+        "job_team",
     ),
     *_left_out(_not_merged_yet("3.1"), "dag_favorite", "hitl_detail_history"),
     *_left_out(_not_merged_yet("3.2"), "asset_partition_dag_run", "partitioned_asset_key_log"),
     *_left_out(_not_merged_yet("3.3"), "task_state_store", "asset_state_store"),
+    # 3.4 is known (pre-release data) but not yet a target: check_mergeable refuses it.
+    *_left_out(
+        _not_merged_yet("3.4"),
+        "dynamic_region",
+        "job_team",
+        "legacy_task_data_owner",
+        "rtif_v1",
+        "rtif_v2",
+        "xcom_v1",
+        "xcom_v2",
+    ),
 )
 
 # Families of tables left out of every import, by name prefix.

@@ -92,3 +92,25 @@ class ArchiveRows:
 
     def stage(self, conn: sa.Connection, table: str, into: sa.Table, names: list[str]) -> int:
         return write_archive_table(conn, self.reader, table, into, names, self.codec)
+
+
+@dataclass
+class WithoutTables:
+    """Another source's rows less some tables, which go elsewhere (connections and
+    variables written to a secrets backend instead of the target's database)."""
+
+    rows: RowSource
+    hidden: frozenset[str]
+
+    @property
+    def revision(self) -> str:
+        return self.rows.revision
+
+    def columns(self) -> dict[str, set[str]]:
+        return {n: c for n, c in self.rows.columns().items() if n not in self.hidden}
+
+    def holding_rows(self, tables: Iterable[str]) -> set[str]:
+        return self.rows.holding_rows(set(tables) - self.hidden)
+
+    def stage(self, conn: sa.Connection, table: str, into: sa.Table, names: list[str]) -> int:
+        return self.rows.stage(conn, table, into, names)

@@ -138,6 +138,7 @@ def render_inspect(data: dict[str, Any]) -> None:
             out.print(f"[yellow]will not migrate cleanly to Airflow 3:[/] {name}: {n}")
     for name, reason in (data.get("skipped_tables") or {}).items():
         out.print(f"[dim]not exported: {name}: {reason}[/]")
+    render_custom_roles(data)
     problems = data.get("problems")
     if problems:
         for p in problems:
@@ -196,6 +197,9 @@ def render_import(data: dict[str, Any]) -> None:
         )
     for name, reason in {**data.get("not_loaded", {}), **m.get("skipped_tables", {})}.items():
         out.print(f"[dim]not imported: {name}: {reason}[/]")
+    if data.get("secrets_to"):
+        render_secrets(data["secrets_to"])
+    render_custom_roles(data)
     if data.get("dags_not_deployed"):
         out.print(
             f"[yellow]DAGs not deployed on the target yet (history appears once parsed):[/] {', '.join(data['dags_not_deployed'])}"
@@ -204,6 +208,33 @@ def render_import(data: dict[str, Any]) -> None:
         for sample in t.get("samples", []):
             if "'conflict'" in sample:  # rows the target already has are counted, not listed
                 out.print(f"[yellow]{name} conflict:[/] {sample}")
+
+
+def render_custom_roles(data: dict[str, Any]) -> None:
+    """Custom roles are not imported: each is named with what it held, to re-create."""
+    for role, permissions in data.get("custom_roles", {}).items():
+        out.print(
+            f"[yellow]custom role not imported[/] {role} (re-create it on the target): "
+            + ("; ".join(permissions) or "no permissions"),
+            highlight=False,
+            soft_wrap=True,
+        )
+
+
+def render_secrets(data: dict[str, Any]) -> None:
+    """Connections and variables written to Secrets Manager: names and outcomes, no values."""
+    verb = "would write" if data["dry_run"] else "wrote"
+    counts = ", ".join(f"{n} {s}" for s, n in sorted(data["counts"].items()))
+    out.print(
+        f"[green]Secrets Manager[/] ({data['connections_prefix']}, {data['variables_prefix']}): "
+        f"{verb} {counts or 'nothing'}",
+        highlight=False,
+    )
+    for r in data["results"]:
+        if r["message"]:
+            out.print(f"[dim]{r['kind']} {r['key']}: {r['status']}: {r['message']}[/]")
+    for note in data["notes"]:
+        out.print(f"[dim]{note}[/]")
 
 
 def render_verify(data: dict[str, Any]) -> None:

@@ -23,6 +23,8 @@ from airshift.agent.login import connect
 from airshift.agent.protocol import JOBS_PATH, JobRequest
 from airshift.agent.remote import new_job_id
 from airshift.archive import sealed
+from airshift.env.secretsmanager import SecretsManagerTarget
+from tests import rows
 from tests.agent.conftest import (
     airshift,
     assert_same_history,
@@ -227,6 +229,23 @@ def test_the_agent_needs_the_auth_header_even_with_a_valid_session(environment):
         assert exc.code == 400
 
 
+def _export_upgrade_agent_import(src, target, s3, prefix, private, public, *extra) -> dict:
+    """A 2.x source exported with its database URL (sealed to ``public``), upgraded here
+    with ``private``, imported by the 3.x agent (with ``extra`` options): the import report."""
+    steps = [
+        ("export", src.url, "--to", f"s3://archives/{prefix}/export",
+         "--fernet-key", src.fixture.fernet_key, "--archive-key", public),
+        ("upgrade", f"s3://archives/{prefix}/export", "--to", V3,
+         "--out", f"s3://archives/{prefix}/upgraded", "--archive-key", private),
+        ("agent", "import", f"s3://archives/{prefix}/upgraded", target.url,
+         "--archive-key", private, *extra, *target.login("admin"), "--json"),
+    ]  # fmt: skip
+    for args in steps:
+        proc = airshift(*args, env=s3)
+        assert proc.returncode == 0, (args[0], proc.stderr[-3000:])
+    return json.loads(proc.stdout)
+
+
 def test_a_2x_archive_upgraded_here_imports_through_the_3x_agent(
     environment, clone_db, s3, tmp_path
 ):
@@ -237,19 +256,36 @@ def test_a_2x_archive_upgraded_here_imports_through_the_3x_agent(
     private, public = sealed.new_key_pair()
     src, direct_src = clone_db("2.10.5", "postgresql"), clone_db("2.10.5", "postgresql")
     target, direct_tgt = environment(V3, "target"), clone_db(V3, "postgresql", "target")
-    steps = [
-        ("export", src.url, "--to", "s3://archives/x2/export", "--fernet-key", src.fixture.fernet_key,
-         "--archive-key", public),
-        ("upgrade", "s3://archives/x2/export", "--to", V3, "--out", "s3://archives/x2/upgraded",
-         "--archive-key", private),
-        ("agent", "import", "s3://archives/x2/upgraded", target.url, "--archive-key", private,
-         *target.login("admin"), "--json"),
-    ]  # fmt: skip
-    for args in steps:
-        proc = airshift(*args, env=s3)
-        assert proc.returncode == 0, (args[0], proc.stderr[-3000:])
-    ours = json.loads(proc.stdout)
+    ours = _export_upgrade_agent_import(src, target, s3, "x2", private, public)
     migrate_directly(direct_src, direct_tgt)
     assert_same_history(target, direct_tgt)
     assert not library_differing(ours)
     assert _leaks(_s3_blobs(s3, "x2/"), private) == []
+
+
+def test_agent_import_secrets_to_secrets_manager(environment, clone_db, s3, tmp_path):
+    """README's MWAA step four: ``agent import --secrets-to`` opens the archive here and
+    writes every connection and variable to Secrets Manager, where Airflow's own
+    SecretsManagerBackend reads back what the 2.10.5 source's Airflow reads; the environment
+    imports the rest, gets no key and no connection or variable rows."""
+    from tests.conftest import Aws
+    from tests.env.test_env_secrets import _read_back, _source_view
+
+    private, public = sealed.new_key_pair()
+    src, target = clone_db("2.10.5", "postgresql"), environment(V3, "target")
+    wanted, expected = _source_view(src)
+    tables = ("connection", "variable", "dag_run")
+    before = {t: rows.count(target.db_url, t) for t in tables}
+    url = "aws-secretsmanager://x3/connections,x3/variables?connections_lookup_pattern="
+    ours = _export_upgrade_agent_import(src, target, s3, "x3", private, public, "--secrets-to", url)
+    assert ours["secrets_to"]["counts"] == {
+        "created": len(wanted["connections"]) + len(wanted["variables"])
+    }
+    assert "Secrets Manager" in ours["not_loaded"]["connection"]
+    after = {t: rows.count(target.db_url, t) for t in tables}
+    assert after["dag_run"] > before["dag_run"]
+    assert (after["connection"], after["variable"]) == (before["connection"], before["variable"])
+    found = _read_back(Aws(s3["AWS_ENDPOINT_URL"], s3), SecretsManagerTarget.parse(url), wanted)
+    assert found == expected
+    records = json.dumps(job_rows(target.db_url), default=str).encode()
+    assert _leaks({"jobs": records, "log": target.agent_log().encode()}, private) == []

@@ -110,6 +110,16 @@ def source(aws) -> dict[str, Any]:
     return environment("public-small") | versions | {"SourceBucketArn": f"arn:aws:s3:::{bucket}"}
 
 
+VERSIONED_SETTINGS = (
+    "RequirementsS3Path",
+    "RequirementsS3ObjectVersion",
+    "PluginsS3Path",
+    "PluginsS3ObjectVersion",
+    "StartupScriptS3Path",
+    "StartupScriptS3ObjectVersion",
+)
+
+
 def _target(source: dict[str, Any], **paths: str) -> dict[str, Any]:
     data = environment("public-small") | {
         "SourceBucketArn": source["SourceBucketArn"],
@@ -119,14 +129,7 @@ def _target(source: dict[str, Any], **paths: str) -> dict[str, Any]:
         "DagS3Path": "analytics-v3/dags",
         "AirflowConfigurationOptions": {},
     }
-    for key in (
-        "RequirementsS3Path",
-        "RequirementsS3ObjectVersion",
-        "PluginsS3Path",
-        "PluginsS3ObjectVersion",
-        "StartupScriptS3Path",
-        "StartupScriptS3ObjectVersion",
-    ):
+    for key in VERSIONED_SETTINGS:
         data.pop(key, None)
     return data | paths
 
@@ -356,3 +359,81 @@ def test_the_readme_steps_plan_resources_create(
     )
     assert step.exit_code == 0, step.output
     assert "analytics-v3 AVAILABLE" in step.output
+
+
+def _update_and_poll(stub, source: dict, *statuses: tuple[str, dict]) -> None:
+    """GetEnvironment for the target and the source, UpdateEnvironment, then the polls."""
+    target = _target(source)
+    stub_get(stub, target)
+    stub_get(stub, source)
+    stub.add_response(
+        "update_environment",
+        {"Arn": target["Arn"]},
+        {
+            "Name": "analytics-v3",
+            **dict.fromkeys(VERSIONED_SETTINGS, ANY),
+        },
+    )
+    for status, last_update in statuses:
+        data = target | {"Status": status, "LastUpdate": last_update}
+        stub.add_response("get_environment", {"Environment": data}, {"Name": "analytics-v3"})
+
+
+WRITE_AND_WAIT = [
+    "env",
+    "resources",
+    "mwaa://analytics-prod",
+    "mwaa://analytics-v3",
+    "--write",
+    "--wait",
+    "--poll-seconds",
+    "0",
+    "--no-import-check",
+    "--no-resolve",
+]
+
+
+def test_write_and_wait_until_the_environment_has_applied_the_files(mwaa, source: dict) -> None:
+    _, stub = mwaa
+    _update_and_poll(
+        stub,
+        source,
+        ("UPDATING", {"Status": "PENDING"}),
+        ("UPDATING", {"Status": "PENDING"}),
+        ("AVAILABLE", {"Status": "SUCCESS"}),
+    )
+    result = runner.invoke(app, [*WRITE_AND_WAIT, "--json"])
+    assert result.exit_code in (0, 1), result.output  # 1: the check's findings, not the wait
+    settled = json.loads(result.stdout)["settled"]
+    assert (settled["status"], settled["rolled_back"], settled["reason"]) == (
+        "AVAILABLE",
+        False,
+        None,
+    )
+    assert "analytics-v3 UPDATING" in result.stderr and "analytics-v3 AVAILABLE" in result.stderr
+
+
+def test_an_update_mwaa_rolls_back_says_why_and_exits_1(mwaa, source: dict) -> None:
+    _, stub = mwaa
+    error = {
+        "ErrorCode": "INCORRECT_CONFIGURATION",
+        "ErrorMessage": "Your plugins.zip could not be loaded.",
+    }
+    _update_and_poll(
+        stub,
+        source,
+        ("UPDATING", {"Status": "PENDING"}),
+        ("AVAILABLE", {"Status": "FAILED", "Error": error}),
+    )
+    result = runner.invoke(app, WRITE_AND_WAIT)
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.stderr.split())
+    assert "AVAILABLE, the update rolled back" in said
+    assert "INCORRECT_CONFIGURATION Your plugins.zip could not be loaded." in said
+
+
+def test_wait_without_write_is_refused(mwaa) -> None:
+    result = runner.invoke(
+        app, ["env", "resources", "mwaa://analytics-prod", "mwaa://analytics-v3", "--wait"]
+    )
+    assert result.exit_code == 2 and "add --write" in result.output

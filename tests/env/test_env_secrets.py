@@ -17,6 +17,7 @@ import boto3
 import pytest
 
 from airshift import airflow_env
+from airshift import db as adb
 from airshift.env import offer
 from airshift.env.secretsmanager import (
     ConnectionValue,
@@ -25,8 +26,11 @@ from airshift.env.secretsmanager import (
     VariableValue,
     write_secrets,
 )
+from tests import rows
 from tests.conftest import Aws
 from tests.env.conftest import TARGET
+from tests.metadata.test_export import airshift
+from tests.realairflow import build
 
 CONNECTIONS = [
     ConnectionValue(
@@ -62,24 +66,42 @@ VARIABLES = [
 ]
 
 
-def _read_back(aws: Aws, target: SecretsManagerTarget) -> dict[str, Any]:
+def _read_through(
+    env: airflow_env.AirflowEnv,
+    backend: str,
+    wanted: dict[str, list[str]],
+    extra: dict[str, str],
+    db_url: str | None = None,
+) -> dict[str, Any]:
+    """What Airflow's own secrets ``backend`` in ``env`` returns for ``wanted``."""
+    script = Path(__file__).with_name("read_secrets.py")
+    with tempfile.TemporaryDirectory() as home:
+        proc = env.run(
+            ["python", str(script), json.dumps(wanted), backend],
+            Path(home),
+            db_url=db_url,
+            extra_env=extra,
+            check=False,
+        )
+    assert "@@SECRETS@@" in proc.stdout, proc.stderr[-3000:]
+    return json.loads(proc.stdout.split("@@SECRETS@@", 1)[1])
+
+
+def _read_back(
+    aws: Aws, target: SecretsManagerTarget, wanted: dict[str, list[str]] | None = None
+) -> dict[str, Any]:
+    """What the amazon provider's SecretsManagerBackend (MWAA's 3.3.1) reads from ``target``."""
     env = airflow_env.ensure(TARGET, extras=list(offer.MWAA_PROVIDERS[3]))
     options = target.backend_options()
     extra = aws.env | {
         "AIRFLOW__SECRETS__BACKEND": options["secrets.backend"],
         "AIRFLOW__SECRETS__BACKEND_KWARGS": options["secrets.backend_kwargs"],
     }
-    wanted = {
+    wanted = wanted or {
         "connections": [c.conn_id for c in CONNECTIONS],
         "variables": [v.key for v in VARIABLES],
     }
-    script = Path(__file__).with_name("read_secrets.py")
-    with tempfile.TemporaryDirectory() as home:
-        proc = env.run(
-            ["python", str(script), json.dumps(wanted)], Path(home), extra_env=extra, check=False
-        )
-    assert "@@SECRETS@@" in proc.stdout, proc.stderr[-3000:]
-    return json.loads(proc.stdout.split("@@SECRETS@@", 1)[1])
+    return _read_through(env, "SecretsManagerBackend", wanted, extra)
 
 
 def _expected(conn: ConnectionValue) -> dict[str, Any]:
@@ -207,15 +229,127 @@ def test_values_come_from_the_importers_rows() -> None:
         "team_name": None,
     }
     conn = ConnectionValue.from_row(row)
+    # the connection's own fields: not the row's id, its conn_id (the secret's name) nor
+    # the columns only the metadata database has
+    not_in_secret = {
+        "id",
+        "conn_id",
+        "description",
+        "is_encrypted",
+        "is_extra_encrypted",
+        "team_name",
+    }
     assert json.loads(conn.secret_string()) == {
-        "conn_type": "postgres",
-        "host": "db",
-        "schema": "a",
-        "login": "etl",
-        "password": "pw",
-        "port": 5432,
-        "extra": "{}",
+        k: v for k, v in row.items() if k not in not_in_secret
     }
     assert VariableValue.from_row(
         {"id": 1, "key": "k", "val": "v", "description": None}
     ) == VariableValue("k", "v")
+
+
+# -- import / migrate --secrets-to: a real archive's connections and variables ---------------
+
+
+def _source_view(src) -> tuple[dict[str, list[str]], dict[str, Any]]:
+    """Every connection and variable of the source, as its own Airflow (2.10.5) reads them."""
+    engine = adb.engine_for(src.url)
+    with engine.connect() as conn:
+        wanted = {
+            "connections": sorted(
+                r[0] for r in conn.exec_driver_sql("SELECT conn_id FROM connection")
+            ),
+            "variables": sorted(r[0] for r in conn.exec_driver_sql("SELECT key FROM variable")),
+        }
+    engine.dispose()
+    env = airflow_env.ensure(src.fixture.version)
+    extra = {"AIRFLOW__CORE__FERNET_KEY": src.fixture.fernet_key}
+    return wanted, _read_through(env, "MetastoreBackend", wanted, extra, db_url=src.url)
+
+
+def _migrate(src, tgt, *args: str):
+    """``airshift migrate`` from ``src`` (its Fernet key given) into ``tgt``."""
+    return airshift("migrate", src.url, tgt.url, "--fernet-key", src.fixture.fernet_key, *args)
+
+
+def _plaintexts() -> list[str]:
+    return [c["password"] for c in build.CONNECTIONS.values()] + [
+        "xyz-extra-secret",
+        "s3cr3t-value",
+    ]
+
+
+def test_migrate_and_import_secrets_to_secrets_manager_read_back_equal(
+    aws: Aws, clone_db, tmp_path: Path
+) -> None:
+    """``migrate --secrets-to``: every connection and variable of a real 2.10.5 source lands in
+    Secrets Manager, where Airflow 3.3.1's SecretsManagerBackend reads back what Airflow
+    2.10.5 itself reads from the source; the target's tables get none of them, the history
+    still moves, and no secret appears in the output or the report. ``import --secrets-to``
+    of the kept archive then finds every secret unchanged, and ``--on-conflict fail`` refuses
+    a changed one before the target is touched."""
+    src = clone_db("2.10.5", "postgresql")
+    tgt = clone_db("3.3.2", "sqlite", "target")
+    run = uuid.uuid4().hex[:8]
+    url = (
+        f"aws-secretsmanager://mig-{run}/connections,mig-{run}/variables"
+        "?connections_lookup_pattern="
+    )
+    target = SecretsManagerTarget.parse(url)
+    wanted, expected = _source_view(src)
+    assert len(wanted["connections"]) >= 2 and len(wanted["variables"]) >= 2
+    before = {t: rows.count(tgt.url, t) for t in ("connection", "variable")}
+    report_file = tmp_path / "report.json"
+    proc = _migrate(
+        src,
+        tgt,
+        "--secrets-to",
+        url,
+        "--archive",
+        str(tmp_path / "archive"),
+        "--report",
+        str(report_file),
+        "--json",
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    report = json.loads(proc.stdout)
+    assert report["secrets_to"]["counts"] == {
+        "created": len(wanted["connections"]) + len(wanted["variables"])
+    }
+    assert set(report["not_loaded"]) >= {"connection", "variable"}
+    assert "Secrets Manager" in report["not_loaded"]["connection"]
+    assert rows.count(tgt.url, "dag_run") > 0
+    assert {t: rows.count(tgt.url, t) for t in before} == before
+    written = proc.stdout + proc.stderr + report_file.read_text()
+    assert not [p for p in _plaintexts() if p in written]
+
+    found = _read_back(aws, target, wanted)
+    assert found == expected
+
+    key = proc.stderr.split("archive key (shown once):", 1)[1].split()[0]
+    import_again = ["import", str(tmp_path / "archive"), tgt.url, "--archive-key", key]
+    again = airshift(*import_again, "--secrets-to", url, "--json")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads(again.stdout)["secrets_to"]["counts"] == {
+        "unchanged": len(wanted["connections"]) + len(wanted["variables"])
+    }
+
+    changed = wanted["variables"][0]
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=target.variable_name(changed), SecretString="changed elsewhere"
+    )
+    runs = rows.count(tgt.url, "dag_run")
+    refused = airshift(*import_again, "--secrets-to", url, "--on-conflict", "fail")
+    assert refused.returncode == 3, refused.stderr[-3000:]
+    assert target.variable_name(changed) in refused.stderr
+    assert rows.count(tgt.url, "dag_run") == runs
+    assert _read_back(aws, target, wanted)["variables"][changed] == "changed elsewhere"
+
+
+def test_secrets_to_refuses_bad_input_before_anything(clone_db, tmp_path: Path) -> None:
+    src = clone_db("2.10.5", "postgresql")
+    tgt = clone_db("3.3.2", "sqlite", "target")
+    both = _migrate(src, tgt, "--secrets", "skip", "--secrets-to", "aws-secretsmanager://")
+    assert both.returncode == 2 and "choose one" in both.stderr
+    bad = _migrate(src, tgt, "--secrets-to", "secretsmanager://x")
+    assert bad.returncode == 2 and "is not aws-secretsmanager://" in bad.stderr
+    assert rows.count(tgt.url, "dag_run") == 0

@@ -1,6 +1,9 @@
 """Oracle: airshift's rows in a new 3.x target equal what Airflow's own in-place
 ``airflow db migrate`` makes of a copy of the same source, field by field, except for
-surrogate ids (a new environment assigns its own) and the documented improvements."""
+surrogate ids (a new environment assigns its own) and the documented improvements.
+
+For 3.3.2 and for 3.4 (every try a ``task_instance`` row, pre-3.4 XComs and rendered fields
+in ``xcom_v1``/``rtif_v1`` owned through ``legacy_task_data_owner``; docs/airflow-3.4.md)."""
 
 from __future__ import annotations
 
@@ -8,11 +11,14 @@ import json
 import tempfile
 from pathlib import Path
 
+import pytest
+
 from airshift import airflow_env
 from airshift import db as adb
 from airshift.archive.secrets import multi_fernet
 from tests import rows
 from tests.metadata.test_export import _mask, airshift
+from tests.realairflow.versions import AIRFLOW_3_4, NEWEST_3X
 
 TI = "ti.dag_id, ti.task_id, ti.run_id, ti.map_index"
 # Per table: SQL selecting the natural key and every compared column. Surrogate keys and
@@ -43,6 +49,36 @@ QUERIES = {
     "slot_pool": "SELECT pool, slots, description, include_deferred FROM slot_pool WHERE pool <> 'default_pool'",
     "log": "SELECT dttm, dag_id, task_id, map_index, event, logical_date, run_id, owner, owner_display_name, "
     "extra, try_number FROM log",
+}
+
+
+_TI_34 = "ti.dag_id, ti.task_id, ti.run_id, ti.region_index, ti.try_number"
+_TI_COLUMNS = (
+    "start_date, end_date, duration, state, max_tries, hostname, unixname, pool, pool_slots, "
+    "queue, priority_weight, operator, custom_operator_name, queued_dttm, pid, executor, "
+    "executor_config, updated_at, rendered_map_index, external_executor_id, next_method, "
+    "CAST(next_kwargs AS TEXT), task_display_name"
+)
+# Airflow 3.4: rows keyed by the attempt (try key), not by the task instance.
+QUERIES_3_4 = {
+    **{t: QUERIES[t] for t in ("dag_run_note", "job", "asset_event", "slot_pool")},
+    "dag_run": QUERIES["dag_run"].replace(", span_status", ""),  # dropped by 0125
+    "task_instance": "SELECT dag_id, task_id, run_id, CAST(region_id AS TEXT), region_index, "
+    f"try_number, working_set, archived_reason, {_TI_COLUMNS} FROM task_instance",
+    # Each migrated task instance's coordinates, and the try of the attempt they name.
+    "legacy_task_data_owner": "SELECT o.dag_id, o.task_id, o.run_id, o.map_index, ti.try_number, "
+    "ti.working_set FROM legacy_task_data_owner o JOIN task_instance ti ON o.task_instance_id = ti.id",
+    "xcom_v1": "SELECT dag_id, run_id, task_id, map_index, key, CAST(value AS TEXT), timestamp, "
+    "dag_result, mapped_length FROM xcom_v1",
+    "rtif_v1": "SELECT dag_id, task_id, run_id, map_index, CAST(rendered_fields AS TEXT), "
+    "CAST(k8s_pod_yaml AS TEXT) FROM rtif_v1",
+    "xcom_v2": "SELECT key FROM xcom_v2",
+    "rtif_v2": "SELECT CAST(rendered_fields AS TEXT) FROM rtif_v2",
+    "task_reschedule": f"SELECT {_TI_34}, tr.start_date, tr.end_date, tr.duration, "
+    "tr.reschedule_date FROM task_reschedule tr JOIN task_instance ti ON tr.ti_id = ti.id",
+    "task_instance_note": f"SELECT {_TI_34}, n.content, n.user_id, n.created_at, n.updated_at "
+    "FROM task_instance_note n JOIN task_instance ti ON n.ti_id = ti.id",
+    "log": QUERIES["log"].replace(" FROM log", ", team_name, task_instance_id IS NULL FROM log"),
 }
 
 
@@ -78,14 +114,22 @@ def _secrets(url: str, key: str) -> dict:
     return out
 
 
-def test_rows_equal_airflow_in_place_migration(clone_db, tmp_path):
+# Tables a source without such rows leaves empty; every other compared table must hold rows
+# (equal empty sets would prove nothing).
+EMPTY = {"xcom_v2", "rtif_v2"}
+
+
+@pytest.mark.parametrize(
+    ("release", "queries"), [(NEWEST_3X, QUERIES), (AIRFLOW_3_4, QUERIES_3_4)], ids=["3.3", "3.4"]
+)
+def test_rows_equal_airflow_in_place_migration(clone_db, release, queries):
     src = clone_db("2.10.5", "postgresql")
     in_place = clone_db("2.10.5", "postgresql")
-    target = clone_db("3.3.2", "postgresql", "target")
-    env = airflow_env.ensure("3.3.2")
+    target = clone_db(release, "postgresql", "target")
+    env = airflow_env.ensure(release)
     with tempfile.TemporaryDirectory() as home:
         env.run(["db", "migrate"], home=Path(home), db_url=in_place.url)
-    target_own_log = _rows(target.url, QUERIES["log"])  # the target's own audit rows
+    target_own_log = _rows(target.url, queries["log"])  # the target's own audit rows
     proc = airshift(
         "migrate",
         src.url,
@@ -99,7 +143,7 @@ def test_rows_equal_airflow_in_place_migration(clone_db, tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout)
-    for table, sql in QUERIES.items():
+    for table, sql in queries.items():
         ours, theirs = _rows(target.url, sql), _rows(in_place.url, sql)
         if table == "log":
             # airshift masks the secrets Airflow 2's CLI logged in plaintext (deliberate).
@@ -110,6 +154,7 @@ def test_rows_equal_airflow_in_place_migration(clone_db, tmp_path):
             theirs = [r for r in theirs if r in ours]
             ours = [r for r in ours if r not in target_own_log]
         assert ours == theirs, table
+        assert bool(ours) == (table not in EMPTY), table
     assert _secrets(target.url, target.fixture.fernet_key) == _secrets(
         in_place.url, src.fixture.fernet_key
     )
