@@ -6,7 +6,6 @@ scratch database, no archive that could be taken as complete."""
 from __future__ import annotations
 
 import contextlib
-import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.lab import airshift, assert_clear_error, comparable, record, snapshot
-from tests.faults.test_kill_points import _scratches
+from tests.metadata.test_import import _export, _import_args, _scratch_databases
 from tests.realairflow import build
 
 SEVER = """
@@ -43,21 +42,8 @@ main()
 def test_connection_terminated_mid_merge(clone_db, tmp_path) -> None:
     src = clone_db("2.10.5", "postgresql")
     tgt = clone_db("3.3.2", "postgresql", "target")
-    archive = tmp_path / "a"
-    out = airshift(
-        "export", src.url, "--to", str(archive), "--fernet-key", src.fixture.fernet_key, "--json"
-    )
-    assert out.returncode == 0, out.stderr[-3000:]
-    key = json.loads(out.stdout)["generated_archive_key"]
-    args = [
-        "import",
-        str(archive),
-        tgt.url,
-        "--archive-key",
-        key,
-        "--target-fernet-key",
-        tgt.fixture.fernet_key,
-    ]
+    archive = str(tmp_path / "a")
+    args = _import_args(archive, tgt, _export(src, archive))
     before = comparable(tgt.url)
     proc = subprocess.run(
         [sys.executable, "-c", SEVER, build.PG_SERVER, *args], capture_output=True, text=True
@@ -66,7 +52,7 @@ def test_connection_terminated_mid_merge(clone_db, tmp_path) -> None:
         proc, 2, r"database failed while airshift worked.*administrator command"
     )
     assert comparable(tgt.url) == before  # rolled back, pause flags restored
-    assert _scratches(tgt.url) == set()
+    assert _scratch_databases(tgt.url) == set()
     rerun = airshift(*args)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     record(

@@ -29,8 +29,8 @@ import pytest
 
 from airshift import db
 from airshift.archive import ArchiveReader
-from airshift.metadata.scratch import scratch_prefix
 from tests.faults.lab import airshift, comparable, record, snapshot
+from tests.metadata.test_import import _scratch_databases
 from tests.realairflow import build
 
 KILLER = str(Path(__file__).with_name("killer.py"))
@@ -164,16 +164,6 @@ def _killed(point: Point, args: list[str]) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
     )
-
-
-def _scratches(target_url: str) -> set[str]:
-    eng = db.engine_for(build.PG_SERVER)
-    try:
-        with eng.connect() as conn:
-            names = conn.exec_driver_sql("SELECT datname FROM pg_database").scalars()
-            return {n for n in names if n.startswith(scratch_prefix(target_url))}
-    finally:
-        eng.dispose()
 
 
 def _without_pause(rows: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -313,7 +303,7 @@ def test_killed_then_rerun_equals_a_clean_run(world, point: Point) -> None:
     if point.signal == "TERM":  # an interrupt cleans up at once
         assert snapshot(world.source) == source_before
         if target:
-            assert _scratches(target) == set()
+            assert _scratch_databases(target) == set()
             assert comparable(target) == target_before
         if out:
             assert not out.exists()
@@ -321,7 +311,7 @@ def test_killed_then_rerun_equals_a_clean_run(world, point: Point) -> None:
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert snapshot(world.source) == source_before
     if target:
-        assert _scratches(target) == set()
+        assert _scratch_databases(target) == set()
         assert comparable(target) == world.clean
     if out:
         rows = world.archive_rows if point.command == "export" else world.upgraded_rows
