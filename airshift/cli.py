@@ -382,6 +382,9 @@ def main() -> None:
         console.err.print(
             f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True
         )
+        if "--json" in sys.argv[1:]:  # a program reading stdout gets an object, not nothing
+            kind = type(exc).__name__
+            console.print_json({"error": exc.message, "kind": kind, "exit_code": exc.exit_code})
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         console.err.print("[bold red]interrupted[/]")

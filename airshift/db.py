@@ -83,7 +83,15 @@ def engine_for(url: str, must_exist: bool = True) -> Engine:
 
 def alembic_revision(engine: Engine) -> str:
     """The database's Alembic revision, or an error saying it is not an Airflow database."""
-    if not sa.inspect(engine).has_table("alembic_version"):
+    try:
+        has_revision = sa.inspect(engine).has_table("alembic_version")
+    except DBAPIError as exc:  # SQLite opens any file; reading one that is not a database fails
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise NotAirflowDatabase(
+            f"{safe_url(engine.url)} cannot be read as a database ({reason}). Point airshift "
+            "at the database Airflow's [database] sql_alchemy_conn names."
+        ) from None
+    if not has_revision:
         raise NotAirflowDatabase(
             f"{safe_url(engine.url)} is not an Airflow metadata database: it has no "
             "alembic_version table. Point airshift at the database Airflow's "

@@ -34,16 +34,26 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="Also run the whole version matrix (every MWAA version pair; see docs/airflow-3.4.md).",
     )
+    parser.addoption(
+        "--full",
+        action="store_true",
+        help="Also run the long tests (marked full; e.g. every kill point, docs/reliability.md).",
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``matrix`` run only with --matrix: the default run keeps a subset."""
-    if config.getoption("--matrix"):
-        return
-    skip = pytest.mark.skip(reason="part of the full version matrix: run with --matrix")
-    for item in items:
-        if item.get_closest_marker("matrix"):
-            item.add_marker(skip)
+    """Tests marked ``matrix`` run only with --matrix, ``full`` only with --full: the default
+    run keeps a subset."""
+    for marker, reason in (
+        ("matrix", "part of the full version matrix: run with --matrix"),
+        ("full", "a long test of the full suite: run with --full"),
+    ):
+        if config.getoption(f"--{marker}"):
+            continue
+        skip = pytest.mark.skip(reason=reason)
+        for item in items:
+            if item.get_closest_marker(marker):
+                item.add_marker(skip)
 
 
 @pytest.fixture(autouse=True)

@@ -27,12 +27,15 @@ library must not change its host on import or off the main thread:
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import ParamSpec, TypeVar
 
 from rich.filesize import decimal
+from sqlalchemy.exc import OperationalError
 
 from airshift import airflow_env, versions
 from airshift.api.options import (
@@ -67,7 +70,7 @@ from airshift.env.secretsmanager import (
     archived_values,
     write_secrets,
 )
-from airshift.errors import AirshiftError, ConflictError, ExitCode
+from airshift.errors import AirshiftError, ConflictError, ExitCode, UnreachableDatabase
 from airshift.logs import stage
 from airshift.logs.copy import CopyOptions, FileResult, copy_logs
 from airshift.logs.index import IndexFilter, airflow_major, iter_tries
@@ -108,11 +111,43 @@ __all__ = [
 ]
 
 
+P = ParamSpec("P")
+R = TypeVar("R")
+# SQLSTATE classes of a server that gave up mid-run: out of resources (53: disk full, out
+# of memory), operator intervention (57: pg_terminate_backend, a shutdown or restart).
+_SERVER_GAVE_UP = ("53", "57")
+
+
+def _failing_database(command: Callable[P, R]) -> Callable[P, R]:
+    """A database that fails mid-run (its connection ended, the server restarted, its disk
+    full) ends ``command`` with one paragraph instead of a driver traceback. Every change
+    to a target is one transaction, and the next run sets right what a stopped run left
+    (paused DAGs, scratch databases), so the advice is always the same: run it again."""
+
+    @functools.wraps(command)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return command(*args, **kwargs)
+        except OperationalError as exc:
+            state = str(getattr(exc.orig, "sqlstate", None) or "")
+            if not (exc.connection_invalidated or state.startswith(_SERVER_GAVE_UP)):
+                raise
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise UnreachableDatabase(
+                f"A database failed while airshift worked ({reason}). An import that does "
+                "not finish commits nothing; run the same command again when the database "
+                "answers (it restores the DAGs this run paused and drops what it left)."
+            ) from None
+
+    return run
+
+
 def default_jobs() -> int:
     """Tables read and loaded at once when not told: the CPU count, at most 4."""
     return min(4, os.cpu_count() or 1)
 
 
+@_failing_database
 def inspect(location: str) -> InspectReport:
     """What a database or an archive holds, and what will not migrate cleanly. For an
     archive, every table file is checked against its SHA-256 (problems: exit code 1)."""
@@ -125,6 +160,7 @@ def inspect(location: str) -> InspectReport:
         source.dispose()
 
 
+@_failing_database
 def export(opts: ExportOptions, progress: Progress = NULL_PROGRESS) -> ExportReport:
     """A database into a portable, verified archive, at its own schema revision."""
     source = AirflowDB.open(opts.source)
@@ -143,6 +179,7 @@ def export(opts: ExportOptions, progress: Progress = NULL_PROGRESS) -> ExportRep
         source.dispose()
 
 
+@_failing_database
 def import_(
     opts: ImportOptions, progress: Progress = NULL_PROGRESS, log: Log = null_log
 ) -> ImportReport:
@@ -160,6 +197,7 @@ def import_(
     return ImportReport(result, out.write(opts.dry_run, log) if out else None)
 
 
+@_failing_database
 def upgrade(
     opts: UpgradeOptions, progress: Progress = NULL_PROGRESS, log: Log = null_log
 ) -> UpgradeReport:
@@ -180,6 +218,7 @@ def upgrade(
     return UpgradeReport(result, opts.archive, opts.out, release, tables)
 
 
+@_failing_database
 def migrate(
     opts: MigrateOptions, progress: Progress = NULL_PROGRESS, log: Log = null_log
 ) -> MigrateReport:
@@ -230,6 +269,7 @@ def migrate(
     return MigrateReport(result, opts.archive, key, copied, written)
 
 
+@_failing_database
 def verify(
     opts: VerifyOptions, progress: Progress = NULL_PROGRESS, log: Log = null_log
 ) -> VerifyReport:

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 
 from airshift.archive.manifest import FORMAT_VERSION, Manifest
 from airshift.archive.store import open_store
-from airshift.archive.writer import MANIFEST
+from airshift.archive.writer import INCOMPLETE, MANIFEST
 from airshift.errors import AirshiftError, DamagedArchive
 
 
@@ -35,8 +35,8 @@ class ArchiveReader:
         path = f"{self.root}/{MANIFEST}"
         if not self.fs.exists(path):
             hint = (
-                " An export was interrupted before it finished (the manifest is written last)."
-                if self.fs.exists(f"{self.root}/.airshift-incomplete")
+                " An export was interrupted before it finished (the manifest is written last); run it again to the same location."
+                if self.fs.exists(f"{self.root}/{INCOMPLETE}")
                 else ""
             )
             raise DamagedArchive(

@@ -13,6 +13,7 @@ from airshift.archive.store import open_store
 from airshift.errors import AirshiftError
 
 MANIFEST = "manifest.json"
+INCOMPLETE = ".airshift-incomplete"  # there while an export writes; removed last
 
 
 class _HashingFile:
@@ -94,25 +95,36 @@ class TableSink:
 
 
 class ArchiveWriter:
-    """Creates an archive at ``url``; refuses a location that already holds files."""
+    """Creates an archive at ``url``; refuses a location that already holds files, except
+    what an interrupted export left there (its marker and no manifest): re-running the
+    command that was killed starts that archive over."""
 
     def __init__(self, url: str, rows_per_file: int = 2_000_000) -> None:
         self.url = url
         self.fs, self.root = open_store(url)
         self.rows_per_file = rows_per_file
-        if self.fs.exists(self.root) and self.fs.ls(self.root):
+        try:
+            if self._interrupted():
+                self.fs.rm(self.root, recursive=True)
+            used = self.fs.exists(self.root) and bool(self.fs.ls(self.root))
+            if not used:
+                self.fs.makedirs(self.root, exist_ok=True)
+                self.fs.touch(f"{self.root}/{INCOMPLETE}")
+        # Any store's failure (a full disk, an S3 endpoint that does not answer: botocore's
+        # errors are not OSErrors) is the location's, not a bug.
+        except Exception as exc:
+            reason = getattr(exc, "strerror", None) or exc
+            raise AirshiftError(f"Cannot write to the archive location {url}: {reason}.") from None
+        if used:
             raise AirshiftError(
                 f"The archive location {url} is not empty. airshift never overwrites an "
                 "archive: choose a new location or remove the old one."
             )
-        try:
-            self.fs.makedirs(self.root, exist_ok=True)
-            self.fs.touch(f"{self.root}/.airshift-incomplete")
-        except OSError as exc:
-            raise AirshiftError(
-                f"Cannot write to the archive location {url}: {exc.strerror or exc}."
-            ) from None
         self.tables: dict[str, TableEntry] = {}
+
+    def _interrupted(self) -> bool:
+        marker, manifest = f"{self.root}/{INCOMPLETE}", f"{self.root}/{MANIFEST}"
+        return self.fs.exists(marker) and not self.fs.exists(manifest)
 
     def table(self, entry: TableEntry, schema: pa.Schema) -> _SinkContext:
         self.tables[entry.name] = entry
@@ -125,7 +137,7 @@ class ArchiveWriter:
         with self.fs.open(tmp, "w") as fh:
             fh.write(manifest.to_json())
         self.fs.mv(tmp, f"{self.root}/{MANIFEST}")
-        self.fs.rm(f"{self.root}/.airshift-incomplete")
+        self.fs.rm(f"{self.root}/{INCOMPLETE}")
 
     def abort(self) -> None:
         """Remove what this writer made (it only ever writes into a location it found empty)."""

@@ -14,6 +14,7 @@ import abc
 import contextlib
 import datetime as dt
 import re
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,9 +111,12 @@ class Backend(abc.ABC):
         raise AirshiftError(f"{self.name} has no server to drop database {name!r} on.")
 
     @abc.abstractmethod
-    def scratch_database(self, url: URL, name: str) -> contextlib.AbstractContextManager[str]:
-        """A new, empty database beside ``url`` (named ``name``, where databases have
-        names) for the scratch work; gone on exit."""
+    def scratch_database(
+        self, url: URL, prefix: str, log: Callable[[str], object]
+    ) -> contextlib.AbstractContextManager[str]:
+        """A new, empty database beside ``url`` (its name begins with ``prefix``, where
+        databases have names) for the scratch work; gone on exit. What a killed run left
+        under the same prefix is dropped first (and said through ``log``)."""
 
     def db_migrate(self, env: AirflowEnv, args: list[str], url: str, home: Path) -> None:
         """Run ``env``'s ``airflow db migrate ARGS`` on ``url``."""
@@ -227,16 +231,31 @@ class ServerBackend(Backend):
     maintenance_database: ClassVar[str | None]  # where CREATE/DROP DATABASE are run
     create_database_sql: ClassVar[str]  # with {name}
     drop_database_sql: ClassVar[str]  # with {name}
+    list_databases_sql: ClassVar[str]  # every database's name
+    # A session-level lock named :name, taken without waiting (true when taken), and its release.
+    try_lock_sql: ClassVar[str]
+    unlock_sql: ClassVar[str]
 
     def create_sql(self, name: str, template: str | None) -> str:
         """CREATE DATABASE for ``name`` (copying ``template``, where the server can)."""
         return self.create_database_sql.format(name=name)
 
+    def _server_url(self, url: URL) -> URL:
+        """``url`` pointed at the server's maintenance database (MySQL: at no database;
+        ``URL.set`` keeps a database given as None)."""
+        return URL.create(
+            url.drivername,
+            url.username,
+            url.password,
+            url.host,
+            url.port,
+            self.maintenance_database,
+            url.query,
+        )
+
     def _on_server(self, url: URL, sql: str) -> None:
         """Run one statement on the server's maintenance database, outside any transaction."""
-        engine = sa.create_engine(
-            url.set(database=self.maintenance_database), isolation_level="AUTOCOMMIT"
-        )
+        engine = sa.create_engine(self._server_url(url), isolation_level="AUTOCOMMIT")
         try:
             with engine.connect() as conn:
                 conn.exec_driver_sql(sql)
@@ -260,19 +279,51 @@ class ServerBackend(Backend):
         self._on_server(url, self.drop_database_sql.format(name=safe_identifier(name)))
 
     @contextlib.contextmanager
-    def scratch_database(self, url: URL, name: str) -> Iterator[str]:
-        """A new database on the target's own server (so types match the target's)."""
+    def scratch_database(
+        self, url: URL, prefix: str, log: Callable[[str], object]
+    ) -> Iterator[str]:
+        """A new database on the target's own server (so types match the target's).
+
+        Why a lock: a SIGKILL (or a lost machine) gives no chance to drop the scratch, and
+        each one left is a full copy of the source's history. The run holds a session lock
+        named after its scratch for as long as the scratch exists; the server releases it
+        when the session dies, however the process ended. So a scratch under this target's
+        prefix whose lock can be taken belongs to no running airshift, and is dropped."""
+        name = f"{prefix}{uuid.uuid4().hex[:8]}"
+        claims = sa.create_engine(
+            self._server_url(url),
+            isolation_level="AUTOCOMMIT",
+            poolclass=sa.pool.NullPool,
+        )
         try:
-            created = self.create_database(url, name)
-        except AirshiftError as exc:
-            raise AirshiftError(
-                f"{exc.message} airshift needs a scratch database on the target's server to "
-                "run Airflow's migrations; grant CREATE DATABASE or pass --scratch-url."
-            ) from None
-        try:
-            yield created.render_as_string(hide_password=False)
+            with claims.connect() as held:
+                self._claim(held, name)
+                for leftover in self._leftovers(held, prefix, name):
+                    self.drop_database(url, leftover)
+                    held.execute(sa.text(self.unlock_sql), {"name": leftover})
+                    log(f"dropped {leftover}, a scratch database an interrupted run left behind")
+                try:
+                    created = self.create_database(url, name)
+                except AirshiftError as exc:
+                    raise AirshiftError(
+                        f"{exc.message} airshift needs a scratch database on the target's server "
+                        "to run Airflow's migrations; grant CREATE DATABASE or pass --scratch-url."
+                    ) from None
+                try:
+                    yield created.render_as_string(hide_password=False)
+                finally:
+                    self.drop_database(url, name)
         finally:
-            self.drop_database(url, name)
+            claims.dispose()
+
+    def _claim(self, conn: sa.Connection, name: str) -> bool:
+        return bool(conn.execute(sa.text(self.try_lock_sql), {"name": name}).scalar())
+
+    def _leftovers(self, conn: sa.Connection, prefix: str, ours: str) -> list[str]:
+        """The databases under ``prefix`` that no live session holds (claimed now by ``conn``)."""
+        names = conn.execute(sa.text(self.list_databases_sql)).scalars()
+        found = [n for n in names if n.startswith(prefix) and n != ours]
+        return [n for n in found if self._claim(conn, n)]
 
 
 def safe_identifier(name: str) -> str:

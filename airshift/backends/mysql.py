@@ -25,6 +25,9 @@ class MySQL(ServerBackend):
         "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
     )
     drop_database_sql = "DROP DATABASE IF EXISTS `{name}`"
+    list_databases_sql = "SELECT schema_name FROM information_schema.schemata"
+    try_lock_sql = "SELECT GET_LOCK(:name, 0)"
+    unlock_sql = "SELECT RELEASE_LOCK(:name)"
     snapshot_begin = "START TRANSACTION WITH CONSISTENT SNAPSHOT"
 
     def on_connect(self, dbapi_conn: Any, record: Any) -> None:

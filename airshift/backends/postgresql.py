@@ -34,6 +34,9 @@ class PostgreSQL(ServerBackend):
     maintenance_database = "postgres"
     create_database_sql = 'CREATE DATABASE "{name}"'
     drop_database_sql = 'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+    list_databases_sql = "SELECT datname FROM pg_database"
+    try_lock_sql = "SELECT pg_try_advisory_lock(hashtextextended(:name, 0))"
+    unlock_sql = "SELECT pg_advisory_unlock(hashtextextended(:name, 0))"
     snapshot_begin = "SET TRANSACTION READ ONLY"
     hash_joins = True
     sets_indexes_aside = True

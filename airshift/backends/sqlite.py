@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -120,13 +121,27 @@ class SQLite(Backend):
             raise UnreachableDatabase(f"No SQLite database at {path!r}.")
 
     @contextlib.contextmanager
-    def scratch_database(self, url: URL, name: str) -> Iterator[str]:
-        """A file in a new temp folder (removed on exit); a file needs no name of its own."""
-        folder = Path(tempfile.mkdtemp(prefix="airshift-scratch-"))
-        try:
-            yield f"sqlite:///{folder / 'scratch.db'}"
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+    def scratch_database(
+        self, url: URL, prefix: str, log: Callable[[str], object]
+    ) -> Iterator[str]:
+        """A file in a new temp folder (removed on exit); a file needs no name of its own.
+
+        The folder's lock file is held (``flock``) while the scratch is in use; the kernel
+        releases it when the process ends, however it ends, so a folder under ``prefix``
+        whose lock can be taken is what a killed run left, and is removed."""
+        root = Path(tempfile.gettempdir())
+        for leftover in root.glob(f"{prefix}*"):
+            with contextlib.suppress(OSError), (leftover / ".lock").open("a") as fh:
+                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                shutil.rmtree(leftover, ignore_errors=True)
+                log(f"removed {leftover}, a scratch database an interrupted run left behind")
+        folder = Path(tempfile.mkdtemp(prefix=prefix))
+        with (folder / ".lock").open("a") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            try:
+                yield f"sqlite:///{folder / 'scratch.db'}"
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
 
     def db_migrate(self, env: AirflowEnv, args: list[str], url: str, home: Path) -> None:
         """With the fixes of ``_SQLITE_SAFE_MIGRATE``, then a check that no reference broke."""

@@ -24,6 +24,7 @@ from airshift.archive import ArchiveWriter, Manifest, TableEntry
 from airshift.archive import secrets as sec
 from airshift.backends.pg_arrow import arrow_reader
 from airshift.choices import ExportSecrets
+from airshift.errors import AirshiftError
 from airshift.metadata import pause
 from airshift.metadata.registry import TABLES, TableSpec, spec_of
 from airshift.metadata.schema import arrow_schema, columns_of, select_for, to_batch
@@ -97,6 +98,14 @@ def export(
             "key_fingerprint": sec.fingerprint(archive_key) if archive_key else None,
         }
         writer.finish(manifest)
+    except OSError as exc:  # the archive location: full, gone, refused (S3 errors are OSErrors)
+        with contextlib.suppress(OSError):
+            writer.abort()
+        raise AirshiftError(
+            f"Cannot write the archive to {opts.archive_url}: {exc.strerror or exc}. The "
+            "unfinished archive is not usable (it has no manifest); free space or fix the "
+            "location, then run the same command again."
+        ) from None
     except BaseException:
         writer.abort()
         raise

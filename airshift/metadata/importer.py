@@ -123,7 +123,7 @@ def upgraded_scratch(
     """The archive's rows in a scratch database, migrated by Airflow to ``target_rev``."""
     src_rev = reader.manifest.source["alembic_revision"]
     with (
-        scratch.scratch_database(target_url, opts.scratch_url) as surl,
+        scratch.scratch_database(target_url, opts.scratch_url, log) as surl,
         tempfile.TemporaryDirectory() as home,
     ):
         homep = Path(home)

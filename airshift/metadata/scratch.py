@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -45,13 +44,16 @@ def scratch_prefix(target_url: str) -> str:
 
 
 @contextlib.contextmanager
-def scratch_database(target_url: str, scratch_url: str | None = None) -> Iterator[str]:
-    """A new empty database for the scratch work; dropped on exit, whatever happens."""
+def scratch_database(
+    target_url: str, scratch_url: str | None = None, log: Log = null_log
+) -> Iterator[str]:
+    """A new empty database for the scratch work; dropped on exit, whatever happens (and,
+    after a kill, by the next run for the same target)."""
     if scratch_url:
         yield scratch_url
         return
-    name = f"{scratch_prefix(target_url)}{uuid.uuid4().hex[:8]}"
-    with db.backend_of(target_url).scratch_database(db.parse_url(target_url), name) as url:
+    backend = db.backend_of(target_url)
+    with backend.scratch_database(db.parse_url(target_url), scratch_prefix(target_url), log) as url:
         yield url
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -93,7 +94,7 @@ def emit(report: Report, json_out: bool, report_path: str | None = None) -> None
 
 def stderr_log(message: str) -> None:
     """``progress.Log`` for a person at a terminal: dim lines on stderr."""
-    err.print(f"[dim]{message}[/]")
+    err.print(f"[dim]{escape(message)}[/]", highlight=False)
 
 
 def _human_bytes(n: int | None) -> str:
