@@ -25,6 +25,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from airshift.report import html
+
 if TYPE_CHECKING:
     from airshift.api.reports import Report
 
@@ -79,7 +81,10 @@ def emit(report: Report, json_out: bool, report_path: str | None = None) -> None
     """Show a command's report (JSON on stdout, or text for a person), write it to
     ``report_path`` if asked, say its notices on stderr, and exit with its code."""
     data = report.as_dict()
-    if report_path:
+    if report_path and report_path.lower().endswith((".html", ".htm")):
+        with open(report_path, "w", encoding="utf-8") as fh:
+            fh.write(html.render(data))
+    elif report_path:
         write_json(report_path, data)
     if json_out:
         print_json(data)
@@ -260,3 +265,24 @@ def render_copy_summary(
     if unrecorded_found:
         table.add_row("of which tries no metadata row names", str(unrecorded_found))
     out.print(table)
+
+
+def render_cutover(data: dict[str, Any]) -> None:
+    """The phases so far (or, for --dry-run, what each would do), then the DAGs."""
+    if data.get("plan"):
+        for step in data["plan"]:
+            said = "[dim]done[/]" if step["done"] else step["would"]
+            out.print(f"[bold]{step['phase']:<8}[/] {said}")
+        return
+    table = Table("phase", "started", "seconds", "what it did", box=None)
+    for p in data["phases"]:
+        table.add_row(p["phase"], p["started"], f"{p['seconds']:.1f}", p["summary"])
+    out.print(table)
+    if data.get("rolled_back"):
+        out.print("[yellow]rolled back[/]: the source has its prior pause states")
+    if data.get("unpaused"):
+        out.print(f"[green]unpaused on the target[/]: {', '.join(data['unpaused'])}")
+    for dag_id, why in data.get("held", {}).items():
+        out.print(f"[yellow]held paused[/] {dag_id}: {why}")
+    for task in data.get("moved_unfinished", []):
+        out.print(f"[dim]moved unfinished: {task}[/]")
