@@ -393,6 +393,17 @@ LEFT_OUT: tuple[TableSpec, ...] = (
     *_left_out(_not_merged_yet("3.1"), "dag_favorite", "hitl_detail_history"),
     *_left_out(_not_merged_yet("3.2"), "asset_partition_dag_run", "partitioned_asset_key_log"),
     *_left_out(_not_merged_yet("3.3"), "task_state_store", "asset_state_store"),
+    # 3.4 is known (pre-release data) but not yet a target: check_mergeable refuses it.
+    *_left_out(
+        _not_merged_yet("3.4"),
+        "dynamic_region",
+        "job_team",
+        "legacy_task_data_owner",
+        "rtif_v1",
+        "rtif_v2",
+        "xcom_v1",
+        "xcom_v2",
+    ),
 )
 
 # Families of tables left out of every import, by name prefix.
