@@ -19,7 +19,7 @@ from tests.metadata.test_export import airshift
 from tests.realairflow import build
 
 # A DAG whose scheduler would catch up on every day since 2024 once unpaused.
-CATCHUP_DAG = """
+CATCHUP_DAG = """# An airflow DAG (the two words let Airflow's safe mode parse the file).
 from datetime import datetime
 from _compat import BashOperator, dag
 
@@ -102,7 +102,7 @@ def _tries(url: str) -> set[tuple]:
 def test_delta_brings_what_changed_after_the_bulk_copy_and_rollback_restores(
     clone_db, tmp_path
 ) -> None:
-    src, tgt = clone_db("2.10.5", "sqlite"), clone_db("3.3.2", "sqlite", "target")
+    src, tgt = clone_db("2.10.5", "postgresql"), clone_db("3.3.2", "postgresql", "target")
     state = tmp_path / "cutover.json"
     before = _pause_states(src.url)
     bulk = _cutover(src, tgt, state, "--stop-after", "bulk")
@@ -120,7 +120,7 @@ def test_delta_brings_what_changed_after_the_bulk_copy_and_rollback_restores(
     new_run = set(_runs(src.url, "lab_xcom_taskflow")) - set(_runs(tgt.url, "lab_xcom_taskflow"))
     assert len(new_run) == 1
 
-    done = _cutover(src, tgt, state, "--drain-timeout", "5", "--force")
+    done = _cutover(src, tgt, state, "--drain-timeout", "60")
     assert [p["phase"] for p in done["phases"]] == [
         "bulk",
         "pause",
@@ -133,7 +133,7 @@ def test_delta_brings_what_changed_after_the_bulk_copy_and_rollback_restores(
     assert delta["dag_run"]["inserted"] == 1  # the new run
     assert delta["dag_run"]["overwritten"] >= 1  # the run marked success, newer in the source
     assert delta["task_instance"]["inserted"] == rows.count(
-        src.url, "task_instance", f"run_id = '{next(iter(new_run))}'"
+        src.url, "task_instance", f"WHERE run_id = '{next(iter(new_run))}'"
     )
     assert done["results"]["verify"]["ok"] is True
     assert _runs(tgt.url, "lab_retry_fail")[failed[0]] == "success"
@@ -153,7 +153,7 @@ def test_delta_brings_what_changed_after_the_bulk_copy_and_rollback_restores(
 
 
 def test_catchup_dag_with_an_old_last_run_is_held_unless_allowed(clone_db, tmp_path) -> None:
-    src, tgt = clone_db("2.10.5", "sqlite"), clone_db("3.3.2", "sqlite", "target")
+    src, tgt = clone_db("2.10.5", "postgresql"), clone_db("3.3.2", "postgresql", "target")
     dags = {"lab_catchup.py": CATCHUP_DAG}
     src_home, tgt_home = _home(tmp_path, "src_home", dags), _home(tmp_path, "tgt_home", dags)
     _af(src, src_home, "dags", "reserialize")
@@ -161,9 +161,7 @@ def test_catchup_dag_with_an_old_last_run_is_held_unless_allowed(clone_db, tmp_p
     _af(src, src_home, "dags", "unpause", "lab_catchup")
     _af(tgt, tgt_home, "dags", "reserialize")  # the target runs the same DAG files
     state = tmp_path / "cutover.json"
-    verified = _cutover(
-        src, tgt, state, "--stop-after", "verify", "--drain-timeout", "5", "--force"
-    )
+    verified = _cutover(src, tgt, state, "--stop-after", "verify", "--drain-timeout", "60")
     assert verified["results"]["verify"]["ok"] is True
     allowed_state = tmp_path / "allowed.json"
     shutil.copyfile(state, allowed_state)

@@ -14,7 +14,7 @@ from tests.metadata.test_import import _migrate
 
 
 def test_migration_report_renders_in_chromium_with_the_right_counts(clone_db, tmp_path) -> None:
-    src, tgt = clone_db("2.10.5", "sqlite"), clone_db("3.3.2", "sqlite", "target")
+    src, tgt = clone_db("2.10.5", "postgresql"), clone_db("3.3.2", "postgresql", "target")
     page = tmp_path / "report.html"
     proc = _migrate(src, tgt, "--report", str(page))
     assert proc.returncode == 0, proc.stderr[-3000:]
