@@ -59,6 +59,9 @@ class TableSpec:
     not_imported: str | None = None  # for a merged table: where the target no longer has it
     counted_only: str | None = None  # ``verify`` compares row counts only
     target_owned: Mapping[str, str] = field(default_factory=dict)  # column -> why not compared
+    # Columns a running source rewrites every few seconds without anything happening
+    # (a live scheduler's heartbeat): not compared, still copied and updated.
+    live: Mapping[str, str] = field(default_factory=dict)  # column -> why
     # -- a cutover's delta: what changed in the source after the bulk copy ---------------
     # Columns that record when a row last changed: the delta exports the runs (and, for
     # tables not kept with a run, the rows) with one of them at or after the bulk copy.
@@ -82,8 +85,8 @@ class TableSpec:
     def uncompared(self) -> set[str]:
         """Columns ``verify`` does not compare as stored: those the target owns, and the
         secrets (Fernet ciphertext differs on every encryption; they are compared
-        decrypted instead, see ``metadata/verify.py``)."""
-        return set(self.target_owned) | set(self.secrets)
+        decrypted instead, see ``metadata/verify.py``), and those a live source rewrites."""
+        return set(self.target_owned) | set(self.secrets) | set(self.live)
 
 
 def _ti_child(name: str, key: tuple[str, ...] = TI_KEY, **kw) -> TableSpec:
@@ -177,6 +180,7 @@ MERGE_ORDER: tuple[TableSpec, ...] = (
         generated=True,
         changed_at=("start_date", "end_date", "latest_heartbeat"),
         newer_by=("end_date", "latest_heartbeat"),
+        live={"latest_heartbeat": "a running job (the scheduler) heartbeats every few seconds"},
     ),
     TableSpec(
         "trigger",

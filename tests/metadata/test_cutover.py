@@ -9,14 +9,17 @@ win in the target. Nothing is written into either database by the test itself.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from airshift import airflow_env
 from tests import rows
 from tests.metadata.test_export import airshift
-from tests.realairflow import build
+from tests.realairflow import build, services
 
 # A DAG whose scheduler would catch up on every day since 2024 once unpaused.
 CATCHUP_DAG = """# An airflow DAG (the two words let Airflow's safe mode parse the file).
@@ -30,6 +33,32 @@ def lab_catchup():
 
 
 lab_catchup()
+"""
+
+# A DAG the source's scheduler runs every minute, and one with a task that outlasts the bulk copy.
+MINUTELY = """# An airflow DAG (the two words let Airflow's safe mode parse the file).
+from datetime import datetime
+from _compat import BashOperator, dag
+
+
+@dag(schedule="* * * * *", start_date=datetime(2024, 1, 1), catchup=False, tags=["lab"])
+def lab_minutely():
+    BashOperator(task_id="tick", bash_command="echo tick")
+
+
+lab_minutely()
+"""
+LONG_TASK = """# An airflow DAG (the two words let Airflow's safe mode parse the file).
+from datetime import datetime
+from _compat import BashOperator, dag
+
+
+@dag(schedule=None, start_date=datetime(2024, 1, 1), catchup=False, tags=["lab"])
+def lab_long():
+    BashOperator(task_id="long", bash_command="sleep 150")
+
+
+lab_long()
 """
 
 # What the UI's "Mark success" does to a failed run (Airflow 2.10's own code).
@@ -176,3 +205,88 @@ def test_catchup_dag_with_an_old_last_run_is_held_unless_allowed(clone_db, tmp_p
     assert allowed["held"] == {}
     assert "lab_catchup" in allowed["unpaused"]
     assert _pause_states(tgt.url)["lab_catchup"] is False
+
+
+def _wait_for(what: str, ready: Callable[[], bool], seconds: float = 240) -> None:
+    deadline = time.monotonic() + seconds
+    while not ready():
+        assert time.monotonic() < deadline, f"waited {seconds:g}s for {what}"
+        time.sleep(2)
+
+
+def _long_task_state(url: str) -> str | None:
+    found = rows.source_rows(url, "task_instance", {"dag_id": "", "state": ""})
+    return next((state for dag_id, state in found if dag_id == "lab_long"), None)
+
+
+def _logical_dates(url: str) -> dict[tuple[str, str], str | None]:
+    """A 3.x database's runs: (dag id, run id) -> logical date (UTC ISO)."""
+    cols = {"dag_id": "", "run_id": "", "logical_date": "TIMESTAMP"}
+    return {(d, r): when for d, r, when in rows.source_rows(url, "dag_run", cols)}
+
+
+def _run_states(url: str) -> set[tuple]:
+    return set(rows.source_rows(url, "dag_run", {"dag_id": "", "run_id": "", "state": ""}))
+
+
+def test_cutover_of_a_source_whose_scheduler_keeps_running(clone_db, tmp_path) -> None:
+    """The source's scheduler runs through the whole cutover: a DAG makes a run every
+    minute, a task runs during the bulk copy; the target ends holding every run and try,
+    the long task finished, the same DAGs active, and its own scheduler creates no run
+    dated before the cutover."""
+    src, tgt = clone_db("2.10.5", "postgresql"), clone_db("3.3.2", "postgresql", "target")
+    dags = {"lab_minutely.py": MINUTELY, "lab_long.py": LONG_TASK}
+    src_home, tgt_home = _home(tmp_path, "src_home", dags), _home(tmp_path, "tgt_home", dags)
+    _af(src, src_home, "dags", "reserialize")
+    _af(tgt, tgt_home, "dags", "reserialize")
+    for dag_id in ("lab_minutely", "lab_long"):
+        _af(src, src_home, "dags", "unpause", dag_id)
+    before = _pause_states(src.url)
+    state = tmp_path / "cutover.json"
+    source_env = {
+        "AIRFLOW__CORE__FERNET_KEY": src.fixture.fernet_key,
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
+    }
+    env2 = airflow_env.ensure("2.10.5")
+    with services.running(env2, src_home, src.url, source_env, tmp_path / "source") as start:
+        start("scheduler")
+        _af(src, src_home, "dags", "trigger", "lab_long")
+        _wait_for("the long task to run", lambda: _long_task_state(src.url) == "running")
+        _wait_for("a minutely run", lambda: bool(_runs(src.url, "lab_minutely")))
+        _cutover(src, tgt, state, "--stop-after", "bulk")
+        assert _long_task_state(tgt.url) == "running"  # copied while it ran
+        done = _cutover(src, tgt, state, "--drain-timeout", "300")
+    # The source is as the cutover left it (its scheduler stopped): the target has it all.
+    assert _long_task_state(src.url) == _long_task_state(tgt.url) == "success"
+    assert done["results"]["verify"]["ok"] is True
+    tgt_runs = _run_states(tgt.url)
+    assert _run_states(src.url) <= tgt_runs and len(_runs(src.url, "lab_minutely")) >= 1
+    assert _tries(src.url) <= _tries(tgt.url)
+    active = sorted(d for d, paused in before.items() if not paused)
+    assert sorted(done["unpaused"]) == active and {"lab_minutely", "lab_long"} <= set(active)
+    assert sorted(d for d, p in _pause_states(tgt.url).items() if not p) == active
+
+    # The target's own scheduler takes over: no run dated before the cutover.
+    cutover_at = dt.datetime.fromisoformat(done["paused_at"])
+    base, target_env = services.api_server_env(tgt.fixture.fernet_key)
+    env3 = airflow_env.ensure("3.3.2")
+    with services.running(env3, tgt_home, tgt.url, target_env, tmp_path / "target") as start:
+        start("api-server")
+        services.wait_healthy(base)
+        start("scheduler")
+        start("dag-processor")
+        migrated = {(d, r) for d, r, _ in tgt_runs}
+        _wait_for(
+            "the target's scheduler to create a run",
+            lambda: any(
+                ("lab_minutely", r) not in migrated for r in _runs(tgt.url, "lab_minutely")
+            ),
+        )
+    created = {k: when for k, when in _logical_dates(tgt.url).items() if k not in migrated}
+    # At most the interval the cutover cut in two (the paused source never ran it) starts
+    # before the cutover; nothing earlier is caught up on.
+    earliest = cutover_at - dt.timedelta(minutes=1)
+    assert created and all(
+        when is None or dt.datetime.fromisoformat(when) >= earliest for when in created.values()
+    ), (created, cutover_at)
