@@ -363,7 +363,7 @@ def cutover(
     secrets: ImportSecretsOpt = ImportSecrets.IMPORT,
     on_conflict: Annotated[
         OnConflict, typer.Option(help="The bulk phase's choice for rows the target already has.")
-    ] = OnConflict.SKIP,
+    ] = OnConflict.NEWER,
     convert_pickled: ConvertPickledOpt = False,
     scratch_url: ScratchOpt = None,
     airflow_venvs: VenvOpt = [],  # noqa: B006

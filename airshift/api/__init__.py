@@ -256,6 +256,9 @@ def cutover(
     try:
         path = Path(opts.state_file) if opts.state_file else cut.default_state_path(source, target)
         state = cut.CutoverState.load(path, source.safe_url, target.safe_url)
+        if state.rolled_back and not opts.rollback:  # a new attempt: from the bulk phase on
+            path.replace(path.with_name(f"{path.stem}.rolled-back{path.suffix}"))
+            state = cut.CutoverState(source.safe_url, target.safe_url)
         report = CutoverReport(state, str(path))
         if opts.rollback:
             if state.prior_pause is None:

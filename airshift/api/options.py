@@ -91,9 +91,12 @@ class CutoverOptions(_FromDatabase):
     """``airshift cutover``: bulk copy while live, pause, drain, delta, verify, unpause.
 
     ``unpause`` does not apply (the unpause phase decides); ``on_conflict`` is the bulk
-    phase's; ``dry_run`` plans without changing anything; ``archive`` keeps the bulk and
-    delta archives under that location (``bulk/``, ``delta/``).
+    phase's (``newer`` by default: a cutover started again after a rollback brings the
+    rows that changed meanwhile); ``dry_run`` plans without changing anything; ``archive``
+    keeps the bulk and delta archives under that location (``bulk/``, ``delta/``).
     """
+
+    on_conflict: OnConflict = OnConflict.NEWER
 
     state_file: str | None = None  # default: one per (source, target) in airshift's cache
     stop_after: CutoverPhase | None = None  # stop once this phase is done (resume later)

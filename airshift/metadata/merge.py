@@ -371,7 +371,8 @@ class _Merger:
         cols = [c for c in spec.newer_by if c in a.c and c in b.c]
         later: list[sa.ColumnElement[bool]] = []
         for i, c in enumerate(cols):
-            greater = sa.or_(a.c[c] > b.c[c], sa.and_(a.c[c].is_not(None), b.c[c].is_(None)))
+            # Never NULL (a NULL would make "not later" unknown, and the row lose).
+            greater = sa.and_(a.c[c].is_not(None), sa.or_(b.c[c].is_(None), a.c[c] > b.c[c]))
             before = [self.backend.null_safe_eq(a.c[p], b.c[p]) for p in cols[:i]]
             later.append(sa.and_(greater, *before))
         return sa.or_(sa.false(), *later)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -55,7 +56,11 @@ from _compat import BashOperator, dag
 
 @dag(schedule=None, start_date=datetime(2024, 1, 1), catchup=False, tags=["lab"])
 def lab_long():
-    BashOperator(task_id="long", bash_command="sleep 150")
+    # Runs until the test lets it end (at most ten minutes).
+    BashOperator(
+        task_id="long",
+        bash_command="for i in $(seq 600); do [ -e {marker} ] && exit 0; sleep 1; done; exit 1",
+    )
 
 
 lab_long()
@@ -235,7 +240,8 @@ def test_cutover_of_a_source_whose_scheduler_keeps_running(clone_db, tmp_path) -
     the long task finished, the same DAGs active, and its own scheduler creates no run
     dated before the cutover."""
     src, tgt = clone_db("2.10.5", "postgresql"), clone_db("3.3.2", "postgresql", "target")
-    dags = {"lab_minutely.py": MINUTELY, "lab_long.py": LONG_TASK}
+    marker = tmp_path / "long-task-may-end"
+    dags = {"lab_minutely.py": MINUTELY, "lab_long.py": LONG_TASK.replace("{marker}", str(marker))}
     src_home, tgt_home = _home(tmp_path, "src_home", dags), _home(tmp_path, "tgt_home", dags)
     _af(src, src_home, "dags", "reserialize")
     _af(tgt, tgt_home, "dags", "reserialize")
@@ -247,6 +253,7 @@ def test_cutover_of_a_source_whose_scheduler_keeps_running(clone_db, tmp_path) -
         "AIRFLOW__CORE__FERNET_KEY": src.fixture.fernet_key,
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
+        **services.own_log_server(),
     }
     env2 = airflow_env.ensure("2.10.5")
     with services.running(env2, src_home, src.url, source_env, tmp_path / "source") as start:
@@ -256,7 +263,12 @@ def test_cutover_of_a_source_whose_scheduler_keeps_running(clone_db, tmp_path) -
         _wait_for("a minutely run", lambda: bool(_runs(src.url, "lab_minutely")))
         _cutover(src, tgt, state, "--stop-after", "bulk")
         assert _long_task_state(tgt.url) == "running"  # copied while it ran
+        _cutover(src, tgt, state, "--stop-after", "pause")
+        assert _long_task_state(src.url) == "running"  # pausing its DAG does not stop it
+        threading.Timer(20, marker.touch).start()  # it ends while the drain waits
         done = _cutover(src, tgt, state, "--drain-timeout", "300")
+    drain = next(p for p in done["phases"] if p["phase"] == "drain")
+    assert drain["seconds"] >= 10, drain
     # The source is as the cutover left it (its scheduler stopped): the target has it all.
     assert _long_task_state(src.url) == _long_task_state(tgt.url) == "success"
     assert done["results"]["verify"]["ok"] is True

@@ -36,7 +36,14 @@ def api_server_env(fernet_key: str) -> tuple[str, dict[str, str]]:
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API_AUTH__JWT_SECRET": "airshift-test-only-secret",
         "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
+        **own_log_server(),
     }
+
+
+def own_log_server() -> dict[str, str]:
+    """A free port for the task log server a scheduler starts (default 8793, which
+    another test's scheduler on this machine may hold)."""
+    return {"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
 
 
 def wait_healthy(base: str, seconds: float = 180) -> None:
