@@ -8,26 +8,30 @@ process-wide settings a library must not make on its own (see ``airshift.api``).
 
 from __future__ import annotations
 
-import datetime as dt
 import signal
 import sys
+from collections.abc import Callable
 from dataclasses import fields
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
 
 from airshift.agent.cli import agent_app
 from airshift.choices import CutoverPhase, ExportSecrets, ImportSecrets, OnConflict, Unpause
+from airshift.cli_options import DagIdOpt, JsonOpt, LastRunsOpt, ReportOpt, SinceOpt
 from airshift.code.cli import code_app
 from airshift.datapipeline.cli import app as datapipeline_app
 from airshift.env.cli import env_app
 from airshift.errors import AirshiftError, ExitCode
 from airshift.logs.cli import logs_app
 from airshift.memory import bound_allocators
-from airshift.progress import Log, null_log
+from airshift.progress import Log, Progress, null_log
 from airshift.report import console
 from airshift.runtimes.cli import runtimes_app
+
+if TYPE_CHECKING:
+    from airshift.api.reports import Report
 
 app = typer.Typer(
     name="airshift",
@@ -38,13 +42,6 @@ app = typer.Typer(
 )
 app.add_typer(logs_app, name="logs")
 
-DagIdOpt = Annotated[
-    list[str], typer.Option("--dag-id", help="Only these DAGs (glob; repeatable).")
-]
-SinceOpt = Annotated[str | None, typer.Option(help="Only runs dated on or after this ISO date.")]
-LastRunsOpt = Annotated[
-    int | None, typer.Option("--last-runs", min=1, help="Only the newest N runs per DAG.")
-]
 SourceKeyOpt = Annotated[
     str | None,
     typer.Option(
@@ -58,7 +55,6 @@ SourceHomeOpt = Annotated[
 TargetHomeOpt = Annotated[
     str | None, typer.Option(help="The target's AIRFLOW_HOME, to read its Fernet key.")
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 JobsOpt = Annotated[
     int | None,
     typer.Option(
@@ -80,18 +76,6 @@ OnlineOpt = Annotated[
 ]
 
 
-def _date(value: str | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise AirshiftError(
-            f"--since takes an ISO date such as 2024-01-31, not {value!r}."
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
-
-
 TargetKeyOpt = Annotated[
     str | None,
     typer.Option(
@@ -107,10 +91,6 @@ ArchiveKeyOpt = Annotated[
         envvar="AIRSHIFT_ARCHIVE_KEY",
         help="The key the archive's secrets are sealed with.",
     ),
-]
-ReportOpt = Annotated[
-    str | None,
-    typer.Option(help="Also write the full report to this file: HTML for *.html, else JSON."),
 ]
 VenvOpt = Annotated[
     list[str],
@@ -156,6 +136,19 @@ def _progress(json_out: bool) -> console.RichProgress:
 
 def _log(json_out: bool) -> Log:
     return null_log if json_out else console.stderr_log
+
+
+def _run(
+    call: Callable[[Any, Progress, Log], Report],
+    opts: Any,
+    json_out: bool,
+    report_path: str | None = None,
+) -> None:
+    """A command's one library call, with a progress display and its log on stderr (neither
+    for --json), and the report it returns rendered (``console.emit``)."""
+    with _progress(json_out) as bar:
+        report = call(opts, bar, _log(json_out))
+    console.emit(report, json_out, report_path)
 
 
 @app.command()
@@ -209,9 +202,9 @@ def export(
 ) -> None:
     """Export a metadata database to a portable, verified archive (at its own schema revision)."""
     from airshift import api
-    from airshift.metadata.selection import Selection
+    from airshift.metadata.selection import Selection, parse_since
 
-    selection = Selection(dag_ids, _date(since), last_runs, include, exclude)
+    selection = Selection(dag_ids, parse_since(since), last_runs, include, exclude)
     opts = _options(api.ExportOptions, locals(), selection=selection)
     with _progress(json_out) as bar:
         report = api.export(opts, bar)
@@ -255,10 +248,7 @@ def import_(
     """Merge an archive's history into a live target, across Airflow versions."""
     from airshift import api
 
-    opts = _options(api.ImportOptions, locals())
-    with _progress(json_out) as bar:
-        result = api.import_(opts, bar, _log(json_out))
-    console.emit(result, json_out, report)
+    _run(api.import_, _options(api.ImportOptions, locals()), json_out, report)
 
 
 @app.command()
@@ -287,10 +277,7 @@ def upgrade(
     """
     from airshift import api
 
-    opts = _options(api.UpgradeOptions, locals())
-    with _progress(json_out) as bar:
-        report = api.upgrade(opts, bar, _log(json_out))
-    console.emit(report, json_out)
+    _run(api.upgrade, _options(api.UpgradeOptions, locals()), json_out)
 
 
 @app.command()
@@ -337,12 +324,11 @@ def migrate(
     """The whole path in one command: inspect both sides, export, upgrade, import, verify."""
     from airshift import api
     from airshift.logs.stage import parse_spec
+    from airshift.metadata.selection import parse_since
 
     parsed_logs = parse_spec(logs) if logs else None
-    opts = _options(api.MigrateOptions, locals(), since=_date(since), logs=parsed_logs)
-    with _progress(json_out) as bar:
-        result = api.migrate(opts, bar, _log(json_out))
-    console.emit(result, json_out, report)
+    opts = _options(api.MigrateOptions, locals(), since=parse_since(since), logs=parsed_logs)
+    _run(api.migrate, opts, json_out, report)
 
 
 @app.command()
@@ -397,10 +383,7 @@ def cutover(
         bool,
         typer.Option("--dry-run", "--plan", help="Say what each phase would do; change nothing."),
     ] = False,
-    report: Annotated[
-        str | None,
-        typer.Option(help="Also write the report to this file: HTML for *.html, else JSON."),
-    ] = None,
+    report: ReportOpt = None,
     jobs: JobsOpt = None,
     online: OnlineOpt = False,
     json_out: JsonOpt = False,

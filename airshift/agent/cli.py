@@ -9,7 +9,10 @@ codes are the CLI's own: 0 ok, 1 differences or a job that did not finish, 2 bad
 from __future__ import annotations
 
 import contextlib
+import functools
+import inspect
 import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,6 +23,7 @@ from airshift.agent import library, login, remote
 from airshift.agent.client import AgentClient
 from airshift.agent.protocol import JobRequest, compatibility_problem
 from airshift.archive import sealed
+from airshift.cli_options import DagIdOpt, JsonOpt, LastRunsOpt, ReportOpt, SinceOpt
 from airshift.errors import ExitCode
 from airshift.report import console
 
@@ -48,15 +52,7 @@ PasswordOpt = Annotated[
         "--airflow-password", envvar="AIRSHIFT_AIRFLOW_PASSWORD", help="That user's password."
     ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 JobsOpt = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Tables read/loaded at once.")]
-DagIdOpt = Annotated[
-    list[str], typer.Option("--dag-id", help="Only these DAGs (glob; repeatable).")
-]
-SinceOpt = Annotated[str | None, typer.Option(help="Only runs dated on or after this ISO date.")]
-LastRunsOpt = Annotated[
-    int | None, typer.Option("--last-runs", min=1, help="Only the newest N runs per DAG.")
-]
 OnConflictOpt = Annotated[str, typer.Option(help="skip (default), overwrite or fail.")]
 UnpauseOpt = Annotated[
     str, typer.Option(help="After the import: source-state (default) or keep-paused.")
@@ -66,13 +62,71 @@ DryRunOpt = Annotated[
     typer.Option("--dry-run", help="Report what the import would insert and skip; change nothing."),
 ]
 OnlineOpt = Annotated[bool, typer.Option("--online", help="Never lock a target table (slower).")]
-ReportOpt = Annotated[
-    str | None, typer.Option(help="Also write the full report as JSON to this file.")
-]
 
 
 def _client(url: str, token: str | None, user: str | None, password: str | None) -> AgentClient:
     return AgentClient(login.connect(url, token, user, password))
+
+
+def _environment(side: str) -> tuple[inspect.Parameter, list[inspect.Parameter]]:
+    """The argument and the login options a command's ``AgentClient`` parameter stands for:
+    ``client``, a command's one environment (``--airflow-token/-user/-password``); any other
+    name, one side of several (``source``: ``--source-token``, AIRSHIFT_SOURCE_AIRFLOW_TOKEN...)."""
+    kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    logins: Iterable[tuple[str, Any]]
+    if side == "client":
+        argument = inspect.Parameter("environment", kind, annotation=EnvArg)
+        names = ("airflow_token", "airflow_user", "airflow_password")
+        logins = zip(names, (TokenOpt, UserOpt, PasswordOpt), strict=True)
+    else:
+        where = f"{side.title()} environment (http(s)://... or mwaa://...)."
+        argument = inspect.Parameter(
+            side, kind, annotation=Annotated[str, typer.Argument(help=where)]
+        )
+        logins = (
+            (
+                f"{side}_{what}",
+                Annotated[
+                    str | None,
+                    typer.Option(envvar=f"AIRSHIFT_{side.upper()}_AIRFLOW_{what.upper()}"),
+                ],
+            )
+            for what in ("token", "user", "password")
+        )
+    return argument, [inspect.Parameter(n, kind, annotation=a, default=None) for n, a in logins]
+
+
+def _on_environment(name: str | None = None, *, require: bool = True):
+    """Register a command on environments, written as ``fn(client, ...)`` (or with several
+    ``AgentClient`` parameters, such as ``source`` and ``target``).
+
+    Each ``AgentClient`` parameter becomes the environment's argument (in its place) and its
+    login options (before ``--json``), declared here once; the command gets a client logged in
+    to each environment (with ``require``, one whose agent speaks this airshift's protocol)."""
+
+    def register(fn: Callable[..., None]) -> Callable[..., None]:
+        own = list(inspect.signature(fn, eval_str=True).parameters.values())
+        assert own[-1].name == "json_out", fn
+        sides = {p.name: _environment(p.name) for p in own if p.annotation is AgentClient}
+        params = [sides[p.name][0] if p.name in sides else p for p in own[:-1]]
+        logins = [login for _, side_logins in sides.values() for login in side_logins]
+        signature = inspect.Signature([*params, *logins, own[-1]])
+
+        @functools.wraps(fn)
+        def command(**given: Any) -> None:
+            clients = {}
+            for side, (argument, side_logins) in sides.items():
+                logged = (given.pop(login.name) for login in side_logins)
+                clients[side] = _client(given.pop(argument.name), *logged)
+                if require:
+                    remote.require(clients[side])
+            fn(**clients, **given)
+
+        command.__signature__ = signature  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+        return agent_app.command(name)(command)
+
+    return register
 
 
 def _log(quiet: bool):
@@ -99,7 +153,9 @@ def _following(client: AgentClient | None, quiet: bool):
 
 def _export_options(dag_id, since, last_runs, include, exclude, secrets, pause, jobs) -> dict:
     if since is not None:
-        library.parse_since(since)  # refused here, before any job starts
+        from airshift.metadata.selection import parse_since
+
+        parse_since(since)  # refused here, before any job starts
     return {
         "dag_ids": dag_id,
         "since": since,
@@ -128,7 +184,7 @@ def _finish_import(
 ) -> None:
     data = report | (extra or {})
     if report_path:
-        console.write_json(report_path, data)
+        console.write_report(report_path, data)
     if json_out:
         console.print_json(data)
     else:
@@ -137,16 +193,9 @@ def _finish_import(
         raise typer.Exit(ExitCode.FAILED)
 
 
-@agent_app.command()
-def check(
-    environment: EnvArg,
-    airflow_token: TokenOpt = None,
-    airflow_user: UserOpt = None,
-    airflow_password: PasswordOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
+@_on_environment(require=False)
+def check(client: AgentClient, json_out: JsonOpt = False) -> None:
     """Is the agent installed, which version, and may this caller use it? (exit 1: not allowed)"""
-    client = _client(environment, airflow_token, airflow_user, airflow_password)
     info = client.check()
     problem = compatibility_problem(info)
     data = info | {
@@ -197,9 +246,9 @@ def keygen(json_out: JsonOpt = False) -> None:
     )
 
 
-@agent_app.command("export")
+@_on_environment("export")
 def export_command(
-    environment: EnvArg,
+    client: AgentClient,
     to: Annotated[
         str, typer.Option("--to", help="Archive location both environments reach (s3://...).")
     ],
@@ -221,14 +270,9 @@ def export_command(
         bool, typer.Option("--pause", help="Pause the exported DAGs meanwhile.")
     ] = False,
     jobs: JobsOpt = 2,
-    airflow_token: TokenOpt = None,
-    airflow_user: UserOpt = None,
-    airflow_password: PasswordOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Export an environment's metadata to an archive, from inside the environment."""
-    client = _client(environment, airflow_token, airflow_user, airflow_password)
-    remote.require(client)
     private = None
     if secrets == "seal" and not public_key:
         private, public_key = sealed.new_key_pair()
@@ -255,12 +299,12 @@ def export_command(
         )
 
 
-@agent_app.command("import")
+@_on_environment("import")
 def import_command(
     archive: Annotated[
         str, typer.Argument(help="The archive (s3://...), at the environment's schema.")
     ],
-    environment: EnvArg,
+    client: AgentClient,
     archive_key: Annotated[
         str | None,
         typer.Option(
@@ -275,14 +319,9 @@ def import_command(
     online: OnlineOpt = False,
     jobs: JobsOpt = 2,
     report: ReportOpt = None,
-    airflow_token: TokenOpt = None,
-    airflow_user: UserOpt = None,
-    airflow_password: PasswordOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Merge an archive into an environment, from inside it (the key travels only in the request)."""
-    client = _client(environment, airflow_token, airflow_user, airflow_password)
-    remote.require(client)
     opts = _import_options(on_conflict, unpause, secrets, dry_run, online, jobs)
     job = JobRequest(remote.new_job_id(), "import", archive, opts, key=archive_key)
     with _following(client, json_out) as bar:
@@ -290,18 +329,13 @@ def import_command(
     _finish_import(result, json_out, report, {"job": job.id})
 
 
-@agent_app.command()
+@_on_environment()
 def attach(
-    environment: EnvArg,
+    client: AgentClient,
     job_id: Annotated[str, typer.Argument(help="The job's id (printed when it started).")],
-    airflow_token: TokenOpt = None,
-    airflow_user: UserOpt = None,
-    airflow_password: PasswordOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Follow a job again (after a dropped connection or Ctrl-C) to its end and report it."""
-    client = _client(environment, airflow_token, airflow_user, airflow_password)
-    remote.require(client)
     with _following(client, json_out) as bar:
         status = remote.follow(client, job_id, bar, _log(json_out))
     result = remote.outcome(status)
@@ -315,17 +349,9 @@ def attach(
         )
 
 
-@agent_app.command("jobs")
-def jobs_command(
-    environment: EnvArg,
-    airflow_token: TokenOpt = None,
-    airflow_user: UserOpt = None,
-    airflow_password: PasswordOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
+@_on_environment("jobs")
+def jobs_command(client: AgentClient, json_out: JsonOpt = False) -> None:
     """The environment's recent agent jobs, newest first."""
-    client = _client(environment, airflow_token, airflow_user, airflow_password)
-    remote.require(client)
     found = client.recent()
     if json_out:
         console.print_json({"jobs": found})
@@ -337,14 +363,10 @@ def jobs_command(
         )
 
 
-@agent_app.command()
+@_on_environment(require=False)
 def migrate(
-    source: Annotated[
-        str, typer.Argument(help="Source environment (http(s)://... or mwaa://...).")
-    ],
-    target: Annotated[
-        str, typer.Argument(help="Target environment (http(s)://... or mwaa://...).")
-    ],
+    source: AgentClient,
+    target: AgentClient,
     archive: Annotated[
         str,
         typer.Option(help="Where the archive goes: a location both environments reach (s3://...)."),
@@ -363,28 +385,12 @@ def migrate(
     ] = None,
     jobs: JobsOpt = 2,
     report: ReportOpt = None,
-    source_token: Annotated[
-        str | None, typer.Option(envvar="AIRSHIFT_SOURCE_AIRFLOW_TOKEN")
-    ] = None,
-    source_user: Annotated[str | None, typer.Option(envvar="AIRSHIFT_SOURCE_AIRFLOW_USER")] = None,
-    source_password: Annotated[
-        str | None, typer.Option(envvar="AIRSHIFT_SOURCE_AIRFLOW_PASSWORD")
-    ] = None,
-    target_token: Annotated[
-        str | None, typer.Option(envvar="AIRSHIFT_TARGET_AIRFLOW_TOKEN")
-    ] = None,
-    target_user: Annotated[str | None, typer.Option(envvar="AIRSHIFT_TARGET_AIRFLOW_USER")] = None,
-    target_password: Annotated[
-        str | None, typer.Option(envvar="AIRSHIFT_TARGET_AIRFLOW_PASSWORD")
-    ] = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Migrate between two environments through their agents, with no database URL.
 
     Export in the source, upgrade on this machine when the versions differ, import in the
     target. The archive's private key is printed once (it re-imports the archive)."""
-    src = _client(source, source_token, source_user, source_password)
-    tgt = _client(target, target_token, target_user, target_password)
     seal = "skip" if secrets == "skip" else "seal"
     export_opts = _export_options(
         dag_id, since, last_runs, [], [], seal, pause and not dry_run, jobs
@@ -392,7 +398,7 @@ def migrate(
     import_opts = _import_options(on_conflict, unpause, secrets, dry_run, online, jobs)
     with _following(None, json_out) as bar:
         result = remote.migrate(
-            src, tgt, archive, export_opts, import_opts, bar, _log(json_out), scratch_url
+            source, target, archive, export_opts, import_opts, bar, _log(json_out), scratch_url
         )
     if seal == "seal":
         console.err.print(

@@ -16,7 +16,6 @@ CLI upgrades the archive on the user's machine first, see ``remote.migrate``).
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -36,7 +35,7 @@ def export(
     """Export the environment's database to ``job.archive``; the export's summary."""
     from airshift.metadata.extract import ExportSettings
     from airshift.metadata.extract import export as run_export
-    from airshift.metadata.selection import Selection
+    from airshift.metadata.selection import Selection, parse_since
     from airshift.metadata.source import AirflowDB
 
     o = job.options
@@ -167,16 +166,3 @@ def differing(report: dict[str, Any]) -> bool:
     """Does an import report show rows that differ from the archive after the merge?"""
     merge = report.get("merge") or {}
     return any(t.get("differing") for t in merge.get("tables", {}).values())
-
-
-def parse_since(value: str | None) -> dt.datetime | None:
-    """An ISO date or time (UTC unless it says otherwise)."""
-    if value is None:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value)
-    except ValueError:
-        raise AirshiftError(
-            f"--since takes an ISO date such as 2024-01-31, not {value!r}."
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)

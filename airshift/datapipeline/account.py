@@ -10,10 +10,11 @@ running, the latest saved one otherwise.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from airshift.env.aws import calling
 from airshift.errors import AirshiftError
 
 SCHEME = "datapipeline://"
@@ -64,31 +65,12 @@ def client(region: str | None = None) -> Any:
         raise AirshiftError(f"cannot reach AWS Data Pipeline: {exc}") from exc
 
 
-def _calls(action: str) -> Callable[..., Any]:
-    """Wrap an API call so AWS errors become one clear message (exit code 2)."""
-
-    def call(method: Callable[..., Any], **kwargs: Any) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        try:
-            return method(**kwargs)
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            raise AirshiftError(
-                f"AWS Data Pipeline {action} failed: {error.get('Code')}: {error.get('Message')}"
-            ) from exc
-        except BotoCoreError as exc:
-            raise AirshiftError(f"AWS Data Pipeline {action} failed: {exc}") from exc
-
-    return call
-
-
 def list_pipelines(dp: Any) -> list[tuple[str, str]]:
     """(id, name) of every pipeline of the account in the client's region, all pages."""
     found, marker = [], None
-    call = _calls("ListPipelines")
     while True:
-        page = call(dp.list_pipelines, **({"marker": marker} if marker else {}))
+        with calling("AWS Data Pipeline ListPipelines"):
+            page = dp.list_pipelines(**({"marker": marker} if marker else {}))
         found += [(p["id"], p["name"]) for p in page.get("pipelineIdList", [])]
         marker = page.get("marker")
         if not page.get("hasMoreResults") or not marker:
@@ -97,9 +79,9 @@ def list_pipelines(dp: Any) -> list[tuple[str, str]]:
 
 def describe(dp: Any, ids: list[str]) -> Iterator[AccountPipeline]:
     """Name, state, description and tags, 25 pipelines per call."""
-    call = _calls("DescribePipelines")
     for start in range(0, len(ids), _DESCRIBE_BATCH):
-        batch = call(dp.describe_pipelines, pipelineIds=ids[start : start + _DESCRIBE_BATCH])
+        with calling("AWS Data Pipeline DescribePipelines"):
+            batch = dp.describe_pipelines(pipelineIds=ids[start : start + _DESCRIBE_BATCH])
         for entry in batch.get("pipelineDescriptionList", []):
             fields = {f["key"]: f.get("stringValue") for f in entry.get("fields", [])}
             yield AccountPipeline(
@@ -114,7 +96,6 @@ def describe(dp: Any, ids: list[str]) -> Iterator[AccountPipeline]:
 def definition(dp: Any, pipeline: AccountPipeline) -> dict[str, Any]:
     """The pipeline's definition in API form: the running version if it runs."""
     version = "active" if pipeline.state in _ACTIVE_STATES else "latest"
-    raw = _calls(f"GetPipelineDefinition({pipeline.pipeline_id})")(
-        dp.get_pipeline_definition, pipelineId=pipeline.pipeline_id, version=version
-    )
+    with calling(f"AWS Data Pipeline GetPipelineDefinition({pipeline.pipeline_id})"):
+        raw = dp.get_pipeline_definition(pipelineId=pipeline.pipeline_id, version=version)
     return {k: v for k, v in raw.items() if k != "ResponseMetadata"}

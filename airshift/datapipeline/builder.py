@@ -118,6 +118,18 @@ class BuilderCore:
         template = self.tr.field(obj, key, node)
         return template.render() if template is not None else None
 
+    def renamed(self, obj: PipelineObject, names: dict[str, str]) -> dict[str, str]:
+        """``{new: rendered value}`` of each ``{field: new}`` the object sets."""
+        return {new: value for key, new in names.items() if (value := self.render(obj, key))}
+
+    def renamed_lists(self, obj: PipelineObject, names: dict[str, str]) -> dict[str, list[str]]:
+        """``{new: [rendered values]}`` of each repeatable ``{field: new}`` the object sets."""
+        return {
+            new: [v.render() for v in values]
+            for key, new in names.items()
+            if (values := self.tr.fields(obj, key))
+        }
+
     def require(
         self, obj: PipelineObject, key: str, node: PipelineObject | None = None
     ) -> Template:

@@ -76,15 +76,10 @@ class Ec2Tasks(BuilderCore):
             self.extra_params["ec2_image_id"] = "AMI with the SSM agent and the AWS CLI"
             image = "{{ params.ec2_image_id }}"
         config: dict[str, Any] = {"InstanceType": self.render(obj, "instanceType") or "m1.small"}
-        for key, target in (("subnetId", "SubnetId"), ("keyPair", "KeyName")):
-            if value := self.render(obj, key):
-                config[target] = value
-        for key, target in (
-            ("securityGroupIds", "SecurityGroupIds"),
-            ("securityGroups", "SecurityGroups"),
-        ):
-            if values := self.tr.fields(obj, key):
-                config[target] = [v.render() for v in values]
+        config |= self.renamed(obj, {"subnetId": "SubnetId", "keyPair": "KeyName"})
+        config |= self.renamed_lists(
+            obj, {"securityGroupIds": "SecurityGroupIds", "securityGroups": "SecurityGroups"}
+        )
         if zone := self.render(obj, "availabilityZone"):
             config["Placement"] = {"AvailabilityZone": zone}
         if profile := self.render(obj, "resourceRole"):

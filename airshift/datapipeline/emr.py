@@ -75,14 +75,20 @@ class EmrTasks(StagingTables):
         steps += self._script_configs(obj, "postActivityTaskConfig")
         return self._emr(obj, steps)
 
-    def _HiveActivity(self, obj: PipelineObject) -> Chain:
+    def _script(
+        self, obj: PipelineObject, inline: str, flag: str
+    ) -> tuple[list[str], Template | None, Template | None]:
+        """A Hive or Pig activity's ``scriptVariable`` values, each after ``flag``, and its
+        script: the ``inline`` field or ``scriptUri``, exactly one of them."""
         variables = [t.render() for t in self.tr.fields(obj, "scriptVariable")]
-        define = [x for v in variables for x in ("-d", v)]
-        script, uri = self.tr.field(obj, "hiveScript"), self.tr.field(obj, "scriptUri")
+        define = [x for v in variables for x in (flag, v)]
+        script, uri = self.tr.field(obj, inline), self.tr.field(obj, "scriptUri")
         if (script is None) == (uri is None):
-            raise AirshiftError(
-                f"object {obj.id!r}: set exactly one of 'hiveScript' or 'scriptUri'."
-            )
+            raise AirshiftError(f"object {obj.id!r}: set exactly one of {inline!r} or 'scriptUri'.")
+        return define, script, uri
+
+    def _HiveActivity(self, obj: PipelineObject) -> Chain:
+        define, script, uri = self._script(obj, "hiveScript", "-d")
         steps, tables = [], []
         for variable, node in self._staged(obj):
             if self.p.type_of(node) != "S3DataNode":
@@ -107,11 +113,7 @@ class EmrTasks(StagingTables):
         return self._emr(obj, steps)
 
     def _PigActivity(self, obj: PipelineObject) -> Chain:
-        variables = [t.render() for t in self.tr.fields(obj, "scriptVariable")]
-        define = [x for v in variables for x in ("-p", v)]
-        script, uri = self.tr.field(obj, "script"), self.tr.field(obj, "scriptUri")
-        if (script is None) == (uri is None):
-            raise AirshiftError(f"object {obj.id!r}: set exactly one of 'script' or 'scriptUri'.")
+        define, script, uri = self._script(obj, "script", "-p")
         loads: list[str] = []
         stores: list[str] = []
         for variable, node in self._staged(obj):
@@ -300,21 +302,23 @@ class EmrTasks(StagingTables):
                 group |= {"Market": "SPOT", "BidPrice": bid}
             groups.append(group)
         instances: dict[str, Any] = {"InstanceGroups": groups, "KeepJobFlowAliveWhenNoSteps": True}
-        for key, target in (
-            ("keyPair", "Ec2KeyName"),
-            ("subnetId", "Ec2SubnetId"),
-            ("emrManagedMasterSecurityGroupId", "EmrManagedMasterSecurityGroup"),
-            ("emrManagedSlaveSecurityGroupId", "EmrManagedSlaveSecurityGroup"),
-            ("serviceAccessSecurityGroupId", "ServiceAccessSecurityGroup"),
-        ):
-            if value := r(key):
-                instances[target] = value
-        for key, target in (
-            ("additionalMasterSecurityGroupIds", "AdditionalMasterSecurityGroups"),
-            ("additionalSlaveSecurityGroupIds", "AdditionalSlaveSecurityGroups"),
-        ):
-            if values := self.tr.fields(obj, key):
-                instances[target] = [v.render() for v in values]
+        instances |= self.renamed(
+            obj,
+            {
+                "keyPair": "Ec2KeyName",
+                "subnetId": "Ec2SubnetId",
+                "emrManagedMasterSecurityGroupId": "EmrManagedMasterSecurityGroup",
+                "emrManagedSlaveSecurityGroupId": "EmrManagedSlaveSecurityGroup",
+                "serviceAccessSecurityGroupId": "ServiceAccessSecurityGroup",
+            },
+        )
+        instances |= self.renamed_lists(
+            obj,
+            {
+                "additionalMasterSecurityGroupIds": "AdditionalMasterSecurityGroups",
+                "additionalSlaveSecurityGroupIds": "AdditionalSlaveSecurityGroups",
+            },
+        )
         flow["Instances"] = instances
         actions = []
         for index, text in enumerate(self.p.strings(obj, "bootstrapAction"), 1):

@@ -6,18 +6,14 @@ is attached to, so the same precondition can check different things for each of 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from airshift.datapipeline.builder import POKE_INTERVAL, BuilderCore
 from airshift.datapipeline.jinja import Template, sql_quoted
 from airshift.datapipeline.model import PipelineObject
-from airshift.datapipeline.operators import (
-    BASH_SENSOR,
-    PYTHON_SENSOR,
-    S3_KEY_SENSOR,
-    SQL_SENSOR,
-)
-from airshift.datapipeline.pycode import Name
+from airshift.datapipeline.operators import BASH_SENSOR, PYTHON_SENSOR, S3_KEY_SENSOR, SQL_SENSOR
+from airshift.datapipeline.pycode import Name, Symbol
 from airshift.datapipeline.schedule import period_delta
 
 
@@ -45,49 +41,30 @@ class PreconditionTasks(BuilderCore):
                 "no preconditionTimeout: the sensor uses Airflow's default timeout (7 days).",
             )
         display = f"{precond.name} ({node.name})"
+
+        def sensor(operator: Symbol, **kwargs: Any) -> str:
+            """This precondition's sensor for ``node``: reschedule mode, its timeout."""
+            return self.add(raw_id, operator, precond, display=display, **kwargs, **common)
+
         if kind == "S3KeyExists":
-            task_id = self.add(
-                raw_id,
-                S3_KEY_SENSOR,
-                precond,
-                display=display,
-                bucket_key=self.require(precond, "s3Key", node).render(),
-                **common,
+            task_id = sensor(
+                S3_KEY_SENSOR, bucket_key=self.require(precond, "s3Key", node).render()
             )
         elif kind == "S3PrefixNotEmpty":
             prefix = self.require(precond, "s3Prefix", node)
-            task_id = self.add(
-                raw_id,
-                S3_KEY_SENSOR,
-                precond,
-                display=display,
-                bucket_key=(prefix + "*").render(),
-                wildcard_match=True,
-                **common,
-            )
+            task_id = sensor(S3_KEY_SENSOR, bucket_key=(prefix + "*").render(), wildcard_match=True)
         elif kind in ("DynamoDBTableExists", "DynamoDBDataExists"):
             helper = (
                 "dynamodb_table_exists" if kind == "DynamoDBTableExists" else "dynamodb_has_items"
             )
             self.helpers.add(helper)
-            task_id = self.add(
-                raw_id,
+            task_id = sensor(
                 PYTHON_SENSOR,
-                precond,
-                display=display,
                 python_callable=Name(helper),
                 op_kwargs={"table_name": self.require(precond, "tableName", node).render()},
-                **common,
             )
         elif kind == "ShellCommandPrecondition":
-            task_id = self.add(
-                raw_id,
-                BASH_SENSOR,
-                precond,
-                display=display,
-                **self.shell_script(precond, node, stage=False),
-                **common,
-            )
+            task_id = sensor(BASH_SENSOR, **self.shell_script(precond, node, stage=False))
             task = self.tasks[task_id]
             task.kwargs.pop("append_env", None)
             if "env" in task.kwargs:
@@ -96,50 +73,28 @@ class PreconditionTasks(BuilderCore):
                     "BashSensor replaces the environment with env; add PATH etc. if the command needs them.",
                 )
         else:  # Exists
-            task_id = self._exists(raw_id, precond, node, display, common)
+            task_id = self._exists(raw_id, precond, node, sensor)
         self.tasks[task_id].kwargs |= self.runnable_kwargs(precond)
         self.sensors[precond.id, node.id] = task_id
         return task_id
 
     def _exists(
-        self,
-        raw_id: str,
-        precond: PipelineObject,
-        node: PipelineObject,
-        display: str,
-        common: dict[str, Any],
+        self, raw_id: str, precond: PipelineObject, node: PipelineObject, sensor: Callable[..., str]
     ) -> str:
         kind = self.p.type_of(node)
         if kind == "S3DataNode":
             location, is_dir = self.s3_location(node)
             if is_dir:
-                return self.add(
-                    raw_id,
-                    S3_KEY_SENSOR,
-                    precond,
-                    display=display,
-                    bucket_key=(location + "*").render(),
-                    wildcard_match=True,
-                    **common,
+                return sensor(
+                    S3_KEY_SENSOR, bucket_key=(location + "*").render(), wildcard_match=True
                 )
-            return self.add(
-                raw_id,
-                S3_KEY_SENSOR,
-                precond,
-                display=display,
-                bucket_key=location.render(),
-                **common,
-            )
+            return sensor(S3_KEY_SENSOR, bucket_key=location.render())
         if kind == "DynamoDBDataNode":
             self.helpers.add("dynamodb_table_exists")
-            return self.add(
-                raw_id,
+            return sensor(
                 PYTHON_SENSOR,
-                precond,
-                display=display,
                 python_callable=Name("dynamodb_table_exists"),
                 op_kwargs={"table_name": self.require(node, "tableName").render()},
-                **common,
             )
         if kind in ("SqlDataNode", "MySqlDataNode", "RedshiftDataNode"):
             table = self.tr.field(node, "table") or self.require(node, "tableName")
@@ -148,15 +103,7 @@ class PreconditionTasks(BuilderCore):
                 + sql_quoted(table)
                 + "'"
             ).render()
-            return self.add(
-                raw_id,
-                SQL_SENSOR,
-                precond,
-                display=display,
-                conn_id=self.node_connection(node),
-                sql=sql,
-                **common,
-            )
+            return sensor(SQL_SENSOR, conn_id=self.node_connection(node), sql=sql)
         task_id = self.placeholder(
             precond, f"Exists precondition on {kind} {node.id!r} has no sensor", raw_id
         )

@@ -15,7 +15,7 @@ import re
 import shutil
 import sqlite3
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 
@@ -69,14 +69,8 @@ class Verification:
         return f"executed by `airflow dags test` on Airflow {self.airflow}: {self.run_state}{tail}"
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "mode": self.mode,
-            "airflow": self.airflow,
-            "ok": self.ok,
-            "detail": self.detail,
-            "run_state": self.run_state,
-            "tasks": self.tasks,
-        }
+        """Every field but the task logs (long; the JSON report leaves them out)."""
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "logs"}
 
 
 class AirflowCheck:

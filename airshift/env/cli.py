@@ -18,6 +18,7 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
+from airshift.cli_options import JsonOpt
 from airshift.env.formats import Format
 from airshift.errors import ExitCode
 
@@ -31,8 +32,6 @@ env_app = typer.Typer(
 )
 out = Console()
 err = Console(stderr=True)
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 
 
 @env_app.command("plan")

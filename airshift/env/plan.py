@@ -153,7 +153,7 @@ def make_plan(
     arn = source.arn
     plan = Plan(source, {}, None, TranslatedOptions())
     refusals: list[str] = []
-    plan.request = _request(source, options, arn.partition, plan.notes, refusals)
+    plan.request = _request(plan, options, refusals)
     plan.options = translate_options(
         source.data.get("AirflowConfigurationOptions") or {}, source.version, version, facts
     )
@@ -216,13 +216,8 @@ def target_facts(version: str) -> dict:
     return load_target_facts(airflow_env.ensure(version, extras=list(providers)))
 
 
-def _request(
-    source: Environment,
-    options: PlanOptions,
-    partition: str,
-    notes: list[Note],
-    refusals: list[str],
-) -> dict[str, Any]:
+def _request(plan: Plan, options: PlanOptions, refusals: list[str]) -> dict[str, Any]:
+    source, notes = plan.source, plan.notes
     data = source.data
     if options.name == source.name:
         refusals.append(
@@ -236,7 +231,7 @@ def _request(
     request |= {key: data[key] for key in _COPIED if data.get(key) is not None}
     if "KmsKey" in request:
         arn = source.arn
-        request["KmsKey"] = kms_key_arn(request["KmsKey"], partition, arn.region, arn.account)
+        request["KmsKey"] = kms_key_arn(request["KmsKey"], arn.partition, arn.region, arn.account)
     network = data.get("NetworkConfiguration") or {}
     request["NetworkConfiguration"] = {
         key: list(network[key]) for key in ("SubnetIds", "SecurityGroupIds") if network.get(key)
@@ -249,7 +244,7 @@ def _request(
     }
     if modules:
         request["LoggingConfiguration"] = modules
-    request |= _paths(source, options, partition, notes, refusals)
+    request |= _paths(plan, options, refusals)
     tags = {k: v for k, v in source.tags.items() if not k.startswith("aws:")}
     if len(tags) < len(source.tags):
         notes.append(Note(Level.INFO, "Tags", "aws:* tags belong to AWS and are not carried."))
@@ -259,14 +254,9 @@ def _request(
     return request
 
 
-def _paths(
-    source: Environment,
-    options: PlanOptions,
-    partition: str,
-    notes: list[Note],
-    refusals: list[str],
-) -> dict[str, Any]:
+def _paths(plan: Plan, options: PlanOptions, refusals: list[str]) -> dict[str, Any]:
     """The new environment's bucket and paths: the source's, under a prefix of its own."""
+    source = plan.source
     bucket = bucket_name(options.bucket) if options.bucket else source.bucket
     same_bucket = bucket == source.bucket
     prefix = (
@@ -277,7 +267,7 @@ def _paths(
     prefix = prefix.lstrip("/")
     if prefix and not prefix.endswith("/"):
         prefix += "/"
-    paths: dict[str, Any] = {"SourceBucketArn": bucket_arn(bucket, partition)}
+    paths: dict[str, Any] = {"SourceBucketArn": bucket_arn(bucket, source.arn.partition)}
     for setting in RESOURCE_PATHS:
         old = source.path(setting)
         if old is None:
@@ -290,7 +280,7 @@ def _paths(
             )
     moved = [s for s in RESOURCE_PATHS[1:] if s in paths]
     if moved:
-        notes.append(
+        plan.notes.append(
             Note(
                 Level.INFO,
                 "resources",

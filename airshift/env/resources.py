@@ -72,12 +72,6 @@ class ResourcesResult:
     written: bool = False
     notes: list[str] = field(default_factory=list)
 
-    def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for file in self.files:
-            counts[file.action.value] = counts.get(file.action.value, 0) + 1
-        return counts
-
 
 @dataclass
 class _Target:

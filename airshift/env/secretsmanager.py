@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
@@ -176,10 +177,7 @@ class SecretsReport:
     notes: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for result in self.results:
-            counts[result.status.value] = counts.get(result.status.value, 0) + 1
-        return counts
+        return dict(Counter(result.status.value for result in self.results))
 
     @property
     def problems(self) -> list[SecretResult]:

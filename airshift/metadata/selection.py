@@ -13,8 +13,22 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from airshift.errors import AirshiftError
 from airshift.metadata.registry import spec_of
 from airshift.metadata.source import AirflowDB
+
+
+def parse_since(value: str | None) -> dt.datetime | None:
+    """``--since``: an ISO date or time (UTC unless it says otherwise)."""
+    if value is None:
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise AirshiftError(
+            f"--since takes an ISO date such as 2024-01-31, not {value!r}."
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
 
 
 @dataclass

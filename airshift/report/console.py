@@ -81,11 +81,8 @@ def emit(report: Report, json_out: bool, report_path: str | None = None) -> None
     """Show a command's report (JSON on stdout, or text for a person), write it to
     ``report_path`` if asked, say its notices on stderr, and exit with its code."""
     data = report.as_dict()
-    if report_path and report_path.lower().endswith((".html", ".htm")):
-        with open(report_path, "w", encoding="utf-8") as fh:
-            fh.write(html.render(data))
-    elif report_path:
-        write_json(report_path, data)
+    if report_path:
+        write_report(report_path, data)
     if json_out:
         print_json(data)
     else:
@@ -148,6 +145,15 @@ def render_inspect(data: dict[str, Any]) -> None:
             out.print(f"[bold red]damaged:[/] {p}")
     elif problems is not None:
         out.print("[green]all table files match their SHA-256 checksums[/]")
+
+
+def write_report(path: str, data: dict[str, Any]) -> None:
+    """``--report PATH``: the page people read for *.html, else the JSON."""
+    if path.lower().endswith((".html", ".htm")):
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(html.render(data))
+    else:
+        write_json(path, data)
 
 
 def write_json(path: str, data: Any) -> None:

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from airshift import airflow_env
+from airshift.cli_options import JsonOpt
 from airshift.errors import AirshiftError, ExitCode
 from airshift.report import console
 from airshift.runtimes import venv
@@ -18,7 +19,6 @@ runtimes_app = typer.Typer(
     no_args_is_help=True,
 )
 VersionArg = Annotated[str, typer.Argument(help="An Airflow release, e.g. 2.10.5 or 3.4.0b2.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 
 
 def _note(message: str) -> None:

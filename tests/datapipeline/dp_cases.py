@@ -12,6 +12,44 @@ from typing import Any
 ACTIVATION = "2025-01-01"
 
 
+def shell(object_id: str, command: str, **fields: Any) -> dict[str, Any]:
+    """A ShellCommandActivity object running ``command``."""
+    return {"id": object_id, "type": "ShellCommandActivity", "command": command, **fields}
+
+
+def daily_pipeline(
+    *objects: dict[str, Any], start: str = "2025-01-01T00:00:00", **definition: Any
+) -> dict:
+    """A definition whose activities run once a day from ``start`` (its Default object and
+    schedule), with ``objects`` after them and ``definition``'s other keys (``parameters``)."""
+    return {
+        "objects": [
+            {"id": "Default", "scheduleType": "cron", "schedule": {"ref": "Daily"}},
+            {"id": "Daily", "type": "Schedule", "period": "1 day", "startDateTime": start},
+            *objects,
+        ],
+        **definition,
+    }
+
+
+def api_objects(objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """File-form pipeline objects as the API holds them (``put_pipeline_definition``,
+    boto3, CloudFormation): ``id``, ``name`` and a list of key/stringValue|refValue fields."""
+    encoded = []
+    for obj in objects:
+        fields = []
+        for key, value in obj.items():
+            if key in ("id", "name"):
+                continue
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, dict):
+                    fields.append({"key": key, "refValue": item["ref"]})
+                else:
+                    fields.append({"key": key, "stringValue": str(item)})
+        encoded.append({"id": obj["id"], "name": obj.get("name", obj["id"]), "fields": fields})
+    return encoded
+
+
 def shell_pipeline(
     schedule: dict[str, Any] | None, style: str, command: str, **default: str
 ) -> dict:
@@ -19,7 +57,7 @@ def shell_pipeline(
     if schedule is not None:
         objects[0]["schedule"] = {"ref": "TheSchedule"}
         objects.append({"id": "TheSchedule", "type": "Schedule", **schedule})
-    objects.append({"id": "Work", "type": "ShellCommandActivity", "command": command})
+    objects.append(shell("Work", command))
     return {"objects": objects}
 
 
@@ -242,39 +280,31 @@ EXPRESSIONS = [
 
 def expressions_pipeline() -> dict:
     command = "\n".join(expression for expression, _ in EXPRESSIONS)
-    return {
-        "objects": [
-            {"id": "Default", "scheduleType": "cron", "schedule": {"ref": "Daily"}},
-            {
-                "id": "Daily",
-                "type": "Schedule",
-                "period": "1 day",
-                "startDateTime": "2025-01-01T06:30:00",
-            },
-            {
-                "id": "In",
-                "type": "S3DataNode",
-                "directoryPath": "s3://in/#{format(@scheduledStartTime,'YYYY/MM/dd')}/",
-            },
-            {
-                "id": "Work",
-                "type": "ShellCommandActivity",
-                "input": {"ref": "In"},
-                "command": command,
-                "precondition": {"ref": "Ready"},
-            },
-            {
-                "id": "Ready",
-                "type": "S3KeyExists",
-                "s3Key": "#{node.input.directoryPath}_SUCCESS",
-                "preconditionTimeout": "1 hour",
-            },
-        ],
-        "parameters": [
+    return daily_pipeline(
+        {
+            "id": "In",
+            "type": "S3DataNode",
+            "directoryPath": "s3://in/#{format(@scheduledStartTime,'YYYY/MM/dd')}/",
+        },
+        {
+            "id": "Work",
+            "type": "ShellCommandActivity",
+            "input": {"ref": "In"},
+            "command": command,
+            "precondition": {"ref": "Ready"},
+        },
+        {
+            "id": "Ready",
+            "type": "S3KeyExists",
+            "s3Key": "#{node.input.directoryPath}_SUCCESS",
+            "preconditionTimeout": "1 hour",
+        },
+        start="2025-01-01T06:30:00",
+        parameters=[
             {"id": "myCount", "type": "Integer", "default": "21"},
             {"id": "myLabel", "type": "String", "default": "as-is {{ not jinja }}"},
         ],
-    }
+    )
 
 
 SHELL_COMMAND = (
@@ -286,41 +316,32 @@ SHELL_COMMAND = (
 
 def staging_pipeline() -> dict:
     """A staged shell activity with awkward arguments and captured streams."""
-    return {
-        "objects": [
-            {"id": "Default", "scheduleType": "cron", "schedule": {"ref": "Daily"}},
-            {
-                "id": "Daily",
-                "type": "Schedule",
-                "period": "1 day",
-                "startDateTime": "2025-01-01T00:00:00",
-            },
-            {"id": "In", "type": "S3DataNode", "directoryPath": "s3://bucket/in/"},
-            {
-                "id": "Out",
-                "type": "S3DataNode",
-                "directoryPath": "s3://bucket/out/#{format(@scheduledStartTime,'YYYY-MM-dd')}/",
-            },
-            {
-                "id": "Shout",
-                "type": "ShellCommandActivity",
-                "stage": "true",
-                "input": {"ref": "In"},
-                "output": {"ref": "Out"},
-                "scriptArgument": ["two words", "$HOME'\"`x`"],
-                "stdout": "s3://bucket/logs/out.txt",
-                "stderr": "s3://bucket/logs/err.txt",
-                "command": SHELL_COMMAND,
-            },
-            {"id": "Out2", "type": "S3DataNode", "directoryPath": "s3://bucket/out2/"},
-            {
-                "id": "Fail",
-                "type": "ShellCommandActivity",
-                "stage": "true",
-                "input": {"ref": "In"},
-                "output": {"ref": "Out2"},
-                "stdout": "s3://bucket/logs/fail.txt",
-                "command": 'echo partial > "${OUTPUT1_STAGING_DIR}/x"\necho before\nexit 3',
-            },
-        ]
-    }
+    return daily_pipeline(
+        {"id": "In", "type": "S3DataNode", "directoryPath": "s3://bucket/in/"},
+        {
+            "id": "Out",
+            "type": "S3DataNode",
+            "directoryPath": "s3://bucket/out/#{format(@scheduledStartTime,'YYYY-MM-dd')}/",
+        },
+        {
+            "id": "Shout",
+            "type": "ShellCommandActivity",
+            "stage": "true",
+            "input": {"ref": "In"},
+            "output": {"ref": "Out"},
+            "scriptArgument": ["two words", "$HOME'\"`x`"],
+            "stdout": "s3://bucket/logs/out.txt",
+            "stderr": "s3://bucket/logs/err.txt",
+            "command": SHELL_COMMAND,
+        },
+        {"id": "Out2", "type": "S3DataNode", "directoryPath": "s3://bucket/out2/"},
+        {
+            "id": "Fail",
+            "type": "ShellCommandActivity",
+            "stage": "true",
+            "input": {"ref": "In"},
+            "output": {"ref": "Out2"},
+            "stdout": "s3://bucket/logs/fail.txt",
+            "command": 'echo partial > "${OUTPUT1_STAGING_DIR}/x"\necho before\nexit 3',
+        },
+    )

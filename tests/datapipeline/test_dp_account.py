@@ -15,6 +15,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from dp_cases import api_objects
 
 from airshift.datapipeline.loader import read_json
 
@@ -44,19 +45,7 @@ SEEDED = [
 def api_form(path: Path) -> list[dict]:
     """A file-form definition's objects as ``put_pipeline_definition`` takes them."""
     raw, _ = read_json(path)
-    objects = []
-    for obj in raw["objects"]:
-        fields = []
-        for key, value in obj.items():
-            if key in ("id", "name"):
-                continue
-            for item in value if isinstance(value, list) else [value]:
-                if isinstance(item, dict):
-                    fields.append({"key": key, "refValue": item["ref"]})
-                else:
-                    fields.append({"key": key, "stringValue": str(item)})
-        objects.append({"id": obj["id"], "name": obj.get("name", obj["id"]), "fields": fields})
-    return objects
+    return api_objects(raw["objects"])
 
 
 @pytest.fixture(scope="module")

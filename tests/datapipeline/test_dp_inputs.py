@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
+from dp_cases import api_objects, daily_pipeline, shell
 
 from airshift.datapipeline import convert_file, convert_folder
 from airshift.errors import AirshiftError
@@ -26,35 +27,12 @@ def _write(tmp_path: Path, definition: dict, name: str = "pipe.json") -> Path:
     return path
 
 
-def _minimal(**work: object) -> dict:
-    return {
-        "objects": [
-            {"id": "Default", "scheduleType": "cron", "schedule": {"ref": "Daily"}},
-            {
-                "id": "Daily",
-                "type": "Schedule",
-                "period": "1 day",
-                "startDateTime": "2025-01-01T00:00:00",
-            },
-            {"id": "Work", "type": "ShellCommandActivity", "command": "echo hi", **work},
-        ]
-    }
+def _minimal(command: str = "echo hi", **work: object) -> dict:
+    return daily_pipeline(shell("Work", command, **work))
 
 
 def _to_api_form(definition: dict) -> dict:
     """Re-encode a file-form definition the way boto3/CloudFormation hold it."""
-    objects = []
-    for obj in definition["objects"]:
-        fields = []
-        for key, value in obj.items():
-            if key in ("id", "name"):
-                continue
-            for item in value if isinstance(value, list) else [value]:
-                if isinstance(item, dict):
-                    fields.append({"key": key, "refValue": item["ref"]})
-                else:
-                    fields.append({"key": key, "stringValue": item})
-        objects.append({"id": obj["id"], "name": obj.get("name", obj["id"]), "fields": fields})
     parameters = [
         {
             "id": p["id"],
@@ -63,7 +41,11 @@ def _to_api_form(definition: dict) -> dict:
         for p in definition["parameters"]
     ]
     values = [{"id": k, "stringValue": v} for k, v in definition["values"].items()]
-    return {"pipelineObjects": objects, "parameterObjects": parameters, "parameterValues": values}
+    return {
+        "pipelineObjects": api_objects(definition["objects"]),
+        "parameterObjects": parameters,
+        "parameterValues": values,
+    }
 
 
 def test_file_and_api_forms_give_the_same_dag(tmp_path):
@@ -166,14 +148,7 @@ ERRORS = {
     "dependsOn cycle": (
         lambda d: (
             _objects(d)["Work"].update(dependsOn={"ref": "Other"}),
-            d["objects"].append(
-                {
-                    "id": "Other",
-                    "type": "ShellCommandActivity",
-                    "command": "x",
-                    "dependsOn": {"ref": "Work"},
-                }
-            ),
+            d["objects"].append(shell("Other", "x", dependsOn={"ref": "Work"})),
         ),
         "dependencies form a cycle between objects 'Other', 'Work'",
     ),
@@ -184,13 +159,7 @@ ERRORS = {
                 [
                     {"id": "X", "type": "S3DataNode", "filePath": "s3://b/x"},
                     {"id": "Y", "type": "S3DataNode", "filePath": "s3://b/y"},
-                    {
-                        "id": "Back",
-                        "type": "ShellCommandActivity",
-                        "command": "x",
-                        "input": {"ref": "Y"},
-                        "output": {"ref": "X"},
-                    },
+                    shell("Back", "x", input={"ref": "Y"}, output={"ref": "X"}),
                 ]
             ),
         ),
@@ -249,9 +218,7 @@ ERRORS = {
         "object 'Work' field 'command': expected a string or {\"ref\": \"<id>\"}",
     ),
     "duplicate id": (
-        lambda d: d["objects"].append(
-            {"id": "Work", "type": "ShellCommandActivity", "command": "x"}
-        ),
+        lambda d: d["objects"].append(shell("Work", "x")),
         "object 'Work' is defined twice",
     ),
     "missing command": (

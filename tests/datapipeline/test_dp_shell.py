@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -28,15 +29,19 @@ if [ -n "$recursive" ]; then mkdir -p "$dst"; cp -R "$src/." "$dst"; else
 """
 
 
-@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
-def test_staged_shell_activity_runs_as_data_pipeline_would(dagbag, tmp_path):
-    rendered = dagbag["dags"]["staging"]["tasks"]["Shout"]["rendered"]
+def _run_staging_task(
+    dagbag, task: str, tmp_path: Path, inputs: dict[str, str]
+) -> tuple[subprocess.CompletedProcess, Path]:
+    """Run the staging DAG's ``task`` as Airflow rendered it, with ``aws`` stubbed and
+    ``s3://bucket/in/`` holding ``inputs``; the finished process and the fake S3 folder."""
+    rendered = dagbag["dags"]["staging"]["tasks"][task]["rendered"]
     bin_dir, s3 = tmp_path / "bin", tmp_path / "s3"
     bin_dir.mkdir()
     (bin_dir / "aws").write_text(AWS_STUB)
     (bin_dir / "aws").chmod(0o755)
     (s3 / "bucket" / "in").mkdir(parents=True)
-    (s3 / "bucket" / "in" / "in.txt").write_text("hello\n")
+    for name, text in inputs.items():
+        (s3 / "bucket" / "in" / name).write_text(text)
     env = {
         **os.environ,
         **rendered["env"],
@@ -46,6 +51,12 @@ def test_staged_shell_activity_runs_as_data_pipeline_would(dagbag, tmp_path):
     proc = subprocess.run(
         ["bash", "-c", rendered["bash_command"]], env=env, capture_output=True, text=True
     )
+    return proc, s3
+
+
+@pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
+def test_staged_shell_activity_runs_as_data_pipeline_would(dagbag, tmp_path):
+    proc, s3 = _run_staging_task(dagbag, "Shout", tmp_path, {"in.txt": "hello\n"})
     assert proc.returncode == 0, proc.stderr
     expected_out = "args: two words|$HOME'\"`x`|2025-03-04\n"
     assert (s3 / "bucket" / "out" / "2025-03-04" / "out.txt").read_text() == "HELLO\n"
@@ -55,17 +66,7 @@ def test_staged_shell_activity_runs_as_data_pipeline_would(dagbag, tmp_path):
 
 
 def test_failing_command_keeps_its_status_uploads_logs_not_outputs(dagbag, tmp_path):
-    rendered = dagbag["dags"]["staging"]["tasks"]["Fail"]["rendered"]
-    bin_dir, s3 = tmp_path / "bin", tmp_path / "s3"
-    bin_dir.mkdir()
-    (bin_dir / "aws").write_text(AWS_STUB)
-    (bin_dir / "aws").chmod(0o755)
-    (s3 / "bucket" / "in").mkdir(parents=True)
-    env = {**os.environ, **rendered["env"], "FAKE_S3": str(s3)}
-    env["PATH"] = f"{bin_dir}{os.pathsep}{os.environ['PATH']}"
-    proc = subprocess.run(
-        ["bash", "-c", rendered["bash_command"]], env=env, capture_output=True, text=True
-    )
+    proc, s3 = _run_staging_task(dagbag, "Fail", tmp_path, {})
     assert proc.returncode == 3
     assert (s3 / "bucket" / "logs" / "fail.txt").read_text() == "before\n"
     assert not (s3 / "bucket" / "out2").exists()

@@ -95,7 +95,8 @@ class Analysis:
 class Rule:
     """Base for airshift's own rules: one class per code, laid out like ruff's rules.
 
-    A subclass sets ``code``, ``name`` (kebab-case), ``fix_availability`` and ``supersedes``,
+    A subclass sets ``code``, ``name`` (kebab-case), ``fix_availability``, ``supersedes`` and
+    ``since`` (when it applies to newer targets only),
     and documents itself in its class docstring: a first line that becomes the summary in the
     rule table, then ``## What it does``, ``## Why is this bad?``, ``## Example`` and
     ``## Use instead`` (``docs/code-check.md`` is generated from these, see ``rules.docs``).
@@ -107,6 +108,7 @@ class Rule:
     name: ClassVar[str] = ""
     fix_availability: ClassVar[FixAvailability] = FixAvailability.NONE
     supersedes: ClassVar[frozenset[str]] = frozenset()  # ruff codes it reports at the same line
+    since: ClassVar[str] = ""  # the oldest target it checks (its replacement exists there)
 
     @classmethod
     def summary(cls) -> str:
@@ -120,7 +122,7 @@ class Rule:
         return match.group(1).strip() if match else ""
 
     def applies(self, target: Target) -> bool:
-        return True
+        return not self.since or target.at_least(self.since)
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
         raise NotImplementedError

@@ -14,16 +14,15 @@ import libcst as cst
 from libcst.codemod import CodemodContext
 from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 
+from airshift.code.findings import Applicability
 from airshift.code.rules.base import (
     Analysis,
-    Applicability,
     FixAvailability,
     Hit,
     Rule,
     RuleContext,
     removed_in,
 )
-from airshift.code.target import Target
 
 DAYS_AGO = "airflow.utils.dates.days_ago"
 
@@ -208,9 +207,7 @@ class ScheduleArgumentRule(Rule):
     name = "schedule-interval"
     fix_availability = FixAvailability.ALWAYS
     supersedes = frozenset({"AIR301"})
-
-    def applies(self, target: Target) -> bool:
-        return target.at_least("2.4")  # ``schedule=`` exists since 2.4
+    since = "2.4"  # ``schedule=`` exists since 2.4
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
         return [

@@ -13,16 +13,15 @@ import re
 
 import libcst as cst
 
+from airshift.code.findings import Applicability
 from airshift.code.rules.base import (
     Analysis,
-    Applicability,
     FixAvailability,
     Hit,
     Rule,
     RuleContext,
     removed_in,
 )
-from airshift.code.target import Target
 
 REMOVED_KEYS = {
     "execution_date": "logical_date",
@@ -93,9 +92,7 @@ class TemplateContextRule(Rule):
     name = "template-context-key"
     fix_availability = FixAvailability.SOMETIMES
     supersedes = frozenset({"AIR301"})
-
-    def applies(self, target: Target) -> bool:
-        return target.at_least("2.2")  # ``logical_date`` and data intervals exist since 2.2
+    since = "2.2"  # ``logical_date`` and data intervals exist since 2.2
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
         return [
@@ -140,9 +137,7 @@ class ContextKeyRule(Rule):
     name = "context-key"
     fix_availability = FixAvailability.SOMETIMES
     supersedes = frozenset({"AIR301"})
-
-    def applies(self, target: Target) -> bool:
-        return target.at_least("2.2")
+    since = "2.2"
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
         hits = []

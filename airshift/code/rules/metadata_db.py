@@ -16,7 +16,6 @@ import libcst as cst
 
 from airshift.code.findings import Severity
 from airshift.code.rules.base import Analysis, Hit, Rule, RuleContext
-from airshift.code.target import Target
 
 DB_ACCESS = {
     "airflow.settings.Session": "settings.Session",
@@ -52,9 +51,7 @@ class MetadataDbRule(Rule):
 
     code = "AS150"
     name = "metadata-db-access"
-
-    def applies(self, target: Target) -> bool:
-        return target.major >= 3
+    since = "3"
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
         severity = Severity.BREAKS if ctx.kind == "dag" else Severity.ADVICE

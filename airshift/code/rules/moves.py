@@ -11,13 +11,14 @@ that could not be verified is an unsafe fix (``--unsafe-fixes``); one rule per s
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 import libcst as cst
 
-from airshift.code.findings import Severity
+from airshift.code.findings import Applicability, Severity
 from airshift.code.moves import Move, Status, moves_for
 from airshift.code.rules.base import (
     Analysis,
-    Applicability,
     FixAvailability,
     Hit,
     Rule,
@@ -60,13 +61,15 @@ def fix_applicability(move: Move) -> Applicability | None:
 
 
 class MoveRule(Rule):
-    """Shared check and fix of the move rules; each subclass takes the moves of one kind."""
+    """Shared check and fix of the move rules; each subclass takes the moves of one kind
+    (by default the Airflow 2 names of one ``status``)."""
 
     fix_availability = FixAvailability.SOMETIMES
     supersedes = RUFF_MOVE_CODES
+    status: ClassVar[Status | None] = None
 
     def takes(self, move: Move) -> bool:
-        raise NotImplementedError
+        return not move.legacy and move.status is self.status
 
     def reports(self, move: Move) -> bool:
         """Moves with a home; ``RemovedImportRule`` also reports names with none."""
@@ -119,7 +122,14 @@ def _where(move: Move) -> str:
     )
 
 
-class ContribImportRule(MoveRule):
+class LegacyNameRule(MoveRule):
+    """Shared message of the rules for Airflow 1.10 names."""
+
+    def message(self, move: Move, target: Target) -> str:
+        return f"`{move.old}` is an Airflow 1.10 name."
+
+
+class ContribImportRule(LegacyNameRule):
     """Import from `airflow.contrib`, the Airflow 1.10 package Airflow 3 no longer has.
 
     ## What it does
@@ -147,11 +157,8 @@ class ContribImportRule(MoveRule):
     def takes(self, move: Move) -> bool:
         return move.old.startswith("airflow.contrib.")
 
-    def message(self, move: Move, target: Target) -> str:
-        return f"`{move.old}` is an Airflow 1.10 name."
 
-
-class LegacyImportRule(MoveRule):
+class LegacyImportRule(LegacyNameRule):
     """Import of another Airflow 1.10 name (`bash_operator`, `dummy_operator`, `*_hook`, ...).
 
     ## What it does
@@ -178,9 +185,6 @@ class LegacyImportRule(MoveRule):
     def takes(self, move: Move) -> bool:
         return move.legacy and not move.old.startswith("airflow.contrib.")
 
-    def message(self, move: Move, target: Target) -> str:
-        return f"`{move.old}` is an Airflow 1.10 name."
-
 
 class RedirectedImportRule(MoveRule):
     """Import of an Airflow 2 name that the target only reaches through a deprecated redirect.
@@ -206,9 +210,7 @@ class RedirectedImportRule(MoveRule):
 
     code = "AS103"
     name = "redirected-import"
-
-    def takes(self, move: Move) -> bool:
-        return not move.legacy and move.status is Status.REDIRECTED
+    status = Status.REDIRECTED
 
     def message(self, move: Move, target: Target) -> str:
         return f"`{move.old}` only works on Airflow {target.version} through a deprecated redirect."
@@ -241,14 +243,12 @@ class RemovedImportRule(MoveRule):
 
     code = "AS104"
     name = "removed-import"
+    status = Status.MISSING
 
     def reports(self, move: Move) -> bool:
         if move.old in HANDLED_BY_CALL_RULES:
             return move.new is not None
         return move.new is not None or move.kind in ("class", "function", "instance")
-
-    def takes(self, move: Move) -> bool:
-        return not move.legacy and move.status is Status.MISSING
 
     def message(self, move: Move, target: Target) -> str:
         return f"`{move.old}` does not import on Airflow {target.version}."
@@ -280,9 +280,7 @@ class ChangedImportRule(MoveRule):
 
     code = "AS105"
     name = "changed-import"
-
-    def takes(self, move: Move) -> bool:
-        return not move.legacy and move.status is Status.CHANGED
+    status = Status.CHANGED
 
     def message(self, move: Move, target: Target) -> str:
         return (

@@ -13,7 +13,6 @@ import libcst as cst
 
 from airshift.code.findings import Severity
 from airshift.code.rules.base import Analysis, Hit, Rule, RuleContext
-from airshift.code.target import Target
 
 PLUGIN_BASE = "airflow.plugins_manager.AirflowPlugin"
 UI_ATTRIBUTES = {"flask_blueprints", "appbuilder_views", "appbuilder_menu_items"}
@@ -63,9 +62,7 @@ class PluginUiRule(Rule):
     code = "AS140"
     name = "plugin-flask-ui"
     supersedes = frozenset({"AIR301"})
-
-    def applies(self, target: Target) -> bool:
-        return target.major >= 3
+    since = "3"
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
         return [

@@ -22,7 +22,6 @@ from libcst.codemod.visitors import AddImportsVisitor, RemoveImportsVisitor
 from airshift.code.findings import Applicability, Severity
 from airshift.code.rules.base import Analysis, FixAvailability, Hit, Rule, RuleContext
 from airshift.code.rules.moves import SUBDAG_NAMES, imported_names
-from airshift.code.target import Target
 
 DAG_CLASSES = {"airflow.DAG", "airflow.models.DAG", "airflow.models.dag.DAG", "airflow.sdk.DAG"}
 
@@ -143,9 +142,7 @@ class SubDagRule(Rule):
     name = "subdag-operator"
     fix_availability = FixAvailability.SOMETIMES
     supersedes = frozenset({"AIR301", "AIR302"})
-
-    def applies(self, target: Target) -> bool:
-        return target.major >= 3
+    since = "3"
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
         shapes, others = _shapes(analysis)
