@@ -32,6 +32,9 @@ from airshift.progress import NULL_PROGRESS, Progress
 CLOCK_MARGIN = dt.timedelta(minutes=5)
 # Task states that end on their own while the DAG is paused (a worker runs them): drained.
 EXECUTING = ("running", "queued", "restarting")
+# A task in one of these states is done: a running run whose tasks all are is about to be
+# marked finished by the source's scheduler (a moment after its last task ends).
+FINISHED = ("success", "failed", "skipped", "upstream_failed", "removed")
 # Waiting for the scheduler, which skips paused DAGs: moved as they are, the target's
 # scheduler carries them on once their DAG is unpaused there.
 WAITING = ("scheduled", "up_for_retry", "up_for_reschedule", "deferred")
@@ -116,15 +119,30 @@ def unfinished_tasks(source: AirflowDB, states: tuple[str, ...]) -> list[str]:
         ]
 
 
+def finishing_runs(source: AirflowDB) -> list[str]:
+    """Runs still running whose task instances have all finished: the source's scheduler
+    marks them finished on its next loop (with no scheduler they stay as they are)."""
+    md = source.metadata
+    run, ti = md.tables["dag_run"], md.tables["task_instance"]
+    of_run = [ti.c.dag_id == run.c.dag_id, ti.c.run_id == run.c.run_id]
+    q = sa.select(run.c.dag_id, run.c.run_id).where(
+        run.c.state == "running",
+        sa.exists().where(*of_run),
+        ~sa.exists().where(*of_run, sa.or_(ti.c.state.is_(None), ti.c.state.not_in(FINISHED))),
+    )
+    with source.engine.connect() as conn:
+        return [f"{d} {r} (run finishing)" for d, r in conn.execute(q)]
+
+
 def drain(
     source: AirflowDB, timeout: float, progress: Progress = NULL_PROGRESS, poll: float = 2.0
 ) -> list[str]:
-    """Wait until no task of the source is executing; returns those still executing when
-    ``timeout`` seconds have passed (empty: drained)."""
+    """Wait until no task of the source is executing and no run is about to be marked
+    finished; returns what still is when ``timeout`` seconds have passed (empty: drained)."""
     deadline = time.monotonic() + timeout
     while True:
-        running = unfinished_tasks(source, EXECUTING)
-        progress.update("drain", label=f"{len(running)} tasks executing")
+        running = unfinished_tasks(source, EXECUTING) + finishing_runs(source)
+        progress.update("drain", label=f"{len(running)} tasks executing or runs finishing")
         if not running or time.monotonic() >= deadline:
             return running
         time.sleep(poll)
