@@ -23,6 +23,9 @@ class OnConflict(Choice):
     SKIP = "skip"
     OVERWRITE = "overwrite"
     FAIL = "fail"  # nothing is imported (exit code 3)
+    # the source's row replaces one that differs unless the target's is newer by the
+    # table's ``newer_by`` columns (a cutover's delta; TableSpec)
+    NEWER = "newer"
 
 
 class Unpause(Choice):
@@ -44,3 +47,14 @@ class ImportSecrets(Choice):
 
     IMPORT = "import"  # re-encrypted with the target's Fernet key
     SKIP = "skip"  # left out: connections without passwords, no variables
+
+
+class CutoverPhase(Choice):
+    """The phases of ``airshift cutover``, in order (``--stop-after`` names one)."""
+
+    BULK = "bulk"  # export/upgrade/import everything while the source keeps running
+    PAUSE = "pause"  # pause the source's DAGs, their prior states recorded first
+    DRAIN = "drain"  # wait until no task of the source is executing
+    DELTA = "delta"  # what changed since the bulk phase; the newer row wins
+    VERIFY = "verify"  # every source row present and equal in the target
+    UNPAUSE = "unpause"  # the source's active DAGs, on the target (catchup held)

@@ -18,7 +18,7 @@ import typer
 from rich.markup import escape
 
 from airshift.agent.cli import agent_app
-from airshift.choices import ExportSecrets, ImportSecrets, OnConflict, Unpause
+from airshift.choices import CutoverPhase, ExportSecrets, ImportSecrets, OnConflict, Unpause
 from airshift.cli_options import DagIdOpt, JsonOpt, LastRunsOpt, ReportOpt, SecretsToOpt, SinceOpt
 from airshift.code.cli import code_app
 from airshift.datapipeline.cli import app as datapipeline_app
@@ -331,6 +331,74 @@ def migrate(
     parsed_logs = parse_spec(logs) if logs else None
     opts = _options(api.MigrateOptions, locals(), since=parse_since(since), logs=parsed_logs)
     _run(api.migrate, opts, json_out, report)
+
+
+@app.command()
+def cutover(
+    source: Annotated[str, typer.Argument(help="Source metadata database URL (or SQLite file).")],
+    target: Annotated[
+        str,
+        typer.Argument(help="Target metadata database URL (its own `airflow db migrate` made it)."),
+    ],
+    archive: Annotated[
+        str | None,
+        typer.Option(help="Keep the bulk and delta archives here (default: a temp folder)."),
+    ] = None,
+    fernet_key: SourceKeyOpt = None,
+    airflow_home: SourceHomeOpt = None,
+    target_fernet_key: TargetKeyOpt = None,
+    target_airflow_home: TargetHomeOpt = None,
+    secrets: ImportSecretsOpt = ImportSecrets.IMPORT,
+    on_conflict: Annotated[
+        OnConflict, typer.Option(help="The bulk phase's choice for rows the target already has.")
+    ] = OnConflict.NEWER,
+    convert_pickled: ConvertPickledOpt = False,
+    scratch_url: ScratchOpt = None,
+    airflow_venvs: VenvOpt = [],  # noqa: B006
+    state_file: Annotated[
+        str | None,
+        typer.Option(help="The cutover's state file (default: one per source and target pair)."),
+    ] = None,
+    stop_after: Annotated[
+        CutoverPhase | None, typer.Option(help="Stop once this phase is done; run again to resume.")
+    ] = None,
+    drain_timeout: Annotated[
+        float, typer.Option(min=0, help="Seconds to wait for the source's executing tasks.")
+    ] = 600.0,
+    force: Annotated[
+        bool, typer.Option("--force", help="After the drain timeout, move tasks as they are.")
+    ] = False,
+    allow_catchup: Annotated[
+        bool,
+        typer.Option(
+            "--allow-catchup",
+            help="Also unpause catchup DAGs whose scheduler would create past runs.",
+        ),
+    ] = False,
+    rollback: Annotated[
+        bool,
+        typer.Option(
+            "--rollback", help="Pause the DAGs on the target and give the source its prior states."
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", "--plan", help="Say what each phase would do; change nothing."),
+    ] = False,
+    report: ReportOpt = None,
+    jobs: JobsOpt = None,
+    online: OnlineOpt = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Move a live environment with minutes of downtime: bulk copy while it runs, pause its
+    DAGs, drain, copy what changed (the newer row wins), verify, unpause the same DAGs on
+    the target (catchup DAGs that would create past runs are held). Resumable."""
+    from airshift import api
+
+    opts = _options(api.CutoverOptions, locals())
+    with _progress(json_out) as bar:
+        result = api.cutover(opts, bar, _log(json_out))
+    console.emit(result, json_out, report)
 
 
 @app.command()

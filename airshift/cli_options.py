@@ -13,7 +13,8 @@ import typer
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 ReportOpt = Annotated[
-    str | None, typer.Option(help="Also write the full report as JSON to this file.")
+    str | None,
+    typer.Option(help="Also write the full report to this file: HTML for *.html, else JSON."),
 ]
 DagIdOpt = Annotated[
     list[str], typer.Option("--dag-id", help="Only these DAGs (glob; repeatable).")

@@ -184,7 +184,7 @@ def _finish_import(
 ) -> None:
     data = report | (extra or {})
     if report_path:
-        console.write_json(report_path, data)
+        console.write_report(report_path, data)
     if json_out:
         console.print_json(data)
     else:

@@ -27,28 +27,35 @@ library must not change its host on import or off the main thread:
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import ParamSpec, TypeVar
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
 
+import sqlalchemy as sa
 from rich.filesize import decimal
 from sqlalchemy.exc import OperationalError
 
 from airshift import airflow_env, versions
 from airshift.api.options import (
+    CutoverOptions,
     ExportOptions,
     ImportOptions,
     LogsCopyOptions,
     MigrateOptions,
     UpgradeOptions,
     VerifyOptions,
+    _FromDatabase,
     _IntoTarget,
     _Merging,
 )
 from airshift.api.reports import (
+    CutoverReport,
     ExportReport,
     ImportReport,
     InspectReport,
@@ -61,7 +68,7 @@ from airshift.api.reports import (
 from airshift.archive import ArchiveReader
 from airshift.archive import secrets as sec
 from airshift.archive.reader import is_archive
-from airshift.choices import ExportSecrets, ImportSecrets, OnConflict
+from airshift.choices import CutoverPhase, ExportSecrets, ImportSecrets, OnConflict, Unpause
 from airshift.env.secretsmanager import (
     ConnectionValue,
     SecretsManagerTarget,
@@ -76,15 +83,18 @@ from airshift.logs.copy import CopyOptions, FileResult, copy_logs
 from airshift.logs.index import IndexFilter, airflow_major, iter_tries
 from airshift.logs.naming import LAYOUTS, RECORDED, Naming, resolve_template, template_from_config
 from airshift.logs.tables import open_tables
-from airshift.metadata import extract, importer
+from airshift.metadata import cutover as cut
+from airshift.metadata import extract, importer, pause
 from airshift.metadata.extract import ExportSettings
-from airshift.metadata.importer import ImportSettings
+from airshift.metadata.importer import ImportResult, ImportSettings
 from airshift.metadata.inspect import inspect_archive, inspect_database
 from airshift.metadata.selection import Selection
 from airshift.metadata.source import AirflowDB
 from airshift.progress import NULL_PROGRESS, Log, Progress, null_log
 
 __all__ = [
+    "CutoverOptions",
+    "CutoverReport",
     "ExportOptions",
     "ExportReport",
     "ImportOptions",
@@ -100,6 +110,7 @@ __all__ = [
     "UpgradeReport",
     "VerifyOptions",
     "VerifyReport",
+    "cutover",
     "default_jobs",
     "export",
     "import_",
@@ -243,22 +254,11 @@ def migrate(
         settings = _import_settings(opts, key)
         importer.check_direction(source.revision.revision, target.revision.revision)
         importer.check_mergeable(target.revision.revision)
-        skip = opts.secrets is ImportSecrets.SKIP
-        archived = ExportSettings(
-            archive_url=where,
-            selection=Selection(opts.dag_ids, opts.since, opts.last_runs),
-            fernet_key=sec.airflow_fernet_key(opts.fernet_key, opts.airflow_home),
-            archive_key=key,
-            secrets=ExportSecrets.SKIP if skip else ExportSecrets.SEAL,
-            pause=opts.pause and not opts.dry_run,
-            jobs=settings.jobs,
+        selection = Selection(opts.dag_ids, opts.since, opts.last_runs)
+        paused = opts.pause and not opts.dry_run
+        result, written = _transfer(
+            source, target, opts, where, selection, settings, paused, progress, log, secrets_to
         )
-        extract.export(source, archived, progress)
-        log(f"exported to {where}")
-        reader = ArchiveReader(where)
-        out = SecretsOut.ready(secrets_to, reader, key, opts.on_conflict)
-        result = importer.import_archive(reader, target, settings, progress, log=log)
-        written = out.write(opts.dry_run, log) if out else None
         copied = None
         if opts.logs and not opts.dry_run:
             source_logs, target_logs = opts.logs
@@ -267,6 +267,198 @@ def migrate(
                 where, source_logs, target_logs, target_major=target.revision.major
             )
     return MigrateReport(result, opts.archive, key, copied, written)
+
+
+def _transfer(
+    source: AirflowDB,
+    target: AirflowDB,
+    opts: _FromDatabase,
+    where: str,
+    selection: Selection,
+    settings: ImportSettings,
+    pause_source: bool,
+    progress: Progress,
+    log: Log,
+    secrets_to: SecretsManagerTarget | None = None,
+) -> tuple[ImportResult, SecretsReport | None]:
+    """Export ``selection`` of ``source`` to an archive at ``where`` (sealed with
+    ``settings.archive_key``), then import that archive into ``target``; with
+    ``secrets_to``, connections and variables go to Secrets Manager instead."""
+    skip = opts.secrets is ImportSecrets.SKIP
+    archived = ExportSettings(
+        archive_url=where,
+        selection=selection,
+        fernet_key=sec.airflow_fernet_key(opts.fernet_key, opts.airflow_home),
+        archive_key=settings.archive_key,
+        secrets=ExportSecrets.SKIP if skip else ExportSecrets.SEAL,
+        pause=pause_source,
+        jobs=settings.jobs,
+    )
+    extract.export(source, archived, progress)
+    log(f"exported to {where}")
+    reader = ArchiveReader(where)
+    out = SecretsOut.ready(secrets_to, reader, settings.archive_key, opts.on_conflict)
+    result = importer.import_archive(reader, target, settings, progress, log=log)
+    return result, out.write(opts.dry_run, log) if out else None
+
+
+@_failing_database
+def cutover(
+    opts: CutoverOptions, progress: Progress = NULL_PROGRESS, log: Log = null_log
+) -> CutoverReport:
+    """Move a live environment with minutes of downtime, phase by phase (``CutoverPhase``):
+    bulk copy while the source runs, pause the source, drain, delta, verify, unpause the
+    same DAGs on the target. Each finished phase is recorded in the state file, so a run
+    that stops is resumed where it stopped; ``opts.rollback`` undoes the pauses."""
+    _use_venvs(opts.airflow_venvs)
+    source, target = AirflowDB.open(opts.source), AirflowDB.open(opts.target)
+    try:
+        path = Path(opts.state_file) if opts.state_file else cut.default_state_path(source, target)
+        state = cut.CutoverState.load(path, source.safe_url, target.safe_url)
+        if state.rolled_back and not opts.rollback:  # a new attempt: from the bulk phase on
+            path.replace(path.with_name(f"{path.stem}.rolled-back{path.suffix}"))
+            state = cut.CutoverState(source.safe_url, target.safe_url)
+        report = CutoverReport(state, str(path))
+        if opts.rollback:
+            if state.prior_pause is None:
+                raise AirshiftError(
+                    f"There is no cutover to roll back: {path} records no pause of the source "
+                    "(--state-file names another one). Nothing was changed."
+                )
+            cut.rollback(source, target, state)
+            state.rolled_back = True
+            state.save(path)
+            log(f"rolled back: the source's {len(state.prior_pause)} DAGs have their prior states")
+            return report
+        importer.check_direction(source.revision.revision, target.revision.revision)
+        importer.check_mergeable(target.revision.revision)
+        if opts.dry_run:
+            report.plan = _cutover_plan(source, state)
+            return report
+        with contextlib.ExitStack() as stack:
+            where = opts.archive or stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="airshift-cutover-")
+            )
+            for phase in CutoverPhase:
+                if state.done(phase):
+                    log(f"{phase}: done in an earlier run")
+                else:
+                    started = time.time()
+                    progress.update(f"cutover: {phase}")
+                    summary = _cutover_phase(
+                        phase, source, target, opts, state, path, where, report, progress, log
+                    )
+                    state.record(phase, started, summary)
+                    state.save(path)
+                    log(f"{phase}: {summary}")
+                if phase is opts.stop_after:
+                    break
+        return report
+    finally:
+        source.dispose()
+        target.dispose()
+
+
+def _cutover_phase(
+    phase: CutoverPhase,
+    source: AirflowDB,
+    target: AirflowDB,
+    opts: CutoverOptions,
+    state: cut.CutoverState,
+    path: Path,
+    where: str,
+    report: CutoverReport,
+    progress: Progress,
+    log: Log,
+) -> str:
+    """Run one phase; returns its one-line summary (the timeline's)."""
+    if phase in (CutoverPhase.BULK, CutoverPhase.DELTA):
+        key = sec.new_key()
+        settings = replace(_import_settings(opts, key), unpause=Unpause.KEEP_PAUSED)
+        if phase is CutoverPhase.BULK:
+            state.bulk_started = (cut.now() - cut.CLOCK_MARGIN).isoformat()
+            selection = Selection()
+        else:
+            assert state.bulk_started is not None
+            selection = Selection(changed_since=dt.datetime.fromisoformat(state.bulk_started))
+            settings.on_conflict = OnConflict.NEWER
+        archive = f"{where}/{phase}"
+        if opts.archive:
+            report.archive_keys[archive] = key
+        result, _ = _transfer(
+            source, target, opts, archive, selection, settings, False, progress, log
+        )
+        state.results[phase.value] = result.as_dict()
+        merged = result.merge.tables.values() if result.merge else ()
+        return (
+            f"{sum(t.inserted for t in merged)} rows inserted, "
+            f"{sum(t.overwritten for t in merged)} updated (newer in the source), "
+            f"{sum(t.newer_in_target for t in merged)} kept (newer in the target)"
+        )
+    if phase is CutoverPhase.PAUSE:
+        active = cut.pause_source(source, state, path)
+        return f"{len(state.prior_pause or {})} DAGs paused on the source ({active} were active)"
+    if phase is CutoverPhase.DRAIN:
+        executing = cut.drain(source, opts.drain_timeout, progress)
+        if executing and not opts.force:
+            shown = "; ".join(executing[:10]) + (" ..." if len(executing) > 10 else "")
+            raise AirshiftError(
+                f"{len(executing)} tasks were still executing on the source after "
+                f"{opts.drain_timeout:g}s: {shown}. The source stays paused and nothing more "
+                "was copied; run the cutover again to keep waiting, add --force to move them "
+                "as they are, or --rollback."
+            )
+        state.moved_unfinished = executing + cut.unfinished_tasks(source, cut.WAITING)
+        return f"drained; {len(state.moved_unfinished)} unfinished tasks move as they are"
+    if phase is CutoverPhase.VERIFY:
+        verified = verify(
+            VerifyOptions(
+                source=opts.source,
+                target=opts.target,
+                fernet_key=sec.airflow_fernet_key(opts.fernet_key, opts.airflow_home),
+                target_fernet_key=_target_key(opts),
+                scratch_url=opts.scratch_url,
+            ),
+            progress,
+            log,
+        )
+        state.results["verify"] = verified.as_dict()
+        if verified.bad:
+            state.save(path)
+            raise AirshiftError(
+                f"The target does not match the source in {', '.join(verified.bad)} (see "
+                f"{path}); no DAG was unpaused on the target and the source stays paused. "
+                "Run the cutover again after fixing it, or --rollback."
+            )
+        return "every source row is in the target"
+    unpaused, held = cut.unpause(source, target, state, opts.allow_catchup)
+    state.unpaused, state.held = unpaused, held
+    return f"{len(unpaused)} DAGs unpaused on the target, {len(held)} held paused"
+
+
+def _cutover_plan(source: AirflowDB, state: cut.CutoverState) -> list[dict[str, Any]]:
+    """What each phase would do now, changing nothing."""
+    states = pause.read_states(source.engine, None)
+    active = sorted(d for d, paused in (state.prior_pause or states).items() if not paused)
+    executing = cut.unfinished_tasks(source, cut.EXECUTING)
+    md = source.metadata
+    with source.engine.connect() as conn:
+        runs, tis = (
+            conn.execute(sa.select(sa.func.count()).select_from(md.tables[n])).scalar_one()
+            for n in ("dag_run", "task_instance")
+        )
+    would = {
+        CutoverPhase.BULK: f"copy everything ({runs} runs, {tis} task instances) while the "
+        "source keeps running",
+        CutoverPhase.PAUSE: f"pause {len(states)} DAGs on the source ({len(active)} active), "
+        "their states recorded first",
+        CutoverPhase.DRAIN: f"wait for {len(executing)} executing tasks",
+        CutoverPhase.DELTA: "copy the runs changed since the bulk copy; the newer row wins",
+        CutoverPhase.VERIFY: "compare every source row with the target",
+        CutoverPhase.UNPAUSE: f"unpause on the target: {', '.join(active) or 'none'} (catchup "
+        "DAGs that would create past runs held)",
+    }
+    return [{"phase": p.value, "done": state.done(p), "would": would[p]} for p in CutoverPhase]
 
 
 @_failing_database

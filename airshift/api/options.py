@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 
-from airshift.choices import ExportSecrets, ImportSecrets, OnConflict, Unpause
+from airshift.choices import CutoverPhase, ExportSecrets, ImportSecrets, OnConflict, Unpause
 from airshift.logs.naming import RECORDED
 from airshift.metadata.selection import Selection
 
@@ -70,18 +70,44 @@ class ImportOptions(_Merging):
 
 
 @dataclass(kw_only=True)
-class MigrateOptions(_Merging):
-    """``airshift migrate``: export, upgrade, import and verify in one go."""
+class _FromDatabase(_Merging):
+    """What moving a source database's history into a target is told."""
 
     source: str
     archive: str | None = None  # keep the intermediate archive here (default: a temp folder)
+    fernet_key: str | None = None  # the source's, as for ExportOptions
+    airflow_home: str | None = None
+
+
+@dataclass(kw_only=True)
+class MigrateOptions(_FromDatabase):
+    """``airshift migrate``: export, upgrade, import and verify in one go."""
+
     dag_ids: list[str] = field(default_factory=list)  # globs
     since: dt.datetime | None = None
     last_runs: int | None = None
-    fernet_key: str | None = None  # the source's, as for ExportOptions
-    airflow_home: str | None = None
     pause: bool = True  # pause the source's DAGs while exporting
     logs: tuple[str, str] | None = None  # also copy task logs: (source logs, target logs)
+
+
+@dataclass(kw_only=True)
+class CutoverOptions(_FromDatabase):
+    """``airshift cutover``: bulk copy while live, pause, drain, delta, verify, unpause.
+
+    ``unpause`` does not apply (the unpause phase decides); ``on_conflict`` is the bulk
+    phase's (``newer`` by default: a cutover started again after a rollback brings the
+    rows that changed meanwhile); ``dry_run`` plans without changing anything; ``archive``
+    keeps the bulk and delta archives under that location (``bulk/``, ``delta/``).
+    """
+
+    on_conflict: OnConflict = OnConflict.NEWER
+
+    state_file: str | None = None  # default: one per (source, target) in airshift's cache
+    stop_after: CutoverPhase | None = None  # stop once this phase is done (resume later)
+    drain_timeout: float = 600.0  # seconds to wait for executing tasks to end
+    force: bool = False  # after the drain timeout, move executing tasks as they are
+    allow_catchup: bool = False  # also unpause catchup DAGs that would create past runs
+    rollback: bool = False  # pause the target's DAGs, give the source its prior states
 
 
 @dataclass

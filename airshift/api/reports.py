@@ -9,12 +9,13 @@ documented codes), the way dlt's ``LoadInfo`` has ``asdict()`` and ``asstr()``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from airshift.env.secretsmanager import SecretsReport
 from airshift.errors import ExitCode
 from airshift.logs.copy import CopyReport, Status
+from airshift.metadata.cutover import CutoverState
 from airshift.metadata.extract import ExportResult
 from airshift.metadata.importer import ImportResult
 from airshift.report import console
@@ -243,3 +244,30 @@ class VerifyReport(_Quiet):
 
     def render(self) -> None:
         console.render_verify(self.compared.as_dict())
+
+
+@dataclass
+class CutoverReport(_Quiet):
+    """The cutover's phases so far (its state), what each did, the DAGs unpaused and held."""
+
+    state: CutoverState
+    state_file: str
+    plan: list[dict[str, Any]] | None = None  # --dry-run: what each phase would do
+    archive_keys: dict[str, str] = field(default_factory=dict)  # kept archives' keys (stderr)
+
+    def as_dict(self) -> dict[str, Any]:
+        return self.state.as_dict() | {"state_file": self.state_file, "plan": self.plan}
+
+    def render(self) -> None:
+        console.render_cutover(self.as_dict())
+
+    def notices(self) -> list[str]:
+        said = [
+            f"[bold yellow]archive key of {where} (shown once):[/]\n{key}"
+            for where, key in self.archive_keys.items()
+        ]
+        said += [
+            f"[yellow]held paused on the target:[/] {d}: {why}"
+            for d, why in self.state.held.items()
+        ]
+        return said

@@ -61,7 +61,9 @@ def task_fail_to_history(conn: sa.Connection, sdb: AirflowDB) -> int:
     )
     same_ti = [tf.c[c] == ti.c[c] for c in TI_KEY]
     earlier = (
-        sa.select(*[tf.c[c] for c in TI_KEY], tf.c.start_date, tf.c.end_date, tf.c.duration)
+        sa.select(
+            *[tf.c[c] for c in TI_KEY], tf.c.id, tf.c.start_date, tf.c.end_date, tf.c.duration
+        )
         .join(ti, sa.and_(*same_ti))
         .where(tf.c.start_date.is_distinct_from(ti.c.start_date))
         .where(
@@ -74,7 +76,11 @@ def task_fail_to_history(conn: sa.Connection, sdb: AirflowDB) -> int:
     numbered = sa.select(
         earlier,
         sa.func.row_number()
-        .over(partition_by=[earlier.c[c] for c in TI_KEY], order_by=earlier.c.start_date)
+        .over(
+            partition_by=[earlier.c[c] for c in TI_KEY],
+            # the same numbers every time (``dags test`` leaves start dates empty)
+            order_by=(earlier.c.start_date, earlier.c.end_date, earlier.c.id),
+        )
         .label("try_no"),
     ).subquery("numbered")
     override = {

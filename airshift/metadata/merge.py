@@ -49,6 +49,7 @@ class TableResult:
     inserted: int = 0
     existing: int = 0  # natural key already present: skipped, or overwritten
     overwritten: int = 0
+    newer_in_target: int = 0  # --on-conflict newer: differing rows kept, the target's is newer
     conflicts: int = 0  # another row holds one of its unique keys: skipped
     without_parent: int = 0  # the row it belongs with was not imported
     differing: int = 0  # after the merge, rows whose content differs from the archive's
@@ -95,10 +96,15 @@ class _Merger:
         self.temp_md = sa.MetaData()
         if self.verify:
             self.allowed: tuple[str, ...] = (_INSERTED, _EXISTING, _OVERWRITTEN)
-        elif self.on_conflict is OnConflict.OVERWRITE:
+        elif self.on_conflict in (OnConflict.OVERWRITE, OnConflict.NEWER):
             self.allowed = (_INSERTED, _OVERWRITTEN)
         else:
             self.allowed = (_INSERTED,)
+        # Rows whose parent has these statuses are merged: a delta also brings new and
+        # changed children of runs the target holds unchanged.
+        self.parents_kept = self.allowed
+        if self.on_conflict is OnConflict.NEWER:
+            self.parents_kept = (*self.allowed, _EXISTING)
 
     # -- helpers ---------------------------------------------------------------------
     def _temp(
@@ -267,7 +273,7 @@ class _Merger:
             for col, pcol in spec.parent.columns.items()
         ]
         res.without_parent += self._delete(
-            s, ~sa.exists().where(*conds, m.c.action.in_(self.allowed))
+            s, ~sa.exists().where(*conds, m.c.action.in_(self.parents_kept))
         )
 
     def _classify(self, spec: TableSpec, s: sa.Table, t: sa.Table, res: TableResult) -> None:
@@ -306,19 +312,8 @@ class _Merger:
         self, spec: TableSpec, s: sa.Table, t: sa.Table, names: list[str], res: TableResult
     ) -> None:
         ins = [n for n in names if not (spec.generated and n == spec.pk)]
-        if self.on_conflict is OnConflict.OVERWRITE and res.existing:
-            keep = set(spec.key) | {spec.pk}
-            values = {n: s.c[n] for n in ins if n not in keep}
-            if values and not self.dry_run:
-                self.conn.execute(
-                    sa.update(t)
-                    .where(self._match(s, t, spec.key), s.c[ACTION] == _EXISTING)
-                    .values(values)
-                )
-            self.conn.execute(
-                sa.update(s).where(s.c[ACTION] == _EXISTING).values({ACTION: _OVERWRITTEN})
-            )
-            res.overwritten = res.existing
+        if self.on_conflict in (OnConflict.OVERWRITE, OnConflict.NEWER) and res.existing:
+            self._overwrite(spec, s, t, names, ins, res)
         res.inserted = self._count(s, s.c[ACTION].is_(None))
         if not self.dry_run and res.inserted:
             link = self._dag_version_link(spec, s, ins)
@@ -328,6 +323,59 @@ class _Merger:
                 sel = sel.select_from(link["from"])
             with self._bulk(t, res):
                 self.conn.execute(sa.insert(t).from_select(ins, sel))
+
+    def _overwrite(
+        self,
+        spec: TableSpec,
+        s: sa.Table,
+        t: sa.Table,
+        names: list[str],
+        ins: list[str],
+        res: TableResult,
+    ) -> None:
+        """Update the target's rows that staged rows replace: every existing one
+        (``overwrite``), or those the source changed and the target does not hold a newer
+        version of (``newer``). Columns the target owns keep the target's values."""
+        wins = s.c[ACTION] == _EXISTING
+        if self.on_conflict is OnConflict.NEWER:
+            differs = ~sa.and_(sa.true(), *self._same(spec, s, t, names))
+            changed = sa.exists().where(self._match(s, t, spec.key), differs)
+            newer = sa.exists().where(
+                self._match(s, t, spec.key), differs, ~self._later(spec, t, s)
+            )
+            if spec.newer_by:
+                res.newer_in_target = self._count(s, wins, changed, ~newer)
+            wins = sa.and_(wins, newer if spec.newer_by else sa.false())
+        self.conn.execute(sa.update(s).where(wins).values({ACTION: _OVERWRITTEN}))
+        res.overwritten = self._count(s, s.c[ACTION] == _OVERWRITTEN)
+        keep = set(spec.key) | {spec.pk} | set(spec.target_owned)
+        values = {n: s.c[n] for n in ins if n not in keep}
+        if values and res.overwritten and not self.dry_run:
+            self.conn.execute(
+                sa.update(t)
+                .where(self._match(s, t, spec.key), s.c[ACTION] == _OVERWRITTEN)
+                .values(values)
+            )
+
+    def _same(
+        self, spec: TableSpec, s: sa.Table, t: sa.Table, names: list[str]
+    ) -> list[sa.ColumnElement[bool]]:
+        """Staged and target row equal in every compared column (keys, ids and columns
+        the target owns aside)."""
+        skip = set(spec.key) | ({spec.pk} if spec.pk else set()) | spec.uncompared
+        return [self._eq(s.c[n], t.c[n], t.c[n]) for n in names if n not in skip]
+
+    def _later(self, spec: TableSpec, a: sa.Table, b: sa.Table) -> sa.ColumnElement[bool]:
+        """``a``'s row is later than ``b``'s by ``spec.newer_by``: the first column that
+        differs is greater in ``a`` (NULL lowest); columns this schema lacks are left out."""
+        cols = [c for c in spec.newer_by if c in a.c and c in b.c]
+        later: list[sa.ColumnElement[bool]] = []
+        for i, c in enumerate(cols):
+            # Never NULL (a NULL would make "not later" unknown, and the row lose).
+            greater = sa.and_(a.c[c].is_not(None), sa.or_(b.c[c].is_(None), a.c[c] > b.c[c]))
+            before = [self.backend.null_safe_eq(a.c[p], b.c[p]) for p in cols[:i]]
+            later.append(sa.and_(greater, *before))
+        return sa.or_(sa.false(), *later)
 
     @contextlib.contextmanager
     def _bulk(self, t: sa.Table, res: TableResult) -> Iterator[None]:
@@ -403,8 +451,7 @@ class _Merger:
     ) -> int:
         """Rows whose stored content differs from the archive's: those this import wrote,
         or in verify mode those both sides have (minus columns the target owns)."""
-        skip = set(spec.key) | ({spec.pk} if spec.pk else set()) | spec.uncompared
-        cmp = [self._eq(s.c[n], t.c[n], t.c[n]) for n in names if n not in skip]
+        cmp = self._same(spec, s, t, names)
         if not cmp:
             return 0
         checked = (_EXISTING,) if self.verify else self.allowed

@@ -62,6 +62,17 @@ class TableSpec:
     not_imported: str | None = None  # for a merged table: where the target no longer has it
     counted_only: str | None = None  # ``verify`` compares row counts only
     target_owned: Mapping[str, str] = field(default_factory=dict)  # column -> why not compared
+    # Columns a running source rewrites every few seconds without anything happening
+    # (a live scheduler's heartbeat): not compared, still copied and updated.
+    live: Mapping[str, str] = field(default_factory=dict)  # column -> why
+    # -- a cutover's delta: what changed in the source after the bulk copy ---------------
+    # Columns that record when a row last changed: the delta exports the runs (and, for
+    # tables not kept with a run, the rows) with one of them at or after the bulk copy.
+    changed_at: tuple[str, ...] = ()
+    # Columns that only grow as a row moves on (a cleared run's clear_number, a task's
+    # try_number, then its end date), compared in this order with NULL lowest: the delta
+    # updates a target row the source changed unless the target's row is the newer one.
+    newer_by: tuple[str, ...] = ()
 
     @property
     def merged(self) -> bool:
@@ -77,8 +88,8 @@ class TableSpec:
     def uncompared(self) -> set[str]:
         """Columns ``verify`` does not compare as stored: those the target owns, and the
         secrets (Fernet ciphertext differs on every encryption; they are compared
-        decrypted instead, see ``metadata/verify.py``)."""
-        return set(self.target_owned) | set(self.secrets)
+        decrypted instead, see ``metadata/verify.py``), and those a live source rewrites."""
+        return set(self.target_owned) | set(self.secrets) | set(self.live)
 
 
 def _ti_child(name: str, key: tuple[str, ...] = TI_KEY, **kw) -> TableSpec:
@@ -122,6 +133,7 @@ def _with_dataset_twin(spec: TableSpec) -> tuple[TableSpec, TableSpec]:
 
 
 _IN_RUN = Parent("dag_run", {c: c for c in RUN_KEY})
+_NOTE_CHANGED = ("updated_at",)
 _PARSED = "the target's DAG processor rewrites these rows on every parse"
 _VARIABLE = TableSpec(
     "variable",
@@ -142,6 +154,8 @@ _TASK_INSTANCE = TableSpec(
     },
     parent=_IN_RUN,
     target_owned={"dag_version_id": "linked to the target's DAG version on import"},
+    changed_at=("queued_dttm", "start_date", "end_date", "updated_at"),
+    newer_by=("try_number", "end_date"),
 )
 
 MERGE_ORDER: tuple[TableSpec, ...] = (
@@ -175,7 +189,13 @@ MERGE_ORDER: tuple[TableSpec, ...] = (
         secrets={"password": "is_encrypted", "extra": "is_extra_encrypted"},
     ),
     TableSpec(
-        "job", ("job_type", "dag_id", "start_date", "hostname", "unixname"), pk="id", generated=True
+        "job",
+        ("job_type", "dag_id", "start_date", "hostname", "unixname"),
+        pk="id",
+        generated=True,
+        changed_at=("start_date", "end_date", "latest_heartbeat"),
+        newer_by=("end_date", "latest_heartbeat"),
+        live={"latest_heartbeat": "a running job (the scheduler) heartbeats every few seconds"},
     ),
     TableSpec(
         "trigger",
@@ -199,6 +219,8 @@ MERGE_ORDER: tuple[TableSpec, ...] = (
             "creating_job_id": "job",
         },
         unique=(("dag_id", "logical_date"), ("dag_id", "execution_date")),
+        changed_at=("queued_at", "start_date", "end_date", "updated_at"),
+        newer_by=("clear_number", "end_date"),
     ),
     TableSpec(
         "backfill_dag_run",
@@ -220,6 +242,8 @@ MERGE_ORDER: tuple[TableSpec, ...] = (
         ("dag_run_id",),
         refs={"dag_run_id": "dag_run"},
         parent=Parent("dag_run", {"dag_run_id": "id"}),
+        changed_at=_NOTE_CHANGED,
+        newer_by=_NOTE_CHANGED,
     ),
     # task_instance_history: 3.x has a UUID per try; 2.10 a serial id the target assigns.
     *(
@@ -241,7 +265,10 @@ MERGE_ORDER: tuple[TableSpec, ...] = (
     _ti_child("rendered_task_instance_fields"),
     _ti_child("task_map"),
     _ti_child(
-        "xcom", ("dag_run_id", "task_id", "map_index", "key"), refs={"dag_run_id": "dag_run"}
+        "xcom",
+        ("dag_run_id", "task_id", "map_index", "key"),
+        refs={"dag_run_id": "dag_run"},
+        newer_by=("timestamp",),
     ),
     # Airflow 3.4: pre-3.4 XComs and rendered fields stay in renamed tables, owned through
     # legacy_task_data_owner (one row per migrated task instance, naming its current
@@ -255,8 +282,8 @@ MERGE_ORDER: tuple[TableSpec, ...] = (
     _by_ti_id("rtif_v2", ("task_instance_id",), "task_instance_id", pk="id"),
     # 2.x keys notes and reschedules by the four TI columns, 3.x by ti_id; whichever the
     # revision has is used.
-    _ti_child("task_instance_note"),
-    _by_ti_id("task_instance_note"),
+    _ti_child("task_instance_note", changed_at=_NOTE_CHANGED, newer_by=_NOTE_CHANGED),
+    _by_ti_id("task_instance_note", changed_at=_NOTE_CHANGED, newer_by=_NOTE_CHANGED),
     _ti_child("task_reschedule", (*TI_KEY, "try_number", "start_date"), pk="id", generated=True),
     _by_ti_id("task_reschedule", ("ti_id", "start_date"), pk="id", generated=True),
     _by_ti_id("hitl_detail"),
@@ -334,6 +361,7 @@ MERGE_ORDER: tuple[TableSpec, ...] = (
         key_unique=False,
         redact=("extra",),
         cli_audit=True,
+        changed_at=("dttm",),
     ),
 )
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from airshift.errors import AirshiftError
+from airshift.metadata.registry import spec_of
 from airshift.metadata.source import AirflowDB
 
 
@@ -37,10 +38,14 @@ class Selection:
     last_runs: int | None = None
     include: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
+    # Only what changed at or after this moment (a cutover's delta): runs that changed or
+    # whose task instances or notes did, and the rows of tables with a ``changed_at``
+    # column (TableSpec) that changed, or that a selected row refers to.
+    changed_since: dt.datetime | None = None
 
     @property
     def filters_runs(self) -> bool:
-        return bool(self.dag_globs or self.since or self.last_runs)
+        return bool(self.dag_globs or self.since or self.last_runs or self.changed_since)
 
     def as_dict(self) -> dict:
         return {
@@ -49,6 +54,7 @@ class Selection:
             "last_runs": self.last_runs,
             "include": self.include,
             "exclude": self.exclude,
+            "changed_since": self.changed_since.isoformat() if self.changed_since else None,
         }
 
     def wants_table(self, name: str) -> bool:
@@ -86,6 +92,8 @@ class RowFilter:
             q = q.where(run.c.dag_id.in_(self.dag_ids))
         if self.sel.since:
             q = q.where(date >= self.sel.since)
+        if self.sel.changed_since:
+            q = q.where(self._run_changed(run, self.sel.changed_since))
         if self.sel.last_runs:
             rn = sa.func.row_number().over(
                 partition_by=run.c.dag_id, order_by=(date.desc(), run.c.id.desc())
@@ -96,9 +104,63 @@ class RowFilter:
             )
         return q.subquery("selected_runs")
 
+    def _changed(self, table: sa.Table, since: dt.datetime) -> sa.ColumnElement[bool]:
+        cols = [table.c[c] for c in spec_of(table.name).changed_at if c in table.c]
+        return sa.or_(sa.false(), *(c >= since for c in cols))
+
+    def _run_changed(self, run: sa.Table, since: dt.datetime) -> sa.ColumnElement[bool]:
+        """The run, one of its task instances or one of their notes changed since then."""
+        md = self.source.metadata
+        changed = [self._changed(run, since)]
+        for name in ("task_instance", "task_instance_note"):
+            if name in md.tables and {"dag_id", "run_id"} <= set(md.tables[name].c.keys()):
+                child = md.tables[name]
+                changed.append(
+                    sa.exists().where(
+                        child.c.dag_id == run.c.dag_id,
+                        child.c.run_id == run.c.run_id,
+                        self._changed(child, since),
+                    )
+                )
+        if "dag_run_note" in md.tables:
+            note = md.tables["dag_run_note"]
+            changed.append(
+                sa.exists().where(note.c.dag_run_id == run.c.id, self._changed(note, since))
+            )
+        return sa.or_(*changed)
+
+    def _referenced_or_changed(self, table: sa.Table, since: dt.datetime) -> sa.ColumnElement[bool]:
+        """Rows of a table kept apart from runs (jobs) that changed, or that a selected
+        run or task instance refers to (the merge maps those references through them)."""
+        keep = [self._changed(table, since)]
+        pk = spec_of(table.name).pk
+        for name in ("dag_run", "task_instance"):
+            referring = self.source.metadata.tables.get(name)
+            if referring is None or pk is None:
+                continue
+            for col, parent in spec_of(name).refs.items():
+                if parent == table.name and col in referring.c:
+                    keep.append(table.c[pk].in_(self._of_selected_runs(referring, col)))
+        return sa.or_(*keep)
+
+    def _of_selected_runs(self, table: sa.Table, col: str) -> sa.Select:
+        assert self.runs is not None
+        if table.name == "dag_run":
+            return sa.select(table.c[col]).where(table.c.id.in_(sa.select(self.runs.c.id)))
+        return sa.select(table.c[col]).where(
+            sa.tuple_(table.c.dag_id, table.c.run_id).in_(
+                sa.select(self.runs.c.dag_id, self.runs.c.run_id)
+            )
+        )
+
     def where(self, table: sa.Table) -> sa.ColumnElement[bool] | None:
         """The condition that keeps ``table``'s rows consistent with the selection."""
         c = table.c
+        spec = spec_of(table.name)
+        # Rows kept apart from runs (the audit log, jobs): those that changed.
+        kept_apart = spec.changed_at and not spec.parent and table.name != "dag_run"
+        if self.sel.changed_since is not None and kept_apart:
+            return self._referenced_or_changed(table, self.sel.changed_since)
         if self.runs is not None:
             if table.name == "dag_run":
                 return c.id.in_(sa.select(self.runs.c.id))

@@ -26,6 +26,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from airshift.report import html
+
 if TYPE_CHECKING:
     from airshift.api.reports import Report
 
@@ -81,7 +83,7 @@ def emit(report: Report, json_out: bool, report_path: str | None = None) -> None
     ``report_path`` if asked, say its notices on stderr, and exit with its code."""
     data = report.as_dict()
     if report_path:
-        write_json(report_path, data)
+        write_report(report_path, data)
     if json_out:
         print_json(data)
     else:
@@ -145,6 +147,15 @@ def render_inspect(data: dict[str, Any]) -> None:
             out.print(f"[bold red]damaged:[/] {p}")
     elif problems is not None:
         out.print("[green]all table files match their SHA-256 checksums[/]")
+
+
+def write_report(path: str, data: dict[str, Any]) -> None:
+    """``--report PATH``: the page people read for *.html, else the JSON."""
+    if path.lower().endswith((".html", ".htm")):
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(html.render(data))
+    else:
+        write_json(path, data)
 
 
 def write_json(path: str, data: Any) -> None:
@@ -292,3 +303,24 @@ def render_copy_summary(
     if unrecorded_found:
         table.add_row("of which tries no metadata row names", str(unrecorded_found))
     out.print(table)
+
+
+def render_cutover(data: dict[str, Any]) -> None:
+    """The phases so far (or, for --dry-run, what each would do), then the DAGs."""
+    if data.get("plan"):
+        for step in data["plan"]:
+            said = "[dim]done[/]" if step["done"] else step["would"]
+            out.print(f"[bold]{step['phase']:<8}[/] {said}")
+        return
+    table = Table("phase", "started", "seconds", "what it did", box=None)
+    for p in data["phases"]:
+        table.add_row(p["phase"], p["started"], f"{p['seconds']:.1f}", p["summary"])
+    out.print(table)
+    if data.get("rolled_back"):
+        out.print("[yellow]rolled back[/]: the source has its prior pause states")
+    if data.get("unpaused"):
+        out.print(f"[green]unpaused on the target[/]: {', '.join(data['unpaused'])}")
+    for dag_id, why in data.get("held", {}).items():
+        out.print(f"[yellow]held paused[/] {dag_id}: {why}")
+    for task in data.get("moved_unfinished", []):
+        out.print(f"[dim]moved unfinished: {task}[/]")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,9 +13,8 @@ import requests
 
 from airshift import airflow_env
 from tests import rows
-from tests.conftest import free_port
 from tests.metadata.test_import import _migrate
-from tests.realairflow import build
+from tests.realairflow import build, services
 from tests.realairflow.versions import AIRFLOW_3_4
 
 
@@ -30,57 +28,14 @@ def running_target(release: str, tgt, tmp_path: Path) -> Iterator[str]:
     shutil.copytree(
         build.HERE / "dags", home / "dags", ignore=shutil.ignore_patterns("__pycache__")
     )
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    extra = {
-        "AIRFLOW__CORE__FERNET_KEY": tgt.fixture.fernet_key,
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
-        "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API_AUTH__JWT_SECRET": "airshift-test-only-secret",
-        "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
-    }
-    logs = {
-        name: open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 (closed in the finally below)
-        for name in ("api-server", "scheduler", "dag-processor")
-    }
-
-    def start(name: str) -> subprocess.Popen:
-        return subprocess.Popen(
-            [str(env.path / "bin" / "airflow"), name],
-            env=env.environ(home, tgt.url, extra),
-            stdout=logs[name],
-            stderr=subprocess.STDOUT,
-        )
-
-    # The API server first: the scheduler's tasks report to its execution API.
-    procs = [start("api-server")]
-    try:
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{base}/api/v2/monitor/health", timeout=10).ok:
-                    break
-            except requests.RequestException:  # not up yet, or slow on a loaded machine
-                pass
-            time.sleep(1)
-        procs += [start("scheduler"), start("dag-processor")]
+    base, extra = services.api_server_env(tgt.fixture.fernet_key)
+    with services.running(env, home, tgt.url, extra, tmp_path) as start:
+        # The API server first: the scheduler's tasks report to its execution API.
+        start("api-server")
+        services.wait_healthy(base)
+        start("scheduler")
+        start("dag-processor")
         yield f"{base}/api/v2"
-    finally:
-        # Last started, first stopped: the scheduler's tasks report to the API server, so it
-        # stays up until they are done (stopped first, a running task's report is refused).
-        for p in reversed(procs):
-            p.terminate()
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
-        for f in logs.values():
-            f.close()
-        for name in logs:  # shown by pytest when the test fails
-            print(f"--- {name}.log", (tmp_path / f"{name}.log").read_text()[-4000:])
     scheduler_log = (tmp_path / "scheduler.log").read_text()
     assert "Traceback" not in scheduler_log, scheduler_log[-3000:]
 
