@@ -17,6 +17,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from airshift import airflow_env
 from tests import rows
 from tests.metadata.test_export import airshift
@@ -234,6 +236,7 @@ def _run_states(url: str) -> set[tuple]:
     return set(rows.source_rows(url, "dag_run", {"dag_id": "", "run_id": "", "state": ""}))
 
 
+@pytest.mark.full  # minutes of a real scheduler on each side; run with --full
 def test_cutover_of_a_source_whose_scheduler_keeps_running(clone_db, tmp_path) -> None:
     """The source's scheduler runs through the whole cutover: a DAG makes a run every
     minute, a task runs during the bulk copy; the target ends holding every run and try,
