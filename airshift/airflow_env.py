@@ -23,6 +23,7 @@ from pathlib import Path
 from packaging.version import InvalidVersion, Version
 from sqlalchemy.engine import make_url
 
+from airshift import backends
 from airshift.errors import AirshiftError
 from airshift.runtimes import releases, venv
 
@@ -63,11 +64,9 @@ def requirements_for(version: str, extras: Sequence[str] = ()) -> list[str]:
 def airflow_sql_url(url: str) -> str:
     """The URL as the Airflow CLI in a venv must see it: with the drivers installed there."""
     parsed = make_url(url)
-    driver = {"postgresql": "postgresql+psycopg2", "mysql": "mysql+pymysql"}.get(
-        parsed.get_backend_name()
-    )
-    if driver:
-        parsed = parsed.set(drivername=driver)
+    backend = backends.named(parsed.get_backend_name())
+    if backend and backend.airflow_driver:
+        parsed = parsed.set(drivername=backend.airflow_driver)
     return parsed.render_as_string(hide_password=False)
 
 

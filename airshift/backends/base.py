@@ -73,6 +73,8 @@ class Backend(abc.ABC):
     name: ClassVar[str]  # SQLAlchemy's backend name; also what archives record
     schemes: ClassVar[tuple[str, ...]]  # URL schemes that mean this backend
     driver: ClassVar[str]  # the SQLAlchemy driver airshift uses
+    # The driver an Airflow runtime's CLI is given (the one its release installs with).
+    airflow_driver: ClassVar[str | None] = None
     # Joins run as hash joins: a staging table needs no index for what it is joined on,
     # and a target without an index on a natural key can be joined as it is.
     hash_joins: ClassVar[bool] = False

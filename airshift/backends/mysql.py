@@ -20,6 +20,7 @@ class MySQL(ServerBackend):
     name = "mysql"
     schemes = ("mysql", "mariadb")
     driver = "mysql+pymysql"
+    airflow_driver = "mysql+pymysql"
     maintenance_database = None
     create_database_sql = (
         "CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"

@@ -31,6 +31,7 @@ class PostgreSQL(ServerBackend):
     name = "postgresql"
     schemes = ("postgresql", "postgres")
     driver = "postgresql+psycopg"
+    airflow_driver = "postgresql+psycopg2"
     maintenance_database = "postgres"
     create_database_sql = 'CREATE DATABASE "{name}"'
     drop_database_sql = 'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
