@@ -42,6 +42,11 @@ app = typer.Typer(
 )
 app.add_typer(logs_app, name="logs")
 
+SourceDbArg = Annotated[str, typer.Argument(help="Source metadata database URL (or SQLite file).")]
+TargetDbArg = Annotated[
+    str,
+    typer.Argument(help="Target metadata database URL (its own `airflow db migrate` made it)."),
+]
 SourceKeyOpt = Annotated[
     str | None,
     typer.Option(
@@ -170,7 +175,7 @@ def inspect(
 
 @app.command()
 def export(
-    source: Annotated[str, typer.Argument(help="Source metadata database URL (or SQLite file).")],
+    source: SourceDbArg,
     to: Annotated[
         str, typer.Option("--to", help="Archive location: a new folder, file:// or s3:// URL.")
     ],
@@ -283,11 +288,8 @@ def upgrade(
 
 @app.command()
 def migrate(
-    source: Annotated[str, typer.Argument(help="Source metadata database URL (or SQLite file).")],
-    target: Annotated[
-        str,
-        typer.Argument(help="Target metadata database URL (its own `airflow db migrate` made it)."),
-    ],
+    source: SourceDbArg,
+    target: TargetDbArg,
     archive: Annotated[
         str | None,
         typer.Option(help="Keep the intermediate archive here (default: a temp folder)."),
@@ -335,11 +337,8 @@ def migrate(
 
 @app.command()
 def cutover(
-    source: Annotated[str, typer.Argument(help="Source metadata database URL (or SQLite file).")],
-    target: Annotated[
-        str,
-        typer.Argument(help="Target metadata database URL (its own `airflow db migrate` made it)."),
-    ],
+    source: SourceDbArg,
+    target: TargetDbArg,
     archive: Annotated[
         str | None,
         typer.Option(help="Keep the bulk and delta archives here (default: a temp folder)."),

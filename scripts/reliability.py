@@ -40,6 +40,10 @@ def _table(head: list[str], rows: list[list[object]]) -> str:
     return "\n".join(lines)
 
 
+def _section(title: str, head: list[str], rows: list[list[object]]) -> list[str]:
+    return ["", title, "", _table(head, rows)]
+
+
 def _outcomes(junit: Path) -> tuple[Counter, float]:
     """passed / failed / skipped per test file, and the run's seconds."""
     suite = ET.parse(junit).getroot().find("testsuite")
@@ -72,38 +76,23 @@ def render(records: list[dict], counts: Counter, seconds: float, command: str) -
         ),
     ]
     bad = by.get("bad_inputs", [])
-    out += [
-        "",
+    out += _section(
         f"### Bad inputs: {len(bad)} tried, {len(bad)} refused as documented",
-        "",
-        _table(
-            ["case", "bad input", "exit", "what the user reads"],
-            [[r["case"], r["what"], r["exit_code"], r["message"]] for r in bad],
-        ),
-    ]
+        ["case", "bad input", "exit", "what the user reads"],
+        [[r["case"], r["what"], r["exit_code"], r["message"]] for r in bad],
+    )
     kills = by.get("kill_points", [])
-    out += [
-        "",
+    out += _section(
         f"### Kill points: {len(kills)} tried and passed",
-        "",
-        _table(
-            ["command", "killed when", "signal", "exit of the killed run", "re-run"],
-            [
-                [r["command"], r["what"], r["signal"], r["killed_exit"], r["rerun_exit"]]
-                for r in kills
-            ],
-        ),
-    ]
+        ["command", "killed when", "signal", "exit of the killed run", "re-run"],
+        [[r["command"], r["what"], r["signal"], r["killed_exit"], r["rerun_exit"]] for r in kills],
+    )
     faults = by.get("faults", [])
-    out += [
-        "",
+    out += _section(
         f"### Infrastructure faults: {len(faults)} tried and passed",
-        "",
-        _table(
-            ["fault", "exit", "what the user reads"],
-            [[r["fault"], r["exit_code"], r["message"]] for r in faults],
-        ),
-    ]
+        ["fault", "exit", "what the user reads"],
+        [[r["fault"], r["exit_code"], r["message"]] for r in faults],
+    )
     for r in by.get("secret_scan", []):
         out += [
             "",
@@ -114,7 +103,7 @@ def render(records: list[dict], counts: Counter, seconds: float, command: str) -
             f"values in {r['forms']} forms: **{r['leaks']} found**.",
         ]
     for r in by.get("load", []):
-        out += ["", "### Live target under load", "", _table(list(r["table"][0]), r["table"][1:])]
+        out += _section("### Live target under load", list(r["table"][0]), r["table"][1:])
     return "\n".join(out)
 
 

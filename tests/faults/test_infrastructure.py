@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.faults.lab import airshift, assert_clear_error, comparable, record, snapshot
-from tests.metadata.test_import import _export, _import_args, _scratch_databases
+from tests.metadata.test_import import _export, _export_args, _import_args, _scratch_databases
 from tests.realairflow import build
 
 SEVER = """
@@ -82,15 +82,7 @@ def test_archive_location_full(clone_db, tmp_path) -> None:
     before = snapshot(src.url)
     with _tiny_tmpfs(tmp_path / "full", "96k") as full:
         archive = full / "a"
-        proc = airshift(
-            "export",
-            src.url,
-            "--to",
-            str(archive),
-            "--fernet-key",
-            src.fixture.fernet_key,
-            "--pause",
-        )
+        proc = airshift(*_export_args(src, archive, "--pause"))
         message = assert_clear_error(proc, 2, r"Cannot write the archive.*No space left on device")
         assert not (archive / "manifest.json").exists()
         left = [p for p in archive.rglob("*") if p.is_file()] if archive.exists() else []

@@ -16,7 +16,7 @@ import requests
 
 from tests import rows
 from tests.faults.lab import CLI, record
-from tests.metadata.test_import import _export
+from tests.metadata.test_import import _export, _import_args
 from tests.metadata.test_target_runs_on import running_target
 
 
@@ -73,17 +73,7 @@ def test_online_import_into_a_running_target(clone_db, tmp_path) -> None:
     src = clone_db("2.10.5", "postgresql")
     tgt = clone_db("3.3.2", "postgresql", "target")
     key = _export(src, str(tmp_path / "a"))
-    args = [
-        "import",
-        str(tmp_path / "a"),
-        tgt.url,
-        "--archive-key",
-        key,
-        "--target-fernet-key",
-        tgt.fixture.fernet_key,
-        "--online",
-        "--json",
-    ]
+    args = [*_import_args(tmp_path / "a", tgt, key), "--online", "--json"]
     with running_target("3.3.2", tgt, tmp_path) as api:
         client = Client(api)
         client.start()

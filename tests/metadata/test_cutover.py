@@ -21,7 +21,7 @@ import pytest
 
 from airshift import airflow_env
 from tests import rows
-from tests.metadata.test_export import airshift
+from tests.metadata.test_import import _between
 from tests.realairflow import build, services
 
 # A DAG whose scheduler would catch up on every day since 2024 once unpaused.
@@ -97,19 +97,7 @@ def _af(db, home: Path, *args: str) -> None:
 
 
 def _cutover(src, tgt, state: Path, *extra: str) -> dict:
-    proc = airshift(
-        "cutover",
-        src.url,
-        tgt.url,
-        "--fernet-key",
-        src.fixture.fernet_key,
-        "--target-fernet-key",
-        tgt.fixture.fernet_key,
-        "--state-file",
-        str(state),
-        "--json",
-        *extra,
-    )
+    proc = _between("cutover", src, tgt, "--state-file", str(state), "--json", *extra)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)
 

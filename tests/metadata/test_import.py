@@ -29,25 +29,32 @@ MOVES = [
 ]
 
 
-def _migrate(src, tgt, *extra: str) -> subprocess.CompletedProcess:
+def _between(command: str, src, tgt, *extra: str) -> subprocess.CompletedProcess:
+    """``airshift COMMAND SOURCE TARGET`` with both sides' Fernet keys, then ``extra``."""
     return airshift(
-        "migrate",
+        command,
         src.url,
         tgt.url,
         "--fernet-key",
         src.fixture.fernet_key,
         "--target-fernet-key",
         tgt.fixture.fernet_key,
-        "--json",
         *extra,
     )
 
 
+def _migrate(src, tgt, *extra: str) -> subprocess.CompletedProcess:
+    return _between("migrate", src, tgt, "--json", *extra)
+
+
+def _export_args(src, archive, *extra: str) -> list[str]:
+    """``airshift export`` of a cloned source into ``archive`` with its Fernet key."""
+    return ["export", src.url, "--to", str(archive), "--fernet-key", src.fixture.fernet_key, *extra]
+
+
 def _export(src, archive: str) -> str:
     """Export ``src`` to ``archive``; returns the generated archive key."""
-    proc = airshift(
-        "export", src.url, "--to", archive, "--fernet-key", src.fixture.fernet_key, "--json"
-    )
+    proc = airshift(*_export_args(src, archive, "--json"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)["generated_archive_key"]
 

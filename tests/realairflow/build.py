@@ -313,6 +313,17 @@ def make_target(
     return env
 
 
+def stop(proc: subprocess.Popen) -> None:
+    """Stop a long-running Airflow command the way an operator would: SIGTERM, then
+    SIGKILL after 30 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def _run_for(
     env, home: Path, url: str, base: dict[str, str], args: list[str], seconds: int
 ) -> None:
@@ -324,12 +335,7 @@ def _run_for(
         stderr=subprocess.DEVNULL,
     )
     time.sleep(seconds)
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop(proc)
     print(f"  airflow {' '.join(args)} for {seconds}s", file=sys.stderr)
 
 

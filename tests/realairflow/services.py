@@ -18,6 +18,7 @@ import requests
 
 from airshift import airflow_env
 from tests.conftest import free_port
+from tests.realairflow import build
 
 Start = Callable[[str], subprocess.Popen]
 
@@ -79,16 +80,7 @@ def running(
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
-            stack.callback(_stop, proc)
+            stack.callback(build.stop, proc)
             return proc
 
         yield start
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
