@@ -40,17 +40,23 @@ def test_bundle_installs_with_no_index_and_changes_nothing(tmp_path):
     assert env.changed() == {}
 
 
-def test_bundle_refuses_a_release_it_would_break(tmp_path):
+def test_bundle_refuses_an_environment_it_would_change(tmp_path):
+    """An environment whose constraints pin a package below what the agent needs (MWAA
+    2.9.2+ images pin an older ruff than airshift's): refused, nothing written."""
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("ruff==0.4.0\n")
     proc = airshift(
         "agent",
         "bundle",
         "--airflow",
         "2.10.5",
+        "--constraints",
+        str(constraints),
         "--out",
         str(tmp_path / "p.zip"),
         "--python",
         "3.11",
     )
-    assert proc.returncode == 2
-    assert "without changing packages" in proc.stderr and "sqlalchemy" in proc.stderr.lower()
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "without changing packages" in proc.stderr and "ruff" in proc.stderr.lower()
     assert not (tmp_path / "p.zip").exists()

@@ -124,6 +124,7 @@ class SubDagRule(Rule):
         EmptyOperator(task_id="inner", dag=sub)
         return sub
 
+
     section = SubDagOperator(task_id="section", subdag=make_section("parent", "section"))
     ```
 
@@ -133,6 +134,7 @@ class SubDagRule(Rule):
         sub = TaskGroup(group_id=group_id, default_args=ARGS)
         EmptyOperator(task_id="inner", task_group=sub)
         return sub
+
 
     section = make_section("parent", "section", group_id="section")
     ```
