@@ -21,6 +21,7 @@ import random
 import signal
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,7 +203,8 @@ class World:
         self.archive_rows = _archive_rows(self.archive)
 
     def clone(self, fx) -> str:
-        name = f"reliability_{len(self.made)}_{self.tmp.name[-6:]}"
+        # Unique across workers and sessions: two runs of this file must not share a clone.
+        name = f"reliability_{len(self.made)}_{uuid.uuid4().hex[:10]}"
         self.made.append(name)
         return build.clone(fx, name)
 
