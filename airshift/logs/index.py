@@ -10,6 +10,9 @@ Version awareness (all by reflection, no schema is assumed):
 - ``task_instance`` holds the latest try; earlier tries come from ``task_instance_history``
   (2.10+) or, before it, are inferred: tries 1..N-1 exist, and ``task_fail`` rows, in
   start order, say which of them failed;
+- 3.4+ keeps every try as a ``task_instance`` row (``working_set`` true for the current one,
+  NULL for archived attempts; no ``task_instance_history``) and calls the map index
+  ``region_index``;
 - ``task_instance.run_id`` exists since 2.2 (before, runs are matched by execution date),
   ``map_index`` since 2.3;
 - ``dag_run.log_template_id`` names the ``log_template`` row (2.3+) that rendered the run's
@@ -112,9 +115,12 @@ class _Schema:
     task_fail: set[str] | None
     log_template: set[str] | None
     date_column: str = field(init=False)
+    # 3.4+: earlier tries are task_instance rows too (archived attempts).
+    attempts: bool = field(init=False)
 
     def __post_init__(self) -> None:
         self.date_column = "logical_date" if "logical_date" in self.dag_run else "execution_date"
+        self.attempts = "working_set" in self.ti
 
 
 def utc(value: Any) -> datetime | None:
@@ -199,8 +205,12 @@ def _select_runs(runs: list[_Run], flt: IndexFilter) -> dict[tuple[str, str], _R
     return {(r.dag_id, r.run_id): r for r in runs}
 
 
-def _ti_rows(tables: MetadataTables, schema: _Schema, by_date: dict[tuple, str]):
-    """Latest tries, with run_id resolved for pre-2.2 schemas (matched by execution date)."""
+def _ti_rows(
+    tables: MetadataTables, schema: _Schema, by_date: dict[tuple, str], archived: bool = False
+):
+    """Latest tries, or (3.4+) with ``archived`` the earlier attempts, with run_id resolved
+    for pre-2.2 schemas (matched by execution date) and 3.4's ``region_index`` as the map
+    index."""
     cols = _present(
         schema.ti,
         [
@@ -209,12 +219,18 @@ def _ti_rows(tables: MetadataTables, schema: _Schema, by_date: dict[tuple, str])
             "run_id",
             "execution_date",
             "map_index",
+            "region_index",
+            "working_set",
             "try_number",
             "state",
             "start_date",
         ],
     )
     for row in tables.rows("task_instance", cols):
+        if schema.attempts and bool(row.pop("working_set")) == archived:
+            continue
+        if "region_index" in row:
+            row["map_index"] = row.pop("region_index")
         if "run_id" not in row:
             row["run_id"] = by_date.get((row["dag_id"], utc(row["execution_date"])))
         yield row
@@ -223,21 +239,35 @@ def _ti_rows(tables: MetadataTables, schema: _Schema, by_date: dict[tuple, str])
 _KEY = ("dag_id", "task_id", "run_id", "map_index")
 
 
+def _recorded_tries(
+    tables: MetadataTables, schema: _Schema, by_date: dict[tuple, str]
+) -> Iterable[Row] | None:
+    """The rows that record earlier tries (3.4+ archived attempts, 2.10+ history), or None
+    when the schema has none."""
+    if schema.attempts:
+        return _ti_rows(tables, schema, by_date, archived=True)
+    if schema.history is None:
+        return None
+    cols = _present(
+        schema.history,
+        ["dag_id", "task_id", "run_id", "map_index", "try_number", "state", "start_date"],
+    )
+    return tables.rows("task_instance_history", cols)
+
+
 def _history_rows(
     tables: MetadataTables, schema: _Schema, latest: dict[tuple, Row], by_date: dict[tuple, str]
 ) -> Iterator[Row]:
-    """Earlier tries: recorded (2.10+), or inferred from try numbers and ``task_fail``.
+    """Earlier tries: recorded (2.10+ history rows, 3.4+ archived attempts), or inferred
+    from try numbers and ``task_fail``.
 
-    With a history table, tries 1..N-1 of a task instance at try N that have no history row
-    are yielded too, as unrecorded: their log files may exist, and must not be left behind.
+    With recorded tries, tries 1..N-1 of a task instance at try N that have no row are
+    yielded too, as unrecorded: their log files may exist, and must not be left behind.
     """
-    if schema.history is not None:
-        cols = _present(
-            schema.history,
-            ["dag_id", "task_id", "run_id", "map_index", "try_number", "state", "start_date"],
-        )
+    recorded = _recorded_tries(tables, schema, by_date)
+    if recorded is not None:
         seen: set[tuple] = set()
-        for row in tables.rows("task_instance_history", cols):
+        for row in recorded:
             key = (row["dag_id"], row["task_id"], row["run_id"], row.get("map_index", -1))
             seen.add((*key, int(row.get("try_number") or 0)))
             yield row

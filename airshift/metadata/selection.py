@@ -1,8 +1,9 @@
 """Which rows an export takes: --dag-id globs, --since, --last-runs, --include/--exclude.
 
 Why in one place: rows that belong together must stay together, so every table is
-filtered through the same set of selected runs (by dag_id+run_id, dag_run_id or ti_id)
-or selected DAGs, decided here from the columns each table has.
+filtered through the same set of selected runs (by dag_id+run_id, dag_run_id, or the
+owning task instance's ti_id / task_instance_id) or selected DAGs, decided here from the
+columns each table has.
 """
 
 from __future__ import annotations
@@ -170,14 +171,17 @@ class RowFilter:
                 )
             if "dag_run_id" in c:
                 return c.dag_run_id.in_(sa.select(self.runs.c.id))
-            if "ti_id" in c:
+            # 3.x rows owned by a task instance's (3.4: an attempt's) UUID: notes,
+            # reschedules (ti_id); 3.4's xcom_v2, rtif_v2 (task_instance_id).
+            owner = next((c[n] for n in ("ti_id", "task_instance_id") if n in c), None)
+            if owner is not None:
                 ti = self.source.metadata.tables["task_instance"]
                 sel_ti = sa.select(ti.c.id).where(
                     sa.tuple_(ti.c.dag_id, ti.c.run_id).in_(
                         sa.select(self.runs.c.dag_id, self.runs.c.run_id)
                     )
                 )
-                return c.ti_id.in_(sel_ti)
+                return owner.in_(sel_ti)
         if self.dag_ids is not None and "dag_id" in c:
             return c.dag_id.in_(self.dag_ids)
         if self.sel.since is not None and table.name == "log":

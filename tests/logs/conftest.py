@@ -27,6 +27,7 @@ import pytest
 
 from airshift import airflow_env
 from tests.conftest import free_port
+from tests.realairflow.versions import AIRFLOW_3_4
 
 HERE = Path(__file__).parent
 # A custom template with a 2.x-only context variable ({{ ds }}): Airflow 3 renders it as an
@@ -173,6 +174,14 @@ def af3(tmp_path_factory: pytest.TempPathFactory) -> AirflowHome:
     """
     extra = {"AIRFLOW__LOGGING__LOG_FILENAME_TEMPLATE": CUSTOM_TEMPLATE}
     return run_demo("3.3.2", tmp_path_factory.mktemp("af3"), extra)
+
+
+@pytest.fixture(scope="session")
+def af34(tmp_path_factory: pytest.TempPathFactory) -> AirflowHome:
+    """Airflow 3.4 (CUSTOM_TEMPLATE as af3): every try is a task_instance row (archived
+    attempts instead of task_instance_history), the map index is ``region_index``."""
+    extra = {"AIRFLOW__LOGGING__LOG_FILENAME_TEMPLATE": CUSTOM_TEMPLATE}
+    return run_demo(AIRFLOW_3_4, tmp_path_factory.mktemp("af34"), extra)
 
 
 def cli(

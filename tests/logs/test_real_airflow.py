@@ -32,7 +32,7 @@ def _keys(tries: list[TaskTry]) -> list[tuple]:
     return [(t.dag_id, t.task_id, t.run_id, t.map_index, t.try_number) for t in tries]
 
 
-@pytest.mark.parametrize("name", ["af28", "af2", "af3"])
+@pytest.mark.parametrize("name", ["af28", "af2", "af3", "af34"])
 def test_index_lists_every_try_and_names_it_as_airflow_did(name: str, request) -> None:
     af: AirflowHome = request.getfixturevalue(name)
     tables = open_tables(af.db_url)
@@ -46,7 +46,7 @@ def test_index_lists_every_try_and_names_it_as_airflow_did(name: str, request) -
     written = {p.relative_to(af.logs).as_posix() for p in af.logs.rglob("*.log")}
     rendered = {naming.relpath(t) for t in tries}
     assert rendered <= written, f"not written by Airflow: {sorted(rendered - written)}"
-    expected = CUSTOM_TEMPLATE if name == "af3" else LAYOUTS["airflow-2"]
+    expected = CUSTOM_TEMPLATE if name in ("af3", "af34") else LAYOUTS["airflow-2"]
     assert {t.log_template for t in tries} == {expected}
 
 

@@ -46,15 +46,32 @@ def _served_runs(api: str, dag_id: str) -> dict[str, str]:
     return {r["dag_run_id"]: r["state"] for r in got.json()["dag_runs"]}
 
 
-def _assert_runs_on(before: dict, after: dict, migrated_runs: int) -> None:
+FINISHED = ("success", "failed")
+
+
+def _wait_for_a_new_run(api: str, dag_id: str, known: set[str], seconds: float) -> str:
+    """The state of the first run of ``dag_id`` the scheduler starts (a run id not in
+    ``known``), once it has finished."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        done = {s for r, s in _served_runs(api, dag_id).items() if r not in known and s in FINISHED}
+        if done:
+            return done.pop()
+        time.sleep(10)
+    raise AssertionError(f"no new run of {dag_id} finished in {seconds:g}s")
+
+
+def _assert_runs_on(
+    before: dict, after: dict, migrated_runs: int, dag_id: str = "lab_retry_fail"
+) -> None:
     """The scheduler started new runs of the unpaused DAG and left finished migrated runs
     (and their task instances) as they were."""
     known = {(r[0], r[1]) for r in before["runs"]}
     new = [r for r in after["runs"] if (r[0], r[1]) not in known]
-    assert any(r[0] == "lab_retry_fail" and r[3] == "scheduled" for r in new), new
+    assert any(r[0] == dag_id and r[3] == "scheduled" for r in new), new
     assert len(after["runs"]) == migrated_runs + len(new)
     # Finished migrated runs were neither re-created nor changed; queued ones may run on.
-    done = {(r[0], r[1]) for r in before["runs"] if r[2] in ("success", "failed")}
+    done = {(r[0], r[1]) for r in before["runs"] if r[2] in FINISHED}
     assert [r for r in after["runs"] if (r[0], r[1]) in done] == [
         r for r in before["runs"] if (r[0], r[1]) in done
     ]
@@ -144,7 +161,8 @@ def _tries(view: dict) -> dict[tuple, list[int]]:
 def test_3x_history_into_a_live_3_4_target_with_runs(clone_db, tmp_path):
     """3.3.2 history into a 3.4 environment that already ran DAGs itself: its REST API v2
     lists every run, every try (/tries) and every XCom of both, while its scheduler and DAG
-    processor run without errors and re-create nothing."""
+    processor run without errors, run a migrated DAG on (a new run that succeeds) and
+    re-create or change no finished run."""
     src = clone_db("3.3.2", "postgresql")
     tgt = clone_db(AIRFLOW_3_4, "postgresql", "target")
     _own_runs(AIRFLOW_3_4, tgt, tmp_path / "own")
@@ -183,8 +201,15 @@ def test_3x_history_into_a_live_3_4_target_with_runs(clone_db, tmp_path):
             assert served_xcoms == sorted(
                 (x[2], x[3], x[4]) for x in before["xcoms"] + own["xcoms"] if x[:2] == [dag, run]
             )
-        time.sleep(30)  # the scheduler and DAG processor work on the merged history
-    # Not unpaused here: tasks the 3.4.0b2 scheduler starts on this machine have their
-    # execution API `/run` call refused (400) and retried without end (docs/airflow-3.4.md).
+        # The scheduler carries on: a migrated DAG, unpaused, gets a new run whose tasks
+        # (a mapped one, XComs written to xcom_v2) all succeed.
+        dag_id = "lab_xcom_taskflow"
+        assert requests.patch(f"{api}/dags/{dag_id}", json={"is_paused": False}, timeout=60).ok
+        known = {r[1] for r in after["runs"] if r[0] == dag_id}
+        assert _wait_for_a_new_run(api, dag_id, known, seconds=900) == "success"
     final = build.probe(AIRFLOW_3_4, tgt.url, tmp_path / "h3", tgt.fixture.fernet_key)
-    assert final["runs"] == after["runs"] and final["tis"] == after["tis"]
+    _assert_runs_on(after, final, len(after["runs"]), dag_id)
+    done = {(r[0], r[1]) for r in after["runs"] if r[2] in FINISHED}
+    assert [t for t in final["tries"] if (t[0], t[2]) in done] == [
+        t for t in after["tries"] if (t[0], t[2]) in done
+    ]  # and their earlier attempts

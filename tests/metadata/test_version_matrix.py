@@ -1,7 +1,7 @@
 """The version matrix: every Airflow version Amazon MWAA runs, migrated by airshift.
 
-Each MWAA 2.x version goes into the newest 3.x, and one 2.x source into every MWAA 3.x
-version, on PostgreSQL (what MWAA runs), each from a small history fixture made by that
+Each MWAA 2.x version goes into the newest 3.x, one 2.x source into every MWAA 3.x
+version, and every MWAA version (and 3.4 itself) into 3.4, on PostgreSQL (what MWAA runs), each from a small history fixture made by that
 release's own Airflow (``build.make_history(light=True)``): a task that fails once and
 succeeds on its retry, one that fails both tries, XComs, a queued run with a conf, variables
 and a connection with a password. Every pair goes through the four commands a user runs:
@@ -22,11 +22,17 @@ import pytest
 
 from tests.metadata.test_export import airshift
 from tests.realairflow import build
-from tests.realairflow.versions import MWAA_2X, MWAA_3X, NEWEST_3X
+from tests.realairflow.versions import AIRFLOW_3_4, MWAA_2X, MWAA_3X, NEWEST_3X
 
 # The 2.x source for the 3.x targets: the newest MWAA 2.x, the one MWAA itself upgrades from.
 SOURCE_FOR_3X = MWAA_2X[-1]
-PAIRS = [(v, NEWEST_3X) for v in MWAA_2X] + [(SOURCE_FOR_3X, v) for v in MWAA_3X]
+PAIRS = (
+    [(v, NEWEST_3X) for v in MWAA_2X]
+    + [(SOURCE_FOR_3X, v) for v in MWAA_3X]
+    # 3.4's schema change (every try a task_instance row, xcom_v1/xcom_v2) from every MWAA
+    # version, and 3.4 as a source (its archive merged as it is, no scratch).
+    + [(v, AIRFLOW_3_4) for v in (*MWAA_2X, *MWAA_3X, AIRFLOW_3_4)]
+)
 DEFAULT = {(MWAA_2X[0], NEWEST_3X)}  # the oldest source: the longest migration path
 COMPARED = ("runs", "tis", "xcoms", "run_notes", "ti_notes", "variables", "connections")
 

@@ -37,6 +37,12 @@ def api_server_env(fernet_key: str) -> tuple[str, dict[str, str]]:
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API_AUTH__JWT_SECRET": "airshift-test-only-secret",
         "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
+        # A task's first execution-API call (`PATCH .../run`) can take minutes on a loaded
+        # test machine (measured: 95 s on a 2-core machine at load 15). With the default 5 s
+        # the Task SDK gives up, retries, and the API server, reading each abandoned
+        # request's body late, answers 400 ("There was an error parsing the body"), so the
+        # task fails before it starts (docs/airflow-3.4.md).
+        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "600",
         **own_log_server(),
     }
 
