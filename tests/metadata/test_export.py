@@ -18,6 +18,7 @@ from airshift.archive.secrets import multi_fernet
 from tests import rows
 from tests.conftest import SOURCES
 from tests.realairflow import build
+from tests.realairflow.versions import AIRFLOW_3_4
 
 CLI = [sys.executable, "-m", "airshift"]
 
@@ -157,6 +158,24 @@ def test_filters_keep_runs_whole(clone_db, tmp_path):
         r[vnames.index("val")] is None
         for r in rows.archive_rows(str(archive), m.tables["variable"])
     )
+
+
+def test_filters_keep_attempt_owned_rows_with_their_runs(clone_db, tmp_path):
+    """Airflow 3.4 keys new XComs and rendered fields by the attempt's UUID (``xcom_v2``,
+    ``rtif_v2``: no dag_id, run_id or ti_id): a run filter keeps those of its runs only."""
+    src = clone_db(AIRFLOW_3_4, "postgresql", "light")
+    archive = tmp_path / "a"
+    proc = airshift(
+        "export", src.url, "--to", str(archive), "--dag-id", "lab_retry_*", "--secrets", "skip"
+    )
+    assert proc.returncode == 0, proc.stderr
+    m = ArchiveReader(str(archive)).manifest
+    mine = (
+        "WHERE task_instance_id IN (SELECT id FROM task_instance WHERE dag_id = 'lab_retry_fail')"
+    )
+    for table in ("xcom_v2", "rtif_v2"):
+        assert m.tables[table].rows == rows.count(src.url, table, mine) > 0, table
+        assert rows.count(src.url, table) > m.tables[table].rows, table
 
 
 def test_wrong_fernet_key_is_detected_and_nothing_is_left(clone_db, tmp_path):

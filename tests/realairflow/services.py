@@ -53,7 +53,9 @@ def own_log_server() -> dict[str, str]:
     return {"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
 
 
-def wait_healthy(base: str, seconds: float = 180) -> None:
+def wait_healthy(base: str, seconds: float = 600) -> None:
+    """Wait for the API server to answer; a deadline, not a timing check (a 3.4 API server
+    took over 180 s to start on the 2-core test machine at load 18)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
