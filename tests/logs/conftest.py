@@ -27,6 +27,7 @@ import pytest
 
 from airshift import airflow_env
 from tests.conftest import free_port
+from tests.realairflow import services
 from tests.realairflow.versions import AIRFLOW_3_4
 
 HERE = Path(__file__).parent
@@ -77,6 +78,7 @@ def _isolated(home: Path) -> dict[str, str]:
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__CORE__PARALLELISM": "2",
+        **services.PATIENT_TASKS,
     }
 
 
@@ -100,7 +102,7 @@ def _api_server(env: airflow_env.AirflowEnv, home: Path, extra: Mapping[str, str
             start_new_session=True,
         )
     try:
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 600  # a deadline: API servers start slowly under load
         while True:
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v2/monitor/health", timeout=2)
@@ -109,6 +111,7 @@ def _api_server(env: airflow_env.AirflowEnv, home: Path, extra: Mapping[str, str
                 if time.monotonic() > deadline or proc.poll() is not None:
                     raise RuntimeError((home / "api-server.out").read_text()[-3000:]) from None
                 time.sleep(0.5)
+        services.warm_execution_api(f"http://127.0.0.1:{port}")
         yield
     finally:
         proc.terminate()

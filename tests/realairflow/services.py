@@ -22,6 +22,12 @@ from tests.realairflow import build
 
 Start = Callable[[str], subprocess.Popen]
 
+# An execution-API call can take long on a loaded test machine. With the default 5 s the
+# Task SDK gives up and retries, the API server, reading each abandoned request's body late,
+# answers 400 ("There was an error parsing the body"), and the task fails before it starts
+# (docs/airflow-3.4.md, "The execution API's 400s"; see also warm_execution_api).
+PATIENT_TASKS = {"AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "600"}
+
 
 def api_server_env(fernet_key: str) -> tuple[str, dict[str, str]]:
     """(base URL, settings) for a 3.x environment whose API server, scheduler and DAG
@@ -37,11 +43,7 @@ def api_server_env(fernet_key: str) -> tuple[str, dict[str, str]]:
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API_AUTH__JWT_SECRET": "airshift-test-only-secret",
         "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
-        # An execution-API call can take long on a loaded test machine. With the default
-        # 5 s the Task SDK gives up and retries, the API server, reading each abandoned
-        # request's body late, answers 400 ("There was an error parsing the body"), and the
-        # task fails before it starts (docs/airflow-3.4.md; see also wait_healthy).
-        "AIRFLOW__WORKERS__EXECUTION_API_TIMEOUT": "600",
+        **PATIENT_TASKS,
         **own_log_server(),
     }
 
@@ -52,20 +54,24 @@ def own_log_server() -> dict[str, str]:
     return {"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
 
 
-def wait_healthy(base: str, seconds: float = 600) -> None:
-    """Wait for the API server to answer, then make its execution API ready for tasks.
+def warm_execution_api(base: str, seconds: float = 600) -> None:
+    """Make the execution API's first request, before any task does.
 
-    A deadline, not a timing check (a 3.4 API server took over 180 s to start on the 2-core
-    test machine at load 18). The execution API (Cadwyn) builds its versioned routers on
-    its first request, in the server's event loop: 80-100 s for 3.4.0b2 on that machine,
-    during which the server answers nothing, so that request is made here rather than by a
-    task (docs/airflow-3.4.md, "The execution API's 400s")."""
+    The execution API (Cadwyn) builds its versioned routers on its first request, in the
+    server's event loop: 80-100 s for 3.4.0b2 on the loaded 2-core test machine, during
+    which the server answers nothing (docs/airflow-3.4.md, "The execution API's 400s")."""
+    requests.get(f"{base}/execution/health", timeout=seconds).raise_for_status()
+
+
+def wait_healthy(base: str, seconds: float = 600) -> None:
+    """Wait for the API server to answer, then warm its execution API for tasks; a
+    deadline, not a timing check (a 3.4 API server took over 180 s to start on the 2-core
+    test machine at load 18)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
             if requests.get(f"{base}/api/v2/monitor/health", timeout=10).ok:
-                left = max(deadline - time.monotonic(), 1)
-                requests.get(f"{base}/execution/health", timeout=left).raise_for_status()
+                warm_execution_api(base, max(deadline - time.monotonic(), 1))
                 return
         except requests.RequestException:  # not up yet, or slow on a loaded machine
             pass
