@@ -54,7 +54,11 @@ def _wait_for_a_new_run(api: str, dag_id: str, known: set[str], seconds: float) 
     ``known``), once it has finished."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        done = {s for r, s in _served_runs(api, dag_id).items() if r not in known and s in FINISHED}
+        try:
+            served = _served_runs(api, dag_id)
+        except requests.Timeout:  # a busy API server on a loaded machine: ask again
+            continue
+        done = {s for r, s in served.items() if r not in known and s in FINISHED}
         if done:
             return done.pop()
         time.sleep(10)
