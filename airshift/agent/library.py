@@ -19,6 +19,7 @@ user's machine first (``remote.migrate``).
 
 from __future__ import annotations
 
+import shutil
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -104,7 +105,7 @@ def import_(
             )
         if archived != db.revision.revision:
             log(f"upgrading the archive here with Airflow {airflow_version()}, in a scratch schema")
-            airflow_env.confine(airflow_env.AirflowEnv(airflow_version(), Path(sys.prefix)))
+            airflow_env.confine(_own_airflow())
         log(f"importing {job.archive} into {db.revision.label} ({db.backend.name})")
         report = import_archive(
             reader,
@@ -135,6 +136,14 @@ def airflow_version() -> str:
     from airflow import __version__
 
     return __version__
+
+
+def _own_airflow() -> airflow_env.AirflowEnv:
+    """The environment's own Airflow CLI: beside this interpreter (a virtualenv), else the
+    one on PATH (MWAA's images install Airflow with ``pip --user``, into ~/.local)."""
+    beside = Path(sys.prefix) / "bin" / "airflow"
+    found = beside if beside.exists() else Path(shutil.which("airflow") or beside)
+    return airflow_env.AirflowEnv(airflow_version(), found.parent.parent)
 
 
 def check_direction(source_revision: str, target_revision: str) -> None:
