@@ -133,11 +133,14 @@ def test_goal_migrate_2_to_3_through_agents(environment, clone_db, s3, upgrade_i
     runs in the target (its own Airflow, a scratch schema of its database: the default,
     no Airflow installed on this machine for it) or on this machine."""
     source, target = environment(V2), environment("3.3.2", "target")
-    where = [] if upgrade_in == "target" else ["--upgrade-in", "here"]
+    # the issue's own command, `airshift migrate ENV ENV` (routed to `agent migrate`)
+    command = (
+        ["migrate"] if upgrade_in == "target" else ["agent", "migrate", "--upgrade-in", "here"]
+    )
     proc = airshift(
-        "agent", "migrate", source.url, target.url, "--archive", f"s3://archives/goal2{upgrade_in}",
+        *command, source.url, target.url, "--archive", f"s3://archives/goal2{upgrade_in}",
         *source.login("admin", "source"), *target.login("admin", "target"), "--no-pause", "--json",
-        *where, env=s3,
+        env=s3,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout)
