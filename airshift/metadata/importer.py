@@ -52,6 +52,7 @@ class ImportSettings:
     dry_run: bool = False
     unpause: Unpause = Unpause.SOURCE_STATE
     scratch_url: str | None = None
+    scratch_in_target: bool = False  # the scratch is a schema of the target database
     skip_secrets: bool = False
     convert_pickled: bool = False
     link_dag_versions: bool = True
@@ -123,7 +124,7 @@ def upgraded_scratch(
     """The archive's rows in a scratch database, migrated by Airflow to ``target_rev``."""
     src_rev = reader.manifest.source["alembic_revision"]
     with (
-        scratch.scratch_database(target_url, opts.scratch_url, log) as surl,
+        scratch.scratch_database(target_url, opts.scratch_url, log, opts.scratch_in_target) as surl,
         tempfile.TemporaryDirectory() as home,
     ):
         homep = Path(home)
