@@ -13,9 +13,14 @@ the end). For every folder:
    says which files import: only those count;
 2. one copy gets ``ruff check --isolated --select AIR --fix`` (ruff alone, safe fixes), one
    gets ``airshift code upgrade --write`` (safe fixes);
-3. the real Airflow 3.3.2 DagBag (same providers) imports both copies.
+3. the real target DagBag (3.3.2 or 3.4.0b2, same providers) imports both copies.
 
-Usage: python -m bench.code_corpus [--split dev|held_back|acceptance ...] [--mirror DIR]
+A file still failing after airshift is put down to one ``cause`` (``provider``: the target's
+provider release no longer has the class or module; ``dependency``: the runtime lacks a
+package; ``code``: anything else). All of them count as failures in the headline column;
+the last column leaves out ``provider`` and ``dependency`` files, which no code edit can fix.
+
+Usage: python -m bench.code_corpus [--split dev|held_back|held_back_2|acceptance ...] [--mirror DIR]
        [--target 3.3.2] [--out results.json]
 A git source missing from the mirror is skipped and reported.
 """
