@@ -146,7 +146,13 @@ POINTS = [
         "after",
         3,
     ),
-    Point("migrate", "copying logs: a log half-written", "tempfile:mkstemp", "after", 3),
+    Point(
+        "migrate",
+        "copying logs: third log written, not yet in place",
+        "airshift.logs.stores:_publish",
+        "before",
+        3,
+    ),
     Point(
         "migrate",
         "exporting: third table file written",
