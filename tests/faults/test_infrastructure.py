@@ -185,6 +185,7 @@ def test_s3_throttled_export_retries_and_completes(clone_db, aws) -> None:
     )
 
 
+@pytest.mark.full  # the retries' back-off takes minutes before it gives up
 def test_s3_failing_writes_leave_no_complete_archive(clone_db, aws) -> None:
     """S3 keeps refusing writes after the first few (503 SlowDown on every PUT and POST,
     beyond what retries outlast): a clear error, the source's pause flags restored, and no
