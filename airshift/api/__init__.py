@@ -433,7 +433,11 @@ def _cutover_phase(
         return "every source row is in the target"
     unpaused, held = cut.unpause(source, target, state, opts.allow_catchup)
     state.unpaused, state.held = unpaused, held
-    return f"{len(unpaused)} DAGs unpaused on the target, {len(held)} held paused"
+    moved = sum(before != after for before, after, _ in state.next_runs.values())
+    return (
+        f"{len(unpaused)} DAGs unpaused on the target, {len(held)} held paused; "
+        f"{moved} next runs recomputed from the migrated runs"
+    )
 
 
 def _cutover_plan(source: AirflowDB, state: cut.CutoverState) -> list[dict[str, Any]]:

@@ -300,3 +300,99 @@ def test_cutover_of_a_source_whose_scheduler_keeps_running(clone_db, tmp_path) -
     assert created and all(
         when is None or dt.datetime.fromisoformat(when) >= earliest for when in created.values()
     ), (created, cutover_at)
+
+
+DAILY = """# An airflow DAG (the two words let Airflow's safe mode parse the file).
+from datetime import datetime
+from _compat import BashOperator, dag
+
+
+@dag(schedule="@daily", start_date=datetime(2024, 1, 1), catchup=False, tags=["lab"])
+def lab_daily():
+    BashOperator(task_id="echo", bash_command="echo today")
+
+
+lab_daily()
+"""
+
+
+def _automated_runs(url: str) -> dict[tuple[str, str], tuple[str | None, str | None]]:
+    """A 3.x database's scheduled runs: (dag id, run id) -> (logical date, interval end)."""
+    cols = {
+        "dag_id": "",
+        "run_id": "",
+        "run_type": "",
+        "logical_date": "TIMESTAMP",
+        "data_interval_end": "TIMESTAMP",
+    }
+    found = rows.source_rows(url, "dag_run", cols)
+    return {(d, r): (when, end) for d, r, kind, when, end in found if kind == "scheduled"}
+
+
+@pytest.mark.full  # a real scheduler on each side; run with --full
+def test_unpaused_daily_dag_does_not_run_again_what_the_source_ran(clone_db, tmp_path) -> None:
+    """A ``@daily`` 2.x DAG whose scheduler ran yesterday's interval (at today 00:00): the
+    3.x target parsed it before the cutover, so its ``dag`` row says a run is due at today
+    00:00, the tick the source already ran. After the cutover the target's own scheduler
+    creates runs (a minutely DAG shows it looped), and none for a tick the source ran."""
+    src, tgt = clone_db("2.10.5", "postgresql"), clone_db("3.3.2", "postgresql", "target")
+    dags = {"lab_daily.py": DAILY, "lab_minutely.py": MINUTELY}
+    src_home, tgt_home = _home(tmp_path, "src_home", dags), _home(tmp_path, "tgt_home", dags)
+    _af(src, src_home, "dags", "reserialize")
+    _af(tgt, tgt_home, "dags", "reserialize")  # before the migrated runs are there
+    for dag_id in ("lab_daily", "lab_minutely"):
+        _af(src, src_home, "dags", "unpause", dag_id)
+    source_env = {
+        "AIRFLOW__CORE__FERNET_KEY": src.fixture.fernet_key,
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        **services.own_log_server(),
+    }
+    env2 = airflow_env.ensure("2.10.5")
+    with services.running(env2, src_home, src.url, source_env, tmp_path / "source") as start:
+        start("scheduler")
+        _wait_for(
+            "the source's scheduler to run yesterday's interval",
+            lambda: "success" in _runs(src.url, "lab_daily").values(),
+        )
+    state = tmp_path / "cutover.json"
+    done = _cutover(src, tgt, state, "--drain-timeout", "120")
+    assert done["results"]["verify"]["ok"] is True
+    assert {"lab_daily", "lab_minutely"} <= set(done["unpaused"]) and done["held"] == {}
+    migrated = _automated_runs(tgt.url)
+    ran_until: dict[str, dt.datetime] = {}  # DAG id -> the end of its newest interval run
+    for (dag_id, _), (_, end) in migrated.items():
+        if end is not None:
+            ran_until[dag_id] = max(
+                ran_until.get(dag_id, dt.datetime.min.replace(tzinfo=dt.timezone.utc)),
+                dt.datetime.fromisoformat(end),
+            )
+    daily_end = ran_until["lab_daily"]
+    # What the target's scheduler had been told, and what Airflow recomputed from the runs.
+    before, after, _ = done["next_runs"]["lab_daily"]
+    assert before is not None and dt.datetime.fromisoformat(before) <= daily_end
+    assert after is not None and dt.datetime.fromisoformat(after) > daily_end
+
+    env3 = airflow_env.ensure("3.3.2")
+    target_env = {
+        "AIRFLOW__CORE__FERNET_KEY": tgt.fixture.fernet_key,
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        **services.own_log_server(),
+    }
+    with services.running(env3, tgt_home, tgt.url, target_env, tmp_path / "target") as start:
+        start("scheduler")
+        _wait_for(
+            "the target's scheduler to create a minutely run",
+            lambda: any(
+                k not in migrated for k in _automated_runs(tgt.url) if k[0] == "lab_minutely"
+            ),
+        )
+        time.sleep(10)  # a few more scheduler loops
+    created = {k: v for k, v in _automated_runs(tgt.url).items() if k not in migrated}
+    again = {
+        k: when
+        for k, (when, _) in created.items()
+        if k[0] in ran_until
+        and when is not None
+        and dt.datetime.fromisoformat(when) <= ran_until[k[0]]
+    }
+    assert not again, (again, ran_until)  # no tick the source already ran is run again
