@@ -57,6 +57,9 @@ class ImportSettings:
     link_dag_versions: bool = True
     jobs: int = 1  # tables loaded at once into the scratch database
     online: bool = False  # never lock a target table (see merge._Merger._bulk)
+    # A database on the target's server holding an empty schema at the archive's revision,
+    # copied instead of built (made by the first import that builds one; scratch.build_or_copy).
+    scratch_template: str | None = None
     # Where connections and variables go instead of the target's tables (their secrets
     # are then neither opened nor written here): the reason the report gives.
     secrets_elsewhere: str | None = None
@@ -128,7 +131,7 @@ def upgraded_scratch(
     ):
         homep = Path(home)
         log(f"building a scratch database at {versions.describe(src_rev).label}")
-        scratch.build_at(src_rev, surl, homep, log=log)
+        scratch.build_or_copy(src_rev, surl, homep, opts.scratch_template, log=log)
         sdb = AirflowDB.open(surl)
         try:
             loaded = scratch.load_archive(
