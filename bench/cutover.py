@@ -133,38 +133,47 @@ def main(argv: list[str] | None = None) -> None:
 
             def measure(name: str, *extra: str) -> dict:
                 log(f"{name} ...")
+                load = os.getloadavg()[0]
                 s, own, _, steps, _ = run_measured([*base, *extra], phases_file=phases)
                 top = {k: round(v, 2) for k, v in steps.items() if not k.startswith("merge.")}
                 log(f"{name}: {s:.1f}s, {own:.0f} MB {top}")
-                results[name] = {"seconds": s, "peak_rss_mb": own, "steps": steps}
+                results[name] = {"seconds": s, "peak_rss_mb": own, "steps": steps, "load": load}
                 return results[name]
+
+            def write(summary: dict) -> None:
+                if a.out:
+                    a.out.write_text(json.dumps(summary, indent=1, default=str))
 
             bulk = measure("full migrate (cutover bulk phase)", "--stop-after", "bulk")
             moved = mutate(src, a.new, a.changed, log)
             measure("pause and drain", "--stop-after", "drain")
             delta = measure("delta phase", "--stop-after", "delta")
-            verified = measure("verify", "--stop-after", "verify")
-            recorded = json.loads(state.read_text())
             ratio = delta["seconds"] / bulk["seconds"]
             log(
                 f"delta / full migrate = {delta['seconds']:.1f} / {bulk['seconds']:.1f} = {ratio:.3f}"
             )
+            recorded = json.loads(state.read_text())
             summary = {
-                "machine": info | {"loadavg_end": os.getloadavg()},
+                "machine": info,
                 "size": a.size,
                 "counts": counts,
                 "moved": moved,
                 "airflow": [AIRFLOW_2, AIRFLOW_3],
                 "results": results,
                 "ratio": ratio,
-                "phases": recorded["phases"],
                 "delta_merge": recorded["results"]["delta"]["merge"],
-                "verify_ok": verified and recorded["results"]["verify"]["ok"],
                 "command": " ".join(["python -m bench.cutover", *(argv or sys.argv[1:])]),
             }
+            write(summary)  # before the verify, which takes as long as a full migrate
+            measure("verify", "--stop-after", "verify")
+            recorded = json.loads(state.read_text())
+            summary |= {
+                "phases": recorded["phases"],
+                "verify_ok": recorded["results"]["verify"]["ok"],
+            }
+            summary["machine"]["loadavg_end"] = os.getloadavg()
+            write(summary)
             print(json.dumps({k: summary[k] for k in ("ratio", "verify_ok", "moved")}, indent=1))
-            if a.out:
-                a.out.write_text(json.dumps(summary, indent=1, default=str))
             shutil.rmtree(work, ignore_errors=True)
     finally:
         for name in (src_name, tgt_name):

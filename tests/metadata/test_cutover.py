@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from airshift import airflow_env
+from airshift import airflow_env, db
+from airshift.metadata import scratch
 from tests import rows
 from tests.metadata.test_import import _between
 from tests.realairflow import build, services
@@ -102,6 +103,15 @@ def _cutover(src, tgt, state: Path, *extra: str) -> dict:
     return json.loads(proc.stdout)
 
 
+def _databases() -> list[str]:
+    engine = db.engine_for(build.PG_SERVER)
+    try:
+        with engine.connect() as conn:
+            return list(conn.exec_driver_sql("SELECT datname FROM pg_database").scalars())
+    finally:
+        engine.dispose()
+
+
 def _pause_states(url: str) -> dict[str, bool]:
     return {d: bool(p) for d, p in rows.source_rows(url, "dag", {"dag_id": "", "is_paused": ""})}
 
@@ -161,6 +171,9 @@ def test_delta_brings_what_changed_after_the_bulk_copy_and_rollback_restores(
     )
     assert done["results"]["verify"]["ok"] is True
     assert _runs(tgt.url, "lab_retry_fail")[failed[0]] == "success"
+    # The bulk phase kept its empty scratch schema for the delta, which dropped it.
+    kept = scratch.template_name(tgt.url, "")
+    assert not [n for n in _databases() if n.startswith(kept)]
     assert _runs(tgt.url, "lab_xcom_taskflow")[next(iter(new_run))] == "success"
     assert _tries(src.url) <= _tries(tgt.url)  # every run and try the source holds at the end
     active = sorted(d for d, paused in before.items() if not paused)
