@@ -110,7 +110,9 @@ class RowFilter:
             # is paused and drained by then; what changes after the listing the verify finds.
             with self.source.engine.connect() as conn:
                 ids = list(conn.execute(sa.select(q.subquery().c.id)).scalars())
-            listed = sa.bindparam("changed_runs", ids, expanding=True, literal_execute=True)
+            listed: sa.BindParameter[list[int]] = sa.bindparam(
+                "changed_runs", ids, expanding=True, literal_execute=True
+            )
             q = sa.select(run.c.id, run.c.dag_id, run.c.run_id).where(run.c.id.in_(listed))
         return q.subquery("selected_runs")
 
