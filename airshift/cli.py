@@ -12,6 +12,7 @@ import signal
 import sys
 from collections.abc import Callable
 from dataclasses import fields
+from inspect import Parameter, Signature, signature
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
@@ -124,7 +125,46 @@ ScratchOpt = Annotated[
         help="Database for the scratch upgrade (default: a temporary one on the target's server)."
     ),
 ]
+
+# Option groups that several commands declare alike, written once (see ``_with``).
+SOURCE_SIDE: dict[str, tuple[Any, Any]] = {
+    "fernet_key": (SourceKeyOpt, None),
+    "airflow_home": (SourceHomeOpt, None),
+}
+TARGET_SIDE: dict[str, tuple[Any, Any]] = {
+    "target_fernet_key": (TargetKeyOpt, None),
+    "target_airflow_home": (TargetHomeOpt, None),
+    "secrets": (ImportSecretsOpt, ImportSecrets.IMPORT),
+    "convert_pickled": (ConvertPickledOpt, False),
+    "scratch_url": (ScratchOpt, None),
+    "airflow_venvs": (VenvOpt, []),
+}
+LOADING: dict[str, tuple[Any, Any]] = {"jobs": (JobsOpt, None), "online": (OnlineOpt, False)}
 T = TypeVar("T")
+Command = TypeVar("Command", bound=Callable[..., None])
+
+
+def _with(*groups: dict[str, tuple[Any, Any]]) -> Callable[[Command], Command]:
+    """Give a command the options of ``groups`` (before its last parameter, ``--json``);
+    the command takes them as ``**shared``.
+
+    Why: ``import``, ``migrate`` and ``cutover`` take the same dozen options; Typer reads a
+    command's options from its signature, so without this each would declare them again."""
+
+    def add(fn: Command) -> Command:
+        *head, last, var = signature(fn, eval_str=True).parameters.values()
+        assert var.kind is var.VAR_KEYWORD and last.name == "json_out", fn
+        shared = [
+            Parameter(name, Parameter.POSITIONAL_OR_KEYWORD, annotation=kind, default=default)
+            for group in groups
+            for name, (kind, default) in group.items()
+        ]
+        full = Signature([*head, *shared, last])
+        fn.__signature__ = full  # type: ignore[attr-defined]
+        fn.__annotations__ = {p.name: p.annotation for p in full.parameters.values()}
+        return fn
+
+    return add
 
 
 def _options(cls: type[T], given: dict[str, Any], **parsed: Any) -> T:
@@ -217,6 +257,7 @@ def export(
 
 
 @app.command("import")
+@_with(TARGET_SIDE, LOADING)
 def import_(
     archive: Annotated[
         str, typer.Argument(help="Archive made by `airshift export` (or `airshift upgrade`).")
@@ -228,18 +269,12 @@ def import_(
         ),
     ],
     archive_key: ArchiveKeyOpt = None,
-    target_fernet_key: TargetKeyOpt = None,
-    target_airflow_home: TargetHomeOpt = None,
     on_conflict: OnConflictOpt = OnConflict.SKIP,
     unpause: UnpauseOpt = Unpause.SOURCE_STATE,
-    secrets: ImportSecretsOpt = ImportSecrets.IMPORT,
     secrets_to: SecretsToOpt = None,
-    convert_pickled: ConvertPickledOpt = False,
     link_dag_versions: Annotated[
         bool, typer.Option(help="Link imported task instances to the target's DAG version.")
     ] = True,
-    scratch_url: ScratchOpt = None,
-    airflow_venvs: VenvOpt = [],  # noqa: B006
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -247,14 +282,13 @@ def import_(
         ),
     ] = False,
     report: ReportOpt = None,
-    jobs: JobsOpt = None,
-    online: OnlineOpt = False,
     json_out: JsonOpt = False,
+    **shared: Any,
 ) -> None:
     """Merge an archive's history into a live target, across Airflow versions."""
     from airshift import api
 
-    _run(api.import_, _options(api.ImportOptions, locals()), json_out, report)
+    _run(api.import_, _options(api.ImportOptions, locals() | shared), json_out, report)
 
 
 @app.command()
@@ -287,6 +321,7 @@ def upgrade(
 
 
 @app.command()
+@_with(SOURCE_SIDE, TARGET_SIDE, LOADING)
 def migrate(
     source: SourceDbArg,
     target: TargetDbArg,
@@ -297,18 +332,10 @@ def migrate(
     dag_ids: DagIdOpt = [],  # noqa: B006
     since: SinceOpt = None,
     last_runs: LastRunsOpt = None,
-    fernet_key: SourceKeyOpt = None,
-    airflow_home: SourceHomeOpt = None,
-    target_fernet_key: TargetKeyOpt = None,
-    target_airflow_home: TargetHomeOpt = None,
-    secrets: ImportSecretsOpt = ImportSecrets.IMPORT,
     secrets_to: SecretsToOpt = None,
     pause: Annotated[bool, typer.Option(help="Pause the source's DAGs while exporting.")] = True,
     on_conflict: OnConflictOpt = OnConflict.SKIP,
     unpause: UnpauseOpt = Unpause.SOURCE_STATE,
-    convert_pickled: ConvertPickledOpt = False,
-    scratch_url: ScratchOpt = None,
-    airflow_venvs: VenvOpt = [],  # noqa: B006
     logs: Annotated[
         str | None,
         typer.Option(
@@ -321,21 +348,26 @@ def migrate(
         typer.Option("--dry-run", help="Export and upgrade, then report what the import would do."),
     ] = False,
     report: ReportOpt = None,
-    jobs: JobsOpt = None,
-    online: OnlineOpt = False,
     json_out: JsonOpt = False,
+    **shared: Any,
 ) -> None:
-    """The whole path in one command: inspect both sides, export, upgrade, import, verify."""
+    """The whole path in one command: inspect both sides, export, upgrade, import, verify.
+
+    SOURCE and TARGET may also be environments with the airshift agent (http(s)://HOST or
+    mwaa://NAME; no database URL): that is `airshift agent migrate`, whose --help has its
+    options (--archive s3://..., --source-token, --target-token, ...)."""
     from airshift import api
     from airshift.logs.stage import parse_spec
     from airshift.metadata.selection import parse_since
 
     parsed_logs = parse_spec(logs) if logs else None
-    opts = _options(api.MigrateOptions, locals(), since=parse_since(since), logs=parsed_logs)
+    given = locals() | shared
+    opts = _options(api.MigrateOptions, given, since=parse_since(since), logs=parsed_logs)
     _run(api.migrate, opts, json_out, report)
 
 
 @app.command()
+@_with(SOURCE_SIDE, TARGET_SIDE, LOADING)
 def cutover(
     source: SourceDbArg,
     target: TargetDbArg,
@@ -343,17 +375,9 @@ def cutover(
         str | None,
         typer.Option(help="Keep the bulk and delta archives here (default: a temp folder)."),
     ] = None,
-    fernet_key: SourceKeyOpt = None,
-    airflow_home: SourceHomeOpt = None,
-    target_fernet_key: TargetKeyOpt = None,
-    target_airflow_home: TargetHomeOpt = None,
-    secrets: ImportSecretsOpt = ImportSecrets.IMPORT,
     on_conflict: Annotated[
         OnConflict, typer.Option(help="The bulk phase's choice for rows the target already has.")
     ] = OnConflict.NEWER,
-    convert_pickled: ConvertPickledOpt = False,
-    scratch_url: ScratchOpt = None,
-    airflow_venvs: VenvOpt = [],  # noqa: B006
     state_file: Annotated[
         str | None,
         typer.Option(help="The cutover's state file (default: one per source and target pair)."),
@@ -385,19 +409,15 @@ def cutover(
         typer.Option("--dry-run", "--plan", help="Say what each phase would do; change nothing."),
     ] = False,
     report: ReportOpt = None,
-    jobs: JobsOpt = None,
-    online: OnlineOpt = False,
     json_out: JsonOpt = False,
+    **shared: Any,
 ) -> None:
     """Move a live environment with minutes of downtime: bulk copy while it runs, pause its
     DAGs, drain, copy what changed (the newer row wins), verify, unpause the same DAGs on
     the target (catchup DAGs that would create past runs are held). Resumable."""
     from airshift import api
 
-    opts = _options(api.CutoverOptions, locals())
-    with _progress(json_out) as bar:
-        result = api.cutover(opts, bar, _log(json_out))
-    console.emit(result, json_out, report)
+    _run(api.cutover, _options(api.CutoverOptions, locals() | shared), json_out, report)
 
 
 @app.command()
@@ -437,6 +457,16 @@ def _terminated(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _through_agents(argv: list[str]) -> list[str]:
+    """``migrate ENV ENV ...`` with environments instead of database URLs is ``agent
+    migrate``: the command a user of Amazon MWAA reaches for first works there too."""
+    positional = [a for a in argv[1:] if not a.startswith("-")]
+    environment = ("http://", "https://", "mwaa://")
+    if argv[:1] == ["migrate"] and positional and positional[0].startswith(environment):
+        return ["agent", *argv]
+    return argv
+
+
 def main() -> None:
     """Console-script entry point: the process-wide settings first (allocators, SIGTERM;
     see ``airshift.api``), then the command; every AirshiftError becomes a message and an
@@ -444,7 +474,7 @@ def main() -> None:
     bound_allocators()
     signal.signal(signal.SIGTERM, _terminated)
     try:
-        app()
+        app(args=_through_agents(sys.argv[1:]))
     except AirshiftError as exc:
         console.err.print(
             f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True

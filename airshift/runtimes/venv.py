@@ -25,6 +25,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from airshift.errors import AirshiftError
 from airshift.runtimes.releases import Resolution
+from airshift.tools import UV, binary
 
 STAMP = ".airshift-runtime.json"
 LEGACY_MARKER = ".airshift-complete"  # what runtimes made before the rule carried
@@ -34,19 +35,8 @@ Log = Callable[[str], object]
 
 
 def uv_binary() -> str:
-    """The uv that came with airshift (the ``uv`` package), else one on PATH."""
-    try:
-        from uv import find_uv_bin
-
-        return str(find_uv_bin())
-    except (ImportError, FileNotFoundError):
-        found = shutil.which("uv")
-        if not found:
-            raise AirshiftError(
-                "airshift needs uv to install Airflow runtimes and cannot find it: "
-                "`pip install uv` into airshift's environment (it is a dependency of airshift)."
-            ) from None
-        return found
+    """The uv that came with airshift (the ``uv`` package), else one on PATH; checked."""
+    return binary(UV)
 
 
 def python_tag() -> str:
