@@ -29,6 +29,7 @@ from airshift.runtimes import releases, venv
 
 Log = Callable[[str], object]
 _overrides: dict[str, Path] = {}
+_confined: list[AirflowEnv] = []
 
 
 def cache_dir() -> Path:
@@ -42,6 +43,18 @@ def register_venv(spec: str) -> None:
     if not sep or not version or not path:
         raise AirshiftError(f"--airflow-venv takes VERSION=PATH, got {spec!r}.")
     _overrides[version.strip()] = Path(path).expanduser()
+
+
+def confine(env: AirflowEnv) -> None:
+    """Run every Airflow migration of this process with ``env``: the agent's job, inside an
+    environment, uses the environment's own Airflow and installs no other release."""
+    _confined[:] = [env]
+
+
+def confined() -> AirflowEnv | None:
+    """The one Airflow this process may run (``confine``), or None: any release, installed
+    into the cache when needed."""
+    return _confined[0] if _confined else None
 
 
 def _env_overrides() -> dict[str, Path]:

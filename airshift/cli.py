@@ -351,7 +351,11 @@ def migrate(
     json_out: JsonOpt = False,
     **shared: Any,
 ) -> None:
-    """The whole path in one command: inspect both sides, export, upgrade, import, verify."""
+    """The whole path in one command: inspect both sides, export, upgrade, import, verify.
+
+    SOURCE and TARGET may also be environments with the airshift agent (http(s)://HOST or
+    mwaa://NAME; no database URL): that is `airshift agent migrate`, whose --help has its
+    options (--archive s3://..., --source-token, --target-token, ...)."""
     from airshift import api
     from airshift.logs.stage import parse_spec
     from airshift.metadata.selection import parse_since
@@ -453,6 +457,16 @@ def _terminated(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def _through_agents(argv: list[str]) -> list[str]:
+    """``migrate ENV ENV ...`` with environments instead of database URLs is ``agent
+    migrate``: the command a user of Amazon MWAA reaches for first works there too."""
+    positional = [a for a in argv[1:] if not a.startswith("-")]
+    environment = ("http://", "https://", "mwaa://")
+    if argv[:1] == ["migrate"] and positional and positional[0].startswith(environment):
+        return ["agent", *argv]
+    return argv
+
+
 def main() -> None:
     """Console-script entry point: the process-wide settings first (allocators, SIGTERM;
     see ``airshift.api``), then the command; every AirshiftError becomes a message and an
@@ -460,7 +474,7 @@ def main() -> None:
     bound_allocators()
     signal.signal(signal.SIGTERM, _terminated)
     try:
-        app()
+        app(args=_through_agents(sys.argv[1:]))
     except AirshiftError as exc:
         console.err.print(
             f"[bold red]error:[/] {escape(exc.message)}", highlight=False, soft_wrap=True

@@ -67,7 +67,7 @@ def engine_for(url: str, must_exist: bool = True) -> Engine:
     if must_exist:
         backend.require_database(parsed)
     try:
-        engine = sa.create_engine(parsed, future=True, connect_args=backend.connect_args())
+        engine = sa.create_engine(parsed, future=True, connect_args=backend.connect_args(parsed))
     except (NoSuchModuleError, ArgumentError) as exc:
         raise UnreachableDatabase(f"Cannot use {safe_url(parsed)}: {exc}") from None
     sa.event.listen(engine, "connect", backend.on_connect)

@@ -121,19 +121,24 @@ def bundle(
     with tempfile.TemporaryDirectory(prefix="airshift-bundle-") as tmp:
         work = Path(tmp)
         wheel = _airshift_wheel(work / "self")
+        airflow = [f"apache-airflow=={version}"]
         if constraints is not None:
-            base = _pins(constraints.read_text())
+            # A constraints file (MWAA's) also pins packages the environment lacks (ruff,
+            # pyarrow): what it has is Airflow resolved under them; the rest is bundled.
+            pins = constraints
+            log(f"resolving Airflow {version}'s own packages under {constraints.name}")
+            base = _compile(airflow, python, platform, ["-c", str(pins)])
         else:
             resolution = releases.resolve(version, note=log)
             log(f"resolving Airflow {version}'s own packages as of {resolution.cutoff_text}")
             cutoff = ["--exclude-newer", resolution.cutoff_text]
-            base = _compile([f"apache-airflow=={version}"], python, platform, cutoff)
-        pins = work / "environment.txt"
-        pins.write_text("".join(f"{n}=={v}\n" for n, v in base.items()))
+            base = _compile(airflow, python, platform, cutoff)
+            pins = work / "environment.txt"
+            pins.write_text("".join(f"{n}=={v}\n" for n, v in base.items()))
         log("resolving the agent with every one of them pinned")
         try:
             full = _compile(
-                [f"apache-airflow=={version}", f"airshift[agent] @ {wheel.as_uri()}"],
+                [*airflow, f"airshift[agent] @ {wheel.as_uri()}"],
                 python,
                 platform,
                 ["-c", str(pins)],

@@ -318,6 +318,13 @@ def import_command(
     secrets_to: SecretsToOpt = None,
     dry_run: DryRunOpt = False,
     online: OnlineOpt = False,
+    upgrade_in_target: Annotated[
+        bool,
+        typer.Option(
+            help="An archive at an older schema is upgraded in the environment, by its own "
+            "Airflow, in a scratch schema of its database (dropped afterwards)."
+        ),
+    ] = False,
     jobs: JobsOpt = 2,
     report: ReportOpt = None,
     json_out: JsonOpt = False,
@@ -336,6 +343,7 @@ def import_command(
     if target:  # the archive is read here only to open its secrets
         out = SecretsOut.ready(target, ArchiveReader(archive), archive_key, OnConflict(on_conflict))
     opts = _import_options(on_conflict, unpause, secrets, dry_run, online, jobs)
+    opts["upgrade_in_target"] = upgrade_in_target
     if out and secrets_to:  # the environment never gets the key then
         opts["secrets_elsewhere"] = SecretsOut.reason(secrets_to)
     job = JobRequest(remote.new_job_id(), "import", archive, opts, key=None if out else archive_key)
@@ -402,14 +410,25 @@ def migrate(
     scratch_url: Annotated[
         str | None, typer.Option(help="Database for the upgrade on this machine (default: SQLite).")
     ] = None,
+    upgrade_in: Annotated[
+        str,
+        typer.Option(
+            help="Where an archive of an older schema is upgraded: 'target' (its own Airflow, "
+            "a scratch schema in its database), 'here' (Airflow installed on this machine), or "
+            "'auto': here with --scratch-url or when the target's database has no schemas."
+        ),
+    ] = "auto",
     jobs: JobsOpt = 2,
     report: ReportOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Migrate between two environments through their agents, with no database URL.
 
-    Export in the source, upgrade on this machine when the versions differ, import in the
-    target. The archive's private key is printed once (it re-imports the archive)."""
+    Export in the source, upgrade when the versions differ (in the target, or on this
+    machine: --upgrade-in), import in the target. The archive's private key is printed
+    once (it re-imports the archive)."""
+    if upgrade_in not in ("auto", "here", "target"):
+        raise typer.BadParameter("takes auto, here or target", param_hint="--upgrade-in")
     seal = "skip" if secrets == "skip" else "seal"
     export_opts = _export_options(
         dag_id, since, last_runs, [], [], seal, pause and not dry_run, jobs
@@ -417,7 +436,15 @@ def migrate(
     import_opts = _import_options(on_conflict, unpause, secrets, dry_run, online, jobs)
     with _following(None, json_out) as bar:
         result = remote.migrate(
-            source, target, archive, export_opts, import_opts, bar, _log(json_out), scratch_url
+            source,
+            target,
+            archive,
+            export_opts,
+            import_opts,
+            bar,
+            _log(json_out),
+            scratch_url,
+            upgrade_in,
         )
     if seal == "seal":
         console.err.print(

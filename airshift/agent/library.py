@@ -8,18 +8,24 @@ run the pipelines ``airshift.api`` runs (``metadata.extract.export``,
 job process stores it as the job's report.
 
 What the agent refuses that the CLI allows, and why: an export that seals secrets needs
-the user's *public* key (an agent never makes a key that opens its own archive); an
-import takes an archive at the target's own schema revision only, because the upgrade
-between versions needs other Airflow releases, which an environment does not have (the
-CLI upgrades the archive on the user's machine first, see ``remote.migrate``).
+the user's *public* key (an agent never makes a key that opens its own archive). An
+import of an archive at an older schema runs only when asked (``upgrade_in_target``),
+and then with the environment's own Airflow alone (an environment installs no other
+release): it builds a scratch *schema* in the environment's database at the archive's
+revision (Airflow 3's chain starts at the squashed 2.6.2 base), loads the archive, runs
+its migrations, and merges from there. Otherwise the CLI upgrades the archive on the
+user's machine first (``remote.migrate``).
 """
 
 from __future__ import annotations
 
+import shutil
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from airshift import versions
+from airshift import airflow_env, versions
 from airshift.agent.protocol import JobRequest
 from airshift.archive import ArchiveReader, sealed
 from airshift.choices import ExportSecrets, OnConflict, Unpause
@@ -89,15 +95,17 @@ def import_(
     db = AirflowDB.open(db_url)
     try:
         archived = reader.manifest.source["alembic_revision"]
-        if archived != db.revision.revision:
+        if archived != db.revision.revision and not o["upgrade_in_target"]:
             release = (db.revision.releases or (db.revision.introduced_in,))[-1]
             raise AirshiftError(
                 f"The archive is at {versions.describe(archived).label} ({archived}) and this "
-                f"environment at {db.revision.label} ({db.revision.revision}). The agent imports "
-                "archives at the environment's own schema only: upgrade it on your machine first "
-                f"(`airshift upgrade ARCHIVE --to {release} --out NEW`), or let "
-                "`airshift agent migrate` do it."
+                f"environment at {db.revision.label} ({db.revision.revision}). Upgrade it on "
+                f"your machine first (`airshift upgrade ARCHIVE --to {release} --out NEW`), or "
+                "here, with this environment's own Airflow (`--upgrade-in target`)."
             )
+        if archived != db.revision.revision:
+            log(f"upgrading the archive here with Airflow {airflow_version()}, in a scratch schema")
+            airflow_env.confine(_own_airflow())
         log(f"importing {job.archive} into {db.revision.label} ({db.backend.name})")
         report = import_archive(
             reader,
@@ -113,6 +121,7 @@ def import_(
                 link_dag_versions=o["link_dag_versions"],
                 jobs=o["jobs"],
                 online=o["online"],
+                scratch_in_target=True,
             ),
             progress,
             log=log,
@@ -120,6 +129,21 @@ def import_(
     finally:
         db.dispose()
     return report.as_dict()
+
+
+def airflow_version() -> str:
+    """The Airflow release this process runs in (the environment's)."""
+    from airflow import __version__
+
+    return __version__
+
+
+def _own_airflow() -> airflow_env.AirflowEnv:
+    """The environment's own Airflow CLI: beside this interpreter (a virtualenv), else the
+    one on PATH (MWAA's images install Airflow with ``pip --user``, into ~/.local)."""
+    beside = Path(sys.prefix) / "bin" / "airflow"
+    found = beside if beside.exists() else Path(shutil.which("airflow") or beside)
+    return airflow_env.AirflowEnv(airflow_version(), found.parent.parent)
 
 
 def check_direction(source_revision: str, target_revision: str) -> None:

@@ -54,6 +54,9 @@ _OPTIONS: dict[str, dict[str, tuple[tuple[type, ...], Any]]] = {
         "link_dag_versions": ((bool,), True),
         "online": ((bool,), False),
         "jobs": ((int,), 2),
+        # an archive at an older schema is upgraded here, by the environment's own Airflow,
+        # in a scratch schema of its database (else it must be at the environment's schema)
+        "upgrade_in_target": ((bool,), False),
     },
 }
 _CHOICES = {

@@ -132,6 +132,17 @@ def outcome(status: dict) -> dict:
     )
 
 
+def upgrade_place(choice: str, scratch_url: str | None, target_db: dict) -> str:
+    """``here`` or ``target``: where ``migrate`` upgrades an archive (see there)."""
+    if choice == "target" and scratch_url:
+        raise AirshiftError(
+            "--scratch-url is where an upgrade here runs: not with --upgrade-in target."
+        )
+    if choice != "auto":
+        return choice
+    return "here" if scratch_url or not target_db.get("scratch_schema") else "target"
+
+
 @dataclass
 class MigrateResult:
     export: dict
@@ -150,8 +161,15 @@ def migrate(
     progress: Progress,
     log: Log,
     scratch_url: str | None = None,
+    upgrade_in: str = "auto",
 ) -> MigrateResult:
-    """Source agent -> archive -> (upgrade here) -> target agent, with no database URL."""
+    """Source agent -> archive -> (upgrade here) -> target agent, with no database URL.
+
+    ``upgrade_in``: where an archive of an older schema is upgraded: ``here`` (Airflow
+    runtimes on this machine, scratch on SQLite or ``scratch_url``), ``target`` (the
+    target's own Airflow, a scratch schema in its database: nothing to install here), or
+    ``auto``: here when a ``scratch_url`` is given or the target's database has no
+    schemas, else in the target."""
     src, tgt = require(source), require(target)
     src_rev, tgt_rev = (i["database"]["alembic_revision"] for i in (src, tgt))
     library.check_direction(src_rev, tgt_rev)
@@ -165,7 +183,11 @@ def migrate(
     export_job = JobRequest(new_job_id(), "export", exported, export_options, key=public)
     summary = outcome(run(source, export_job, progress, log))
     to_import, upgrade = exported, None
-    if src_rev != tgt_rev:
+    where = upgrade_place(upgrade_in, scratch_url, tgt["database"])
+    if src_rev != tgt_rev and where == "target":
+        log(f"the archive is upgraded in {target.env.label}, with its own Airflow")
+        import_options = import_options | {"upgrade_in_target": True}
+    elif src_rev != tgt_rev:
         release = library.release_with_head(tgt_rev)
         to_import = f"{root}/upgraded-{release}"
         log(f"upgrading the archive to Airflow {release} on this machine")

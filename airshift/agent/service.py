@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from airshift import versions
+from airshift import backends, versions
 from airshift.agent import jobs
 from airshift.agent.protocol import JobRequest, agent_info
 from airshift.errors import AirshiftError
@@ -70,6 +70,8 @@ def _revision(engine: Any) -> dict[str, Any]:
         "alembic_revision": rev,
         "airflow_version": known.label,
         "releases": list(known.releases),
+        # the database holds schemas: an archive can be upgraded here (a scratch schema)
+        "scratch_schema": backends.of(engine).own_schemas,
     }
 
 

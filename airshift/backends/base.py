@@ -87,14 +87,17 @@ class Backend(abc.ABC):
     uuids_as_hex: ClassVar[bool] = True
     # A database holds schemas of its own: airshift's tables can keep out of Airflow's.
     own_schemas: ClassVar[bool] = False
+    # CREATE DATABASE can copy another database (``TEMPLATE``): a schema built once is
+    # copied in a moment instead of being built by Airflow's CLI again.
+    copies_databases: ClassVar[bool] = False
     # A read-only transaction that sees one consistent state of the database: the
     # isolation level it needs (None: the driver's own), and the statement that begins it.
     snapshot_isolation: ClassVar[str | None] = "REPEATABLE READ"
     snapshot_begin: ClassVar[str]
 
     # -- connecting ------------------------------------------------------------------
-    def connect_args(self) -> dict[str, Any]:
-        """Driver arguments for every connection."""
+    def connect_args(self, url: URL) -> dict[str, Any]:
+        """Driver arguments for every connection to ``url``."""
         return {}
 
     def on_connect(self, dbapi_conn: Any, record: Any) -> None:  # noqa: B027 (a hook most backends leave empty)
@@ -119,6 +122,18 @@ class Backend(abc.ABC):
         """A new, empty database beside ``url`` (its name begins with ``prefix``, where
         databases have names) for the scratch work; gone on exit. What a killed run left
         under the same prefix is dropped first (and said through ``log``)."""
+
+    def scratch_schema(
+        self, url: URL, prefix: str, log: Callable[[str], object]
+    ) -> contextlib.AbstractContextManager[str]:
+        """A new, empty schema inside the database ``url`` for the scratch work (the URL of
+        that database with the schema as its search path); gone on exit. For servers that
+        refuse ``CREATE DATABASE`` (managed ones); what a killed run left is dropped first."""
+        raise AirshiftError(
+            f"{self.name} has no schemas inside a database: the scratch for the upgrade cannot "
+            "be made in the target database. Upgrade the archive on your machine instead "
+            "(`--upgrade-in here`)."
+        )
 
     def db_migrate(self, env: AirflowEnv, args: list[str], url: str, home: Path) -> None:
         """Run ``env``'s ``airflow db migrate ARGS`` on ``url``."""
@@ -300,7 +315,7 @@ class ServerBackend(Backend):
         try:
             with claims.connect() as held:
                 self._claim(held, name)
-                for leftover in self._leftovers(held, prefix, name):
+                for leftover in self._leftovers(held, self.list_databases_sql, prefix, name):
                     self.drop_database(url, leftover)
                     held.execute(sa.text(self.unlock_sql), {"name": leftover})
                     log(f"dropped {leftover}, a scratch database an interrupted run left behind")
@@ -321,9 +336,10 @@ class ServerBackend(Backend):
     def _claim(self, conn: sa.Connection, name: str) -> bool:
         return bool(conn.execute(sa.text(self.try_lock_sql), {"name": name}).scalar())
 
-    def _leftovers(self, conn: sa.Connection, prefix: str, ours: str) -> list[str]:
-        """The databases under ``prefix`` that no live session holds (claimed now by ``conn``)."""
-        names = conn.execute(sa.text(self.list_databases_sql)).scalars()
+    def _leftovers(self, conn: sa.Connection, listing: str, prefix: str, ours: str) -> list[str]:
+        """The databases (or schemas: ``listing`` names them) under ``prefix`` that no live
+        session holds (claimed now by ``conn``)."""
+        names = conn.execute(sa.text(listing)).scalars()
         found = [n for n in names if n.startswith(prefix) and n != ours]
         return [n for n in found if self._claim(conn, n)]
 

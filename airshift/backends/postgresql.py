@@ -12,18 +12,23 @@ import contextlib
 import importlib.util
 import os
 import threading
-from collections.abc import Generator, Iterable, Iterator
+import uuid
+from collections.abc import Callable, Generator, Iterable, Iterator
 from queue import Full, Queue
 from typing import Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError
 
 from airshift.backends import pg_arrow, pg_bulk
-from airshift.backends.base import Into, ServerBackend
+from airshift.backends.base import Into, ServerBackend, safe_identifier
+from airshift.errors import AirshiftError
 
 T = TypeVar("T")
+_LIST_SCHEMAS = "SELECT nspname FROM pg_namespace"
 _NULL = "\x01airshift:null"  # stands for NULL in key joins; no Airflow key holds it
 
 
@@ -43,10 +48,45 @@ class PostgreSQL(ServerBackend):
     sets_indexes_aside = True
     uuids_as_hex = False
     own_schemas = True
+    copies_databases = True
 
-    def connect_args(self) -> dict[str, Any]:
-        # UTC sessions: Airflow's timestamps are UTC and naive ones must stay so.
-        return {"options": "-c TimeZone=UTC"}
+    def connect_args(self, url: URL) -> dict[str, Any]:
+        # UTC sessions: Airflow's timestamps are UTC and naive ones must stay so. The URL's
+        # own options (a scratch schema's search_path) are kept: these replace them.
+        given = url.query.get("options")
+        given = given if isinstance(given, str) else " ".join(given or ())
+        return {"options": " ".join(filter(None, ["-c TimeZone=UTC", given]))}
+
+    @contextlib.contextmanager
+    def scratch_schema(self, url: URL, prefix: str, log: Callable[[str], object]) -> Iterator[str]:
+        """A schema of the target database; its connections find it first on their search
+        path (``options=-csearch_path=...`` in the URL, which Airflow's own engine passes on
+        too), so Airflow's migrations and airshift's reads work in it unchanged. Claimed by
+        an advisory lock like a scratch database (``ServerBackend.scratch_database``)."""
+        name = f"{prefix}{uuid.uuid4().hex[:8]}"
+        claims = sa.create_engine(url, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+        try:
+            with claims.connect() as held:
+                self._claim(held, name)
+                for leftover in self._leftovers(held, _LIST_SCHEMAS, prefix, name):
+                    held.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{leftover}" CASCADE')
+                    held.execute(sa.text(self.unlock_sql), {"name": leftover})
+                    log(f"dropped schema {leftover}, a scratch an interrupted run left behind")
+                try:
+                    held.exec_driver_sql(f'CREATE SCHEMA "{safe_identifier(name)}"')
+                except DBAPIError as exc:
+                    raise AirshiftError(
+                        f"Cannot create the scratch schema {name} in "
+                        f"{url.render_as_string(hide_password=True)}: {str(exc.orig).strip()} "
+                        "airshift runs Airflow's migrations in it; grant CREATE on the database."
+                    ) from None
+                try:
+                    scratch = url.update_query_dict({"options": f"-csearch_path={name}"})
+                    yield scratch.render_as_string(hide_password=False)
+                finally:
+                    held.exec_driver_sql(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+        finally:
+            claims.dispose()
 
     def create_sql(self, name: str, template: str | None) -> str:
         return super().create_sql(name, template) + (f' TEMPLATE "{template}"' if template else "")

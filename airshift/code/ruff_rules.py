@@ -15,12 +15,11 @@ import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
-from ruff.__main__ import find_ruff_bin
-
 from airshift.code.findings import Applicability, Finding, Severity
 from airshift.code.moves import Status, moves_for
 from airshift.code.target import Target
 from airshift.errors import AirshiftError
+from airshift.tools import RUFF, binary
 
 _NAME_IN_MESSAGE = re.compile(r"`([\w.]+)`")
 _APPLICABILITY = {"safe": Applicability.SAFE, "unsafe": Applicability.UNSAFE}
@@ -32,7 +31,7 @@ def selection(target: Target) -> str:
 
 
 def _ruff(args: Sequence[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    cmd = [find_ruff_bin(), *args]
+    cmd = [binary(RUFF), *args]
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, check=False)
     if proc.returncode not in (0, 1):
         raise AirshiftError(f"ruff failed ({' '.join(args[:3])} ...): {proc.stderr.strip()}")

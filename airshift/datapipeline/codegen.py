@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import secrets
-import shutil
 import subprocess
 from typing import Any
 
@@ -20,6 +19,7 @@ from airshift.datapipeline.pycode import Imports, Name, Symbol, TaskRef, to_ast
 from airshift.datapipeline.schedule import TIMEDELTA
 from airshift.datapipeline.templated import guard_call
 from airshift.errors import AirshiftError
+from airshift.tools import RUFF, binary
 
 DAG = Symbol("airflow.sdk", "DAG")
 PARAM = Symbol("airflow.sdk", "Param")
@@ -247,20 +247,9 @@ def _without_markers(code: str, module: _Module) -> ast.Module:
     return Strip().visit(ast.parse(code))
 
 
-def _ruff() -> str | None:
-    try:
-        from ruff.__main__ import find_ruff_bin
-
-        return str(find_ruff_bin())
-    except (ImportError, FileNotFoundError):
-        return shutil.which("ruff")
-
-
 def format_code(code: str) -> str:
     """Sort imports and format with ruff, so the file is what an engineer would commit."""
-    ruff = _ruff()
-    if ruff is None:
-        return code
+    ruff = binary(RUFF)
     for args in (
         ["check", "--isolated", "--select", "I", "--fix", "--exit-zero", "--quiet"],
         ["format", "--isolated", "--line-length", "100"],

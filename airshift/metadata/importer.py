@@ -52,11 +52,15 @@ class ImportSettings:
     dry_run: bool = False
     unpause: Unpause = Unpause.SOURCE_STATE
     scratch_url: str | None = None
+    scratch_in_target: bool = False  # the scratch is a schema of the target database
     skip_secrets: bool = False
     convert_pickled: bool = False
     link_dag_versions: bool = True
     jobs: int = 1  # tables loaded at once into the scratch database
     online: bool = False  # never lock a target table (see merge._Merger._bulk)
+    # A database on the target's server holding an empty schema at the archive's revision,
+    # copied instead of built (made by the first import that builds one; scratch.build_or_copy).
+    scratch_template: str | None = None
     # Where connections and variables go instead of the target's tables (their secrets
     # are then neither opened nor written here): the reason the report gives.
     secrets_elsewhere: str | None = None
@@ -123,12 +127,14 @@ def upgraded_scratch(
     """The archive's rows in a scratch database, migrated by Airflow to ``target_rev``."""
     src_rev = reader.manifest.source["alembic_revision"]
     with (
-        scratch.scratch_database(target_url, opts.scratch_url, log) as surl,
+        scratch.scratch_database(target_url, opts.scratch_url, log, opts.scratch_in_target) as surl,
         tempfile.TemporaryDirectory() as home,
     ):
         homep = Path(home)
         log(f"building a scratch database at {versions.describe(src_rev).label}")
-        scratch.build_at(src_rev, surl, homep, log=log)
+        # a template is a database of its own: never for a scratch that is a schema
+        template = None if opts.scratch_in_target else opts.scratch_template
+        scratch.build_or_copy(src_rev, surl, homep, template, log=log)
         sdb = AirflowDB.open(surl)
         try:
             loaded = scratch.load_archive(

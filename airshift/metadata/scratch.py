@@ -21,6 +21,8 @@ import sqlalchemy as sa
 
 from airshift import airflow_env, db, versions
 from airshift.archive import ArchiveReader
+from airshift.backends.base import ServerBackend
+from airshift.errors import AirshiftError
 from airshift.metadata.load import archive_codec, write_archive_table
 from airshift.metadata.registry import spec_of
 from airshift.metadata.source import AirflowDB
@@ -45,15 +47,18 @@ def scratch_prefix(target_url: str) -> str:
 
 @contextlib.contextmanager
 def scratch_database(
-    target_url: str, scratch_url: str | None = None, log: Log = null_log
+    target_url: str, scratch_url: str | None = None, log: Log = null_log, in_target: bool = False
 ) -> Iterator[str]:
     """A new empty database for the scratch work; dropped on exit, whatever happens (and,
-    after a kill, by the next run for the same target)."""
+    after a kill, by the next run for the same target). ``in_target``: a new schema of the
+    target database itself, for where no other database can be created (a managed
+    database, the agent inside Amazon MWAA)."""
     if scratch_url:
         yield scratch_url
         return
     backend = db.backend_of(target_url)
-    with backend.scratch_database(db.parse_url(target_url), scratch_prefix(target_url), log) as url:
+    make = backend.scratch_schema if in_target else backend.scratch_database
+    with make(db.parse_url(target_url), scratch_prefix(target_url), log) as url:
         yield url
 
 
@@ -61,19 +66,77 @@ def _db_migrate(env: airflow_env.AirflowEnv, args: list[str], url: str, home: Pa
     db.backend_of(url).db_migrate(env, args, url, home)
 
 
+def _to(env: airflow_env.AirflowEnv, revision: str) -> list[str]:
+    """``db migrate``'s arguments that take a database to ``revision`` with ``env``. An
+    Airflow this process is confined to (the agent's) must have the revision in its own
+    chain: Airflow 3's starts at the squashed 2.6.2 base, so it builds any 2.7+ schema."""
+    if airflow_env.confined() is env and not versions.can_upgrade(env.version, revision):
+        raise AirshiftError(
+            f"The environment's Airflow {env.version} cannot build a schema at "
+            f"{versions.describe(revision).label} ({revision}): its migrations start later. "
+            "Upgrade the archive on your machine instead (`--upgrade-in here`)."
+        )
+    return [] if versions.head_of(env.version) == revision else ["-r", revision]
+
+
 def build_at(revision: str, url: str, home: Path, log: Log = null_log) -> airflow_env.AirflowEnv:
     """Create Airflow's schema at ``revision`` in the empty database ``url``."""
-    exact = versions.releases_at(revision)
-    release = airflow_env.prefer_installed(exact) if exact else versions.release_for(revision)
-    env = airflow_env.ensure(release, log=log)
-    _db_migrate(env, [] if exact else ["-r", revision], url, home)
+    env = airflow_env.confined()
+    if env is None:
+        exact = versions.releases_at(revision)
+        release = airflow_env.prefer_installed(exact) if exact else versions.release_for(revision)
+        env = airflow_env.ensure(release, log=log)
+    _db_migrate(env, _to(env, revision), url, home)
     return env
 
 
+def template_name(target_url: str, revision: str) -> str:
+    """Where an empty schema at ``revision`` is kept for the imports into one target (a
+    cutover's bulk phase keeps it for its delta); not under ``scratch_prefix``, so that no
+    import takes it for an interrupted run's leftover."""
+    digest = scratch_prefix(target_url).removeprefix("airshift_scratch_")
+    return f"airshift_template_{digest}{revision}"
+
+
+def build_or_copy(
+    revision: str, url: str, home: Path, template: str | None, log: Log = null_log
+) -> None:
+    """``build_at``, or, where the server copies databases, a copy of ``template`` (an
+    empty schema at ``revision`` an earlier build kept there): Airflow's CLI builds the
+    same schema in seconds, a copy takes a fraction of one, which counts when the rows
+    are few (a cutover's delta). Without a template yet, the build keeps one."""
+    backend = db.backend_of(url)
+    if template is None or not isinstance(backend, ServerBackend) or not backend.copies_databases:
+        build_at(revision, url, home, log=log)
+        return
+    name = db.parse_url(url).database or ""
+    engine = db.engine_for(url)
+    try:
+        with engine.connect() as conn:
+            listed = conn.execute(sa.text(backend.list_databases_sql)).scalars()
+            kept = template in set(listed)
+    finally:
+        engine.dispose()
+    if kept:
+        log(f"copying the empty schema at {revision} kept in {template}")
+        db.drop_database(url, name)
+        db.create_database(url, name, template)
+        return
+    build_at(revision, url, home, log=log)
+    db.create_database(url, template, name)
+
+
+def drop_template(target_url: str, revision: str) -> None:
+    """Drop the schema ``build_or_copy`` kept for ``revision``, if any."""
+    if db.backend_of(target_url).copies_databases:
+        db.drop_database(target_url, template_name(target_url, revision))
+
+
 def migrate_to(release: str, revision: str, url: str, home: Path, log: Log = null_log) -> None:
-    """Run ``release``'s own migrations on the scratch database up to ``revision``."""
-    env = airflow_env.ensure(release, log=log)
-    _db_migrate(env, [] if versions.head_of(release) == revision else ["-r", revision], url, home)
+    """Run ``release``'s own migrations (or the confined Airflow's) on the scratch database
+    up to ``revision``."""
+    env = airflow_env.confined() or airflow_env.ensure(release, log=log)
+    _db_migrate(env, _to(env, revision), url, home)
 
 
 def load_archive(

@@ -25,6 +25,7 @@ from packaging.requirements import InvalidRequirement, Requirement
 
 from airshift.errors import AirshiftError
 from airshift.runtimes.releases import Resolution
+from airshift.tools import UV, binary
 
 STAMP = ".airshift-runtime.json"
 LEGACY_MARKER = ".airshift-complete"  # what runtimes made before the rule carried
@@ -34,19 +35,8 @@ Log = Callable[[str], object]
 
 
 def uv_binary() -> str:
-    """The uv that came with airshift (the ``uv`` package), else one on PATH."""
-    try:
-        from uv import find_uv_bin
-
-        return str(find_uv_bin())
-    except (ImportError, FileNotFoundError):
-        found = shutil.which("uv")
-        if not found:
-            raise AirshiftError(
-                "airshift needs uv to install Airflow runtimes and cannot find it: "
-                "`pip install uv` into airshift's environment (it is a dependency of airshift)."
-            ) from None
-        return found
+    """The uv that came with airshift (the ``uv`` package), else one on PATH; checked."""
+    return binary(UV)
 
 
 def python_tag() -> str:
@@ -69,11 +59,14 @@ def exempt_extras(extras: Sequence[str]) -> list[str]:
 
 
 def run_tool(cmd: list[str], what: str, stdin: str | None = None) -> str:
-    """Run uv or pip; a failure is an AirshiftError ending with the tool's last lines."""
+    """Run uv or pip; a failure is an AirshiftError ending with the tool's last lines, run
+    together into the one paragraph every airshift error is (the tool's own line breaks
+    and ``error:`` prefixes would read as several errors)."""
     proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-25:])
-        raise AirshiftError(f"Could not {what}:\n{tail}")
+        lines = (proc.stderr or proc.stdout).strip().splitlines()[-25:]
+        tail = " ".join(line.strip().removeprefix("error: ") for line in lines if line.strip())
+        raise AirshiftError(f"Could not {what}: {tail}")
     return proc.stdout
 
 

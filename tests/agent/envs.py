@@ -40,14 +40,61 @@ def _uv(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([uv_binary(), *args], capture_output=True, text=True, check=False)
 
 
+# The pins of airshift's own requirements that Airflow does not install (and of pyarrow's
+# numpy: pyarrow 14 needs numpy 1), as each release's constraints file has them
+# (aws/amazon-mwaa-docker-images images/airflow/V/etc/airflow_constraints.txt, copied from
+# apache/airflow constraints-V/constraints-3.11.txt; 2.7.2 and 2.8.1 from
+# aws/aws-mwaa-local-runner's branch vV docker/config/constraints.txt).
+CONSTRAINTS: dict[str, dict[str, str]] = {
+    "2.7.2": {"ruff": "0.0.292", "pyarrow": "11.0.0", "fsspec": "2023.9.2", "numpy": "1.24.4"},
+    "2.8.1": {"ruff": "0.1.11", "pyarrow": "14.0.2", "fsspec": "2023.12.2", "numpy": "1.24.4"},
+    "2.9.2": {"ruff": "0.3.3", "uv": "0.2.2", "pyarrow": "14.0.2", "numpy": "1.26.4"},
+    "2.10.1": {"ruff": "0.5.5", "uv": "0.4.1", "pyarrow": "14.0.2", "numpy": "1.26.4"},
+    "2.10.3": {"ruff": "0.5.5", "uv": "0.4.1", "pyarrow": "16.1.0", "numpy": "1.26.4"},
+    "2.11.0": {"ruff": "0.5.5", "uv": "0.7.3", "pyarrow": "16.1.0", "numpy": "1.26.4"},
+    "2.11.2": {
+        "ruff": "0.5.5",
+        "uv": "0.10.7",
+        "typer": "0.24.1",
+        "pyarrow": "22.0.0",
+        "numpy": "1.26.4",
+    },
+    "3.0.6": {
+        "ruff": "0.12.1",
+        "uv": "0.8.13",
+        "libcst": "1.8.2",
+        "typer": "0.16.1",
+        "pyarrow": "18.1.0",
+        "numpy": "1.26.4",
+    },
+    "3.2.1": {
+        "uv": "0.11.7",
+        "libcst": "1.8.6",
+        "typer": "0.24.1",
+        "pyarrow": "23.0.1",
+        "numpy": "2.4.4",
+    },
+    "3.3.1": {
+        "uv": "0.12.3",
+        "libcst": "1.9.0",
+        "typer": "0.27.1",
+        "pyarrow": "25.0.0",
+        "numpy": "2.5.1",
+    },
+}
+
+
 @dataclass(frozen=True)
 class Replica:
-    """A copy of a release's runtime; ``before`` is its package list as the runtime has it."""
+    """A copy of a release's runtime; ``before`` is its package list as the runtime has it;
+    ``pins`` pins those and ``constrained``, the release's constraints for packages airshift
+    needs that the runtime does not have."""
 
     version: str
     path: Path
     before: dict[str, str]
     pins: Path
+    constrained: dict[str, str]
 
     @property
     def python(self) -> Path:
@@ -86,7 +133,10 @@ def replica(version: str, where: Path) -> Replica:
     ):
         proc = _uv(*args)
         assert proc.returncode == 0, proc.stderr[-2000:]
-    return Replica(version, path, before, pins)
+    constrained = {n: v for n, v in CONSTRAINTS.get(version, {}).items() if n not in before}
+    with pins.open("a") as out:
+        out.writelines(f"{n}=={v}\n" for n, v in constrained.items())
+    return Replica(version, path, before, pins, constrained)
 
 
 def with_agent(version: str, where: Path, wheel: Path) -> Replica:

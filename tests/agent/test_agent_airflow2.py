@@ -126,16 +126,42 @@ def test_export_from_airflow_2(webserver, s3, tmp_path, monkeypatch):
     assert json.loads(proc.stdout)["rows"] == sum(map(len, ours.values()))
 
 
-def test_goal_migrate_2_to_3_through_agents(environment, clone_db, s3):
+@pytest.mark.parametrize("upgrade_in", ["target", "here"])
+def test_goal_migrate_2_to_3_through_agents(environment, clone_db, s3, upgrade_in):
     """Issue 13's goal: 2.10.5 web server -> 3.3.2 API server, no database URL given, the
-    target equal to the direct migration (compared as in test_agent_airflow3)."""
+    target equal to the direct migration (compared as in test_agent_airflow3). The upgrade
+    runs in the target (its own Airflow, a scratch schema of its database: the default,
+    no Airflow installed on this machine for it) or on this machine."""
     source, target = environment(V2), environment("3.3.2", "target")
+    # the issue's own command, `airshift migrate ENV ENV` (routed to `agent migrate`)
+    command = (
+        ["migrate"] if upgrade_in == "target" else ["agent", "migrate", "--upgrade-in", "here"]
+    )
     proc = airshift(
-        "agent", "migrate", source.url, target.url, "--archive", "s3://archives/goal2",
+        *command, source.url, target.url, "--archive", f"s3://archives/goal2{upgrade_in}",
         *source.login("admin", "source"), *target.login("admin", "target"), "--no-pause", "--json",
         env=s3,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout)
+    assert (out["upgrade"] is None) == (upgrade_in == "target")
+    assert len(out["archives"]) == (1 if upgrade_in == "target" else 2)
+    logs = " ".join(r["status"] for r in job_rows(target.db_url))
+    assert ("in a scratch schema" in logs) == (upgrade_in == "target")
+    assert scratch_schemas(target.db_url) == []
     direct_src, direct_tgt = clone_db(V2, "postgresql"), clone_db("3.3.2", "postgresql", "target")
     migrate_directly(direct_src, direct_tgt)
     assert_same_history(target, direct_tgt)
+
+
+def scratch_schemas(db_url: str) -> list[str]:
+    """Schemas a scratch left in the target database (airshift's prefix)."""
+    from airshift import db
+
+    engine = db.engine_for(db_url)
+    try:
+        with engine.connect() as conn:
+            names = conn.exec_driver_sql("SELECT nspname FROM pg_namespace").scalars()
+            return [n for n in names if n.startswith("airshift_scratch_")]
+    finally:
+        engine.dispose()

@@ -19,11 +19,13 @@ from tests.agent.conftest import airshift
 pytestmark = pytest.mark.slow
 
 
-def test_bundle_installs_with_no_index_and_changes_nothing(tmp_path):
-    env = envs.replica("3.3.2", tmp_path)
+@pytest.mark.parametrize("version", ["2.10.3", "3.3.2"])
+def test_bundle_installs_with_no_index_and_changes_nothing(tmp_path, version):
+    """2.10.3: MWAA's constraints pin ruff 0.5.5 and uv 0.4.1 (``envs.CONSTRAINTS``)."""
+    env = envs.replica(version, tmp_path)
     bundle = tmp_path / "plugins.zip"
     proc = airshift(
-        "agent", "bundle", "--airflow", "3.3.2", "--out", str(bundle), "--python", "3.11",
+        "agent", "bundle", "--airflow", version, "--out", str(bundle), "--python", "3.11",
         "--constraints", str(env.pins), "--json",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -38,18 +40,22 @@ def test_bundle_installs_with_no_index_and_changes_nothing(tmp_path):
     )
     assert installed.returncode == 0, installed.stderr[-2000:]
     assert env.changed() == {}
+    now = env.freeze()
+    pinned = env.constrained
+    assert {n: now[n] for n in pinned if n in now} == {n: v for n, v in pinned.items() if n in now}
+    assert {"ruff", "uv"} & set(pinned) <= set(now)
 
 
 def test_bundle_refuses_an_environment_it_would_change(tmp_path):
     """An environment whose constraints pin a package below what the agent needs (MWAA
-    2.9.2+ images pin an older ruff than airshift's): refused, nothing written."""
+    2.7.2's pin pyarrow 11.0.0, before the fix of CVE-2023-47248): refused, nothing written."""
     constraints = tmp_path / "constraints.txt"
-    constraints.write_text("ruff==0.4.0\n")
+    constraints.write_text("pyarrow==11.0.0\nfsspec==2023.9.2\n")
     proc = airshift(
         "agent",
         "bundle",
         "--airflow",
-        "2.10.5",
+        "2.7.2",
         "--constraints",
         str(constraints),
         "--out",
@@ -58,5 +64,6 @@ def test_bundle_refuses_an_environment_it_would_change(tmp_path):
         "3.11",
     )
     assert proc.returncode == 2, proc.stderr[-2000:]
-    assert "without changing packages" in proc.stderr and "ruff" in proc.stderr.lower()
+    assert "without changing packages" in proc.stderr
+    assert "pyarrow==11.0.0" in proc.stderr or "fsspec==2023.9.2" in proc.stderr
     assert not (tmp_path / "p.zip").exists()

@@ -47,7 +47,9 @@ def own_log_server() -> dict[str, str]:
     return {"AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
 
 
-def wait_healthy(base: str, seconds: float = 180) -> None:
+def wait_healthy(base: str, seconds: float = 600) -> None:
+    """Wait for the API server's health check. Generous: on a shared 2-core machine under
+    a load of 20 an Airflow 3 API server took more than 180 s to answer its first request."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         try:
