@@ -2,6 +2,8 @@
 
     .venv/bin/python -m scripts.reliability          # the fast subset, as CI runs it
     .venv/bin/python -m scripts.reliability --full   # every kill point and fault
+    .venv/bin/python -m scripts.reliability --append --full -k NAME  # one more run, kept
+                                                     # below the figures already there
 
 Each fault test adds its outcome to a JSON-lines record (``tests/faults/lab.record``);
 pytest's JUnit XML says which tests passed. Both become the tables between the
@@ -108,7 +110,10 @@ def render(records: list[dict], counts: Counter, seconds: float, command: str) -
 
 
 def main() -> None:
-    extra = sys.argv[1:]
+    # --append: a run of some tests (after a fix, say) is added below the figures of the
+    # runs already on the page instead of replacing them; each keeps its own command.
+    append = "--append" in sys.argv[1:]
+    extra = [a for a in sys.argv[1:] if a != "--append"]
     with tempfile.TemporaryDirectory() as tmp:
         record, junit = Path(tmp) / "record.jsonl", Path(tmp) / "junit.xml"
         command = [sys.executable, "-m", "pytest", "-q", "tests/faults", *extra]
@@ -120,11 +125,14 @@ def main() -> None:
             else []
         )
         counts, seconds = _outcomes(junit)
-    shown = shlex.join([".venv/bin/python", "-m", "scripts.reliability", *extra])
+    shown = shlex.join([".venv/bin/python", "-m", "scripts.reliability", *sys.argv[1:]])
     text = DOC.read_text()
     head, _, rest = text.partition(BEGIN)
-    _, _, tail = rest.partition(END)
-    DOC.write_text(f"{head}{BEGIN}\n{render(records, counts, seconds, shown)}\n{END}{tail}")
+    kept, _, tail = rest.partition(END)
+    figures = render(records, counts, seconds, shown)
+    if append:
+        figures = f"{kept.strip()}\n\n---\n\n{figures}"
+    DOC.write_text(f"{head}{BEGIN}\n{figures}\n{END}{tail}")
     sys.exit(proc.returncode)
 
 

@@ -84,7 +84,7 @@ from airshift.logs.index import IndexFilter, airflow_major, iter_tries
 from airshift.logs.naming import LAYOUTS, RECORDED, Naming, resolve_template, template_from_config
 from airshift.logs.tables import open_tables
 from airshift.metadata import cutover as cut
-from airshift.metadata import extract, importer, pause
+from airshift.metadata import extract, importer, pause, scratch
 from airshift.metadata.extract import ExportSettings
 from airshift.metadata.importer import ImportResult, ImportSettings
 from airshift.metadata.inspect import inspect_archive, inspect_database
@@ -326,6 +326,7 @@ def cutover(
                     "(--state-file names another one). Nothing was changed."
                 )
             cut.rollback(source, target, state)
+            scratch.drop_template(target.url, source.revision.revision)
             state.rolled_back = True
             state.save(path)
             log(f"rolled back: the source's {len(state.prior_pause)} DAGs have their prior states")
@@ -375,6 +376,8 @@ def _cutover_phase(
     if phase in (CutoverPhase.BULK, CutoverPhase.DELTA):
         key = sec.new_key()
         settings = replace(_import_settings(opts, key), unpause=Unpause.KEEP_PAUSED)
+        if not opts.scratch_url:  # the bulk's scratch schema, kept for the delta's
+            settings.scratch_template = scratch.template_name(target.url, source.revision.revision)
         if phase is CutoverPhase.BULK:
             state.bulk_started = (cut.now() - cut.CLOCK_MARGIN).isoformat()
             selection = Selection()
@@ -389,6 +392,8 @@ def _cutover_phase(
             source, target, opts, archive, selection, settings, False, progress, log
         )
         state.results[phase.value] = result.as_dict()
+        if phase is CutoverPhase.DELTA:
+            scratch.drop_template(target.url, source.revision.revision)
         merged = result.merge.tables.values() if result.merge else ()
         return (
             f"{sum(t.inserted for t in merged)} rows inserted, "
@@ -433,7 +438,11 @@ def _cutover_phase(
         return "every source row is in the target"
     unpaused, held = cut.unpause(source, target, state, opts.allow_catchup)
     state.unpaused, state.held = unpaused, held
-    return f"{len(unpaused)} DAGs unpaused on the target, {len(held)} held paused"
+    moved = sum(before != after for before, after, _ in state.next_runs.values())
+    return (
+        f"{len(unpaused)} DAGs unpaused on the target, {len(held)} held paused; "
+        f"{moved} next runs recomputed from the migrated runs"
+    )
 
 
 def _cutover_plan(source: AirflowDB, state: cut.CutoverState) -> list[dict[str, Any]]:

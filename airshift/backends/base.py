@@ -87,6 +87,9 @@ class Backend(abc.ABC):
     uuids_as_hex: ClassVar[bool] = True
     # A database holds schemas of its own: airshift's tables can keep out of Airflow's.
     own_schemas: ClassVar[bool] = False
+    # CREATE DATABASE can copy another database (``TEMPLATE``): a schema built once is
+    # copied in a moment instead of being built by Airflow's CLI again.
+    copies_databases: ClassVar[bool] = False
     # A read-only transaction that sees one consistent state of the database: the
     # isolation level it needs (None: the driver's own), and the statement that begins it.
     snapshot_isolation: ClassVar[str | None] = "REPEATABLE READ"

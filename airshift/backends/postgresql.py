@@ -48,6 +48,7 @@ class PostgreSQL(ServerBackend):
     sets_indexes_aside = True
     uuids_as_hex = False
     own_schemas = True
+    copies_databases = True
 
     def connect_args(self, url: URL) -> dict[str, Any]:
         # UTC sessions: Airflow's timestamps are UTC and naive ones must stay so. The URL's

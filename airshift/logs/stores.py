@@ -8,7 +8,6 @@ Each backend keeps its own naming quirk (CloudWatch stream names cannot hold ``:
 from __future__ import annotations
 
 import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
@@ -43,7 +42,8 @@ class FsspecStore:
     """A folder (local or mounted) or a remote filesystem such as ``s3://bucket/prefix``.
 
     Local writes go to a temporary file renamed into place, so an interrupted copy never
-    leaves a truncated log that a later run would take for a conflict.
+    leaves a truncated log that a later run would take for a conflict (nor, after the next
+    run, the temporary file).
     """
 
     def __init__(self, url: str) -> None:
@@ -78,15 +78,20 @@ class FsspecStore:
             return
         folder = Path(name).parent
         folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=".airshift-", suffix=".part")
+        # Named after the log, not random: a run killed mid-write leaves this file, and the
+        # next run's copy of the same log overwrites and renames it, so nothing is left over.
+        part = folder / f".{Path(name).name}.airshift-part"
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-            os.chmod(tmp, 0o644)
-            os.replace(tmp, name)
+            part.write_bytes(data)
+            _publish(part, name)
         finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
+            part.unlink(missing_ok=True)
+
+
+def _publish(part: Path, name: str) -> None:
+    """Put a completely written log in place in one rename: no reader sees half of it."""
+    os.chmod(part, 0o644)
+    os.replace(part, name)
 
 
 def open_store(url: str) -> LogStore:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import tempfile
 import time
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -20,9 +21,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from airshift import airflow_env
 from airshift.airflow_env import cache_dir
 from airshift.choices import CutoverPhase
 from airshift.metadata import pause
+from airshift.metadata.importer import _release_for
 from airshift.metadata.source import AirflowDB
 from airshift.progress import NULL_PROGRESS, Progress
 
@@ -39,6 +42,39 @@ FINISHED = ("success", "failed", "skipped", "upstream_failed", "removed")
 # scheduler carries them on once their DAG is unpaused there.
 WAITING = ("scheduled", "up_for_retry", "up_for_reschedule", "deferred")
 
+# Run by the target's own Airflow (3.x): each DAG's next run computed by Airflow's own code
+# from its newest migrated automated run, as its DAG processor does on a parse; prints
+# {dag_id: [next_dagrun_create_after before, after, next logical date]}.
+NEXT_RUN_SCRIPT = """
+import inspect, json, sys
+from airflow.dag_processing.collection import _get_latest_runs_stmt
+from airflow.models.dag import DagModel
+from airflow.models.serialized_dag import SerializedDagModel
+from airflow.utils.session import create_session
+
+def text(value):
+    return value.isoformat() if value is not None else None
+
+out = {}
+with create_session() as session:
+    for dag_id in json.loads(sys.argv[1]):
+        model = session.get(DagModel, dag_id)
+        serialized = SerializedDagModel.get(dag_id, session=session)
+        if model is None or serialized is None:
+            continue
+        latest = session.scalar(_get_latest_runs_stmt(dag_id=dag_id))
+        before = text(model.next_dagrun_create_after)
+        params = inspect.signature(DagModel.calculate_dagrun_date_fields).parameters
+        if "reference_run" in params:
+            model.calculate_dagrun_date_fields(serialized.dag, reference_run=latest)
+        else:  # 3.0-3.2: the newest automated run's data interval
+            from airflow.models.dag import get_run_data_interval
+            dag = serialized.dag
+            model.calculate_dagrun_date_fields(dag, get_run_data_interval(dag.timetable, latest))
+        out[dag_id] = [before, text(model.next_dagrun_create_after), text(model.next_dagrun)]
+print(json.dumps(out))
+"""
+
 
 @dataclass
 class CutoverState:
@@ -54,6 +90,8 @@ class CutoverState:
     moved_unfinished: list[str] = field(default_factory=list)  # tasks moved as they were
     unpaused: list[str] = field(default_factory=list)
     held: dict[str, str] = field(default_factory=dict)  # DAG id -> why it stays paused
+    # DAG id -> [its next run's time as the target had it, as recomputed, next logical date]
+    next_runs: dict[str, list[str | None]] = field(default_factory=dict)
     rolled_back: bool = False
 
     def done(self, phase: CutoverPhase) -> bool:
@@ -197,13 +235,35 @@ def _next_run(target: AirflowDB, dag_id: str) -> tuple[dt.datetime | None, dt.da
     return _aware(nxt), None
 
 
+def schedule_from_migrated(target: AirflowDB, dag_ids: list[str]) -> dict[str, list[str | None]]:
+    """Have the target's own Airflow recompute each DAG's next run from its migrated runs.
+
+    Why: the target's DAG processor computed the ``dag`` row's next run when it parsed the
+    DAG, before the migrated runs were there, and the scheduler acts on that row the moment
+    the DAG is unpaused. For a 2.x ``@daily`` DAG that row says "today 00:00" under 3.x's
+    cron timetable, whose run is due at the very tick the source already ran as the
+    interval of the day before: the day would run twice. Computed from the newest migrated
+    automated run, as Airflow's DAG processor does on its next parse, the next run is the
+    tick after it. 2.x targets need none of this: their scheduler skips a logical date
+    that already has a run. Returns {dag_id: [before, after, next logical date]}."""
+    if target.revision.major < 3 or not dag_ids:
+        return {}
+    env = airflow_env.ensure(_release_for(target.revision.revision))
+    with tempfile.TemporaryDirectory(prefix="airshift-next-run-") as home:
+        script = Path(home) / "next_run.py"
+        script.write_text(NEXT_RUN_SCRIPT)
+        out = env.run(["python", str(script), json.dumps(dag_ids)], Path(home), target.url)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def unpause(
     source: AirflowDB,
     target: AirflowDB,
     state: CutoverState,
     allow_catchup: bool,
 ) -> tuple[list[str], dict[str, str]]:
-    """Unpause on the target exactly the DAGs that were active on the source, except those
+    """Unpause on the target exactly the DAGs that were active on the source, each with its
+    next run recomputed from the migrated runs (``schedule_from_migrated``), except those
     whose scheduler would create runs dated before the cutover (catchup on, the next
     interval before the moment the source was paused), which are held paused with the
     reason unless ``allow_catchup``. Returns (unpaused, held)."""
@@ -211,6 +271,7 @@ def unpause(
     cutover_at = dt.datetime.fromisoformat(state.paused_at)
     active = sorted(d for d, paused in state.prior_pause.items() if not paused)
     in_target = pause.read_states(target.engine, active)
+    state.next_runs = schedule_from_migrated(target, sorted(in_target))
     held: dict[str, str] = {}
     for dag_id in active:
         if dag_id not in in_target:

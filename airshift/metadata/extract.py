@@ -101,10 +101,11 @@ def export(
     except OSError as exc:  # the archive location: full, gone, refused (S3 errors are OSErrors)
         with contextlib.suppress(OSError):
             writer.abort()
+        reason = str(exc.strerror or exc).rstrip(". ")
         raise AirshiftError(
-            f"Cannot write the archive to {opts.archive_url}: {exc.strerror or exc}. The "
-            "unfinished archive is not usable (it has no manifest); free space or fix the "
-            "location, then run the same command again."
+            f"Cannot write the archive to {opts.archive_url}: {reason}. The unfinished "
+            "archive is not usable (it has no manifest); once the location takes writes again "
+            "(free space, permissions, the store's limits), run the same command again."
         ) from None
     except BaseException:
         writer.abort()

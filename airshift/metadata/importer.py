@@ -58,6 +58,9 @@ class ImportSettings:
     link_dag_versions: bool = True
     jobs: int = 1  # tables loaded at once into the scratch database
     online: bool = False  # never lock a target table (see merge._Merger._bulk)
+    # A database on the target's server holding an empty schema at the archive's revision,
+    # copied instead of built (made by the first import that builds one; scratch.build_or_copy).
+    scratch_template: str | None = None
     # Where connections and variables go instead of the target's tables (their secrets
     # are then neither opened nor written here): the reason the report gives.
     secrets_elsewhere: str | None = None
@@ -129,7 +132,9 @@ def upgraded_scratch(
     ):
         homep = Path(home)
         log(f"building a scratch database at {versions.describe(src_rev).label}")
-        scratch.build_at(src_rev, surl, homep, log=log)
+        # a template is a database of its own: never for a scratch that is a schema
+        template = None if opts.scratch_in_target else opts.scratch_template
+        scratch.build_or_copy(src_rev, surl, homep, template, log=log)
         sdb = AirflowDB.open(surl)
         try:
             loaded = scratch.load_archive(

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from airshift import airflow_env, db, versions
 from airshift.archive import ArchiveReader
+from airshift.backends.base import ServerBackend
 from airshift.errors import AirshiftError
 from airshift.metadata.load import archive_codec, write_archive_table
 from airshift.metadata.registry import spec_of
@@ -87,6 +88,48 @@ def build_at(revision: str, url: str, home: Path, log: Log = null_log) -> airflo
         env = airflow_env.ensure(release, log=log)
     _db_migrate(env, _to(env, revision), url, home)
     return env
+
+
+def template_name(target_url: str, revision: str) -> str:
+    """Where an empty schema at ``revision`` is kept for the imports into one target (a
+    cutover's bulk phase keeps it for its delta); not under ``scratch_prefix``, so that no
+    import takes it for an interrupted run's leftover."""
+    digest = scratch_prefix(target_url).removeprefix("airshift_scratch_")
+    return f"airshift_template_{digest}{revision}"
+
+
+def build_or_copy(
+    revision: str, url: str, home: Path, template: str | None, log: Log = null_log
+) -> None:
+    """``build_at``, or, where the server copies databases, a copy of ``template`` (an
+    empty schema at ``revision`` an earlier build kept there): Airflow's CLI builds the
+    same schema in seconds, a copy takes a fraction of one, which counts when the rows
+    are few (a cutover's delta). Without a template yet, the build keeps one."""
+    backend = db.backend_of(url)
+    if template is None or not isinstance(backend, ServerBackend) or not backend.copies_databases:
+        build_at(revision, url, home, log=log)
+        return
+    name = db.parse_url(url).database or ""
+    engine = db.engine_for(url)
+    try:
+        with engine.connect() as conn:
+            listed = conn.execute(sa.text(backend.list_databases_sql)).scalars()
+            kept = template in set(listed)
+    finally:
+        engine.dispose()
+    if kept:
+        log(f"copying the empty schema at {revision} kept in {template}")
+        db.drop_database(url, name)
+        db.create_database(url, name, template)
+        return
+    build_at(revision, url, home, log=log)
+    db.create_database(url, template, name)
+
+
+def drop_template(target_url: str, revision: str) -> None:
+    """Drop the schema ``build_or_copy`` kept for ``revision``, if any."""
+    if db.backend_of(target_url).copies_databases:
+        db.drop_database(target_url, template_name(target_url, revision))
 
 
 def migrate_to(release: str, revision: str, url: str, home: Path, log: Log = null_log) -> None:

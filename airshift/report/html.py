@@ -127,7 +127,9 @@ def _dags(data: dict[str, Any]) -> str:
         if dag_id in held:
             on_target, css = f"held paused: {held[dag_id]}", "warn"
         elif dag_id in unpaused:
-            on_target, css = "unpaused", "ok"
+            before, after, _ = data.get("next_runs", {}).get(dag_id) or [None, None, None]
+            moved = f"; next run {after} (the target had {before})" if before != after else ""
+            on_target, css = f"unpaused{moved}", "ok"
         else:
             on_target, css = "paused", ""
         was = "paused" if prior[dag_id] else "active"

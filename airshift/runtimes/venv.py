@@ -59,11 +59,14 @@ def exempt_extras(extras: Sequence[str]) -> list[str]:
 
 
 def run_tool(cmd: list[str], what: str, stdin: str | None = None) -> str:
-    """Run uv or pip; a failure is an AirshiftError ending with the tool's last lines."""
+    """Run uv or pip; a failure is an AirshiftError ending with the tool's last lines, run
+    together into the one paragraph every airshift error is (the tool's own line breaks
+    and ``error:`` prefixes would read as several errors)."""
     proc = subprocess.run(cmd, input=stdin, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-25:])
-        raise AirshiftError(f"Could not {what}:\n{tail}")
+        lines = (proc.stderr or proc.stdout).strip().splitlines()[-25:]
+        tail = " ".join(line.strip().removeprefix("error: ") for line in lines if line.strip())
+        raise AirshiftError(f"Could not {what}: {tail}")
     return proc.stdout
 
 

@@ -16,6 +16,7 @@ are marked ``full`` (each point is two runs of the command, a minute or more).
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import random
 import signal
@@ -133,6 +134,26 @@ POINTS = [
         "airshift.backends.base:ServerBackend.drop_database",
     ),
     Point(
+        "import",
+        "pause states restored, scratch not yet dropped",
+        "airshift.metadata.pause:PauseGuard.release",
+        "after",
+    ),
+    Point(
+        "migrate",
+        "copying logs: third log written",
+        "airshift.logs.stores:FsspecStore.write",
+        "after",
+        3,
+    ),
+    Point(
+        "migrate",
+        "copying logs: third log written, not yet in place",
+        "airshift.logs.stores:_publish",
+        "before",
+        3,
+    ),
+    Point(
         "migrate",
         "exporting: third table file written",
         f"{WRITER}:TableSink._open_file",
@@ -143,6 +164,7 @@ POINTS = [
     Point("import", "loading the scratch", f"{SCRATCH}:write_archive_table", "after", 3, "TERM"),
     Point("import", "writing into the target", f"{MERGER}._write", "after", 4, "TERM"),
     Point("export", "writing table files", f"{WRITER}:TableSink._open_file", "after", 3, "TERM"),
+    Point("migrate", "copying logs", "airshift.logs.stores:FsspecStore.write", "after", 2, "TERM"),
 ]
 _FAST = {p.id for p in random.Random(SEED).sample(POINTS, FAST)}
 PARAMS = [
@@ -169,6 +191,16 @@ def _killed(point: Point, args: list[str]) -> subprocess.CompletedProcess:
 
 def _without_pause(rows: dict[str, list[str]]) -> dict[str, list[str]]:
     return {k: v for k, v in rows.items() if k != "dag"}
+
+
+def _files(folder: Path) -> dict[str, str]:
+    """Every file under ``folder`` (hidden ones too: a temporary file left behind counts)
+    and a digest of its content."""
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _archive_rows(location: Path) -> dict[str, int]:
@@ -242,6 +274,30 @@ class World:
         assert imp.returncode == 0, imp.stderr[-3000:]
         return comparable(target)
 
+    def migrate_args(self, target: str, logs: Path) -> list[str]:
+        """``migrate`` of the source into ``target``, its task logs into the folder ``logs``."""
+        return [
+            "migrate",
+            self.source,
+            target,
+            "--fernet-key",
+            self.source_fx.fernet_key,
+            "--target-fernet-key",
+            self.target_fx.fernet_key,
+            "--logs",
+            f"{self.source_fx.home}/logs={logs}",
+        ]
+
+    @functools.cached_property
+    def clean_migrate(self) -> tuple[int, dict[str, str]]:
+        """The exit of one clean ``migrate`` (1: some tries never wrote a log) and the log
+        files it copied; its target must equal a clean import's."""
+        target, logs = self.new_target(), self.tmp / "clean-logs"
+        run = airshift(*self.migrate_args(target, logs))
+        assert run.returncode in (0, 1), run.stderr[-3000:]
+        assert comparable(target) == self.clean
+        return run.returncode, _files(logs)
+
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory) -> Iterator[World]:
@@ -251,10 +307,10 @@ def world(tmp_path_factory) -> Iterator[World]:
         db.drop_database(build.PG_SERVER, name)
 
 
-def _command(point: Point, w: World, target: str | None) -> tuple[list[str], Path | None]:
-    """The command line a point interrupts, and the archive it writes (if it writes one)."""
+def _command(point: Point, w: World, target: str | None) -> tuple[list[str], Path]:
+    """The command line a point interrupts, and what it writes besides the target (an
+    archive, or the task logs ``migrate`` copies)."""
     tmp, key = w.tmp, w.key
-    into = ["--target-fernet-key", w.target_fx.fernet_key]
     out = tmp / f"out-{point.id}"
     if point.command == "export":
         return [
@@ -280,8 +336,9 @@ def _command(point: Point, w: World, target: str | None) -> tuple[list[str], Pat
             key,
         ], out
     if point.command == "import":
-        return ["import", str(w.archive), target, "--archive-key", key, *into], None
-    return ["migrate", w.source, target, "--fernet-key", w.source_fx.fernet_key, *into], None
+        into = ["--target-fernet-key", w.target_fx.fernet_key]
+        return ["import", str(w.archive), target, "--archive-key", key, *into], out
+    return w.migrate_args(target, out), out
 
 
 @pytest.mark.parametrize("point", PARAMS)
@@ -306,16 +363,20 @@ def test_killed_then_rerun_equals_a_clean_run(world, point: Point) -> None:
         assert snapshot(world.source) == source_before
         if target:
             assert _scratch_databases(target) == set()
-            assert comparable(target) == target_before
-        if out:
+        if point.command in ("import", "export", "upgrade"):
             assert not out.exists()
+        if point.command == "import":
+            assert comparable(target) == target_before
     rerun = airshift(*args)
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    ok = world.clean_migrate[0] if point.command == "migrate" else 0
+    assert rerun.returncode == ok, rerun.stderr[-3000:]
     assert snapshot(world.source) == source_before
     if target:
         assert _scratch_databases(target) == set()
         assert comparable(target) == world.clean
-    if out:
+    if point.command == "migrate":  # every log copied whole, no temporary file left
+        assert _files(out) == world.clean_migrate[1]
+    elif point.command != "import":
         rows = world.archive_rows if point.command == "export" else world.upgraded_rows
         assert _archive_rows(out) == rows
     record(

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from airshift import airflow_env
+from airshift import airflow_env, db
+from airshift.metadata import scratch
 from tests import rows
 from tests.metadata.test_import import _between
 from tests.realairflow import build, services
@@ -102,6 +103,15 @@ def _cutover(src, tgt, state: Path, *extra: str) -> dict:
     return json.loads(proc.stdout)
 
 
+def _databases() -> list[str]:
+    engine = db.engine_for(build.PG_SERVER)
+    try:
+        with engine.connect() as conn:
+            return list(conn.exec_driver_sql("SELECT datname FROM pg_database").scalars())
+    finally:
+        engine.dispose()
+
+
 def _pause_states(url: str) -> dict[str, bool]:
     return {d: bool(p) for d, p in rows.source_rows(url, "dag", {"dag_id": "", "is_paused": ""})}
 
@@ -161,6 +171,9 @@ def test_delta_brings_what_changed_after_the_bulk_copy_and_rollback_restores(
     )
     assert done["results"]["verify"]["ok"] is True
     assert _runs(tgt.url, "lab_retry_fail")[failed[0]] == "success"
+    # The bulk phase kept its empty scratch schema for the delta, which dropped it.
+    kept = scratch.template_name(tgt.url, "")
+    assert not [n for n in _databases() if n.startswith(kept)]
     assert _runs(tgt.url, "lab_xcom_taskflow")[next(iter(new_run))] == "success"
     assert _tries(src.url) <= _tries(tgt.url)  # every run and try the source holds at the end
     active = sorted(d for d, paused in before.items() if not paused)
@@ -286,17 +299,108 @@ def test_cutover_of_a_source_whose_scheduler_keeps_running(clone_db, tmp_path) -
                 ("lab_minutely", r) not in migrated for r in _runs(tgt.url, "lab_minutely")
             ),
         )
-    # Not yet checked for @daily DAGs (issue #16, open): Airflow 3's default cron timetable
-    # dates a run by when it is due, so the target re-runs "today 00:00", which the 2.x
-    # source ran as the interval of the day before; the unpause check does not see it yet.
-    created = {
-        k: when
-        for k, when in _logical_dates(tgt.url).items()
-        if k not in migrated and k[0] != "lab_xcom_taskflow"
-    }
+    # @daily DAGs included: the unpause phase had their next run recomputed from the
+    # migrated runs, so "today 00:00", the tick the source ran, is not run again.
+    created = {k: when for k, when in _logical_dates(tgt.url).items() if k not in migrated}
     # At most the interval the cutover cut in two (the paused source never ran it) starts
     # before the cutover; nothing earlier is caught up on.
     earliest = cutover_at - dt.timedelta(minutes=1)
     assert created and all(
         when is None or dt.datetime.fromisoformat(when) >= earliest for when in created.values()
     ), (created, cutover_at)
+
+
+DAILY = """# An airflow DAG (the two words let Airflow's safe mode parse the file).
+from datetime import datetime
+from _compat import BashOperator, dag
+
+
+@dag(schedule="@daily", start_date=datetime(2024, 1, 1), catchup=False, tags=["lab"])
+def lab_daily():
+    BashOperator(task_id="echo", bash_command="echo today")
+
+
+lab_daily()
+"""
+
+
+def _automated_runs(url: str) -> dict[tuple[str, str], tuple[str | None, str | None]]:
+    """A 3.x database's scheduled runs: (dag id, run id) -> (logical date, interval end)."""
+    cols = {
+        "dag_id": "",
+        "run_id": "",
+        "run_type": "",
+        "logical_date": "TIMESTAMP",
+        "data_interval_end": "TIMESTAMP",
+    }
+    found = rows.source_rows(url, "dag_run", cols)
+    return {(d, r): (when, end) for d, r, kind, when, end in found if kind == "scheduled"}
+
+
+@pytest.mark.full  # a real scheduler on each side; run with --full
+def test_unpaused_daily_dag_does_not_run_again_what_the_source_ran(clone_db, tmp_path) -> None:
+    """A ``@daily`` 2.x DAG whose scheduler ran yesterday's interval (at today 00:00): the
+    3.x target parsed it before the cutover, so its ``dag`` row says a run is due at today
+    00:00, the tick the source already ran. After the cutover the target's own scheduler
+    creates runs (a minutely DAG shows it looped), and none for a tick the source ran."""
+    src, tgt = clone_db("2.10.5", "postgresql"), clone_db("3.3.2", "postgresql", "target")
+    dags = {"lab_daily.py": DAILY, "lab_minutely.py": MINUTELY}
+    src_home, tgt_home = _home(tmp_path, "src_home", dags), _home(tmp_path, "tgt_home", dags)
+    _af(src, src_home, "dags", "reserialize")
+    _af(tgt, tgt_home, "dags", "reserialize")  # before the migrated runs are there
+    for dag_id in ("lab_daily", "lab_minutely"):
+        _af(src, src_home, "dags", "unpause", dag_id)
+    source_env = {
+        "AIRFLOW__CORE__FERNET_KEY": src.fixture.fernet_key,
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        **services.own_log_server(),
+    }
+    env2 = airflow_env.ensure("2.10.5")
+    with services.running(env2, src_home, src.url, source_env, tmp_path / "source") as start:
+        start("scheduler")
+        _wait_for(
+            "the source's scheduler to run yesterday's interval",
+            lambda: "success" in _runs(src.url, "lab_daily").values(),
+        )
+        # Its scheduler runs on: the drain waits for it to finish what it started.
+        done = _cutover(src, tgt, tmp_path / "cutover.json", "--drain-timeout", "300")
+    assert done["results"]["verify"]["ok"] is True
+    assert {"lab_daily", "lab_minutely"} <= set(done["unpaused"]) and done["held"] == {}
+    migrated = _automated_runs(tgt.url)
+    ran_until: dict[str, dt.datetime] = {}  # DAG id -> the end of its newest interval run
+    for (dag_id, _), (_, end) in migrated.items():
+        if end is not None:
+            ran_until[dag_id] = max(
+                ran_until.get(dag_id, dt.datetime.min.replace(tzinfo=dt.timezone.utc)),
+                dt.datetime.fromisoformat(end),
+            )
+    daily_end = ran_until["lab_daily"]
+    # What the target's scheduler had been told, and what Airflow recomputed from the runs.
+    before, after, _ = done["next_runs"]["lab_daily"]
+    assert before is not None and dt.datetime.fromisoformat(before) <= daily_end
+    assert after is not None and dt.datetime.fromisoformat(after) > daily_end
+
+    env3 = airflow_env.ensure("3.3.2")
+    target_env = {
+        "AIRFLOW__CORE__FERNET_KEY": tgt.fixture.fernet_key,
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        **services.own_log_server(),
+    }
+    with services.running(env3, tgt_home, tgt.url, target_env, tmp_path / "target") as start:
+        start("scheduler")
+        _wait_for(
+            "the target's scheduler to create a minutely run",
+            lambda: any(
+                k not in migrated for k in _automated_runs(tgt.url) if k[0] == "lab_minutely"
+            ),
+        )
+        time.sleep(10)  # a few more scheduler loops
+    created = {k: v for k, v in _automated_runs(tgt.url).items() if k not in migrated}
+    again = {
+        k: when
+        for k, (when, _) in created.items()
+        if k[0] in ran_until
+        and when is not None
+        and dt.datetime.fromisoformat(when) <= ran_until[k[0]]
+    }
+    assert not again, (again, ran_until)  # no tick the source already ran is run again

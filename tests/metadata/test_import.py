@@ -240,8 +240,10 @@ def test_killed_import_leaves_target_unchanged_and_rerun_completes(clone_db, tmp
 
 
 def _scratch_databases(target_url: str) -> set[str]:
-    """The scratch databases made for this target only: other processes' are not ours."""
-    eng = db.engine_for(build.PG_SERVER)
+    """The scratch databases made for this target only (on its server): other processes'
+    are not ours."""
+    server = db.parse_url(target_url).set(database="postgres")
+    eng = db.engine_for(server.render_as_string(hide_password=False))
     try:
         with eng.connect() as conn:
             found = conn.exec_driver_sql("SELECT datname FROM pg_database").scalars()
