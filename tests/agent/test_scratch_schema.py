@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 
@@ -17,16 +16,7 @@ from airshift import db
 from airshift.errors import AirshiftError
 from airshift.metadata import scratch
 from tests.realairflow import build
-
-HOLDER = """
-import os, signal, sys, time
-from airshift.metadata import scratch
-with scratch.scratch_database(sys.argv[1], in_target=True) as url:
-    print(url, flush=True)
-    if sys.argv[2] == "kill":
-        os.kill(os.getpid(), signal.SIGKILL)
-    time.sleep(600)
-"""
+from tests.scratch_holder import hold
 
 
 @pytest.fixture
@@ -56,14 +46,7 @@ def _schema_of(url: str) -> str:
 
 
 def _hold(target: str, how: str) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, target, how], stdout=subprocess.PIPE, text=True
-    )
-    assert proc.stdout
-    url = proc.stdout.readline().strip()
-    assert url, "the holder made no scratch schema"
-    if how == "kill":
-        proc.wait(30)
+    proc, url = hold(target, how, in_target=True)
     return proc, _schema_of(url)
 
 

@@ -4,8 +4,6 @@ copy of the source's history, were left on the target's server for good)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
 import uuid
 from pathlib import Path
@@ -15,30 +13,7 @@ import pytest
 from airshift import db
 from airshift.metadata import scratch
 from tests.realairflow import build
-
-HOLDER = """
-import os, signal, sys, time
-from airshift.metadata import scratch
-with scratch.scratch_database(sys.argv[1]) as url:
-    print(url, flush=True)
-    if sys.argv[2] == "kill":
-        os.kill(os.getpid(), signal.SIGKILL)
-    time.sleep(600)
-"""
-
-
-def _hold(target: str, how: str) -> tuple[subprocess.Popen, str]:
-    """A process inside a scratch database for ``target``; SIGKILLed there when ``how`` says."""
-    proc = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, target, how], stdout=subprocess.PIPE, text=True
-    )
-    assert proc.stdout
-    url = proc.stdout.readline().strip()
-    assert url, "the holder made no scratch database"
-    if how == "kill":
-        proc.wait(30)
-    return proc, url
-
+from tests.scratch_holder import hold
 
 SERVERS = {"postgresql": build.PG_SERVER, "mysql": build.MYSQL_SERVER}
 
@@ -67,9 +42,9 @@ def _target(backend: str, name: str) -> str:
 def test_next_run_drops_what_a_killed_run_left_and_spares_a_live_one(backend) -> None:
     name = f"reliability_left_{uuid.uuid4().hex[:8]}"
     target = _target(backend, name)
-    killed, left = _hold(target, "kill")
+    killed, left = hold(target, "kill")
     assert killed.returncode == -9 and _exists(left)
-    live, held = _hold(target, "live")  # the next run: it drops what the killed one left
+    live, held = hold(target, "live")  # the next run: it drops what the killed one left
     try:
         assert not _exists(left) and _exists(held)
         said: list[str] = []

@@ -175,6 +175,9 @@ def make_history(
         "AIRFLOW__CORE__FERNET_KEY": fernet_key,
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
         "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
+        # The lab DAGs import their shared `_compat` module from the DAGs folder; Airflow
+        # 3.0's CLI (`dags reserialize`, `dags test`) does not put that folder on sys.path.
+        "PYTHONPATH": str(home / "dags"),
         "AIRFLOW__CORE__EXECUTOR": "SequentialExecutor"
         if is2 and url.startswith("sqlite")
         else "LocalExecutor",
