@@ -196,11 +196,20 @@ def _signature_change(old: dict, new: dict) -> dict:
     ``task_concurrency`` belong to the base class) for which exactly one argument the class
     gained shares a word (``execution_date`` -> ``logical_date``), and no other removed
     argument claims it. The fix is safe only when the new argument is required on the target
-    (the call cannot work without it); ``required`` lists those."""
+    (the call cannot work without it); ``required`` lists those.
+
+    A removed argument that the source's own constructor treated as another spelling of an
+    argument the target still accepts (``cluster_name or name``: ``aliases`` of the probe) is
+    a rename too, and a safe one: the source code itself says both meant the same value."""
     removed = sorted(set(old["accepted"]) - set(new["accepted"]))
     if not removed:
         return {}
     change: dict = {"removed": removed}
+    aliases = {
+        name: old["aliases"][name]
+        for name in removed
+        if old.get("aliases", {}).get(name) in new["accepted"]
+    }
     own_removed = sorted(set(old["own"]) - set(new["accepted"]))
     own_added = sorted(set(new["own"]) - set(old["accepted"]))
     claims = {
@@ -211,9 +220,12 @@ def _signature_change(old: dict, new: dict) -> dict:
         for name, found in claims.items()
         if len(found) == 1 and sum(found[0] in other for other in claims.values()) == 1
     }
+    renamed |= aliases
     if renamed:
         change["renamed"] = renamed
         change["required"] = sorted(set(renamed.values()) & set(new["required"]))
+    if aliases:
+        change["aliases"] = sorted(aliases)
     return change
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,10 +65,14 @@ class FolderImport:
 
 
 def import_folders(
-    env: airflow_env.AirflowEnv, dag_folders: Sequence[Path]
+    env: airflow_env.AirflowEnv,
+    dag_folders: Sequence[Path],
+    extra_env: Mapping[str, str] | None = None,
 ) -> dict[Path, FolderImport]:
-    """Each folder loaded by ``env``'s DagBag (one process for all, one DagBag per folder)."""
-    result = _dagbag(env, ["-", *map(str, dag_folders)], {})
+    """Each folder loaded by ``env``'s DagBag (one process for all, one DagBag per folder);
+    ``extra_env`` is Airflow configuration for that process (the corpus measurement raises
+    the per-file import timeout, which a loaded machine would otherwise hit)."""
+    result = _dagbag(env, ["-", *map(str, dag_folders)], dict(extra_env or {}))
     imports = {}
     for folder in dag_folders:
         bag = result["bags"][str(folder)]

@@ -15,7 +15,7 @@ from enum import Enum
 from functools import cache
 from importlib import resources
 
-from airshift.code.target import Target, version_key
+from airshift.code.target import Target
 
 
 class Status(str, Enum):
@@ -91,9 +91,7 @@ def _describe(old_now: dict | None) -> str:
 
 def moves_for(target: Target) -> Moves:
     """The table for ``target``: its own, else the newest older table of the same major."""
-    same_major = [v for v in _tables() if int(v.split(".")[0]) == target.major]
-    usable = [v for v in same_major if version_key(v) <= version_key(target.version)]
-    chosen = max(usable or same_major, key=version_key, default=None)
+    chosen = target.table(_tables())
     if chosen is None:
         return Moves("", {})
     return Moves(chosen, _load(chosen))

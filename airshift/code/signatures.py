@@ -15,7 +15,7 @@ from functools import cache
 from importlib import resources
 
 from airshift.code.moves import moves_for
-from airshift.code.target import Target, version_key
+from airshift.code.target import Target
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,7 @@ class SignatureChange:
     removed: frozenset[str]
     renamed: dict[str, str] = field(default_factory=dict)  # old -> new
     required: frozenset[str] = frozenset()  # renamed-to arguments the target requires
+    aliases: frozenset[str] = frozenset()  # renamed arguments the source treated as the new one
 
 
 def _tables() -> dict[str, resources.abc.Traversable]:
@@ -63,6 +64,7 @@ def _load(version: str) -> SignatureTable:
             removed=frozenset(entry["removed"]),
             renamed=entry.get("renamed", {}),
             required=frozenset(entry.get("required", ())),
+            aliases=frozenset(entry.get("aliases", ())),
         )
         changes[path] = changes[entry["target_path"]] = change
     versions = data.get("versions", {})
@@ -75,9 +77,7 @@ def _load(version: str) -> SignatureTable:
 
 def signature_table(target: Target) -> SignatureTable:
     """The table for ``target``: its own, else the newest older table of the same major."""
-    tables = [v for v in _tables() if int(v.split(".")[0]) == target.major]
-    usable = [v for v in tables if version_key(v) <= version_key(target.version)]
-    chosen = max(usable or tables, key=version_key, default=None)
+    chosen = target.table(_tables())
     return _load(chosen) if chosen else SignatureTable({}, {})
 
 

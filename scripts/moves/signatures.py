@@ -10,10 +10,12 @@ Usage: python signatures.py --list OUT.json
        python signatures.py PATHS.json OUT.json   (PATHS: {"path": "path in this runtime"})
 """
 
+import ast
 import importlib
 import inspect
 import json
 import sys
+import textwrap
 import warnings
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
@@ -82,18 +84,51 @@ def describe(obj):
         names = sorted(p.name for p in params)
         required = sorted(p.name for p in params if p.default is p.empty)
         return {"accepted": names, "own": names, "required": required}
-    accepted, own, required = set(), set(), set()
+    accepted, own, required, aliases = set(), set(), set(), {}
     for klass in inspect.getmro(obj):
         init = vars(klass).get("__init__")
         if init is None or klass is object:
             continue
-        for p in _params(init)[1:]:
-            accepted.add(p.name)
-            if klass is obj:
-                own.add(p.name)
-                if p.default is p.empty:
-                    required.add(p.name)
-    return {"accepted": sorted(accepted), "own": sorted(own), "required": sorted(required)}
+        names = {p.name for p in _params(init)[1:]}
+        accepted |= names
+        if klass is obj:
+            own |= names
+            required |= {p.name for p in _params(init)[1:] if p.default is p.empty}
+        for old, new in aliases_in(init, names).items():
+            aliases.setdefault(old, new)
+    return {
+        "accepted": sorted(accepted),
+        "own": sorted(own),
+        "required": sorted(required),
+        "aliases": aliases,
+    }
+
+
+def aliases_in(init, names):
+    """``{old: new}`` for arguments the constructor itself treats as spellings of one value:
+    ``new or old`` (and ``old or new``) or ``new if new is not None else old`` of two of its
+    own arguments, the way a deprecated spelling is kept working (``self.cluster_name =
+    cluster_name or name``). Both directions are listed; which spelling is the old one is
+    what the target says (the one it no longer accepts)."""
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(init)))
+    except (OSError, TypeError, SyntaxError):
+        return {}
+    pairs = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.Or) and len(node.values) == 2:
+            pairs.append([getattr(v, "id", None) for v in node.values])
+        elif isinstance(node, ast.IfExp) and isinstance(node.test, ast.Compare):
+            tested = getattr(node.test.left, "id", None)
+            pairs.append([getattr(node.body, "id", None), getattr(node.orelse, "id", None)])
+            if tested != pairs[-1][0]:
+                pairs.pop()
+    found = {}
+    for first, second in pairs:
+        if first in names and second in names and first != second:
+            for old, new in ((second, first), (first, second)):
+                found.setdefault(old, set()).add(new)
+    return {old: min(new) for old, new in found.items() if len(new) == 1}
 
 
 def provider_versions():

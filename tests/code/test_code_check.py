@@ -18,6 +18,8 @@ from airshift.code import requirements
 from airshift.code.check import CheckOptions, check_project
 from airshift.code.findings import Severity
 from airshift.code.import_check import import_errors
+from airshift.code.moves import moves_for
+from airshift.code.target import parse_target
 from airshift.code.upgrade import upgrade_project
 from airshift.errors import AirshiftError
 
@@ -256,3 +258,13 @@ def test_dagbag_sees_the_folder_as_the_scheduler_does(tmp_path: Path) -> None:
     assert errors == {tmp_path / "one" / "dags": set(), tmp_path / "two" / "dags": set()}
     report = check_project(str(tmp_path / "one"), "3.3.2", CheckOptions(resolve=False))
     assert not [f for f in report.findings if f.rule == "AS200"]
+
+
+def test_pre_release_targets_are_known_by_name_and_minor() -> None:
+    """3.4 has only a pre-release so far: ``--target 3.4`` means it and says so; it has its own
+    move table (generated from the 3.4.0b2 runtime), not 3.3.2's."""
+    assert parse_target("3.4.0b2").version == "3.4.0b2"
+    minor = parse_target("3.4")
+    assert minor.version == "3.4.0b2" and "3.4.0b2" in minor.note
+    assert minor.major == 3 and minor.at_least("3.3.2")
+    assert moves_for(minor).table == "3.4.0b2"

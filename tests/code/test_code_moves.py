@@ -85,3 +85,65 @@ def test_committed_tables_match_the_runtimes(table: Path) -> None:
     assert json.loads(signatures.read_text()) == json.loads(built)
     result = gen_moves.verify(gen_moves.runtime(table.stem), table)
     assert result["unchecked"] == 0 and result["problems"] == {}
+
+
+SENTINEL_CODE = """
+from airflow.utils.types import NOTSET
+from airflow.utils.context import context_merge
+
+
+def run(value=NOTSET, **context):
+    context_merge(context, extra=1)
+    return value is NOTSET, context
+"""
+# What the code must still mean, asked of the runtime it runs in: the sentinel is the one
+# Airflow's own ``Param(default=...)`` uses, ``x is NOTSET`` tells "not given" from a value,
+# and ``context_merge`` merges into the context it is given.
+SENTINEL_PROBE = """
+import inspect, json
+try:
+    from airflow.sdk import Param
+except ImportError:
+    from airflow.models.param import Param
+default = inspect.signature(Param.__init__).parameters["default"].default
+print(json.dumps({
+    "param_default_is_notset": default is NOTSET,
+    "run()": run(a=0)[0],
+    "run(None)": run(None)[0],
+    "merged": run(a=0)[1],
+}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", [t.stem for t in TABLES if not t.stem.startswith("2.")])
+def test_notset_and_context_merge_mean_the_same_after_the_fix(target: str, tmp_path: Path) -> None:
+    """The AS105 fix, run for real: the original code in Airflow 2.10.5 and the fixed code in
+    the target behave the same (the unfixed code in the target does not: there ``NOTSET`` is
+    the class, so ``run()`` says a value was given, and ``context_merge`` is a module)."""
+    from airshift.code.rules import RuleContext, apply_fixes
+
+    fixed = apply_fixes(SENTINEL_CODE, RuleContext(parse_target(target), "dag"))
+    assert (
+        fixed != SENTINEL_CODE
+        and apply_fixes(fixed, RuleContext(parse_target(target), "dag")) == fixed
+    )
+
+    def behaviour(version: str, code: str) -> dict:
+        script = tmp_path / f"probe_{version}.py"
+        script.write_text(code + SENTINEL_PROBE)
+        proc = airflow_env.ensure(version).run(["python", str(script)], home=tmp_path / version)
+        return json.loads(proc.stdout.strip().splitlines()[-1])
+
+    expected = {
+        "param_default_is_notset": True,
+        "run()": True,
+        "run(None)": False,
+        "merged": {"a": 0, "extra": 1},
+    }
+    assert behaviour("2.10.5", SENTINEL_CODE) == expected
+    assert behaviour(target, fixed) == expected
+    unfixed = airflow_env.ensure(target).run(
+        ["python", "-c", SENTINEL_CODE + SENTINEL_PROBE], home=tmp_path / "unfixed", check=False
+    )
+    assert unfixed.returncode != 0 or json.loads(unfixed.stdout.splitlines()[-1]) != expected

@@ -326,3 +326,30 @@ def test_unverified_moves_are_unsafe_fixes() -> None:
     assert apply_fixes(source, AF3) == source
     fixed = apply_fixes(source, AF3, unsafe=True)
     assert fixed != source and apply_fixes(fixed, AF3, unsafe=True) == fixed
+
+
+GKE_DELETE = """
+from airflow.providers.google.cloud.operators.kubernetes_engine import GKEDeleteClusterOperator
+GKEDeleteClusterOperator(task_id="delete", project_id="p", location="l", name="c")
+"""
+
+
+@pytest.mark.parametrize("target", ["3.3.2", "3.4.0b2"])
+def test_a_spelling_the_source_treated_as_the_new_argument_is_a_safe_rename(target: str) -> None:
+    """google 12.0.0's ``GKEDeleteClusterOperator`` did ``self.cluster_name = cluster_name or
+    name``; the provider released with Airflow 3 has only ``cluster_name``: the source code
+    itself says ``name=`` meant ``cluster_name=``, so the rename is safe (and idempotent)."""
+    ctx = RuleContext(parse_target(target), "dag")
+    source = _code(GKE_DELETE)
+    (finding,) = [f for f in check_source(source, "x.py", ctx).findings if f.rule == "AS160"]
+    assert finding.fix is Applicability.SAFE and "`cluster_name`" in finding.message
+    fixed = apply_fixes(source, ctx)
+    assert fixed == source.replace('name="c"', 'cluster_name="c"')
+    assert apply_fixes(fixed, ctx) == fixed
+
+
+def test_no_rename_onto_a_keyword_the_call_already_passes() -> None:
+    source = _code(GKE_DELETE).replace('name="c"', 'name="c", cluster_name="d"')
+    (finding,) = [f for f in check_source(source, "x.py", AF3).findings if f.rule == "AS160"]
+    assert finding.fix is None
+    assert apply_fixes(source, AF3, unsafe=True) == source

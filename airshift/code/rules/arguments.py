@@ -3,6 +3,8 @@ classes the target's providers no longer have (AS161)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import libcst as cst
 
 from airshift.code.findings import Applicability, Severity
@@ -23,12 +25,19 @@ UI_ONLY = {"default_view", "orientation"}
 
 
 def _removed_args(analysis: Analysis, ctx: RuleContext) -> list[tuple[cst.Arg, SignatureChange]]:
+    """Each argument a call passes that its class no longer accepts, with the class's change;
+    the change is narrowed to the call: a rename to a keyword the call already passes is no
+    rename here (the call would name it twice)."""
     found = []
     for call in analysis.nodes(cst.Call):
         names = analysis.names(call.func)
         change = change_for(names, ctx.target) if names else None
         if change is None:
             continue
+        passed = {a.keyword.value for a in call.args if a.keyword}
+        if passed & set(change.renamed.values()):
+            renamed = {k: v for k, v in change.renamed.items() if v not in passed}
+            change = replace(change, renamed=renamed)
         found += [(a, change) for a in call.args if a.keyword and a.keyword.value in change.removed]
     return found
 
@@ -40,7 +49,8 @@ def _applicability(arg: cst.Arg, change: SignatureChange) -> Applicability | Non
     new = change.renamed.get(arg.keyword.value)
     if new is None:
         return None
-    return Applicability.SAFE if new in change.required else Applicability.UNSAFE
+    proven = new in change.required or arg.keyword.value in change.aliases
+    return Applicability.SAFE if proven else Applicability.UNSAFE
 
 
 class RemovedArgumentRule(Rule):
@@ -51,9 +61,11 @@ class RemovedArgumentRule(Rule):
     arguments it accepts (along its MRO) with what the same class accepts on the target, both
     asked of the real runtimes with the same providers installed, and reports call sites that
     pass an argument that is gone. When exactly one argument the class gained shares a word
-    with the one that went (`execution_date` -> `logical_date`), it is a rename: the fix
-    renames the keyword; it is safe when the new argument is required on the target (the
-    call cannot work without it), unsafe otherwise. Arguments that only changed
+    with the one that went (`execution_date` -> `logical_date`), or when the source's own
+    constructor treated the two as one value (`cluster_name or name`), it is a rename: the
+    fix renames the keyword; it is safe when the new argument is required on the target (the
+    call cannot work without it) or the source treated both as one, unsafe otherwise, and
+    not offered when the call already passes the new one. Arguments that only changed
     how the UI drew the DAG (`default_view`, `orientation`) are dropped.
 
     ## Why is this bad?
