@@ -25,8 +25,15 @@ import urllib.parse
 import urllib.request
 from typing import Any
 
+from packaging.version import Version
+
 from airshift.agent.client import Environment
 from airshift.errors import AirshiftError
+
+# The oldest MWAA release whose constraints take ``airshift[agent]``: 2.7.2's pin pyarrow 11
+# (before the fix of CVE-2023-47248) and fsspec 2023.9.2 with aiobotocore 2.6.0, which no s3fs
+# fits (docs/agent.md, "Why MWAA 2.7.2 takes no agent").
+MWAA_OLDEST_AGENT = Version("2.8.1")
 
 
 def is_environment_url(location: str) -> bool:
@@ -90,6 +97,13 @@ def mwaa_environment(name: str, region: str | None, client: Any = None) -> Envir
     if env.get("Status") not in (None, "AVAILABLE"):
         raise AirshiftError(
             f"The MWAA environment {name} is {env['Status']}, not AVAILABLE: wait for it, then run again."
+        )
+    if Version(str(env["AirflowVersion"])) < MWAA_OLDEST_AGENT:
+        raise AirshiftError(
+            f"The MWAA environment {name} runs Airflow {env['AirflowVersion']}, whose constraints "
+            f"cannot take the airshift agent (it needs MWAA {MWAA_OLDEST_AGENT} or newer): upgrade "
+            f"it in place first (aws mwaa update-environment --name {name} --airflow-version "
+            "2.10.3), then add airshift[agent] to its requirements."
         )
     login = _aws(
         lambda: client.create_web_login_token(Name=name), name, "airflow:CreateWebLoginToken"

@@ -59,4 +59,8 @@ class ArrowReader:
         )
         self._cur.execute(sql)
         for batch in self._cur.fetch_record_batch():
-            yield batch.cast(schema)
+            # column by column: RecordBatch.cast is pyarrow 16+; MWAA 2.8.1-2.10.1 pin 14.0.2
+            arrays = [
+                col.cast(field.type) for col, field in zip(batch.columns, schema, strict=True)
+            ]
+            yield pa.RecordBatch.from_arrays(arrays, schema=schema)

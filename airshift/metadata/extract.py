@@ -263,8 +263,10 @@ def _redacted(batch: pa.RecordBatch, spec: TableSpec, redactor) -> pa.RecordBatc
     log's ``extra``: Airflow 2's CLI logged the secrets it was given there)."""
     if not redactor.values:
         return batch
+    columns = batch.columns
     for name in spec.redact:
         i = batch.schema.get_field_index(name)
         if i >= 0:
-            batch = batch.set_column(i, name, redactor.redact(batch.column(i)))
-    return batch
+            columns[i] = redactor.redact(columns[i])
+    # rebuilt: RecordBatch.set_column is pyarrow 16+; MWAA 2.8.1-2.10.1 pin 14.0.2
+    return pa.RecordBatch.from_arrays(columns, schema=batch.schema)

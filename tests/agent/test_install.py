@@ -7,31 +7,55 @@ package already there pinned, and, from the release's constraints file (Airflow'
 which MWAA's image copies), the pins of the packages airshift needs that Airflow itself
 does not install (the constraints pin Airflow's development tools too: ruff, uv). The
 install must succeed and leave every pinned package at its version; the plugin must then
-load in that Airflow; and where the constraints hold an older ruff, ``code check`` says
-it needs a newer one instead of failing on the way.
+load in that Airflow; the agent's export must run there, with those packages (the oldest
+pyarrow among them lacks methods newer ones have), and write to S3 an archive that this
+machine's ``inspect`` verifies; and where the constraints hold an older ruff, ``code check``
+says it needs a newer one instead of failing on the way.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
+import uuid
 
 import pytest
 from packaging.version import Version
 
 from airshift import tools
+from airshift.archive import sealed
 from tests.agent import envs
+from tests.agent.conftest import airshift
 from tests.realairflow.versions import AIRFLOW_3_4, MWAA_2X, MWAA_3X
 
 pytestmark = pytest.mark.slow
 
 # One release of each SQLAlchemy runs by default, the 2.x one among those whose
-# constraints pin a ruff and a uv older than airshift's commands use; every release with --full.
-DEFAULT = {"2.10.3", "3.3.1"}
-# Airflow 2.7.2's constraints pin pyarrow 11 and fsspec 2023.9: airshift needs pyarrow 14
-# (14.0.1 fixed CVE-2023-47248, arbitrary code run by reading an IPC/Parquet file) and the
-# fsspec of s3fs 2023.12. MWAA 2.7.2 environments take no agent; their database is read
-# through a 2.8.1+ upgrade of the environment, or directly.
-REFUSED = {"2.7.2": "its constraints pin pyarrow 11.0.0 and fsspec 2023.9.2"}
+# constraints pin a ruff and a uv older than airshift's commands use and the oldest pyarrow
+# (14.0.2: no RecordBatch.cast or set_column); every release with --full.
+DEFAULT = {"2.10.1", "3.3.1"}
+# Airflow 2.7.2's constraints pin pyarrow 11 and fsspec 2023.9.2: airshift needs pyarrow 14
+# (14.0.1 fixed CVE-2023-47248, arbitrary code run by reading an IPC/Parquet file). Lowering
+# that is not enough: the agent writes to S3 through s3fs, and no s3fs works with those
+# pins. Every s3fs since 2021.11 pins its own fsspec, and s3fs 2023.9.2 (fsspec's) needs
+# aiobotocore ~=2.5.4 where MWAA 2.7.2 pins 2.6.0 (and botocore 1.31.17 that urllib3 1.26).
+# Only s3fs 0.6.0 resolves, and its first call fails: aiobotocore 2 has no AioSession.
+# MWAA 2.7.2 environments take no agent (docs/agent.md, "Versions").
+REFUSED = {"2.7.2": "its constraints pin pyarrow 11.0.0, fsspec 2023.9.2 and aiobotocore 2.6.0"}
+
+# The agent's export as a job runs it (airshift.agent.runner): the request, the database
+# URL and the Fernet key on standard input, the library's one door, its summary on stdout.
+_EXPORT = """
+import json, sys
+from airshift.agent import library
+from airshift.agent.protocol import JobRequest
+from airshift.agent.runner import Recorder
+spec = json.load(sys.stdin)
+recorder = Recorder()
+job = JobRequest.from_body(spec["job"])
+summary = library.export(spec["db_url"], spec["fernet_key"], job, recorder, recorder.log)
+print(json.dumps(summary))
+"""
 
 
 def _param(version: str):
@@ -42,7 +66,9 @@ def _param(version: str):
 
 
 @pytest.mark.parametrize("version", [_param(v) for v in (*MWAA_2X, *MWAA_3X, AIRFLOW_3_4)])
-def test_agent_installs_without_changing_the_environment(version, tmp_path, agent_wheel):
+def test_agent_installs_without_changing_the_environment(
+    version, tmp_path, agent_wheel, clone_db, s3
+):
     env = envs.replica(version, tmp_path)
     extra = env.constrained
     proc = env.install(f"{agent_wheel}[agent]")
@@ -62,6 +88,21 @@ def test_agent_installs_without_changing_the_environment(version, tmp_path, agen
         capture_output=True, text=True, env=environ,
     )  # fmt: skip
     assert loads.returncode == 0, loads.stderr[-1500:]
+    source = clone_db(version, "postgresql", "light")
+    archive = f"s3://archives/install-{version}-{uuid.uuid4().hex[:8]}"
+    job = {"id": uuid.uuid4().hex, "kind": "export", "archive": archive,
+           "key": sealed.new_key_pair()[1]}  # fmt: skip
+    exported = subprocess.run(
+        [str(env.python), "-c", _EXPORT],
+        input=json.dumps({"job": job, "db_url": source.url, "fernet_key": source.fixture.fernet_key}),
+        capture_output=True, text=True, env={**environ, **s3}, timeout=600,
+    )  # fmt: skip
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    assert json.loads(exported.stdout)["rows"] > 0
+    inspected = airshift("inspect", archive, "--json", env=s3)
+    assert inspected.returncode == 0, inspected.stderr[-1500:]
+    rows = {t["name"]: t["rows"] for t in json.loads(inspected.stdout)["tables"]}
+    assert rows == json.loads(exported.stdout)["tables"] and rows["task_instance"] > 0
     if "ruff" in extra and Version(extra["ruff"]) < Version(tools.RUFF.minimum):
         (tmp_path / "dags").mkdir()
         (tmp_path / "dags" / "d.py").write_text("from airflow import DAG\n")
