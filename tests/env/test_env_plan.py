@@ -22,7 +22,6 @@ from botocore.validate import validate_parameters
 from typer.testing import CliRunner
 
 from airshift.cli import app
-from airshift.code.target import known_releases
 from airshift.env import model, offer
 from airshift.env.aws import Arn
 from airshift.env.configuration import Outcome
@@ -31,6 +30,7 @@ from airshift.env.plan import LOG_MODULES, Plan, PlanOptions, make_plan
 from airshift.env.secretsmanager import SecretsManagerTarget
 from airshift.env.source import Environment, read_environment
 from airshift.errors import AirshiftError
+from airshift.versions import known_releases
 from tests.env.conftest import DATA, SOURCES, TARGET, environment, stub_get
 
 NEW_NAME = {
