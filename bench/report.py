@@ -1,12 +1,13 @@
 """Turn a benchmark results file into the tables of docs/benchmarks.md.
 
-Why separate from the runner: the ratios against issue #6's targets are arithmetic on
+Why separate from the runner: the ratios against issues #6's and #17's targets are arithmetic on
 measurements taken in one run; keeping that arithmetic here lets anyone re-derive the
 published table from the JSON the runner wrote (``python -m bench.report results.json``).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -32,10 +33,13 @@ def steps_table(results: list[dict]) -> str:
 
 
 def targets_table(data: dict) -> str:
-    """Issue #6's targets, per size, as ratios of measures from the same run."""
+    """Issue #17's targets (and #6's merge-step one), per size, as ratios of measures from
+    the same run; then the linearity between sizes. A target with nothing measured for it
+    says so instead of being left out."""
     res = data["results"]
     lines = ["| size | target | measured | goal | met |", "|---|---|---:|---:|---|"]
-    for size in dict.fromkeys(r["size"] for r in res):
+    sizes = list(dict.fromkeys(r["size"] for r in res))
+    for size in sizes:
         floor_x = _find(res, size, "floor export")
         floor_l = _find(res, size, "floor load")
         aws_x = _find(res, size, "aws-sample export")
@@ -47,26 +51,62 @@ def targets_table(data: dict) -> str:
         same = _find(res, size, "airshift import (same version")
         imp = _find(res, size, "airshift import (upgraded archive")
 
-        def row(name: str, value: float, goal: str, ok: bool, size: str = size) -> None:
+        def row(name: str, value: float | None, goal: str, ok: bool, size: str = size) -> None:
+            if value is None:
+                lines.append(f"| {size} | {name} | not measured | {goal} | - |")
+                return
             lines.append(f"| {size} | {name} | {value:.2f} | {goal} | {'yes' if ok else 'NO'} |")
 
-        if floor_x and export:
-            v = export["rows_per_s"] / floor_x["rows_per_s"]
-            row("export rows/s / floor export rows/s", v, ">= 0.50", v >= 0.5)
-        if floor_l and imp and imp["phases"].get("merge"):
-            merge_rps = imp["rows"] / imp["phases"]["merge"]
-            v = merge_rps / floor_l["rows_per_s"]
-            row("merge-step rows/s / floor load rows/s (3.3.2 target)", v, ">= 0.50", v >= 0.5)
-        if copy and inplace and migrate:
-            v = migrate["seconds"] / (copy["seconds"] + inplace["seconds"])
-            row("migrate s / (copy + in-place db migrate) s", v, "<= 2.00", v <= 2)
-        if aws_x and aws_l and export and same:
-            v = (aws_x["seconds"] + aws_l["seconds"]) / (export["seconds"] + same["seconds"])
-            row("AWS-sample s / same-version airshift s", v, ">= 1.40", v >= 1.4)
+        v = (
+            migrate["seconds"] / (copy["seconds"] + inplace["seconds"])
+            if (copy and inplace and migrate)
+            else None
+        )
+        row("migrate s / (copy + in-place db migrate) s", v, "<= 1.00", v is not None and v <= 1)
+        v = export["rows_per_s"] / floor_x["rows_per_s"] if floor_x and export else None
+        row("export rows/s / pg_dump --data-only rows/s", v, ">= 0.90", v is not None and v >= 0.9)
+        v = (
+            (aws_x["seconds"] + aws_l["seconds"]) / (export["seconds"] + same["seconds"])
+            if (aws_x and aws_l and export and same)
+            else None
+        )
+        row("AWS-sample s / same-version airshift s", v, ">= 2.00", v is not None and v >= 2)
         peaks = [r["peak_rss_mb"] for r in res if r["size"] == size and "airshift" in r["name"]]
-        if peaks:
-            v = max(peaks)
-            row("peak RSS of an airshift process, MB", v, "< 300", v < 300)
+        v = max(peaks) if peaks else None
+        row("peak RSS of an airshift process, MB", v, "< 300", v is not None and v < 300)
+        row("disk per step (source, scratch, archive, target) / source", None, "< 2x", False)
+        v = None
+        if floor_l and imp and imp["phases"].get("merge"):
+            v = imp["rows"] / imp["phases"]["merge"] / floor_l["rows_per_s"]
+        row("(#6) merge-step rows/s / floor load rows/s", v, ">= 0.50", v is not None and v >= 0.5)
+    for small, big in itertools.pairwise(sizes):
+        rows = [_find(res, s, "") for s in (small, big)]
+        if not all(rows):
+            continue
+        row_ratio = rows[1]["rows"] / rows[0]["rows"]
+        for r in res:
+            if r["size"] != big or "airshift" not in r["name"]:
+                continue
+            before = next((x for x in res if x["size"] == small and x["name"] == r["name"]), None)
+            if before is None:
+                continue
+            v = r["seconds"] / before["seconds"] / row_ratio
+            name = f"{r['name']}: time ratio / row ratio ({row_ratio:.1f}x rows)"
+            lines.append(
+                f"| {small} -> {big} | {name} | {v:.2f} | 0.80-1.20 | "
+                f"{'yes' if 0.8 <= v <= 1.2 else 'NO'} |"
+            )
+    return "\n".join(lines)
+
+
+def phases_table(results: list[dict]) -> str:
+    """Where each airshift command's time went, as the command itself reported it (its
+    ``--json`` ``seconds``): Airflow's own migrations apart from airshift's steps."""
+    lines = ["| size | command | phase | seconds | share |", "|---|---|---|---:|---:|"]
+    for r in results:
+        for phase, seconds in (r.get("reported") or {}).items():
+            share = seconds / r["seconds"] if r["seconds"] else 0.0
+            lines.append(f"| {r['size']} | {r['name']} | {phase} | {seconds:.1f} | {share:.0%} |")
     return "\n".join(lines)
 
 
@@ -112,6 +152,8 @@ def main() -> None:
     print(steps_table(data["results"]))
     print()
     print(targets_table(data))
+    print()
+    print(phases_table(data["results"]))
     print()
     print(jobs_table(data["results"]))
     print()

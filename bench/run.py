@@ -41,7 +41,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from airshift import airflow_env, db
-from bench import generate
+from bench import generate, report
 from tests.realairflow import build
 
 SERVER = "postgresql://postgres@127.0.0.1:5432"
@@ -64,6 +64,8 @@ class Measure:
     command: str
     phases: dict[str, float] = field(default_factory=dict)
     timed_out: bool = False
+    # The command's own report of where its time went (``seconds`` of its --json output)
+    reported: dict[str, float] = field(default_factory=dict)
 
     @property
     def rows_per_s(self) -> float:
@@ -90,10 +92,11 @@ def run_measured(
     env: dict[str, str] | None = None,
     phases_file: Path | None = None,
     timeout: float | None = None,
-) -> tuple[float, float, float, dict[str, float], bool]:
+) -> tuple[float, float, float, dict[str, float], bool, dict[str, float]]:
     """Run ``cmd`` (a list, or a shell string for pipelines); returns seconds, own peak RSS
-    MB, largest-descendant peak RSS MB, the airshift step times (if ``phases_file``) and
-    whether it was interrupted (SIGINT, as an operator would) after ``timeout`` seconds."""
+    MB, largest-descendant peak RSS MB, the airshift step times (if ``phases_file``),
+    whether it was interrupted (SIGINT, as an operator would) after ``timeout`` seconds,
+    and the seconds per phase the command reported itself (``--json``'s ``seconds``)."""
     full_env = dict(os.environ if env is None else env)
     if phases_file is not None:
         phases_file.unlink(missing_ok=True)
@@ -159,7 +162,17 @@ def run_measured(
         for line in phases_file.read_text().splitlines():
             p = json.loads(line)
             steps[p["phase"]] = steps.get(p["phase"], 0.0) + p["end"] - p["start"]
-    return seconds, peak[0] / 1024, usage.ru_maxrss / 1024, steps, timed_out.is_set()
+    own = peak[0] / 1024
+    return seconds, own, usage.ru_maxrss / 1024, steps, timed_out.is_set(), _reported(out_chunks)
+
+
+def _reported(out_chunks: list[bytes]) -> dict[str, float]:
+    """The ``seconds`` an airshift command's ``--json`` report gives per phase, if any."""
+    try:
+        data = json.loads(b"".join(out_chunks) or b"{}")
+    except ValueError:
+        return {}
+    return data.get("seconds") or {} if isinstance(data, dict) else {}
 
 
 def _terminate_sessions() -> None:
@@ -243,13 +256,16 @@ def bench_size(
         name: str, cmd, env=None, timed_steps: bool = False, timeout: float | None = None
     ) -> Measure:
         log(f"[{size}] {name} ...")
-        s, own, tree, st, late = run_measured(cmd, env, phases if timed_steps else None, timeout)
+        s, own, tree, st, late, said = run_measured(
+            cmd, env, phases if timed_steps else None, timeout
+        )
         text = cmd if isinstance(cmd, str) else shlex.join(cmd)
-        m = Measure(size, name, s, rows, own, tree, text, st, late)
+        m = Measure(size, name, s, rows, own, tree, text, st, late, said)
         main_steps = {k: round(v, 1) for k, v in st.items() if not k.startswith("merge.")}
         log(
             f"[{size}] {name}: {s:.1f}s{' (INTERRUPTED at timeout)' if late else ''}, "
             f"{m.rows_per_s:,.0f} rows/s, {own:.0f} MB (tree {tree:.0f} MB) {main_steps or ''}"
+            + (f"\n    reported by the command: {said}" if said else "")
         )
         out.append(m)
         return m
@@ -266,6 +282,7 @@ def bench_size(
         return build.clone(fixture, name).replace("postgresql+psycopg://", "postgresql://")
 
     airshift = [py, "-m", "bench.phased"]
+    said = ["--json"]  # each command's report, for the seconds it gives per phase
     jobs = [int(j) for j in opts.jobs.split(",")]
     main_jobs = ["--jobs", str(jobs[-1])]
     a2, a3 = work / "archive2", work / "archive3"
@@ -273,7 +290,7 @@ def bench_size(
 
     def import_cmd(archive: Path, target: str, target_key: str, *extra: str) -> list[str]:
         keys = ["--archive-key", akey, "--target-fernet-key", target_key]
-        return [*airshift, "import", str(archive), target, *keys, *main_jobs, *extra]
+        return [*airshift, "import", str(archive), target, *keys, *main_jobs, *said, *extra]
 
     def measure_import(name: str, archive: Path, fixture: build.Fixture) -> None:
         """Into a fresh copy of ``fixture``, with a scratch database of its own."""
@@ -300,6 +317,7 @@ def bench_size(
             "--no-pause",
             "--scratch-url",
             empty(f"scratch_{target}"),
+            *said,
             *extra,
         ]
 
@@ -365,6 +383,7 @@ def bench_size(
                     "--scratch-url",
                     empty("scratch_up"),
                     *main_jobs,
+                    *said,
                 ],
                 timed_steps=True,
             )
@@ -515,17 +534,17 @@ def main(argv: list[str] | None = None) -> None:
             results += res
     info["loadavg_end"] = os.getloadavg()
     print(table(results))
+    data = {"machine": info, "counts": all_counts, "results": [_as_json(m) for m in results]}
+    print()
+    print(report.targets_table(data))
+    print()
+    print(report.phases_table(data["results"]))
     if a.out:
-        a.out.write_text(
-            json.dumps(
-                {
-                    "machine": info,
-                    "counts": all_counts,
-                    "results": [asdict(m) | {"rows_per_s": m.rows_per_s} for m in results],
-                },
-                indent=1,
-            )
-        )
+        a.out.write_text(json.dumps(data, indent=1))
+
+
+def _as_json(m: Measure) -> dict:
+    return asdict(m) | {"rows_per_s": m.rows_per_s}
 
 
 if __name__ == "__main__":

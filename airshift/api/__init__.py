@@ -294,11 +294,14 @@ def _transfer(
         pause=pause_source,
         jobs=settings.jobs,
     )
+    started = time.monotonic()
     extract.export(source, archived, progress)
+    exported = time.monotonic() - started
     log(f"exported to {where}")
     reader = ArchiveReader(where)
     out = SecretsOut.ready(secrets_to, reader, settings.archive_key, opts.on_conflict)
     result = importer.import_archive(reader, target, settings, progress, log=log)
+    result.seconds = {"export": round(exported, 3), **result.seconds}
     return result, out.write(opts.dry_run, log) if out else None
 
 

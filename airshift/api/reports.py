@@ -153,6 +153,7 @@ class UpgradeReport(_Quiet):
             f"({r.target_revision}): {self.out}"
         )
         console.render_losses(self.as_dict())
+        console.render_seconds(self.as_dict())
 
 
 @dataclass

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,6 +41,18 @@ LAST_2X_HEAD = "5f2621c13b39"
 # way 3.4 did: merged with older facts, its task instances could be left out while the
 # import still succeeded, so it is refused until its tables are known.
 NEWEST_MERGEABLE_HEAD = "9cffe90fa0c0"
+
+
+# The steps an import or upgrade reports its time for, in the order they run.
+PHASES = {
+    "export": "source rows read into the archive (airshift; `migrate` only)",
+    "scratch_build": "empty scratch schema built at the archive's revision (Airflow's CLI)",
+    "scratch_load": "archive rows loaded into the scratch (airshift)",
+    "between_majors": "2.x -> 3.x: task_fail kept as history, losses counted (airshift)",
+    "airflow_migrations": "Airflow's own `db migrate` on the scratch",
+    "read_back": "upgraded rows written as the new archive (airshift)",
+    "merge": "merged into the target in one transaction (airshift)",
+}
 
 
 @dataclass
@@ -82,6 +95,19 @@ class ImportResult:
     pause_states: dict[str, bool] = field(default_factory=dict)
     # custom FAB roles the archive holds (not imported: re-create them), with permissions
     custom_roles: dict[str, list[str]] = field(default_factory=dict)
+    # Wall seconds per step (``PHASES``): what is Airflow's own migration time and what
+    # is airshift's, in every report (issue #17).
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def timed(self, phase: str) -> Iterator[None]:
+        """Add the wall time of the block to ``phase`` (also when it fails)."""
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            spent = time.monotonic() - t0
+            self.seconds[phase] = round(self.seconds.get(phase, 0.0) + spent, 3)
 
     def as_dict(self) -> dict:
         d = {k: v for k, v in self.__dict__.items() if k != "merge"}
@@ -134,18 +160,20 @@ def upgraded_scratch(
         log(f"building a scratch database at {versions.describe(src_rev).label}")
         # a template is a database of its own: never for a scratch that is a schema
         template = None if opts.scratch_in_target else opts.scratch_template
-        scratch.build_or_copy(src_rev, surl, homep, template, log=log)
+        with report.timed("scratch_build"):
+            scratch.build_or_copy(src_rev, surl, homep, template, log=log)
         sdb = AirflowDB.open(surl)
         try:
-            loaded = scratch.load_archive(
-                reader,
-                sdb,
-                opts.archive_key,
-                opts.target_fernet_key,
-                progress,
-                skip_secrets=opts.skip_secrets,
-                jobs=opts.jobs,
-            )
+            with report.timed("scratch_load"):
+                loaded = scratch.load_archive(
+                    reader,
+                    sdb,
+                    opts.archive_key,
+                    opts.target_fernet_key,
+                    progress,
+                    skip_secrets=opts.skip_secrets,
+                    jobs=opts.jobs,
+                )
             report.loaded, report.not_loaded = loaded.loaded, loaded.not_loaded
             audited = {n: scratch.max_id(sdb, n) for n, s in TABLES.items() if s.cli_audit}
             if sdb.revision.major < 3 <= versions.describe(target_rev).major:
@@ -153,7 +181,8 @@ def upgraded_scratch(
             if sdb.revision.revision != target_rev:
                 release = _release_for(target_rev)
                 log(f"upgrading the scratch database with Airflow {release}'s own migrations")
-                sdb = _migrated(sdb, release, target_rev, homep, log)
+                with report.timed("airflow_migrations"):
+                    sdb = _migrated(sdb, release, target_rev, homep, log)
             # Airflow's CLI audits its own `db migrate` in the log table: not source history.
             for name, last_id in audited.items():
                 scratch.delete_newer(sdb, name, last_id)
@@ -200,7 +229,8 @@ def import_archive(
             for n in set(reader.manifest.tables) - set(rows.columns())
             if (reason := spec_of(n).no_secrets)
         }
-        report.merge = _merge_with_pause(reader, rows, target, opts, report, progress)
+        with report.timed("merge"):
+            report.merge = _merge_with_pause(reader, rows, target, opts, report, progress)
         return report
     with upgraded_scratch(
         reader, target.url, target.revision.revision, opts, report, progress, log
@@ -210,9 +240,10 @@ def import_archive(
             if opts.target_fernet_key and not opts.skip_secrets:
                 compare_secrets(sdb, target, opts.target_fernet_key, report.merge)
         else:
-            report.merge = _merge_with_pause(
-                reader, ScratchRows(sdb), target, opts, report, progress
-            )
+            with report.timed("merge"):
+                report.merge = _merge_with_pause(
+                    reader, ScratchRows(sdb), target, opts, report, progress
+                )
     return report
 
 
@@ -235,9 +266,12 @@ def upgrade_archive(
     report = _new_report(reader, target_rev)
     sealed = reader.manifest.secrets.get("mode") == "sealed" and not opts.skip_secrets
     opts.target_fernet_key = opts.archive_key if sealed else None
-    with upgraded_scratch(
-        reader, "sqlite:///upgrade", target_rev, opts, report, progress, log
-    ) as sdb:
+    with (
+        upgraded_scratch(
+            reader, "sqlite:///upgrade", target_rev, opts, report, progress, log
+        ) as sdb,
+        report.timed("read_back"),
+    ):
         result = export(
             sdb,
             ExportSettings(
@@ -279,17 +313,18 @@ def _prepare_2x_for_3(
     if sdb.revision.revision != LAST_2X_HEAD:
         release = _release_for(LAST_2X_HEAD)
         log(f"upgrading the scratch database to the last 2.x schema with Airflow {release}")
-        sdb = _migrated(sdb, release, LAST_2X_HEAD, home, log)
-    with sdb.engine.begin() as conn:
-        report.improvements["task_instance_history_from_task_fail"] = losses.task_fail_to_history(
-            conn, sdb
-        )
-    if opts.convert_pickled:
-        report.improvements["pickled_xcoms_converted"] = losses.convert_pickled_xcoms(
-            sdb, sdb.url, home, _release_for(LAST_2X_HEAD)
-        )
-    with sdb.engine.connect() as conn:
-        issues = migration_issues(sdb, conn)
+        with report.timed("airflow_migrations"):
+            sdb = _migrated(sdb, release, LAST_2X_HEAD, home, log)
+    with report.timed("between_majors"):
+        with sdb.engine.begin() as conn:
+            kept = losses.task_fail_to_history(conn, sdb)
+        report.improvements["task_instance_history_from_task_fail"] = kept
+        if opts.convert_pickled:
+            report.improvements["pickled_xcoms_converted"] = losses.convert_pickled_xcoms(
+                sdb, sdb.url, home, _release_for(LAST_2X_HEAD)
+            )
+        with sdb.engine.connect() as conn:
+            issues = migration_issues(sdb, conn)
     report.losses = losses.describe_losses(
         issues, converted=report.improvements.get("pickled_xcoms_converted", 0)
     )

@@ -26,6 +26,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from airshift.metadata.importer import PHASES
 from airshift.report import html
 
 if TYPE_CHECKING:
@@ -219,6 +220,14 @@ def render_import(data: dict[str, Any]) -> None:
         for sample in t.get("samples", []):
             if "'conflict'" in sample:  # rows the target already has are counted, not listed
                 out.print(f"[yellow]{name} conflict:[/] {sample}")
+    render_seconds(data)
+
+
+def render_seconds(data: dict[str, Any]) -> None:
+    """Where the time went, step by step: Airflow's own migrations apart from airshift's."""
+    spent = data.get("seconds") or {}
+    for phase, seconds in spent.items():
+        out.print(f"[dim]{seconds:8.1f} s  {PHASES.get(phase, phase)}[/]", highlight=False)
 
 
 def render_custom_roles(data: dict[str, Any]) -> None:
