@@ -24,7 +24,7 @@ from packaging.version import InvalidVersion, Version
 from sqlalchemy.engine import make_url
 
 from airshift import backends
-from airshift.errors import AirshiftError
+from airshift.errors import AirflowCommandFailed, AirshiftError
 from airshift.runtimes import releases, venv
 
 Log = Callable[[str], object]
@@ -143,8 +143,9 @@ class AirflowEnv:
         )
         if check and proc.returncode != 0:
             tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
-            raise AirshiftError(
-                f"Airflow {self.version} failed running `{' '.join(args)}` (exit {proc.returncode}):\n{tail}"
+            raise AirflowCommandFailed(
+                f"Airflow {self.version} failed running `{' '.join(args)}` (exit {proc.returncode}):\n{tail}",
+                f"{proc.stdout}\n{proc.stderr}",
             )
         return proc
 

@@ -34,6 +34,15 @@ class AirshiftError(Exception):
             self.exit_code = exit_code
 
 
+class AirflowCommandFailed(AirshiftError):
+    """An Airflow CLI command airshift ran failed; ``output`` is all it said (the message
+    keeps only its tail)."""
+
+    def __init__(self, message: str, output: str) -> None:
+        super().__init__(message)
+        self.output = output
+
+
 class UnreachableDatabase(AirshiftError):
     """The database cannot be opened: no server answers, credentials are refused, no file."""
 

@@ -12,6 +12,8 @@ import json
 import sys
 from pathlib import Path
 
+from airshift.metadata.importer import PHASES
+
 
 def _find(results: list[dict], size: str, prefix: str) -> dict | None:
     return next((r for r in results if r["size"] == size and r["name"].startswith(prefix)), None)
@@ -104,7 +106,12 @@ def phases_table(results: list[dict]) -> str:
     ``--json`` ``seconds``): Airflow's own migrations apart from airshift's steps."""
     lines = ["| size | command | phase | seconds | share |", "|---|---|---|---:|---:|"]
     for r in results:
-        for phase, seconds in (r.get("reported") or {}).items():
+        said = r.get("reported") or {}
+        if not said:
+            continue
+        rest = r["seconds"] - sum(said.values())
+        ordered = [(p, said[p]) for p in PHASES if p in said]
+        for phase, seconds in [*ordered, ("rest: process start, inspection, pause", rest)]:
             share = seconds / r["seconds"] if r["seconds"] else 0.0
             lines.append(f"| {r['size']} | {r['name']} | {phase} | {seconds:.1f} | {share:.0%} |")
     return "\n".join(lines)

@@ -135,6 +135,10 @@ class Backend(abc.ABC):
             "(`--upgrade-in here`)."
         )
 
+    def scratch_session(self, url: str) -> str:
+        """``url`` with the session settings a disposable scratch database may run with."""
+        return url
+
     def db_migrate(self, env: AirflowEnv, args: list[str], url: str, home: Path) -> None:
         """Run ``env``'s ``airflow db migrate ARGS`` on ``url``."""
         env.run(["db", "migrate", *args], home=home, db_url=url)
@@ -205,8 +209,12 @@ class Backend(abc.ABC):
         )
 
     @contextlib.contextmanager
-    def bulk_load(self, engine: sa.Engine, tables: list[sa.Table]) -> Iterator[None]:
-        """Around loading rows with explicit ids into a private database's ``tables``."""
+    def bulk_load(
+        self, engine: sa.Engine, tables: list[sa.Table], unlogged: list[str]
+    ) -> Iterator[None]:
+        """Around loading rows with explicit ids into a private database's ``tables``;
+        those named in ``unlogged`` may be written without durability where the backend
+        can (a scratch is disposable)."""
         yield
 
     # -- the merge's temporary tables ------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import quote, urlencode
 
 import pyarrow as pa
 import sqlalchemy as sa
@@ -35,7 +36,7 @@ def arrow_reader(conn: sa.Connection, snapshot: str | None = None) -> Iterator[A
         return
     import adbc_driver_postgresql.dbapi as adbc
 
-    url = conn.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    url = libpq_uri(conn.engine.url)
     with adbc.connect(url) as aconn:
         cur = aconn.cursor()
         # Batches of ~4 MB (the driver's default is 16 MB): memory stays flat with --jobs.
@@ -46,6 +47,15 @@ def arrow_reader(conn: sa.Connection, snapshot: str | None = None) -> Iterator[A
             yield ArrowReader(cur)
         finally:
             aconn.rollback()
+
+
+def libpq_uri(url: sa.URL) -> str:
+    """``url`` as libpq reads a URI: SQLAlchemy writes a space in the query as "+" (form
+    encoding), which libpq takes literally, so options holding several settings (a
+    scratch's session) are written with %20."""
+    base = url.set(drivername="postgresql", query={}).render_as_string(hide_password=False)
+    query = urlencode(url.query, doseq=True, quote_via=quote)
+    return f"{base}?{query}" if query else base
 
 
 class ArrowReader:

@@ -35,6 +35,20 @@ _INDEXES = (
 )
 
 
+# Tables of the current schema that no other table's foreign key references, still logged.
+_LEAVES = (
+    "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' AND c.relpersistence = 'p' "
+    "AND c.relnamespace = current_schema()::regnamespace AND "
+    + _IN_TABLES.format(rel="c.oid")
+    + " AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.contype = 'f' "
+    "AND k.confrelid = c.oid AND k.conrelid <> c.oid)"
+)
+_UNLOGGED = (
+    "SELECT c.relname FROM pg_class c WHERE c.relkind = 'r' AND c.relpersistence = 'u' "
+    "AND c.relnamespace = current_schema()::regnamespace"
+)
+
+
 @dataclass
 class SetAside:
     """What ``set_aside`` dropped: enough to re-create it exactly."""
@@ -67,3 +81,26 @@ def restore(conn: sa.Connection, aside: SetAside) -> None:
         conn.exec_driver_sql(definition)
     for table, name, definition in aside.fks:
         conn.exec_driver_sql(f"ALTER TABLE {table} ADD CONSTRAINT {name} {definition}")
+
+
+def unlog_leaves(conn: sa.Connection, tables: list[str]) -> list[str]:
+    """Make those of ``tables`` that no other table references UNLOGGED; their names.
+
+    Why: a scratch is disposable, and the write-ahead log is most of what a bulk load, an
+    index build and a migration's table rewrite cost on a logged table. Only leaves: a
+    logged table may not reference an unlogged one, and Airflow's migrations create
+    logged tables that reference the tables others already reference (``dag_run``,
+    ``task_instance``); a leaf that a later migration makes referenced is the job of
+    ``log_all``."""
+    leaves = list(conn.execute(sa.text(_LEAVES), {"tables": list(tables)}).scalars())
+    for name in leaves:
+        conn.exec_driver_sql(f'ALTER TABLE "{name}" SET UNLOGGED')
+    return leaves
+
+
+def log_all(conn: sa.Connection) -> list[str]:
+    """Make every UNLOGGED table of the current schema logged again (rewrites them)."""
+    names = list(conn.execute(sa.text(_UNLOGGED)).scalars())
+    for name in names:
+        conn.exec_driver_sql(f'ALTER TABLE "{name}" SET LOGGED')
+    return names

@@ -14,20 +14,30 @@ import os
 import threading
 import uuid
 from collections.abc import Callable, Generator, Iterable, Iterator
+from pathlib import Path
 from queue import Full, Queue
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import sqlalchemy as sa
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 
 from airshift.backends import pg_arrow, pg_bulk
 from airshift.backends.base import Into, ServerBackend, safe_identifier
-from airshift.errors import AirshiftError
+from airshift.errors import AirflowCommandFailed, AirshiftError
+
+if TYPE_CHECKING:
+    from airshift.airflow_env import AirflowEnv
 
 T = TypeVar("T")
+# What a scratch's sessions run with, airshift's and Airflow's migrations' alike: it is
+# disposable, so a commit need not wait for the disk, and its index builds (the load's
+# restore, the migrations' CREATE INDEX) and the migrations' joins get room to sort.
+_SCRATCH_SESSION = "-c synchronous_commit=off -c maintenance_work_mem=256MB -c work_mem=64MB"
+# PostgreSQL's refusal of a logged table's foreign key to an unlogged one
+_REFERENCES_UNLOGGED = "constraints on permanent tables may reference only permanent tables"
 _LIST_SCHEMAS = "SELECT nspname FROM pg_namespace"
 _NULL = "\x01airshift:null"  # stands for NULL in key joins; no Airflow key holds it
 
@@ -88,6 +98,34 @@ class PostgreSQL(ServerBackend):
         finally:
             claims.dispose()
 
+    def scratch_session(self, url: str) -> str:
+        parsed = make_url(url)
+        given = parsed.query.get("options")
+        given = given if isinstance(given, str) else " ".join(given or ())
+        options = " ".join(filter(None, [given, _SCRATCH_SESSION]))
+        return parsed.update_query_dict({"options": options}).render_as_string(hide_password=False)
+
+    def db_migrate(self, env: AirflowEnv, args: list[str], url: str, home: Path) -> None:
+        """Airflow's migrations; when one of them made a logged table reference a table the
+        scratch load left UNLOGGED (``pg_bulk.unlog_leaves``), those tables are made logged
+        and the migrations go on from where they stopped (Airflow runs each migration in
+        its own transaction, so the one refused left nothing behind)."""
+        try:
+            super().db_migrate(env, args, url, home)
+        except AirflowCommandFailed as exc:
+            if _REFERENCES_UNLOGGED not in exc.output:
+                raise
+            parsed = make_url(url).set(drivername=self.driver)
+            engine = sa.create_engine(parsed, connect_args=self.connect_args(parsed))
+            try:
+                with engine.begin() as conn:
+                    logged = pg_bulk.log_all(conn)
+            finally:
+                engine.dispose()
+            if not logged:
+                raise
+            super().db_migrate(env, args, url, home)
+
     def create_sql(self, name: str, template: str | None) -> str:
         return super().create_sql(name, template) + (f' TEMPLATE "{template}"' if template else "")
 
@@ -139,12 +177,16 @@ class PostgreSQL(ServerBackend):
             return dcur.rowcount
 
     @contextlib.contextmanager
-    def bulk_load(self, engine: sa.Engine, tables: list[sa.Table]) -> Iterator[None]:
+    def bulk_load(
+        self, engine: sa.Engine, tables: list[sa.Table], unlogged: list[str]
+    ) -> Iterator[None]:
         """Foreign keys and plain indexes set aside for the load (``pg_bulk``): the
-        database is private, so nobody sees it without them meanwhile. Afterwards each
+        database is private, so nobody sees it without them meanwhile; of ``unlogged``,
+        the tables no other references are made UNLOGGED (``pg_bulk.unlog_leaves``). Afterwards each
         serial sequence moves past the ids loaded, and the planner gets statistics
         (Airflow's migrations query these tables next)."""
         with engine.begin() as conn:
+            pg_bulk.unlog_leaves(conn, unlogged)  # first: set_aside makes every table a leaf
             aside = pg_bulk.set_aside(conn)
         yield
         with engine.begin() as conn:

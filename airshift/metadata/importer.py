@@ -19,7 +19,7 @@ from pathlib import Path
 import pyarrow as pa
 import sqlalchemy as sa
 
-from airshift import airflow_env, versions
+from airshift import airflow_env, db, versions
 from airshift.archive import ArchiveReader, Manifest
 from airshift.choices import ExportSecrets, OnConflict, Unpause
 from airshift.errors import AirshiftError, TargetTooOld, UnknownRevision
@@ -149,14 +149,17 @@ def upgraded_scratch(
     report: ImportResult,
     progress: Progress,
     log: Log,
+    target_schema: sa.MetaData | None = None,
 ) -> Iterator[AirflowDB]:
-    """The archive's rows in a scratch database, migrated by Airflow to ``target_rev``."""
+    """The archive's rows in a scratch database, migrated by Airflow to ``target_rev``
+    (``target_schema``: the target's tables, where there is a target)."""
     src_rev = reader.manifest.source["alembic_revision"]
     with (
         scratch.scratch_database(target_url, opts.scratch_url, log, opts.scratch_in_target) as surl,
         tempfile.TemporaryDirectory() as home,
     ):
         homep = Path(home)
+        surl = db.backend_of(surl).scratch_session(surl)
         log(f"building a scratch database at {versions.describe(src_rev).label}")
         # a template is a database of its own: never for a scratch that is a schema
         template = None if opts.scratch_in_target else opts.scratch_template
@@ -173,6 +176,7 @@ def upgraded_scratch(
                     progress,
                     skip_secrets=opts.skip_secrets,
                     jobs=opts.jobs,
+                    keep_logged=None if target_schema is None else referenced(target_schema),
                 )
             report.loaded, report.not_loaded = loaded.loaded, loaded.not_loaded
             audited = {n: scratch.max_id(sdb, n) for n, s in TABLES.items() if s.cli_audit}
@@ -189,6 +193,16 @@ def upgraded_scratch(
             yield sdb
         finally:
             sdb.dispose()
+
+
+def referenced(schema: sa.MetaData) -> frozenset[str]:
+    """The tables of ``schema`` another table's foreign key points at."""
+    return frozenset(
+        fk.column.table.name
+        for t in schema.tables.values()
+        for fk in t.foreign_keys
+        if fk.column.table is not t
+    )
 
 
 def _new_report(reader: ArchiveReader, target_rev: str) -> ImportResult:
@@ -233,7 +247,7 @@ def import_archive(
             report.merge = _merge_with_pause(reader, rows, target, opts, report, progress)
         return report
     with upgraded_scratch(
-        reader, target.url, target.revision.revision, opts, report, progress, log
+        reader, target.url, target.revision.revision, opts, report, progress, log, target.metadata
     ) as sdb:
         if verify_only:
             report.merge = merge(ScratchRows(sdb), target, progress=progress, verify=True)

@@ -147,9 +147,11 @@ def load_archive(
     progress: Progress = NULL_PROGRESS,
     skip_secrets: bool = False,
     jobs: int = 1,
+    keep_logged: frozenset[str] | None = None,
 ) -> LoadReport:
     """Replace the scratch's rows with the archive's, parents before children, ``jobs``
-    tables at a time.
+    tables at a time. ``keep_logged``: tables the target's schema references, which the
+    load must not make UNLOGGED (``Backend.bulk_load``); None when that schema is unknown.
 
     Secrets are opened with the archive key and sealed with the target's Fernet key, so
     the scratch (on disk) never holds them in plaintext.
@@ -195,7 +197,11 @@ def load_archive(
     # indexes set aside (PostgreSQL), all of them can.
     backend = scratch.backend
     jobs = max(1, jobs) if backend.concurrent_writers else 1
-    with backend.bulk_load(scratch.engine, present), ThreadPoolExecutor(max_workers=jobs) as pool:
+    unlogged = [t.name for t in present if t.name not in (keep_logged or ())]
+    with (
+        backend.bulk_load(scratch.engine, present, unlogged),
+        ThreadPoolExecutor(max_workers=jobs) as pool,
+    ):
         levels = [present] if backend.sets_indexes_aside else fk_levels(present)
         for level in levels:
             big_first = sorted(level, key=lambda t: -reader.manifest.tables[t.name].rows)

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
+from airshift import versions
 from airshift.archive import ArchiveReader
 from airshift.backends import PostgreSQL
 from airshift.backends.base import Into
@@ -160,3 +161,45 @@ def test_ahead_hands_over_items_and_errors_and_stops_its_producer() -> None:
     stopped_at = len(produced)
     time.sleep(0.3)
     assert len(produced) == stopped_at <= 4
+
+
+def _persistence(url: str) -> dict[str, str]:
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        rows = conn.execute(
+            "SELECT relname, relpersistence FROM pg_class "
+            "WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace"
+        ).fetchall()
+    return dict(rows)
+
+
+def test_a_disposable_scratch_is_unlogged_and_airflow_still_migrates_it(clone_db, tmp_path) -> None:
+    """The scratch load makes the tables nobody references UNLOGGED (no write-ahead log
+    for a disposable database), keeps those it is told the target references logged, and
+    when one of Airflow's migrations makes a logged table reference an unlogged one (3.1's
+    ``hitl_detail_history`` -> ``task_instance_history``), the tables become logged and
+    the migrations go on."""
+    src = clone_db("2.10.5", "postgresql")
+    archive = tmp_path / "archive"
+    proc = airshift("export", src.url, "--to", str(archive), "--secrets", "skip", "--json")
+    assert proc.returncode == 0, proc.stderr
+    target = clone_db("2.10.5", "postgresql", "target")
+    reader = ArchiveReader(str(archive))
+    sdb = AirflowDB.open(target.url)
+    try:
+        keep = frozenset({"job"})
+        report = scratch.load_archive(reader, sdb, None, None, skip_secrets=True, keep_logged=keep)
+    finally:
+        sdb.dispose()
+    assert report.loaded["log"] > 0
+    before = _persistence(target.url)
+    leaves = {"log", "xcom", "rendered_task_instance_fields", "task_instance_history"}
+    assert {before[n] for n in leaves} == {"u"}
+    # referenced by another table, or by the target (as told): logged
+    assert {before[n] for n in ("dag_run", "task_instance", "dag", "job")} == {"p"}
+    scratch.migrate_to("3.3.2", versions.head_of("3.3.2") or "", target.url, tmp_path / "home")
+    after = _persistence(target.url)
+    assert "hitl_detail_history" in after
+    assert set(after.values()) == {"p"}
+    with psycopg.connect(target.url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        rev = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert rev == (versions.head_of("3.3.2"),)
