@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> None:
             def measure(name: str, *extra: str) -> dict:
                 log(f"{name} ...")
                 load = os.getloadavg()[0]
-                s, own, _, steps, _ = run_measured([*base, *extra], phases_file=phases)
+                s, own, _, steps, _, _ = run_measured([*base, *extra], phases_file=phases)
                 top = {k: round(v, 2) for k, v in steps.items() if not k.startswith("merge.")}
                 log(f"{name}: {s:.1f}s, {own:.0f} MB {top}")
                 results[name] = {"seconds": s, "peak_rss_mb": own, "steps": steps, "load": load}

@@ -76,16 +76,25 @@ def targets_table(data: dict) -> str:
         peaks = [r["peak_rss_mb"] for r in res if r["size"] == size and "airshift" in r["name"]]
         v = max(peaks) if peaks else None
         row("peak RSS of an airshift process, MB", v, "< 300", v is not None and v < 300)
-        row("disk per step (source, scratch, archive, target) / source", None, "< 2x", False)
+        v, said = None, "disk beyond the target / source (migrate: scratch peak + archive)"
+        if migrate and migrate.get("disk_mb"):
+            d = migrate["disk_mb"]
+            arch = (export.get("disk_mb") or {}).get("archive", 0.0) if export else 0.0
+            v = (d["scratch"] + arch) / d["source"]
+            said += (
+                f"; MB: source {d['source']:.0f}, scratch {d['scratch']:.0f}, "
+                f"archive {arch:.0f}, target grew {d['target']:.0f}"
+            )
+        row(said, v, "< 2.00", v is not None and v < 2)
         v = None
         if floor_l and imp and imp["phases"].get("merge"):
             v = imp["rows"] / imp["phases"]["merge"] / floor_l["rows_per_s"]
         row("(#6) merge-step rows/s / floor load rows/s", v, ">= 0.50", v is not None and v >= 0.5)
     for small, big in itertools.pairwise(sizes):
-        rows = [_find(res, s, "") for s in (small, big)]
-        if not all(rows):
+        first, last = _find(res, small, ""), _find(res, big, "")
+        if first is None or last is None:
             continue
-        row_ratio = rows[1]["rows"] / rows[0]["rows"]
+        row_ratio = last["rows"] / first["rows"]
         for r in res:
             if r["size"] != big or "airshift" not in r["name"]:
                 continue

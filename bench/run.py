@@ -25,6 +25,7 @@ table and written as JSON. Every database it makes is named ``bench_*`` and drop
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -38,6 +39,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import psycopg
 from cryptography.fernet import Fernet
 
 from airshift import airflow_env, db
@@ -66,6 +68,8 @@ class Measure:
     timed_out: bool = False
     # The command's own report of where its time went (``seconds`` of its --json output)
     reported: dict[str, float] = field(default_factory=dict)
+    # Disk the step needed, MB: source, scratch (its peak), archive, target (its growth)
+    disk_mb: dict[str, float] = field(default_factory=dict)
 
     @property
     def rows_per_s(self) -> float:
@@ -175,6 +179,48 @@ def _reported(out_chunks: list[bytes]) -> dict[str, float]:
     return data.get("seconds") or {} if isinstance(data, dict) else {}
 
 
+@dataclass
+class Disk:
+    """What to measure the disk use of around one command (database names, a folder)."""
+
+    scratch: str | None = None  # a database whose peak size is polled while it runs
+    archive: Path | None = None  # a folder whose size is taken afterwards
+    target: str | None = None  # a database whose growth is taken
+
+
+def _db_mb(name: str) -> float:
+    with psycopg.connect(url(name), autocommit=True) as conn:
+        row = conn.execute("SELECT pg_database_size(%s)", [name]).fetchone()
+    return (row[0] if row else 0) / 1e6
+
+
+def _dir_mb(path: Path) -> float:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
+
+
+class _PeakSize:
+    """The largest size a database reached while a command ran (polled every 0.5 s):
+    the scratch grows with the load, Airflow's migrations and their rewrites."""
+
+    def __init__(self, name: str | None) -> None:
+        self.name, self.peak = name, 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+
+    def _poll(self) -> None:
+        while self.name and not self._done.wait(0.5):
+            with contextlib.suppress(psycopg.Error):
+                self.peak = max(self.peak, _db_mb(self.name))
+
+    def __enter__(self) -> _PeakSize:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+
 def _terminate_sessions() -> None:
     """End every server session on this run's work databases."""
     subprocess.run(
@@ -183,6 +229,10 @@ def _terminate_sessions() -> None:
          f"WHERE datname LIKE '{WORK}%'"],
         check=False, capture_output=True,
     )  # fmt: skip
+
+
+def _name(database_url: str) -> str:
+    return database_url.rsplit("/", 1)[1]
 
 
 def _drop(name: str) -> None:
@@ -243,6 +293,7 @@ def bench_size(
     src, gen_s = prepare_source(size, runs, opts.reuse, log)
     counts = generate.counts(url(src))
     rows = sum(counts.values())
+    src_mb = _db_mb(src)
     log(f"[{size}] source {src}: {counts} ({rows} history rows; generated in {gen_s:.0f}s)")
     fx2 = build.get_fixture(AIRFLOW_2, "postgresql")
     target3 = build.get_fixture(AIRFLOW_3, "postgresql", "target")
@@ -253,14 +304,27 @@ def bench_size(
     made: list[str] = []
 
     def measure(
-        name: str, cmd, env=None, timed_steps: bool = False, timeout: float | None = None
+        name: str,
+        cmd,
+        env=None,
+        timed_steps: bool = False,
+        timeout: float | None = None,
+        disk: Disk | None = None,
     ) -> Measure:
         log(f"[{size}] {name} ...")
-        s, own, tree, st, late, said = run_measured(
-            cmd, env, phases if timed_steps else None, timeout
-        )
+        disk = disk or Disk()
+        before = _db_mb(disk.target) if disk.target else 0.0
+        with _PeakSize(disk.scratch) as scratch:
+            s, own, tree, st, late, said = run_measured(
+                cmd, env, phases if timed_steps else None, timeout
+            )
         text = cmd if isinstance(cmd, str) else shlex.join(cmd)
         m = Measure(size, name, s, rows, own, tree, text, st, late, said)
+        if disk != Disk():
+            m.disk_mb = {"source": src_mb, "scratch": scratch.peak}
+            m.disk_mb["archive"] = _dir_mb(disk.archive) if disk.archive else 0.0
+            m.disk_mb["target"] = _db_mb(disk.target) - before if disk.target else 0.0
+            log(f"[{size}] {name}: disk MB { ({k: round(v) for k, v in m.disk_mb.items()}) }")
         main_steps = {k: round(v, 1) for k, v in st.items() if not k.startswith("merge.")}
         log(
             f"[{size}] {name}: {s:.1f}s{' (INTERRUPTED at timeout)' if late else ''}, "
@@ -296,30 +360,23 @@ def bench_size(
         """Into a fresh copy of ``fixture``, with a scratch database of its own."""
         tag = f"{fixture.version.replace('.', '')}_{len(out)}"
         target = fresh(f"target_{tag}", fixture)
-        scratch = ["--scratch-url", empty(f"scratch_{tag}")]
-        cmd = import_cmd(archive, target, fixture.fernet_key, *scratch)
-        measure(name, cmd, timed_steps=True, timeout=limit)
+        scratch = empty(f"scratch_{tag}")
+        cmd = import_cmd(archive, target, fixture.fernet_key, "--scratch-url", scratch)
+        disk = Disk(_name(scratch), None, _name(target))
+        measure(name, cmd, timed_steps=True, timeout=limit, disk=disk)
 
     def export_cmd(to: Path, *extra: str) -> list[str]:
         keys = ["--fernet-key", fx2.fernet_key, "--archive-key", akey]
         return [*airshift, "export", url(src), "--to", str(to), *keys, *extra]
 
-    def migrate_cmd(target: str, *extra: str) -> list[str]:
-        return [
-            *airshift,
-            "migrate",
-            url(src),
-            fresh(target, target3),
-            "--fernet-key",
-            fx2.fernet_key,
-            "--target-fernet-key",
-            target3.fernet_key,
-            "--no-pause",
-            "--scratch-url",
-            empty(f"scratch_{target}"),
-            *said,
-            *extra,
-        ]
+    def measure_migrate(name: str, target: str, *extra: str) -> None:
+        """Into a fresh copy of the 3.x target, with a scratch database of its own."""
+        into, scratch = fresh(target, target3), empty(f"scratch_{target}")
+        keys = ["--fernet-key", fx2.fernet_key, "--target-fernet-key", target3.fernet_key]
+        cmd = [*airshift, "migrate", url(src), into, *keys, "--no-pause"]
+        cmd += ["--scratch-url", scratch, *said, *extra]
+        disk = Disk(_name(scratch), None, _name(into))
+        measure(name, cmd, timed_steps=True, timeout=limit, disk=disk)
 
     try:
         if "floor" in steps:
@@ -366,7 +423,12 @@ def bench_size(
         if "airshift" in steps:  # shorthand for the three steps of the 2.x -> 3.x path
             steps |= {"upgrade", "import", "migrate"}
         if steps & {"upgrade", "import", "same", "export", "backends"}:
-            measure("airshift export", export_cmd(a2, *main_jobs), timed_steps=True)
+            measure(
+                "airshift export",
+                export_cmd(a2, *main_jobs),
+                timed_steps=True,
+                disk=Disk(archive=a2),
+            )
         if steps & {"upgrade", "import"}:
             measure(
                 f"airshift upgrade --to {AIRFLOW_3} (PostgreSQL scratch)",
@@ -386,16 +448,12 @@ def bench_size(
                     *said,
                 ],
                 timed_steps=True,
+                disk=Disk(f"{WORK}_scratch_up", a3),
             )
         if "import" in steps:
             measure_import(f"airshift import (upgraded archive -> {AIRFLOW_3} target)", a3, target3)
         if "migrate" in steps:
-            measure(
-                f"airshift migrate {AIRFLOW_2} -> {AIRFLOW_3}",
-                migrate_cmd("target2", *main_jobs),
-                timed_steps=True,
-                timeout=limit,
-            )
+            measure_migrate(f"airshift migrate {AIRFLOW_2} -> {AIRFLOW_3}", "target2", *main_jobs)
         if "same" in steps:
             target2 = build.get_fixture(AIRFLOW_2, "postgresql", "target")
             name = f"airshift import (same version, {AIRFLOW_2} -> {AIRFLOW_2} target)"
@@ -429,12 +487,7 @@ def bench_size(
                     timed_steps=True,
                 )
                 shutil.rmtree(d, ignore_errors=True)
-                measure(
-                    f"airshift migrate --jobs {j}",
-                    migrate_cmd(f"target_j{j}", "--jobs", str(j)),
-                    timed_steps=True,
-                    timeout=limit,
-                )
+                measure_migrate(f"airshift migrate --jobs {j}", f"target_j{j}", "--jobs", str(j))
     finally:
         for name in made:
             _drop(name)
@@ -534,11 +587,12 @@ def main(argv: list[str] | None = None) -> None:
             results += res
     info["loadavg_end"] = os.getloadavg()
     print(table(results))
-    data = {"machine": info, "counts": all_counts, "results": [_as_json(m) for m in results]}
+    measured = [_as_json(m) for m in results]
+    data = {"machine": info, "counts": all_counts, "results": measured}
     print()
     print(report.targets_table(data))
     print()
-    print(report.phases_table(data["results"]))
+    print(report.phases_table(measured))
     if a.out:
         a.out.write_text(json.dumps(data, indent=1))
 
