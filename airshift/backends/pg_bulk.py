@@ -98,9 +98,11 @@ def unlog_leaves(conn: sa.Connection, tables: list[str]) -> list[str]:
     return leaves
 
 
-def log_all(conn: sa.Connection) -> list[str]:
-    """Make every UNLOGGED table of the current schema logged again (rewrites them)."""
-    names = list(conn.execute(sa.text(_UNLOGGED)).scalars())
+def make_logged(conn: sa.Connection, named: set[str]) -> list[str]:
+    """Make the UNLOGGED tables among ``named`` logged again (each is rewritten), or every
+    UNLOGGED table of the current schema when none of ``named`` is one; their names."""
+    unlogged = list(conn.execute(sa.text(_UNLOGGED)).scalars())
+    names = [n for n in unlogged if n in named] or unlogged
     for name in names:
         conn.exec_driver_sql(f'ALTER TABLE "{name}" SET LOGGED')
     return names

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
+import re
 import threading
 import uuid
 from collections.abc import Callable, Generator, Iterable, Iterator
@@ -106,25 +107,28 @@ class PostgreSQL(ServerBackend):
         return parsed.update_query_dict({"options": options}).render_as_string(hide_password=False)
 
     def db_migrate(self, env: AirflowEnv, args: list[str], url: str, home: Path) -> None:
-        """Airflow's migrations; when one of them made a logged table reference a table the
-        scratch load left UNLOGGED (``pg_bulk.unlog_leaves``), those tables are made logged
-        and the migrations go on from where they stopped (Airflow runs each migration in
-        its own transaction, so the one refused left nothing behind)."""
-        try:
-            super().db_migrate(env, args, url, home)
-        except AirflowCommandFailed as exc:
-            if _REFERENCES_UNLOGGED not in exc.output:
-                raise
-            parsed = make_url(url).set(drivername=self.driver)
-            engine = sa.create_engine(parsed, connect_args=self.connect_args(parsed))
+        """Airflow's migrations; when one of them makes a logged table reference a table
+        the scratch load left UNLOGGED (``pg_bulk.unlog_leaves``), the tables its statement
+        references are made logged and the migrations go on from where they stopped
+        (Airflow runs each migration in its own transaction: the one refused left nothing
+        behind). Each retry makes at least one table logged, so the retries end."""
+        while True:
             try:
-                with engine.begin() as conn:
-                    logged = pg_bulk.log_all(conn)
-            finally:
-                engine.dispose()
-            if not logged:
-                raise
-            super().db_migrate(env, args, url, home)
+                super().db_migrate(env, args, url, home)
+                return
+            except AirflowCommandFailed as exc:
+                if _REFERENCES_UNLOGGED not in exc.output:
+                    raise
+                named = set(re.findall(r'REFERENCES\s+"?(\w+)"?', exc.output))
+                parsed = make_url(url).set(drivername=self.driver)
+                engine = sa.create_engine(parsed, connect_args=self.connect_args(parsed))
+                try:
+                    with engine.begin() as conn:
+                        logged = pg_bulk.make_logged(conn, named)
+                finally:
+                    engine.dispose()
+                if not logged:
+                    raise
 
     def create_sql(self, name: str, template: str | None) -> str:
         return super().create_sql(name, template) + (f' TEMPLATE "{template}"' if template else "")
