@@ -24,7 +24,8 @@ import time
 import psycopg
 
 # Named sizes from issue #6: runs per size (task instances follow the base's ratio, ~4.6/run).
-SIZES = {"tiny": 200, "small": 10_000, "medium": 100_000, "large": 400_000}
+# xlarge: 2.5x large (issue #17: every step linear in rows, memory flat, disk reported)
+SIZES = {"tiny": 200, "small": 10_000, "medium": 100_000, "large": 400_000, "xlarge": 1_000_000}
 
 # Tables whose rows belong to a run through (dag_id, run_id): cloned once per cloned run.
 RUN_CHILDREN = [
