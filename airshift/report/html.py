@@ -13,6 +13,8 @@ import datetime as dt
 from html import escape
 from typing import Any
 
+from airshift.metadata.importer import PHASES
+
 _STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;color:#1c2430;padding:0 1em}
 h1{font-size:1.6em;margin:0 0 .2em}h2{font-size:1.2em;margin:1.6em 0 .5em;border-bottom:1px solid #d5dae1}
@@ -201,6 +203,13 @@ def _imported(ident: str, heading: str, data: dict[str, Any], verify: bool = Fal
     if kept:
         items = "".join(f"<li>{escape(n)}: {v}</li>" for n, v in kept.items())
         parts.append(f"<h3>Kept by airshift</h3><ul>{items}</ul>")
+    spent = data.get("seconds") or {}
+    if spent:
+        items = "".join(
+            f'<li data-phase="{escape(p)}">{seconds:.1f} s: {escape(PHASES.get(p, p))}</li>'
+            for p, seconds in spent.items()
+        )
+        parts.append(f"<h3>Where the time went</h3><ul>{items}</ul>")
     left = {**(data.get("not_loaded") or {}), **merge.get("skipped_tables", {})}
     if left:
         items = "".join(

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import time
 
-from airshift.metadata.importer import PHASES
+from airshift.api.reports import ImportReport
+from airshift.metadata.importer import PHASES, ImportResult
+from airshift.report import html
 from tests.metadata.test_export import airshift
 
 
@@ -29,3 +31,12 @@ def test_upgrade_reports_seconds_per_phase(clone_db, tmp_path) -> None:
     proc = airshift("upgrade", str(archive), "--to", "3.3.2", "--out", str(tmp_path / "again"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert PHASES["airflow_migrations"] in proc.stdout
+
+
+def test_the_html_report_says_where_the_time_went() -> None:
+    result = ImportResult("5f2621c13b39", "1d8c2b1ea5e5", {}, {}, {})
+    with result.timed("airflow_migrations"):
+        time.sleep(0.01)
+    page = html.render(ImportReport(result).as_dict())
+    assert 'data-phase="airflow_migrations"' in page
+    assert PHASES["airflow_migrations"].replace("'", "&#x27;") in page
