@@ -160,11 +160,18 @@ CONSTRAINTS: dict[str, dict[str, str]] = {
 }
 
 
+# Packages Airflow itself installs that an MWAA image has at its constraints' version, not
+# at the release-date resolution of the cached runtime, where the agent's requirements
+# depend on the difference: MWAA 2.7.2 runs urllib3 1.26.17 (the runtime resolves 2.0.6),
+# and its pinned botocore 1.31.17 takes urllib3 < 1.27 only.
+IMAGE_PINS: dict[str, dict[str, str]] = {"2.7.2": {"urllib3": "1.26.17"}}
+
+
 @dataclass(frozen=True)
 class Replica:
-    """A copy of a release's runtime; ``before`` is its package list as the runtime has it;
-    ``pins`` pins those and ``constrained``, the release's constraints for packages airshift
-    needs that the runtime does not have."""
+    """A copy of a release's runtime; ``before`` is its package list as the runtime has it
+    (``IMAGE_PINS`` applied); ``pins`` pins those and ``constrained``, the release's
+    constraints for packages airshift needs that the runtime does not have."""
 
     version: str
     path: Path
@@ -197,7 +204,7 @@ class Replica:
 def replica(version: str, where: Path) -> Replica:
     runtime = airflow_env.ensure(version)
     stamp = json.loads((runtime.path / ".airshift-runtime.json").read_text())
-    before = {name: v for name, v in stamp["packages"].items()}
+    before = {name: v for name, v in stamp["packages"].items()} | IMAGE_PINS.get(version, {})
     where.mkdir(parents=True, exist_ok=True)
     pins = where / f"pins-{version}.txt"
     pins.write_text("".join(f"{n}=={v}\n" for n, v in sorted(before.items())))
