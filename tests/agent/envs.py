@@ -162,9 +162,14 @@ CONSTRAINTS: dict[str, dict[str, str]] = {
 
 # Packages Airflow itself installs that an MWAA image has at its constraints' version, not
 # at the release-date resolution of the cached runtime, where the agent's requirements
-# depend on the difference: MWAA 2.7.2 runs urllib3 1.26.17 (the runtime resolves 2.0.6),
-# and its pinned botocore 1.31.17 takes urllib3 < 1.27 only.
-IMAGE_PINS: dict[str, dict[str, str]] = {"2.7.2": {"urllib3": "1.26.17"}}
+# depend on the difference: the image's boto3 pins a botocore that takes only an older
+# urllib3 than the runtime resolves (2.7.2: botocore 1.31.17 takes < 1.27, the image has
+# 1.26.17, the runtime 2.0.6; 2.8.1: botocore 1.33.13 takes < 2.1, the image has 2.0.7,
+# the runtime 2.1.0). Elsewhere the runtime's urllib3 fits the image's botocore.
+IMAGE_PINS: dict[str, dict[str, str]] = {
+    "2.7.2": {"urllib3": "1.26.17"},
+    "2.8.1": {"urllib3": "2.0.7"},
+}
 
 
 @dataclass(frozen=True)
