@@ -107,8 +107,8 @@ class ArchiveWriter:
             used = not self.store.is_empty()
             if not used:
                 self.store.write_whole(INCOMPLETE, b"")
-        # Any store's failure (a full disk, an S3 endpoint that does not answer: botocore's
-        # errors are not OSErrors) is the location's, not a bug.
+        # Any store's failure (a full disk, an S3 endpoint that does not answer, an fsspec
+        # filesystem's own errors) is the location's, not a bug.
         except Exception as exc:
             reason = getattr(exc, "strerror", None) or exc
             raise AirshiftError(f"Cannot write to the archive location {url}: {reason}.") from None

@@ -113,5 +113,5 @@ def test_the_s3_store_keeps_the_archive_rules(aws) -> None:
     writer.abort()
     assert _s3_objects(client, "rules-aborted/") == {}
     # a bucket that does not exist: the location's error, not a traceback
-    with pytest.raises(AirshiftError, match="Cannot write to the archive location.*NoSuchBucket"):
+    with pytest.raises(AirshiftError, match=r"Cannot write to the archive location.*NoSuchBucket"):
         ArchiveWriter("s3://no-such-bucket/x")
