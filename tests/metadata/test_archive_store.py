@@ -6,6 +6,7 @@ aborted one is removed, no multipart upload left behind)."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import boto3
@@ -115,3 +116,15 @@ def test_the_s3_store_keeps_the_archive_rules(aws) -> None:
     # a bucket that does not exist: the location's error, not a traceback
     with pytest.raises(AirshiftError, match=r"Cannot write to the archive location.*NoSuchBucket"):
         ArchiveWriter("s3://no-such-bucket/x")
+
+
+def test_a_pyarrow_before_the_cve_fix_reads_no_archive_without_the_hotfix(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pyarrow < 14.0.1 (MWAA 2.7.2 pins 11.0.0) with no pyarrow-hotfix: refused, one
+    sentence saying why and what to install (test_install[2.7.2] reads with the hotfix)."""
+    _write(str(tmp_path / "a"))
+    monkeypatch.setattr(pa, "__version__", "11.0.0")
+    monkeypatch.setitem(sys.modules, "pyarrow_hotfix", None)  # import fails
+    with pytest.raises(AirshiftError, match=r"CVE-2023-47248.*pip install pyarrow-hotfix"):
+        ArchiveReader(str(tmp_path / "a"))
