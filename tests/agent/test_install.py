@@ -31,8 +31,9 @@ from tests.realairflow.versions import AIRFLOW_3_4, MWAA_2X, MWAA_3X
 pytestmark = pytest.mark.slow
 
 # One release of each SQLAlchemy runs by default, the 2.x one among those whose
-# constraints pin a ruff and a uv older than airshift's commands use and the oldest pyarrow
-# (14.0.2: no RecordBatch.cast or set_column); every release with --full.
+# constraints pin a ruff and a uv older than airshift's commands use, with pyarrow 14.0.2
+# (no RecordBatch.cast or set_column); every release with --full, 2.7.2 (pyarrow 11.0.0,
+# no RecordBatch.select; boto3 1.28.17) among them.
 DEFAULT = {"2.10.1", "3.3.1"}
 # MWAA 2.7.2's constraints pin pyarrow 11.0.0 (older than 14.0.1, which fixed
 # CVE-2023-47248: the agent's pyarrow-hotfix closes it), fsspec 2023.9.2 and boto3 1.28.17,
