@@ -211,6 +211,7 @@ def ensure(version: str, extras: Sequence[str] = (), log: Log = print) -> Airflo
                 exempt=venv.exempt_extras(extras),
                 log=log,
             )
+        venv.ensure_bytecode(path)
     return AirflowEnv(version, path)
 
 

@@ -68,6 +68,8 @@ def test_cold_runtime_is_pinned_and_works(version: str, fresh_cache, tmp_path: P
     assert str(env.path) == installed["path"]  # the command and the library agree
     stamp = venv.read(env.path).stamp
     assert stamp is not None and stamp["packages"]["apache-airflow"] == version
+    site = next((env.path / "lib").glob("python*/site-packages"))
+    assert stamp[venv.BYTECODE] and list((site / "airflow" / "__pycache__").glob("*.pyc"))
 
     home = tmp_path / "home"
     db = f"sqlite:///{tmp_path / 'airflow.db'}"
@@ -90,6 +92,25 @@ def test_cold_runtime_is_pinned_and_works(version: str, fresh_cache, tmp_path: P
     assert "pw-1" in shown.stdout
 
     assert _airshift("runtimes", "path", version, env=fresh_cache).stdout.strip() == str(env.path)
+
+
+def test_runtime_made_without_bytecode_is_compiled_once(tmp_path: Path) -> None:
+    """A runtime installed before runtimes carried their bytecode gets it on its next use:
+    with PYTHONDONTWRITEBYTECODE set (as here), every Airflow process compiled all its
+    modules again."""
+    runtime = tmp_path / "apache-airflow-9.9.9-x"
+    (runtime / "bin").mkdir(parents=True)
+    (runtime / "bin" / "python").symlink_to(sys.executable)
+    (runtime / "lib" / "pkg").mkdir(parents=True)
+    (runtime / "lib" / "pkg" / "mod.py").write_text("VALUE = 1\n")
+    (runtime / venv.STAMP).write_text(json.dumps({"version": "9.9.9", "packages": {}}))
+    venv.ensure_bytecode(runtime)
+    assert list((runtime / "lib" / "pkg" / "__pycache__").glob("mod.*.pyc"))
+    stamp = venv.read(runtime).stamp
+    assert stamp == {"version": "9.9.9", "packages": {}, venv.BYTECODE: True}
+    (runtime / "lib" / "pkg" / "__pycache__").rename(tmp_path / "moved")
+    venv.ensure_bytecode(runtime)  # marked: not compiled again
+    assert not (runtime / "lib" / "pkg" / "__pycache__").exists()
 
 
 def test_rule_is_part_of_the_name(monkeypatch: pytest.MonkeyPatch) -> None:
