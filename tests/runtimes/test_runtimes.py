@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from airshift import airflow_env
+from airshift.errors import AirshiftError
 from airshift.runtimes import releases, venv
 
 FERNET_KEY = "x2SDzGDu1Tw2-HEVmpRZTiAQ0wsFOJkpq89TZRwl0yo="  # a test key, not a secret
@@ -198,3 +199,20 @@ def test_wheelhouse_installs_with_no_index(fresh_cache, tmp_path: Path) -> None:
             extra_env={"AIRFLOW__CORE__FERNET_KEY": FERNET_KEY},
         ).stdout
     )
+
+
+def test_a_command_started_ahead_runs_when_told_and_never_when_not(tmp_path: Path) -> None:
+    """``AirflowEnv.ahead``: the real CLI, imported ahead, runs its command on ``run()``
+    (a failure reads as ``run``'s does); left unrun, it ends having touched nothing."""
+    env = airflow_env.ensure("3.3.2")
+    untouched = tmp_path / "untouched.db"
+    with env.ahead(["db", "migrate"], tmp_path / "h1", f"sqlite:///{untouched}") as ahead:
+        assert ahead.proc.poll() is None  # importing, or waiting for its turn
+    assert ahead.proc.returncode is not None and not untouched.exists()
+
+    with env.ahead(["version"], tmp_path / "h2", f"sqlite:///{tmp_path / 'v.db'}") as ahead:
+        assert ahead.run().stdout.strip().splitlines()[-1] == "3.3.2"
+
+    bad = env.ahead(["no-such-command"], tmp_path / "h3", f"sqlite:///{tmp_path / 'x.db'}")
+    with bad as ahead, pytest.raises(AirshiftError, match="failed running `no-such-command`"):
+        ahead.run()
