@@ -107,28 +107,32 @@ class PostgreSQL(ServerBackend):
         return parsed.update_query_dict({"options": options}).render_as_string(hide_password=False)
 
     def db_migrate(self, env: AirflowEnv, args: list[str], url: str, home: Path) -> None:
-        """Airflow's migrations; when one of them makes a logged table reference a table
-        the scratch load left UNLOGGED (``pg_bulk.unlog_leaves``), the tables its statement
-        references are made logged and the migrations go on from where they stopped
+        """Airflow's migrations, run again after each refusal ``mend_migration`` mends
         (Airflow runs each migration in its own transaction: the one refused left nothing
-        behind). Each retry makes at least one table logged, so the retries end."""
+        behind, and the next run starts from it). Each mend makes at least one table
+        logged, so the retries end."""
         while True:
             try:
                 super().db_migrate(env, args, url, home)
                 return
             except AirflowCommandFailed as exc:
-                if _REFERENCES_UNLOGGED not in exc.output:
+                if not self.mend_migration(url, exc):
                     raise
-                named = set(re.findall(r'REFERENCES\s+"?(\w+)"?', exc.output))
-                parsed = make_url(url).set(drivername=self.driver)
-                engine = sa.create_engine(parsed, connect_args=self.connect_args(parsed))
-                try:
-                    with engine.begin() as conn:
-                        logged = pg_bulk.make_logged(conn, named)
-                finally:
-                    engine.dispose()
-                if not logged:
-                    raise
+
+    def mend_migration(self, url: str, failed: AirflowCommandFailed) -> bool:
+        """When one of Airflow's migrations made a logged table reference a table the
+        scratch load left UNLOGGED (``pg_bulk.unlog_leaves``), make the tables its
+        statement references logged (all of them if it names none)."""
+        if _REFERENCES_UNLOGGED not in failed.output:
+            return False
+        named = set(re.findall(r'REFERENCES\s+"?(\w+)"?', failed.output))
+        parsed = make_url(url).set(drivername=self.driver)
+        engine = sa.create_engine(parsed, connect_args=self.connect_args(parsed))
+        try:
+            with engine.begin() as conn:
+                return bool(pg_bulk.make_logged(conn, named))
+        finally:
+            engine.dispose()
 
     def create_sql(self, name: str, template: str | None) -> str:
         return super().create_sql(name, template) + (f' TEMPLATE "{template}"' if template else "")
