@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -208,9 +209,79 @@ def _constraint_findings(parsed: RequirementsFile, target: Target) -> list[Findi
     return []
 
 
-def translated_constraint(parsed: RequirementsFile, target: Target) -> str | None:
-    """requirements.txt with the constraint URL moved to the target and Airflow core pins removed."""
-    lines = parsed.path.read_text(encoding="utf-8").splitlines()
+def listed(parsed: RequirementsFile | None) -> dict[str, Requirement]:
+    """The project's requirements by canonical name (none without a requirements.txt)."""
+    if parsed is None:
+        return {}
+    return {canonicalize_name(line.requirement.name): line.requirement for line in parsed.lines}
+
+
+def translated(
+    parsed: RequirementsFile | None,
+    target: Target,
+    added: Mapping[str, tuple[str, list[str]]],
+    unsafe: bool = False,
+) -> str | None:
+    """requirements.txt for the target: the constraint URL moved to the target, Airflow core
+    pins removed, and the ``added`` requirements (``provider_pins.needed``) written in, each
+    with a comment saying which classes need it. A provider the file pins to another release
+    is re-pinned only when ``unsafe`` (someone chose that release). None when nothing changes.
+    """
+    lines = parsed.path.read_text(encoding="utf-8").splitlines() if parsed else []
+    changed = parsed is not None and _translate_constraint(parsed, target, lines)
+    present: dict[str, Line] = (
+        {canonicalize_name(line.requirement.name): line for line in parsed.lines} if parsed else {}
+    )
+    pinned_any = False
+    for name, (requirement, classes) in sorted(added.items()):
+        wanted = Requirement(requirement)
+        line = present.get(name)
+        if line is not None and not _replaceable(line.requirement, wanted, unsafe):
+            continue
+        names = ", ".join(sorted({c.rpartition(".")[2] for c in classes}))
+        text = requirement
+        if line is not None:
+            extras = (
+                f"[{','.join(sorted(line.requirement.extras))}]" if line.requirement.extras else ""
+            )
+            text = f"{line.requirement.name}{extras}{wanted.specifier}"
+            lines[line.number - 1] = f"# replaced by airshift: {lines[line.number - 1]}"
+        lines.append(
+            f"{text}  # added by airshift: {names} need(s) it on Airflow {target.version} "
+            "(verified to install and import there)"
+        )
+        pinned_any = pinned_any or bool(wanted.specifier)
+        changed = True
+    if pinned_any and parsed and parsed.constraint and "no-providers" not in parsed.constraint[1]:
+        index = parsed.constraint[0] - 1
+        lines[index] = _NO_PROVIDERS.sub(r"/constraints-no-providers-\1", lines[index])
+        lines.insert(
+            index,
+            "# airshift: Airflow's constraints without providers, since the full ones pin "
+            "every provider to the release that came with Airflow and would overrule the pin",
+        )
+    return "\n".join(lines) + "\n" if changed else None
+
+
+_NO_PROVIDERS = re.compile(r"/constraints-(\d+\.\d+\.txt)")
+
+
+def _replaceable(current: Requirement, wanted: Requirement, unsafe: bool) -> bool:
+    """Whether a line for the same provider is replaced: not when it already allows only
+    the wanted release (or any release, when no pin is wanted); a line pinning another release
+    exactly only with ``unsafe``."""
+    if not wanted.specifier:
+        return False
+    version = next(iter(wanted.specifier)).version
+    exact = [s for s in current.specifier if s.operator in ("==", "===")]
+    if exact:
+        return unsafe and not current.specifier.contains(version, prereleases=True)
+    return True
+
+
+def _translate_constraint(parsed: RequirementsFile, target: Target, lines: list[str]) -> bool:
+    """Move the constraint URL to the target and comment out Airflow core pins that exclude
+    it, in ``lines``; whether anything changed."""
     pins = {
         line.number
         for line in parsed.lines
@@ -230,7 +301,7 @@ def translated_constraint(parsed: RequirementsFile, target: Target) -> str | Non
             f"constraints-{match['version']}", f"constraints-{target.version}"
         )
         changed = True
-    return "\n".join(lines) + "\n" if changed else None
+    return changed
 
 
 def _resolve_findings(parsed: RequirementsFile, target: Target) -> list[Finding]:
