@@ -17,10 +17,12 @@ very same class. Three cases, each decided from the real packages:
 
 A requirement counts only when it is *verified*: the target runtime with the same providers
 and that requirement (``airflow_env.ensure``, resolved as the target's own runtime is)
-installs, and every class it is meant for imports there. A pinned release is verified for
-every class whose newest release is that one or newer, so a folder that needs several classes
-pins the oldest of their newest releases and stays verified. Classes without a verified
-requirement are not in the table (AS161 then asks for a successor by hand).
+installs, and every class it is meant for imports there (for a pinned release: every class
+whose newest release is that one or newer). For each pinned release the table also lists the
+provider's classes (every operator, sensor and hook of the source runtime) that do *not*
+import with it, so a folder's pin can be chosen without breaking what works with the
+target's own release. Classes without a verified requirement are not in the table (AS161
+then asks for a successor by hand).
 
 Usage: python scripts/gen_provider_pins.py [TARGET ...]  (default: every signature table)
 """
@@ -40,6 +42,7 @@ from pathlib import Path
 from packaging.version import Version
 
 from airshift import airflow_env
+from airshift.code.provider_pins import distribution_of
 from scripts import gen_moves
 
 OUT = gen_moves.ROOT / "airshift" / "data" / "provider_pins"
@@ -165,21 +168,40 @@ def candidates(target: str) -> dict[str, dict]:
     for path, error in errors.items():
         missing = _MISSING_MODULE.search(error)
         if missing:
-            needed = gen_moves._distribution(missing.group(1))
+            needed = distribution_of(missing.group(1))
             found[path] = {"requirement": needed, "why": "needs-provider"}
     return found
 
 
+def source_classes() -> list[str]:
+    """Every operator, sensor and hook class of the source runtime (what DAGs import)."""
+    with tempfile.TemporaryDirectory(prefix="airshift-pins-") as tmp:
+        out = Path(tmp) / "classes.json"
+        gen_moves._probe(gen_moves.runtime(gen_moves.SOURCE), "signatures.py", "--list", str(out))
+        return json.loads(out.read_text())
+
+
 def build(target: str) -> str:
-    """The JSON text of the table for ``target``: only verified requirements."""
+    """The JSON text of the table for ``target``: only verified requirements, and for each
+    pinned release the provider's classes that do not import with it (a folder's pin must
+    not break the classes it imports that work with the target's own release)."""
     found = candidates(target)
     by_requirement: dict[str, list[str]] = {}
     for path, entry in found.items():
         by_requirement.setdefault(entry["requirement"], []).append(path)
+    listing = source_classes()
     verified: dict[str, list[str]] = {}
+    missing: dict[str, dict[str, list[str]]] = {}
     for requirement in sorted(by_requirement):
+        name, _, release = requirement.partition("==")
+        env = runtime_with(target, [requirement])
         meant = _meant_for(requirement, found)
-        errors = import_errors(runtime_with(target, [requirement]), meant)
+        if release:
+            of_provider = [p for p in listing if distribution_of(p) == name]
+            errors = import_errors(env, sorted(set(of_provider) | set(meant)))
+            missing.setdefault(name, {})[release] = sorted(errors)
+        else:
+            errors = import_errors(env, meant)
         verified[requirement] = sorted(p for p in meant if p not in errors)
     classes = {
         path: entry
@@ -193,6 +215,7 @@ def build(target: str) -> str:
         "runtimes": gen_moves.runtimes(target),
         "classes": classes,
         "verified": {r: paths for r, paths in verified.items() if paths},
+        "missing": missing,
     }
     return json.dumps(table, indent=1, sort_keys=True) + "\n"
 

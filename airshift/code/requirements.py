@@ -24,6 +24,7 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from airshift.code.findings import Applicability, Finding, Severity
+from airshift.code.provider_pins import Added
 from airshift.code.target import Target
 
 _CONSTRAINT = re.compile(r"^\s*(-c|--constraint)[\s=]+(?P<url>\S+)")
@@ -219,13 +220,14 @@ def listed(parsed: RequirementsFile | None) -> dict[str, Requirement]:
 def translated(
     parsed: RequirementsFile | None,
     target: Target,
-    added: Mapping[str, tuple[str, list[str]]],
+    added: Mapping[str, Added],
     unsafe: bool = False,
 ) -> str | None:
     """requirements.txt for the target: the constraint URL moved to the target, Airflow core
     pins removed, and the ``added`` requirements (``provider_pins.needed``) written in, each
     with a comment saying which classes need it. A provider the file pins to another release
-    is re-pinned only when ``unsafe`` (someone chose that release). None when nothing changes.
+    (someone chose it), and a pin that would break other classes the folder imports, are
+    written only when ``unsafe``. None when nothing changes.
     """
     lines = parsed.path.read_text(encoding="utf-8").splitlines() if parsed else []
     changed = parsed is not None and _translate_constraint(parsed, target, lines)
@@ -233,22 +235,27 @@ def translated(
         {canonicalize_name(line.requirement.name): line for line in parsed.lines} if parsed else {}
     )
     pinned_any = False
-    for name, (requirement, classes) in sorted(added.items()):
-        wanted = Requirement(requirement)
+    for name, entry in sorted(added.items()):
+        wanted = Requirement(entry.requirement)
         line = present.get(name)
         if line is not None and not _replaceable(line.requirement, wanted, unsafe):
             continue
-        names = ", ".join(sorted({c.rpartition(".")[2] for c in classes}))
-        text = requirement
+        if entry.breaks and not unsafe:
+            continue
+        names = _few(sorted({c.rpartition(".")[2] for c in entry.classes}))
         if line is not None:
             extras = (
                 f"[{','.join(sorted(line.requirement.extras))}]" if line.requirement.extras else ""
             )
             text = f"{line.requirement.name}{extras}{wanted.specifier}"
             lines[line.number - 1] = f"# replaced by airshift: {lines[line.number - 1]}"
+        else:
+            text = entry.requirement
+        broken = _few(sorted(b.rpartition(".")[2] for b in entry.breaks))
         lines.append(
-            f"{text}  # added by airshift: {names} need(s) it on Airflow {target.version} "
-            "(verified to install and import there)"
+            f"{text}  # added by airshift: so that {names} import on Airflow "
+            f"{target.version} (installed and imported there)"
+            + (f"; with it {broken} do not" if entry.breaks else "")
         )
         pinned_any = pinned_any or bool(wanted.specifier)
         changed = True
@@ -261,6 +268,12 @@ def translated(
             "every provider to the release that came with Airflow and would overrule the pin",
         )
     return "\n".join(lines) + "\n" if changed else None
+
+
+def _few(names: list[str], shown: int = 3) -> str:
+    """``A, B, C and 4 more``: a comment line stays readable."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 _NO_PROVIDERS = re.compile(r"/constraints-(\d+\.\d+\.txt)")

@@ -22,6 +22,8 @@ TABLES = sorted(gen_provider_pins.OUT.glob("*.json"))
 GOOGLE = "apache-airflow-providers-google"
 EMPTY_TABLE = "airflow.providers.google.cloud.operators.bigquery.BigQueryCreateEmptyTableOperator"
 AUTOML_HOOK = "airflow.providers.google.cloud.hooks.automl.CloudAutoMLHook"
+GCS_TO_LOCAL = "airflow.providers.google.cloud.transfers.gcs_to_local.GCSToLocalFilesystemOperator"
+BATCH_PREDICT = "airflow.providers.google.cloud.operators.automl.AutoMLBatchPredictOperator"
 DAG = (
     "from airflow.providers.google.cloud.operators.bigquery import "
     "BigQueryCreateEmptyTableOperator\n"
@@ -47,11 +49,13 @@ def test_tables_come_from_todays_runtimes_and_the_signature_tables(table: Path) 
     removed = json.loads((gen_moves.SIGNATURES / table.name).read_text())["removed_classes"]
     for path, entry in data["classes"].items():
         assert path in removed and path in data["verified"][entry["requirement"]], path
+        name, _, release = entry["requirement"].partition("==")
+        assert not release or path not in data["missing"][name][release], path
 
 
 def test_the_removed_google_classes_have_a_verified_pin() -> None:
     """google 22.5.0 (with 3.3.2) dropped them; 16.1.0 and 18.1.0 are the newest that have
-    them, and a folder needing both gets the older, verified for both."""
+    them, and a folder needing both gets the release with which both import."""
     assert provider_pins.remedy(EMPTY_TABLE, AF3) == provider_pins.Remedy(
         f"{GOOGLE}==16.1.0", "removed"
     )
@@ -59,7 +63,29 @@ def test_the_removed_google_classes_have_a_verified_pin() -> None:
         f"{GOOGLE}==18.1.0", "removed"
     )
     needed = provider_pins.needed([EMPTY_TABLE, AUTOML_HOOK], AF3)
-    assert needed == {GOOGLE: (f"{GOOGLE}==16.1.0", [AUTOML_HOOK, EMPTY_TABLE])}
+    assert needed == {GOOGLE: provider_pins.Added(f"{GOOGLE}==16.1.0", [AUTOML_HOOK, EMPTY_TABLE])}
+    assert needed[GOOGLE].fix is Applicability.SAFE
+
+
+def test_a_pin_never_breaks_what_works_when_another_release_helps() -> None:
+    """``GCSToLocalFilesystemOperator`` imports with google 22.5.0 but not with 16.1.0 (it
+    needs ``MAX_XCOM_SIZE``, gone in Airflow 3; fixed in 17.x): a folder importing it too
+    gets the newest release that keeps it and brings back what it can."""
+    missing = provider_pins.pin_table(AF3).missing[GOOGLE]
+    assert GCS_TO_LOCAL in missing["16.1.0"] and GCS_TO_LOCAL not in missing["18.1.0"]
+    needed = provider_pins.needed([EMPTY_TABLE, AUTOML_HOOK, GCS_TO_LOCAL], AF3)
+    assert needed == {GOOGLE: provider_pins.Added(f"{GOOGLE}==18.1.0", [AUTOML_HOOK])}
+
+
+def test_a_pin_that_would_break_another_class_of_the_folder_is_unsafe() -> None:
+    """google 12.0.0 is the newest with ``AutoMLBatchPredictOperator``, but its
+    ``GCSToLocalFilesystemOperator`` does not import on Airflow 3 and no release that has the
+    former keeps the latter: the pin is unsafe (written only with --unsafe-fixes), and says so."""
+    needed = provider_pins.needed([BATCH_PREDICT, GCS_TO_LOCAL], AF3)
+    assert needed[GOOGLE] == provider_pins.Added(
+        f"{GOOGLE}==12.0.0", [BATCH_PREDICT], [GCS_TO_LOCAL]
+    )
+    assert needed[GOOGLE].fix is Applicability.UNSAFE
 
 
 def test_as161_is_fixable_by_pin_and_leaves_the_code_alone() -> None:

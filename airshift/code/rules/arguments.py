@@ -146,9 +146,11 @@ class RemovedProviderClassRule(Rule):
     Airflow and importing the class there (`airshift/data/provider_pins/`), the fix adds it
     to the translated requirements: the newest release of the provider that still has the
     class, a provider Airflow 3 no longer installs (ftp, imap, sqlite), or a provider the
-    class's module needs but its own provider lists only as an extra. Several classes of one
-    provider get one pin, the oldest of their newest releases. The fix is safe unless the
-    requirements already pin that provider to another release (a choice someone made).
+    class's module needs but its own provider lists only as an extra. A folder gets one pin
+    per provider: of the verified releases, the one with which most of the classes it
+    imports from that provider import. The fix is safe unless that pin would break a class
+    that imports with the target's own release, or the requirements already pin that
+    provider to another release (a choice someone made).
 
     ## Why is this bad?
     The DAG file fails with `ImportError` on the target. A removed operator's successor
@@ -175,19 +177,27 @@ class RemovedProviderClassRule(Rule):
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
         removed = signature_table(ctx.target).removed
+        imported = imported_names(analysis)
+        added = provider_pins.needed([name for _, name in imported], ctx.target)
         hits = []
-        for statement, name in imported_names(analysis):
+        for statement, name in imported:
             gone = removed.get(name)
             if gone is None or provider_pins.satisfied(name, ctx.target, ctx.requirements):
                 continue
-            hits.append(_removed_class_hit(analysis.line(statement), gone, ctx))
+            hits.append(_removed_class_hit(analysis.line(statement), gone, added, ctx))
         return hits
 
 
-def _removed_class_hit(line: int, gone: RemovedClass, ctx: RuleContext) -> Hit:
+def _removed_class_hit(
+    line: int, gone: RemovedClass, added: dict[str, provider_pins.Added], ctx: RuleContext
+) -> Hit:
+    """The finding for one class; its fix is the requirement the file's imports get
+    (``provider_pins.needed``; the folder's may be another, the re-check after the upgrade
+    says what is left)."""
     short = gone.path.rpartition(".")[2]
     found = provider_pins.remedy(gone.path, ctx.target)
-    if found is None:
+    entry = added.get(found.name) if found else None
+    if found is None or entry is None or gone.path not in entry.classes:
         message = (
             f"`{short}` is not in {gone.distribution} {gone.target_version} any more "
             f"({gone.source_version} -> {gone.target_version}); choose its successor by hand."
@@ -195,7 +205,7 @@ def _removed_class_hit(line: int, gone: RemovedClass, ctx: RuleContext) -> Hit:
         return Hit(line, Severity.BREAKS, message)
     why = {
         "removed": f"is not in {gone.distribution} {gone.target_version} any more; "
-        f"`{found.requirement}` is the newest release that has it",
+        f"`{entry.requirement}` has it",
         "not-installed": f"comes from {gone.distribution}, which Airflow "
         f"{ctx.target.version} no longer installs",
         "needs-provider": f"needs `{found.requirement}` on the target, which "
@@ -203,12 +213,13 @@ def _removed_class_hit(line: int, gone: RemovedClass, ctx: RuleContext) -> Hit:
     }[found.why]
     listed = ctx.requirements.get(found.name)
     pinned = listed is not None and any(s.operator == "==" for s in listed.specifier)
+    breaks = ", ".join(f"`{b.rpartition('.')[2]}`" for b in entry.breaks)
     message = (
-        f"`{short}` {why}; verified to install and import with Airflow {ctx.target.version}: "
-        f"`code upgrade` adds `{found.requirement}` to the translated requirements"
+        f"`{short}` {why}, verified to install and import with Airflow {ctx.target.version}: "
+        f"`code upgrade` adds `{entry.requirement}` to the translated requirements"
         + (f" in place of `{listed}`" if pinned else "")
+        + (f", though with it {breaks} would not import" if breaks else "")
         + " (or choose a successor by hand)."
     )
-    return Hit(
-        line, Severity.BREAKS, message, Applicability.UNSAFE if pinned else Applicability.SAFE
-    )
+    fix = Applicability.UNSAFE if pinned else entry.fix
+    return Hit(line, Severity.BREAKS, message, fix)
