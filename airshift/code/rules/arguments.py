@@ -214,12 +214,13 @@ def _removed_class_hit(
     listed = ctx.requirements.get(found.name)
     pinned = listed is not None and any(s.operator == "==" for s in listed.specifier)
     breaks = ", ".join(f"`{b.rpartition('.')[2]}`" for b in entry.breaks)
+    fix = Applicability.UNSAFE if pinned else entry.fix
+    command = "code upgrade --unsafe-fixes" if fix is Applicability.UNSAFE else "code upgrade"
     message = (
         f"`{short}` {why}, verified to install and import with Airflow {ctx.target.version}: "
-        f"`code upgrade` adds `{entry.requirement}` to the translated requirements"
+        f"`{command}` adds `{entry.requirement}` to the translated requirements"
         + (f" in place of `{listed}`" if pinned else "")
         + (f", though with it {breaks} would not import" if breaks else "")
         + " (or choose a successor by hand)."
     )
-    fix = Applicability.UNSAFE if pinned else entry.fix
     return Hit(line, Severity.BREAKS, message, fix)
