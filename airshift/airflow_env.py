@@ -29,6 +29,24 @@ from airshift.runtimes import releases, venv
 
 Log = Callable[[str], object]
 _overrides: dict[str, Path] = {}
+# Airflow's own CLI, started ahead (``AirflowEnv.ahead``): imports what ``airflow db ...``
+# needs, then waits for one line on stdin; "go" runs the command, anything else (stdin
+# closed: the caller gave up or died) ends it having run nothing. Modules a release lacks
+# are left to the command to import as it would.
+_AHEAD = """
+import importlib, sys
+for name in ("airflow.__main__", "airflow.cli.cli_parser", "airflow.cli.commands.db_command",
+             "airflow.utils.db"):
+    try:
+        importlib.import_module(name)
+    except ImportError:
+        pass
+if sys.stdin.readline().strip() != "go":
+    sys.exit(0)
+from airflow.__main__ import main
+sys.argv = ["airflow", *sys.argv[1:]]
+main()
+"""
 _confined: list[AirflowEnv] = []
 
 
@@ -141,12 +159,58 @@ class AirflowEnv:
             timeout=timeout,
             check=False,
         )
-        if check and proc.returncode != 0:
+        if check:
+            self._check(args, proc)
+        return proc
+
+    def _check(self, args: Sequence[str], proc: subprocess.CompletedProcess[str]) -> None:
+        if proc.returncode != 0:
             tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
             raise AirshiftError(
                 f"Airflow {self.version} failed running `{' '.join(args)}` (exit {proc.returncode}):\n{tail}"
             )
-        return proc
+
+    @contextmanager
+    def ahead(self, args: Sequence[str], home: Path, db_url: str) -> Iterator[Ahead]:
+        """``airflow ARGS`` started now and run on ``Ahead.run()``.
+
+        Why: an Airflow process spends seconds importing Airflow before it runs anything,
+        which for a migration of a few rows (a cutover's delta) is most of its time. Started
+        ahead, those seconds overlap whatever the caller does before the command may run
+        (loading the rows it migrates). Never run, it ends on leaving this block."""
+        home.mkdir(parents=True, exist_ok=True)
+        script = home / "airshift_ahead.py"
+        script.write_text(_AHEAD)
+        proc = subprocess.Popen(
+            [str(self.python), str(script), *args],
+            env=self.environ(home, db_url),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            yield Ahead(self, list(args), proc)
+        finally:
+            if proc.returncode is None:  # not run to its end: nothing of it is wanted
+                proc.kill()
+                proc.communicate()
+
+
+@dataclass(frozen=True)
+class Ahead:
+    """An Airflow CLI command started ahead of its use (``AirflowEnv.ahead``)."""
+
+    env: AirflowEnv
+    args: list[str]
+    proc: subprocess.Popen[str]
+
+    def run(self, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+        """Let it run now; its output, or an AirshiftError as ``AirflowEnv.run`` gives."""
+        out, err = self.proc.communicate("go\n", timeout=timeout)
+        done = subprocess.CompletedProcess(self.proc.args, self.proc.returncode, out, err)
+        self.env._check(self.args, done)
+        return done
 
 
 @contextmanager
@@ -211,6 +275,7 @@ def ensure(version: str, extras: Sequence[str] = (), log: Log = print) -> Airflo
                 exempt=venv.exempt_extras(extras),
                 log=log,
             )
+        venv.ensure_bytecode(path)
     return AirflowEnv(version, path)
 
 

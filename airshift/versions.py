@@ -65,6 +65,7 @@ def known_releases() -> list[str]:
     return sorted([*_data()["releases"], *_data().get("prereleases", [])], key=vkey)
 
 
+@cache  # pure, and asked a thousand times by one import (releases_at loops over it)
 def head_of(release: str) -> str | None:
     """The schema head of a released version (heads change only in listed versions)."""
     heads = _data()["heads"]
@@ -72,6 +73,7 @@ def head_of(release: str) -> str | None:
     return heads[max(listed, key=vkey)] if listed else None
 
 
+@cache
 def releases_at(revision: str) -> tuple[str, ...]:
     """Known releases (pre-releases too) whose schema head is ``revision``, oldest first."""
     return tuple(r for r in known_releases() if head_of(r) == revision)

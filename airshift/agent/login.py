@@ -30,10 +30,9 @@ from packaging.version import Version
 from airshift.agent.client import Environment
 from airshift.errors import AirshiftError
 
-# The oldest MWAA release whose constraints take ``airshift[agent]``: 2.7.2's pin pyarrow 11
-# (before the fix of CVE-2023-47248) and fsspec 2023.9.2 with aiobotocore 2.6.0, which no s3fs
-# fits (docs/agent.md, "Why MWAA 2.7.2 takes no agent").
-MWAA_OLDEST_AGENT = Version("2.8.1")
+# The oldest MWAA release the agent installs into and is tested in (tests/agent/test_install.py);
+# older ones (2.6.3 and before) predate Airflow 2.7, where Airflow 3's migrations begin.
+MWAA_OLDEST_AGENT = Version("2.7.2")
 
 
 def is_environment_url(location: str) -> bool:
@@ -100,8 +99,8 @@ def mwaa_environment(name: str, region: str | None, client: Any = None) -> Envir
         )
     if Version(str(env["AirflowVersion"])) < MWAA_OLDEST_AGENT:
         raise AirshiftError(
-            f"The MWAA environment {name} runs Airflow {env['AirflowVersion']}, whose constraints "
-            f"cannot take the airshift agent (it needs MWAA {MWAA_OLDEST_AGENT} or newer): upgrade "
+            f"The MWAA environment {name} runs Airflow {env['AirflowVersion']}, which the airshift "
+            f"agent does not run in (it needs MWAA {MWAA_OLDEST_AGENT} or newer): upgrade "
             f"it in place first (aws mwaa update-environment --name {name} --airflow-version "
             "2.10.3), then add airshift[agent] to its requirements."
         )

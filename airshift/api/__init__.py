@@ -392,8 +392,6 @@ def _cutover_phase(
             source, target, opts, archive, selection, settings, False, progress, log
         )
         state.results[phase.value] = result.as_dict()
-        if phase is CutoverPhase.DELTA:
-            scratch.drop_template(target.url, source.revision.revision)
         merged = result.merge.tables.values() if result.merge else ()
         return (
             f"{sum(t.inserted for t in merged)} rows inserted, "
@@ -438,6 +436,9 @@ def _cutover_phase(
         return "every source row is in the target"
     unpaused, held = cut.unpause(source, target, state, opts.allow_catchup)
     state.unpaused, state.held = unpaused, held
+    # The bulk phase's empty schema, kept for the delta: dropped once the target runs, not
+    # in the delta, whose every second is downtime (a DROP DATABASE can take seconds).
+    scratch.drop_template(target.url, source.revision.revision)
     moved = sum(before != after for before, after, _ in state.next_runs.values())
     return (
         f"{len(unpaused)} DAGs unpaused on the target, {len(held)} held paused; "

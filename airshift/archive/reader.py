@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pyarrow as pa
 import pyarrow.parquet as pq
+from packaging.version import Version
 
 from airshift.archive.manifest import FORMAT_VERSION, Manifest
 from airshift.archive.store import open_store
@@ -20,30 +21,47 @@ def is_archive(url: str) -> bool:
     if "://" in url and not url.startswith(("file://", "s3://", "gs://", "memory://")):
         return False
     try:
-        fs, root = open_store(url)
-        return fs.isdir(root)
-    except AirshiftError:
+        return open_store(url).is_location()
+    except (AirshiftError, OSError):
         return False
+
+
+def _refuse_unsafe_pyarrow() -> None:
+    """pyarrow before 14.0.1 runs code a crafted Parquet file carries (CVE-2023-47248). Where
+    an environment pins such a pyarrow (MWAA 2.7.2: 11.0.0), pyarrow-hotfix, the fix its
+    authors publish for those releases, closes that hole when imported; without it, no archive
+    is read."""
+    if Version(pa.__version__) >= Version("14.0.1"):
+        return
+    try:
+        import pyarrow_hotfix  # noqa: F401  (importing it disables the unsafe extension type)
+    except ImportError:
+        raise AirshiftError(
+            f"pyarrow {pa.__version__} is older than 14.0.1 and reads crafted Parquet files "
+            "into running code (CVE-2023-47248); airshift reads no archive with it unless "
+            "pyarrow-hotfix is installed: pip install pyarrow-hotfix (airshift[agent] has it), "
+            "or upgrade pyarrow."
+        ) from None
 
 
 class ArchiveReader:
     """An archive whose manifest has been read and whose format this airshift understands."""
 
     def __init__(self, url: str) -> None:
+        _refuse_unsafe_pyarrow()
         self.url = url
-        self.fs, self.root = open_store(url)
-        path = f"{self.root}/{MANIFEST}"
-        if not self.fs.exists(path):
+        self.store = open_store(url)
+        if not self.store.exists(MANIFEST):
             hint = (
                 " An export was interrupted before it finished (the manifest is written last); run it again to the same location."
-                if self.fs.exists(f"{self.root}/{INCOMPLETE}")
+                if self.store.exists(INCOMPLETE)
                 else ""
             )
             raise DamagedArchive(
                 f"{url} is not a complete airshift archive: it has no {MANIFEST}.{hint}"
             )
         try:
-            self.manifest = Manifest.from_json(self.fs.cat_file(path).decode())
+            self.manifest = Manifest.from_json(self.store.read_bytes(MANIFEST).decode())
         except (json.JSONDecodeError, TypeError, KeyError, UnicodeDecodeError) as exc:
             raise DamagedArchive(
                 f"The manifest of {url} is corrupt ({exc}); the archive cannot be trusted."
@@ -59,12 +77,11 @@ class ArchiveReader:
         problems = []
         for table in self.manifest.tables.values():
             for f in table.files:
-                full = f"{self.root}/{f.path}"
-                if not self.fs.exists(full):
+                if not self.store.exists(f.path):
                     problems.append(f"{f.path}: missing")
                     continue
                 digest, size = hashlib.sha256(), 0
-                with self.fs.open(full, "rb") as fh:
+                with self.store.open_read(f.path) as fh:
                     while chunk := fh.read(1 << 20):
                         digest.update(chunk)
                         size += len(chunk)
@@ -95,7 +112,7 @@ class ArchiveReader:
         if entry is None:
             return
         for f in entry.files:
-            with self.fs.open(f"{self.root}/{f.path}", "rb") as fh:
+            with self.store.open_read(f.path) as fh:
                 try:
                     yield from pq.ParquetFile(fh).iter_batches(
                         batch_size=batch_size, columns=columns

@@ -9,7 +9,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from airshift.archive.manifest import FileEntry, Manifest, TableEntry
-from airshift.archive.store import open_store
+from airshift.archive.store import BinaryOut, open_store
 from airshift.errors import AirshiftError
 
 MANIFEST = "manifest.json"
@@ -19,7 +19,7 @@ INCOMPLETE = ".airshift-incomplete"  # there while an export writes; removed las
 class _HashingFile:
     """A write-only file that hashes and counts what passes through it (one pass, no re-read)."""
 
-    def __init__(self, raw) -> None:
+    def __init__(self, raw: BinaryOut) -> None:
         self._raw = raw
         self.sha256 = hashlib.sha256()
         self.size = 0
@@ -70,9 +70,7 @@ class TableSink:
 
     def _open_file(self) -> pq.ParquetWriter:
         rel = f"tables/{self.entry.name}/part-{len(self.entry.files):05d}.parquet"
-        fs, root = self._writer.fs, self._writer.root
-        fs.makedirs(f"{root}/tables/{self.entry.name}", exist_ok=True)
-        self._file = _HashingFile(fs.open(f"{root}/{rel}", "wb"))
+        self._file = _HashingFile(self._writer.store.open_write(rel))
         self.entry.files.append(FileEntry(rel, 0, 0, ""))
         self._rows_in_file = 0
         return pq.ParquetWriter(self._file, self._schema, compression="zstd")
@@ -101,17 +99,16 @@ class ArchiveWriter:
 
     def __init__(self, url: str, rows_per_file: int = 2_000_000) -> None:
         self.url = url
-        self.fs, self.root = open_store(url)
+        self.store = open_store(url)
         self.rows_per_file = rows_per_file
         try:
             if self._interrupted():
-                self.fs.rm(self.root, recursive=True)
-            used = self.fs.exists(self.root) and bool(self.fs.ls(self.root))
+                self.store.remove_all()
+            used = not self.store.is_empty()
             if not used:
-                self.fs.makedirs(self.root, exist_ok=True)
-                self.fs.touch(f"{self.root}/{INCOMPLETE}")
-        # Any store's failure (a full disk, an S3 endpoint that does not answer: botocore's
-        # errors are not OSErrors) is the location's, not a bug.
+                self.store.write_whole(INCOMPLETE, b"")
+        # Any store's failure (a full disk, an S3 endpoint that does not answer, an fsspec
+        # filesystem's own errors) is the location's, not a bug.
         except Exception as exc:
             reason = getattr(exc, "strerror", None) or exc
             raise AirshiftError(f"Cannot write to the archive location {url}: {reason}.") from None
@@ -123,8 +120,7 @@ class ArchiveWriter:
         self.tables: dict[str, TableEntry] = {}
 
     def _interrupted(self) -> bool:
-        marker, manifest = f"{self.root}/{INCOMPLETE}", f"{self.root}/{MANIFEST}"
-        return self.fs.exists(marker) and not self.fs.exists(manifest)
+        return self.store.exists(INCOMPLETE) and not self.store.exists(MANIFEST)
 
     def table(self, entry: TableEntry, schema: pa.Schema) -> _SinkContext:
         self.tables[entry.name] = entry
@@ -133,16 +129,12 @@ class ArchiveWriter:
     def finish(self, manifest: Manifest) -> None:
         """Write the manifest last, atomically: until it exists the archive is not complete."""
         manifest.tables = self.tables
-        tmp = f"{self.root}/{MANIFEST}.tmp"
-        with self.fs.open(tmp, "w") as fh:
-            fh.write(manifest.to_json())
-        self.fs.mv(tmp, f"{self.root}/{MANIFEST}")
-        self.fs.rm(f"{self.root}/{INCOMPLETE}")
+        self.store.write_whole(MANIFEST, manifest.to_json().encode())
+        self.store.remove(INCOMPLETE)
 
     def abort(self) -> None:
         """Remove what this writer made (it only ever writes into a location it found empty)."""
-        if self.fs.exists(self.root):
-            self.fs.rm(self.root, recursive=True)
+        self.store.remove_all()
 
 
 class _SinkContext:

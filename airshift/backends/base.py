@@ -117,11 +117,12 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     def scratch_database(
-        self, url: URL, prefix: str, log: Callable[[str], object]
+        self, url: URL, prefix: str, log: Callable[[str], object], copy_of: str | None = None
     ) -> contextlib.AbstractContextManager[str]:
         """A new, empty database beside ``url`` (its name begins with ``prefix``, where
         databases have names) for the scratch work; gone on exit. What a killed run left
-        under the same prefix is dropped first (and said through ``log``)."""
+        under the same prefix is dropped first (and said through ``log``). ``copy_of``: made
+        as a copy of that database on the same server (``copies_databases`` only)."""
 
     def scratch_schema(
         self, url: URL, prefix: str, log: Callable[[str], object]
@@ -297,7 +298,7 @@ class ServerBackend(Backend):
 
     @contextlib.contextmanager
     def scratch_database(
-        self, url: URL, prefix: str, log: Callable[[str], object]
+        self, url: URL, prefix: str, log: Callable[[str], object], copy_of: str | None = None
     ) -> Iterator[str]:
         """A new database on the target's own server (so types match the target's).
 
@@ -320,7 +321,7 @@ class ServerBackend(Backend):
                     held.execute(sa.text(self.unlock_sql), {"name": leftover})
                     log(f"dropped {leftover}, a scratch database an interrupted run left behind")
                 try:
-                    created = self.create_database(url, name)
+                    created = self.create_database(url, name, copy_of)
                 except AirshiftError as exc:
                     raise AirshiftError(
                         f"{exc.message} airshift needs a scratch database on the target's server "

@@ -122,13 +122,15 @@ class SQLite(Backend):
 
     @contextlib.contextmanager
     def scratch_database(
-        self, url: URL, prefix: str, log: Callable[[str], object]
+        self, url: URL, prefix: str, log: Callable[[str], object], copy_of: str | None = None
     ) -> Iterator[str]:
         """A file in a new temp folder (removed on exit); a file needs no name of its own.
+        (No ``copy_of``: SQLite has no server that copies databases.)
 
         The folder's lock file is held (``flock``) while the scratch is in use; the kernel
         releases it when the process ends, however it ends, so a folder under ``prefix``
         whose lock can be taken is what a killed run left, and is removed."""
+        assert copy_of is None, "SQLite copies no databases (copies_databases is False)"
         root = Path(tempfile.gettempdir())
         for leftover in root.glob(f"{prefix}*"):
             with contextlib.suppress(OSError), (leftover / ".lock").open("a") as fh:

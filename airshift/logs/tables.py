@@ -75,8 +75,8 @@ class ArchiveTables:
         return None if entry is None else {c["name"] for c in entry.columns}
 
     def rows(self, table: str, columns: Sequence[str]) -> Iterator[Row]:
-        for batch in self._reader.iter_batches(table):
-            yield from batch.select(list(columns)).to_pylist()
+        for batch in self._reader.iter_batches(table, columns=list(columns)):
+            yield from batch.to_pylist()
 
 
 def open_tables(location: str) -> MetadataTables:

@@ -126,15 +126,28 @@ def upgraded_scratch(
 ) -> Iterator[AirflowDB]:
     """The archive's rows in a scratch database, migrated by Airflow to ``target_rev``."""
     src_rev = reader.manifest.source["alembic_revision"]
+    # a template is a database of its own: never for a scratch that is a schema
+    template = None if opts.scratch_in_target else opts.scratch_template
+    # Made as a copy of the kept template at once (not made empty, dropped and copied:
+    # each DROP DATABASE cost the delta seconds on a busy server), unless the scratch is given.
+    copy = None if opts.scratch_url else scratch.kept_template(target_url, template)
     with (
-        scratch.scratch_database(target_url, opts.scratch_url, log, opts.scratch_in_target) as surl,
+        scratch.scratch_database(
+            target_url, opts.scratch_url, log, opts.scratch_in_target, copy
+        ) as surl,
         tempfile.TemporaryDirectory() as home,
+        (
+            scratch.migration_ahead(_release_for(target_rev), target_rev, surl, Path(home) / "to")
+            if src_rev != target_rev
+            else contextlib.nullcontext()
+        ) as ahead,
     ):
         homep = Path(home)
-        log(f"building a scratch database at {versions.describe(src_rev).label}")
-        # a template is a database of its own: never for a scratch that is a schema
-        template = None if opts.scratch_in_target else opts.scratch_template
-        scratch.build_or_copy(src_rev, surl, homep, template, log=log)
+        if copy:
+            log(f"the scratch database is a copy of the empty schema at {src_rev} kept in {copy}")
+        else:
+            log(f"building a scratch database at {versions.describe(src_rev).label}")
+            scratch.build_or_copy(src_rev, surl, homep, template, log=log)
         sdb = AirflowDB.open(surl)
         try:
             loaded = scratch.load_archive(
@@ -153,7 +166,7 @@ def upgraded_scratch(
             if sdb.revision.revision != target_rev:
                 release = _release_for(target_rev)
                 log(f"upgrading the scratch database with Airflow {release}'s own migrations")
-                sdb = _migrated(sdb, release, target_rev, homep, log)
+                sdb = _migrated(sdb, release, target_rev, homep, log, ahead)
             # Airflow's CLI audits its own `db migrate` in the log table: not source history.
             for name, last_id in audited.items():
                 scratch.delete_newer(sdb, name, last_id)
@@ -257,10 +270,17 @@ def upgrade_archive(
     return report, result.manifest
 
 
-def _migrated(sdb: AirflowDB, release: str, revision: str, home: Path, log: Log) -> AirflowDB:
-    """``sdb`` migrated to ``revision`` by ``release``'s own migrations, opened anew (its
-    schema changed under the old handle)."""
-    scratch.migrate_to(release, revision, sdb.url, home, log=log)
+def _migrated(
+    sdb: AirflowDB,
+    release: str,
+    revision: str,
+    home: Path,
+    log: Log,
+    ahead: airflow_env.Ahead | None = None,
+) -> AirflowDB:
+    """``sdb`` migrated to ``revision`` by ``release``'s own migrations (``ahead``: by that
+    command, started earlier), opened anew (its schema changed under the old handle)."""
+    scratch.migrate_to(release, revision, sdb.url, home, log=log, ahead=ahead)
     sdb.dispose()
     return AirflowDB.open(sdb.url)
 

@@ -47,18 +47,27 @@ def scratch_prefix(target_url: str) -> str:
 
 @contextlib.contextmanager
 def scratch_database(
-    target_url: str, scratch_url: str | None = None, log: Log = null_log, in_target: bool = False
+    target_url: str,
+    scratch_url: str | None = None,
+    log: Log = null_log,
+    in_target: bool = False,
+    copy_of: str | None = None,
 ) -> Iterator[str]:
     """A new empty database for the scratch work; dropped on exit, whatever happens (and,
     after a kill, by the next run for the same target). ``in_target``: a new schema of the
     target database itself, for where no other database can be created (a managed
-    database, the agent inside Amazon MWAA)."""
+    database, the agent inside Amazon MWAA). ``copy_of``: made as a copy of that database
+    (``kept_template``), not empty."""
     if scratch_url:
         yield scratch_url
         return
     backend = db.backend_of(target_url)
-    make = backend.scratch_schema if in_target else backend.scratch_database
-    with make(db.parse_url(target_url), scratch_prefix(target_url), log) as url:
+    parsed, prefix = db.parse_url(target_url), scratch_prefix(target_url)
+    if in_target:
+        with backend.scratch_schema(parsed, prefix, log) as url:
+            yield url
+        return
+    with backend.scratch_database(parsed, prefix, log, copy_of) as url:
         yield url
 
 
@@ -98,32 +107,39 @@ def template_name(target_url: str, revision: str) -> str:
     return f"airshift_template_{digest}{revision}"
 
 
+def kept_template(url: str, template: str | None) -> str | None:
+    """``template``, if the server of ``url`` copies databases and holds it (an empty
+    schema an earlier build kept, ``build_or_copy``); else None."""
+    backend = db.backend_of(url)
+    if template is None or not isinstance(backend, ServerBackend) or not backend.copies_databases:
+        return None
+    engine = db.engine_for(url)
+    try:
+        with engine.connect() as conn:
+            listed = conn.execute(sa.text(backend.list_databases_sql)).scalars()
+            return template if template in set(listed) else None
+    finally:
+        engine.dispose()
+
+
 def build_or_copy(
     revision: str, url: str, home: Path, template: str | None, log: Log = null_log
 ) -> None:
     """``build_at``, or, where the server copies databases, a copy of ``template`` (an
     empty schema at ``revision`` an earlier build kept there): Airflow's CLI builds the
     same schema in seconds, a copy takes a fraction of one, which counts when the rows
-    are few (a cutover's delta). Without a template yet, the build keeps one."""
-    backend = db.backend_of(url)
-    if template is None or not isinstance(backend, ServerBackend) or not backend.copies_databases:
-        build_at(revision, url, home, log=log)
-        return
-    name = db.parse_url(url).database or ""
-    engine = db.engine_for(url)
-    try:
-        with engine.connect() as conn:
-            listed = conn.execute(sa.text(backend.list_databases_sql)).scalars()
-            kept = template in set(listed)
-    finally:
-        engine.dispose()
-    if kept:
+    are few (a cutover's delta). Without a template yet, the build keeps one. (A scratch
+    made by ``scratch_database(copy_of=...)`` is that copy already: no need to call this.)"""
+    if kept_template(url, template):
+        assert template is not None
         log(f"copying the empty schema at {revision} kept in {template}")
+        name = db.parse_url(url).database or ""
         db.drop_database(url, name)
         db.create_database(url, name, template)
         return
     build_at(revision, url, home, log=log)
-    db.create_database(url, template, name)
+    if template is not None and db.backend_of(url).copies_databases:
+        db.create_database(url, template, db.parse_url(url).database)
 
 
 def drop_template(target_url: str, revision: str) -> None:
@@ -132,11 +148,36 @@ def drop_template(target_url: str, revision: str) -> None:
         db.drop_database(target_url, template_name(target_url, revision))
 
 
-def migrate_to(release: str, revision: str, url: str, home: Path, log: Log = null_log) -> None:
+def migrate_to(
+    release: str,
+    revision: str,
+    url: str,
+    home: Path,
+    log: Log = null_log,
+    ahead: airflow_env.Ahead | None = None,
+) -> None:
     """Run ``release``'s own migrations (or the confined Airflow's) on the scratch database
-    up to ``revision``."""
+    up to ``revision``; with ``ahead``, that very command started earlier (``migration_ahead``)."""
+    if ahead is not None:
+        ahead.run()
+        return
     env = airflow_env.confined() or airflow_env.ensure(release, log=log)
     _db_migrate(env, _to(env, revision), url, home)
+
+
+@contextlib.contextmanager
+def migration_ahead(
+    release: str, revision: str, url: str, home: Path, log: Log = null_log
+) -> Iterator[airflow_env.Ahead | None]:
+    """``migrate_to``'s Airflow process, started now (``AirflowEnv.ahead``): its seconds of
+    importing Airflow overlap the scratch's building and loading. None on SQLite, whose
+    migrations run through a script of their own (``SQLite.db_migrate``)."""
+    if not isinstance(db.backend_of(url), ServerBackend):
+        yield None
+        return
+    env = airflow_env.confined() or airflow_env.ensure(release, log=log)
+    with env.ahead(["db", "migrate", *_to(env, revision)], home, url) as ahead:
+        yield ahead
 
 
 def load_archive(

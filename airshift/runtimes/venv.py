@@ -29,6 +29,7 @@ from airshift.tools import UV, binary
 
 STAMP = ".airshift-runtime.json"
 LEGACY_MARKER = ".airshift-complete"  # what runtimes made before the rule carried
+BYTECODE = "bytecode_compiled"  # the stamp's mark: every module compiled (_compile_bytecode)
 WHEELHOUSE_SPEC = "airshift-wheelhouse.json"
 WHEELHOUSE_PINS = "requirements.txt"
 Log = Callable[[str], object]
@@ -187,11 +188,40 @@ def install(
             "installed_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "packages": _freeze(python),
         }
-        (path / STAMP).write_text(json.dumps(stamp, indent=1, sort_keys=True))
+        _compile_bytecode(path)
+        (path / STAMP).write_text(json.dumps(stamp | {BYTECODE: True}, indent=1, sort_keys=True))
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
         raise
     return Runtime(path, stamp)
+
+
+def _compile_bytecode(path: Path) -> None:
+    """Compile every module of the runtime ahead of its first use.
+
+    Why: uv installs no bytecode, and where ``PYTHONDONTWRITEBYTECODE`` is set (container
+    images often set it) Python never writes any, so every Airflow process compiled its
+    ~1,900 modules again before it did anything: most of the seconds a migration of a
+    near-empty scratch database takes (a cutover's delta, docs/benchmarks.md). A module
+    that does not compile (a template shipped as ``.py``) is left for the import to
+    report, as it would without this."""
+    python = path / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "compileall", "-q", "-j", "0", str(path / "lib")],
+        capture_output=True,
+        check=False,
+    )
+
+
+def ensure_bytecode(path: Path) -> None:
+    """Compile a complete runtime made before runtimes carried their bytecode, once."""
+    runtime = read(path)
+    if runtime.stamp is None or runtime.stamp.get(BYTECODE):
+        return
+    _compile_bytecode(path)
+    (path / STAMP).write_text(
+        json.dumps(runtime.stamp | {BYTECODE: True}, indent=1, sort_keys=True)
+    )
 
 
 def download(

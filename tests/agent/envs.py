@@ -41,23 +41,86 @@ def _uv(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 # The pins of airshift's own requirements that Airflow does not install (and of pyarrow's
-# numpy: pyarrow 14 needs numpy 1), as each release's constraints file has them
+# numpy: pyarrow 14 needs numpy 1; of boto3's botocore, s3transfer and jmespath, which every
+# MWAA image has), as each release's constraints file has them
 # (aws/amazon-mwaa-docker-images images/airflow/V/etc/airflow_constraints.txt, copied from
 # apache/airflow constraints-V/constraints-3.11.txt; 2.7.2 and 2.8.1 from
 # aws/aws-mwaa-local-runner's branch vV docker/config/constraints.txt).
 CONSTRAINTS: dict[str, dict[str, str]] = {
-    "2.7.2": {"ruff": "0.0.292", "pyarrow": "11.0.0", "fsspec": "2023.9.2", "numpy": "1.24.4"},
-    "2.8.1": {"ruff": "0.1.11", "pyarrow": "14.0.2", "fsspec": "2023.12.2", "numpy": "1.24.4"},
-    "2.9.2": {"ruff": "0.3.3", "uv": "0.2.2", "pyarrow": "14.0.2", "numpy": "1.26.4"},
-    "2.10.1": {"ruff": "0.5.5", "uv": "0.4.1", "pyarrow": "14.0.2", "numpy": "1.26.4"},
-    "2.10.3": {"ruff": "0.5.5", "uv": "0.4.1", "pyarrow": "16.1.0", "numpy": "1.26.4"},
-    "2.11.0": {"ruff": "0.5.5", "uv": "0.7.3", "pyarrow": "16.1.0", "numpy": "1.26.4"},
+    "2.7.2": {
+        "ruff": "0.0.292",
+        "pyarrow": "11.0.0",
+        "fsspec": "2023.9.2",
+        "numpy": "1.24.4",
+        "boto3": "1.28.17",
+        "botocore": "1.31.17",
+        "s3transfer": "0.6.2",
+        "jmespath": "0.10.0",
+    },
+    "2.8.1": {
+        "ruff": "0.1.11",
+        "pyarrow": "14.0.2",
+        "fsspec": "2023.12.2",
+        "numpy": "1.24.4",
+        "boto3": "1.33.13",
+        "botocore": "1.33.13",
+        "s3transfer": "0.8.2",
+        "jmespath": "0.10.0",
+        "pyarrow-hotfix": "0.6",
+    },
+    "2.9.2": {
+        "ruff": "0.3.3",
+        "uv": "0.2.2",
+        "pyarrow": "14.0.2",
+        "numpy": "1.26.4",
+        "boto3": "1.34.106",
+        "botocore": "1.34.106",
+        "s3transfer": "0.10.1",
+        "jmespath": "0.10.0",
+        "pyarrow-hotfix": "0.6",
+    },
+    "2.10.1": {
+        "ruff": "0.5.5",
+        "uv": "0.4.1",
+        "pyarrow": "14.0.2",
+        "numpy": "1.26.4",
+        "boto3": "1.35.7",
+        "botocore": "1.35.7",
+        "s3transfer": "0.10.2",
+        "jmespath": "0.10.0",
+        "pyarrow-hotfix": "0.6",
+    },
+    "2.10.3": {
+        "ruff": "0.5.5",
+        "uv": "0.4.1",
+        "pyarrow": "16.1.0",
+        "numpy": "1.26.4",
+        "boto3": "1.35.36",
+        "botocore": "1.35.36",
+        "s3transfer": "0.10.3",
+        "jmespath": "0.10.0",
+        "pyarrow-hotfix": "0.6",
+    },
+    "2.11.0": {
+        "ruff": "0.5.5",
+        "uv": "0.7.3",
+        "pyarrow": "16.1.0",
+        "numpy": "1.26.4",
+        "boto3": "1.37.3",
+        "botocore": "1.37.3",
+        "s3transfer": "0.11.3",
+        "jmespath": "0.10.0",
+    },
     "2.11.2": {
         "ruff": "0.5.5",
         "uv": "0.10.7",
         "typer": "0.24.1",
         "pyarrow": "22.0.0",
         "numpy": "1.26.4",
+        "boto3": "1.42.61",
+        "botocore": "1.42.61",
+        "s3transfer": "0.16.0",
+        "jmespath": "0.10.0",
     },
     "3.0.6": {
         "ruff": "0.12.1",
@@ -66,6 +129,11 @@ CONSTRAINTS: dict[str, dict[str, str]] = {
         "typer": "0.16.1",
         "pyarrow": "18.1.0",
         "numpy": "1.26.4",
+        "boto3": "1.39.11",
+        "botocore": "1.39.11",
+        "s3transfer": "0.13.1",
+        "jmespath": "0.10.0",
+        "pyarrow-hotfix": "0.7",
     },
     "3.2.1": {
         "uv": "0.11.7",
@@ -73,6 +141,10 @@ CONSTRAINTS: dict[str, dict[str, str]] = {
         "typer": "0.24.1",
         "pyarrow": "23.0.1",
         "numpy": "2.4.4",
+        "boto3": "1.42.84",
+        "botocore": "1.42.84",
+        "s3transfer": "0.16.0",
+        "jmespath": "1.1.0",
     },
     "3.3.1": {
         "uv": "0.12.3",
@@ -80,15 +152,31 @@ CONSTRAINTS: dict[str, dict[str, str]] = {
         "typer": "0.27.1",
         "pyarrow": "25.0.0",
         "numpy": "2.5.1",
+        "boto3": "1.43.56",
+        "botocore": "1.43.56",
+        "s3transfer": "0.19.2",
+        "jmespath": "1.1.0",
     },
+}
+
+
+# Packages Airflow itself installs that an MWAA image has at its constraints' version, not
+# at the release-date resolution of the cached runtime, where the agent's requirements
+# depend on the difference: the image's boto3 pins a botocore that takes only an older
+# urllib3 than the runtime resolves (2.7.2: botocore 1.31.17 takes < 1.27, the image has
+# 1.26.17, the runtime 2.0.6; 2.8.1: botocore 1.33.13 takes < 2.1, the image has 2.0.7,
+# the runtime 2.1.0). Elsewhere the runtime's urllib3 fits the image's botocore.
+IMAGE_PINS: dict[str, dict[str, str]] = {
+    "2.7.2": {"urllib3": "1.26.17"},
+    "2.8.1": {"urllib3": "2.0.7"},
 }
 
 
 @dataclass(frozen=True)
 class Replica:
-    """A copy of a release's runtime; ``before`` is its package list as the runtime has it;
-    ``pins`` pins those and ``constrained``, the release's constraints for packages airshift
-    needs that the runtime does not have."""
+    """A copy of a release's runtime; ``before`` is its package list as the runtime has it
+    (``IMAGE_PINS`` applied); ``pins`` pins those and ``constrained``, the release's
+    constraints for packages airshift needs that the runtime does not have."""
 
     version: str
     path: Path
@@ -121,7 +209,7 @@ class Replica:
 def replica(version: str, where: Path) -> Replica:
     runtime = airflow_env.ensure(version)
     stamp = json.loads((runtime.path / ".airshift-runtime.json").read_text())
-    before = {name: v for name, v in stamp["packages"].items()}
+    before = {name: v for name, v in stamp["packages"].items()} | IMAGE_PINS.get(version, {})
     where.mkdir(parents=True, exist_ok=True)
     pins = where / f"pins-{version}.txt"
     pins.write_text("".join(f"{n}=={v}\n" for n, v in sorted(before.items())))

@@ -31,18 +31,13 @@ from tests.realairflow.versions import AIRFLOW_3_4, MWAA_2X, MWAA_3X
 pytestmark = pytest.mark.slow
 
 # One release of each SQLAlchemy runs by default, the 2.x one among those whose
-# constraints pin a ruff and a uv older than airshift's commands use and the oldest pyarrow
-# (14.0.2: no RecordBatch.cast or set_column); every release with --full.
+# constraints pin a ruff and a uv older than airshift's commands use, with pyarrow 14.0.2
+# (no RecordBatch.cast or set_column); every release with --full, 2.7.2 (pyarrow 11.0.0,
+# no RecordBatch.select; boto3 1.28.17) among them.
 DEFAULT = {"2.10.1", "3.3.1"}
-# Airflow 2.7.2's constraints pin pyarrow 11 and fsspec 2023.9.2: airshift needs pyarrow 14
-# (14.0.1 fixed CVE-2023-47248, arbitrary code run by reading an IPC/Parquet file). Lowering
-# that is not enough: the agent writes to S3 through s3fs, and no s3fs works with those
-# pins. Every s3fs since 2021.11 pins its own fsspec, and s3fs 2023.9.2 (fsspec's) needs
-# aiobotocore ~=2.5.4 where MWAA 2.7.2 pins 2.6.0 (and botocore 1.31.17 that urllib3 1.26).
-# Only s3fs 0.6.0 resolves, and its first call fails: aiobotocore 2 has no AioSession.
-# MWAA 2.7.2 environments take no agent (docs/agent.md, "Versions").
-REFUSED = {"2.7.2": "its constraints pin pyarrow 11.0.0, fsspec 2023.9.2 and aiobotocore 2.6.0"}
-
+# MWAA 2.7.2's constraints pin pyarrow 11.0.0 (older than 14.0.1, which fixed
+# CVE-2023-47248: the agent's pyarrow-hotfix closes it), fsspec 2023.9.2 and boto3 1.28.17,
+# with which the export here writes to S3 (no s3fs fits those pins: docs/agent.md).
 # The agent's export as a job runs it (airshift.agent.runner): the request, the database
 # URL and the Fernet key on standard input, the library's one door, its summary on stdout.
 _EXPORT = """
@@ -57,11 +52,38 @@ summary = library.export(spec["db_url"], spec["fernet_key"], job, recorder, reco
 print(json.dumps(summary))
 """
 
+# The import side's first step there: the archive read back from S3 and verified, with the
+# environment's pyarrow. Where that pyarrow predates the fix of CVE-2023-47248, reading an
+# archive must have disabled the pickled extension type a crafted file would run: an IPC
+# stream carrying one then fails to read instead of unpickling it.
+_READ = """
+import sys
+import pyarrow as pa
+from packaging.version import Version
+from airshift.archive import ArchiveReader
+assert ArchiveReader(sys.argv[1]).verify() == []
+if Version(pa.__version__) < Version("14.0.1"):
+    class Crafted(pa.PyExtensionType):
+        def __init__(self):
+            super().__init__(pa.int64())
+        def __reduce__(self):
+            return Crafted, ()
+    array = pa.ExtensionArray.from_storage(Crafted(), pa.array([1]))
+    batch = pa.RecordBatch.from_arrays([array], ["x"])
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, batch.schema) as out:
+        out.write_batch(batch)
+    try:
+        pa.ipc.open_stream(sink.getvalue()).read_all()
+    except RuntimeError as exc:
+        print("refused:", exc)
+    else:
+        raise SystemExit("a pickled extension type was read")
+"""
+
 
 def _param(version: str):
     marks = [] if version in DEFAULT else [pytest.mark.full]
-    if version in REFUSED:
-        marks.append(pytest.mark.xfail(reason=REFUSED[version], strict=True))
     return pytest.param(version, marks=marks)
 
 
@@ -103,6 +125,13 @@ def test_agent_installs_without_changing_the_environment(
     assert inspected.returncode == 0, inspected.stderr[-1500:]
     rows = {t["name"]: t["rows"] for t in json.loads(inspected.stdout)["tables"]}
     assert rows == json.loads(exported.stdout)["tables"] and rows["task_instance"] > 0
+    read = subprocess.run(
+        [str(env.python), "-c", _READ, archive], capture_output=True, text=True,
+        env={**environ, **s3}, timeout=600,
+    )  # fmt: skip
+    assert read.returncode == 0, read.stderr[-3000:]
+    pyarrow = Version(now["pyarrow"])
+    assert ("refused:" in read.stdout) == (pyarrow < Version("14.0.1")), read.stdout
     if "ruff" in extra and Version(extra["ruff"]) < Version(tools.RUFF.minimum):
         (tmp_path / "dags").mkdir()
         (tmp_path / "dags" / "d.py").write_text("from airflow import DAG\n")

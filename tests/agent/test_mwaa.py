@@ -73,15 +73,16 @@ def test_control_plane_errors_are_one_clear_sentence():
 
 
 def test_an_environment_too_old_for_the_agent_is_refused_before_any_login():
-    """MWAA 2.7.2's constraints cannot take the agent (docs/agent.md): the error says so and
-    how to get past it, and no web login token is made (the Stubber refuses other calls)."""
+    """An MWAA release older than the oldest the agent runs in (2.7.2, docs/agent.md): the
+    error says so and how to get past it, and no web login token is made (the Stubber refuses
+    other calls)."""
     client, stub = _mwaa()
-    stub.add_response("get_environment", _environment("2.7.2", "h.example"), {"Name": "old-env"})
+    stub.add_response("get_environment", _environment("2.6.3", "h.example"), {"Name": "old-env"})
     with stub, pytest.raises(AirshiftError) as err:
         mwaa_environment("old-env", "us-east-1", client)
     said = " ".join(str(err.value).split())
-    assert "runs Airflow 2.7.2, whose constraints cannot take the airshift agent" in said
-    assert "needs MWAA 2.8.1 or newer" in said
+    assert "runs Airflow 2.6.3, which the airshift agent does not run in" in said
+    assert "needs MWAA 2.7.2 or newer" in said
     assert "aws mwaa update-environment --name old-env --airflow-version 2.10.3" in said
     stub.assert_no_pending_responses()
 

@@ -1,9 +1,8 @@
 """A proxy in front of the moto server that answers some requests as a throttled or failing
 S3 would: ``503 SlowDown``, the answer real S3 gives a client that writes too fast.
 
-Why a proxy: moto has no fault injection for S3's throttling, and airshift reaches S3
-through two layers of retries (botocore's and s3fs's) that only a real HTTP answer
-exercises. Which requests fail is decided by a rule of the request's number and method, so
+Why a proxy: moto has no fault injection for S3's throttling, and airshift's archives
+reach S3 through botocore's retries, which only a real HTTP answer exercises. Which requests fail is decided by a rule of the request's number and method, so
 a test fails the same requests every run.
 """
 

@@ -164,8 +164,8 @@ def _export_to_s3(src, aws, endpoint: str, location: str, *extra: str):
 
 
 def test_s3_throttled_export_retries_and_completes(clone_db, aws) -> None:
-    """Every third request answered ``503 SlowDown``: the retries (botocore's, s3fs's) carry
-    the export through, and the archive is complete and verifies."""
+    """Every third request answered ``503 SlowDown``: botocore's retries carry the export
+    through, and the archive is complete and verifies."""
     boto3.client("s3").create_bucket(Bucket="reliability-throttled")
     src = clone_db("2.10.5", "sqlite")
     location = "s3://reliability-throttled/archive"

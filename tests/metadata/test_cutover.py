@@ -171,7 +171,7 @@ def test_delta_brings_what_changed_after_the_bulk_copy_and_rollback_restores(
     )
     assert done["results"]["verify"]["ok"] is True
     assert _runs(tgt.url, "lab_retry_fail")[failed[0]] == "success"
-    # The bulk phase kept its empty scratch schema for the delta, which dropped it.
+    # The bulk phase kept its empty scratch schema for the delta; the unpause phase dropped it.
     kept = scratch.template_name(tgt.url, "")
     assert not [n for n in _databases() if n.startswith(kept)]
     assert _runs(tgt.url, "lab_xcom_taskflow")[next(iter(new_run))] == "success"

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from airshift import airflow_env
+from airshift.errors import AirshiftError
 from airshift.runtimes import releases, venv
 
 FERNET_KEY = "x2SDzGDu1Tw2-HEVmpRZTiAQ0wsFOJkpq89TZRwl0yo="  # a test key, not a secret
@@ -68,6 +69,8 @@ def test_cold_runtime_is_pinned_and_works(version: str, fresh_cache, tmp_path: P
     assert str(env.path) == installed["path"]  # the command and the library agree
     stamp = venv.read(env.path).stamp
     assert stamp is not None and stamp["packages"]["apache-airflow"] == version
+    site = next((env.path / "lib").glob("python*/site-packages"))
+    assert stamp[venv.BYTECODE] and list((site / "airflow" / "__pycache__").glob("*.pyc"))
 
     home = tmp_path / "home"
     db = f"sqlite:///{tmp_path / 'airflow.db'}"
@@ -90,6 +93,25 @@ def test_cold_runtime_is_pinned_and_works(version: str, fresh_cache, tmp_path: P
     assert "pw-1" in shown.stdout
 
     assert _airshift("runtimes", "path", version, env=fresh_cache).stdout.strip() == str(env.path)
+
+
+def test_runtime_made_without_bytecode_is_compiled_once(tmp_path: Path) -> None:
+    """A runtime installed before runtimes carried their bytecode gets it on its next use:
+    with PYTHONDONTWRITEBYTECODE set (as here), every Airflow process compiled all its
+    modules again."""
+    runtime = tmp_path / "apache-airflow-9.9.9-x"
+    (runtime / "bin").mkdir(parents=True)
+    (runtime / "bin" / "python").symlink_to(sys.executable)
+    (runtime / "lib" / "pkg").mkdir(parents=True)
+    (runtime / "lib" / "pkg" / "mod.py").write_text("VALUE = 1\n")
+    (runtime / venv.STAMP).write_text(json.dumps({"version": "9.9.9", "packages": {}}))
+    venv.ensure_bytecode(runtime)
+    assert list((runtime / "lib" / "pkg" / "__pycache__").glob("mod.*.pyc"))
+    stamp = venv.read(runtime).stamp
+    assert stamp == {"version": "9.9.9", "packages": {}, venv.BYTECODE: True}
+    (runtime / "lib" / "pkg" / "__pycache__").rename(tmp_path / "moved")
+    venv.ensure_bytecode(runtime)  # marked: not compiled again
+    assert not (runtime / "lib" / "pkg" / "__pycache__").exists()
 
 
 def test_rule_is_part_of_the_name(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -177,3 +199,20 @@ def test_wheelhouse_installs_with_no_index(fresh_cache, tmp_path: Path) -> None:
             extra_env={"AIRFLOW__CORE__FERNET_KEY": FERNET_KEY},
         ).stdout
     )
+
+
+def test_a_command_started_ahead_runs_when_told_and_never_when_not(tmp_path: Path) -> None:
+    """``AirflowEnv.ahead``: the real CLI, imported ahead, runs its command on ``run()``
+    (a failure reads as ``run``'s does); left unrun, it ends having touched nothing."""
+    env = airflow_env.ensure("3.3.2")
+    untouched = tmp_path / "untouched.db"
+    with env.ahead(["db", "migrate"], tmp_path / "h1", f"sqlite:///{untouched}") as ahead:
+        assert ahead.proc.poll() is None  # importing, or waiting for its turn
+    assert ahead.proc.returncode is not None and not untouched.exists()
+
+    with env.ahead(["version"], tmp_path / "h2", f"sqlite:///{tmp_path / 'v.db'}") as ahead:
+        assert ahead.run().stdout.strip().splitlines()[-1] == "3.3.2"
+
+    bad = env.ahead(["no-such-command"], tmp_path / "h3", f"sqlite:///{tmp_path / 'x.db'}")
+    with bad as ahead, pytest.raises(AirshiftError, match="failed running `no-such-command`"):
+        ahead.run()
