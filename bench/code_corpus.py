@@ -49,6 +49,7 @@ from ruff.__main__ import find_ruff_bin
 from airshift import airflow_env
 from airshift.code.check import CheckOptions
 from airshift.code.import_check import FolderImport, import_folders, last_line
+from airshift.code.requirements import ADDED_MARK
 from airshift.code.upgrade import upgrade_project
 from scripts.gen_moves import PROVIDERS, SOURCE
 from scripts.gen_provider_pins import runtime_with, wheel
@@ -58,7 +59,6 @@ VARIANTS = ("original", "ruff", "airshift")
 # the airshift copy imported with the requirements ``code upgrade`` added (AS161), as the
 # environment installing the translated requirements would have them
 WITH_REQUIREMENTS = "airshift+requirements"
-ADDED = "# added by airshift"
 # Airflow's DagBag gives each file 30 s; the first files of a folder that load the large
 # providers (google) take longer than that on a busy machine and would count as not
 # importing. The measure is about code, not speed: each file gets ten minutes.
@@ -200,7 +200,7 @@ def added_requirements(folder: Path, target: str) -> list[str]:
     found = sorted(folder.glob(f"requirements.airflow-{target}.txt"))
     found += sorted(folder.glob(f"dags/requirements.airflow-{target}.txt"))
     lines = [line for path in found for line in path.read_text().splitlines()]
-    return sorted(line.split(ADDED, 1)[0].strip() for line in lines if ADDED in line)
+    return sorted(line.split(ADDED_MARK, 1)[0].strip() for line in lines if ADDED_MARK in line)
 
 
 def import_with_added_requirements(target: str, folders: list[Path]) -> dict[Path, FolderImport]:

@@ -27,6 +27,8 @@ from airshift.code.findings import Applicability, Finding, Severity
 from airshift.code.provider_pins import Added
 from airshift.code.target import Target
 
+# ends each requirement line ``code upgrade`` adds (the corpus measurement reads them back)
+ADDED_MARK = "# added by airshift"
 _CONSTRAINT = re.compile(r"^\s*(-c|--constraint)[\s=]+(?P<url>\S+)")
 _CONSTRAINT_VERSION = re.compile(r"constraints-(?P<version>\d+\.\d+\.\d+)")
 _MISSING = (
@@ -253,7 +255,7 @@ def translated(
             text = entry.requirement
         broken = _few(sorted(b.rpartition(".")[2] for b in entry.breaks))
         lines.append(
-            f"{text}  # added by airshift: so that {names} import on Airflow "
+            f"{text}  {ADDED_MARK}: so that {names} import on Airflow "
             f"{target.version} (installed and imported there)"
             + (f"; with it {broken} do not" if entry.breaks else "")
         )
