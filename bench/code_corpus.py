@@ -13,12 +13,18 @@ the end). For every folder:
    says which files import: only those count;
 2. one copy gets ``ruff check --isolated --select AIR --fix`` (ruff alone, safe fixes), one
    gets ``airshift code upgrade --write`` (safe fixes);
-3. the real target DagBag (3.3.2 or 3.4.0b2, same providers) imports both copies.
+3. the real target DagBag (3.3.2 or 3.4.0b2, same providers) imports both copies;
+4. when ``code upgrade`` added requirements to the folder's translated requirements (AS161:
+   an older provider release that still has a removed class, a provider Airflow 3 no longer
+   installs), the airshift copy is imported once more by the target runtime with those
+   requirements installed, as the environment installing them would be (one runtime per
+   distinct set; a provider's line is replaced by its pin). Both numbers are reported.
 
 A file still failing after airshift is put down to one ``cause`` (``provider``: the target's
 provider release no longer has the class or module; ``dependency``: the runtime lacks a
 package; ``code``: anything else). All of them count as failures in the headline column;
-the last column leaves out ``provider`` and ``dependency`` files, which no code edit can fix.
+the last column leaves out ``provider`` and ``dependency`` files that are still failing with
+the added requirements.
 
 Usage: python -m bench.code_corpus [--split dev|held_back|held_back_2|acceptance ...] [--mirror DIR]
        [--target 3.3.2] [--out results.json]
@@ -33,7 +39,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import tarfile
 import zipfile
 from dataclasses import dataclass, field
@@ -43,12 +48,17 @@ from ruff.__main__ import find_ruff_bin
 
 from airshift import airflow_env
 from airshift.code.check import CheckOptions
-from airshift.code.import_check import import_folders, last_line
+from airshift.code.import_check import FolderImport, import_folders, last_line
+from airshift.code.requirements import ADDED_MARK
 from airshift.code.upgrade import upgrade_project
 from scripts.gen_moves import PROVIDERS, SOURCE
+from scripts.gen_provider_pins import runtime_with, wheel
 
 CORPUS = json.loads((Path(__file__).with_name("code_corpus.json")).read_text())
 VARIANTS = ("original", "ruff", "airshift")
+# the airshift copy imported with the requirements ``code upgrade`` added (AS161), as the
+# environment installing the translated requirements would have them
+WITH_REQUIREMENTS = "airshift+requirements"
 # Airflow's DagBag gives each file 30 s; the first files of a folder that load the large
 # providers (google) take longer than that on a busy machine and would count as not
 # importing. The measure is about code, not speed: each file gets ten minutes.
@@ -57,18 +67,7 @@ NO_TIMEOUT = {"AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "600"}
 
 def _wheel(spec: str) -> Path:
     """The wheel for ``name==version``, downloaded once into the cache."""
-    folder = airflow_env.cache_dir() / "corpus" / "wheels"
-    name, version = spec.split("==")
-    stem = f"{name.replace('-', '_')}-{version}-"
-    found = [p for p in folder.glob("*.whl") if p.name.startswith(stem)]
-    if not found:
-        folder.mkdir(parents=True, exist_ok=True)
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--no-deps", "-d", str(folder), spec],
-            check=True,
-        )
-        found = [p for p in folder.glob("*.whl") if p.name.startswith(stem)]
-    return found[0]
+    return wheel(spec, airflow_env.cache_dir() / "corpus" / "wheels")
 
 
 def lay_out(source: str, spec: dict, dest: Path, mirror: Path | None) -> bool:
@@ -121,6 +120,7 @@ class SourceResult:
     target_ok: dict[str, list[str]] = field(default_factory=dict)  # variant -> files
     left: dict[str, str] = field(default_factory=dict)  # file -> error after airshift
     causes: dict[str, str] = field(default_factory=dict)  # file -> provider|dependency|code
+    requirements: list[str] = field(default_factory=list)  # what code upgrade added
 
     def count(self, variant: str) -> int:
         return len(set(self.target_ok.get(variant, [])) & set(self.source_ok))
@@ -169,6 +169,7 @@ def measure(
         ".".join(p.relative_to(target_env.path).parts[3:6])
         for p in target_env.path.glob("lib/python3*/site-packages/airflow/providers/*/")
     }
+    pinned = import_with_added_requirements(target, [work / "airshift" / k for k in laid.values()])
     for source, key in laid.items():
         for variant in VARIANTS:
             folder = work / variant / key
@@ -176,9 +177,14 @@ def measure(
                 p.relative_to(folder).as_posix() for p in after[folder].clean
             )
         folder = work / "airshift" / key
+        final = pinned.get(folder, after[folder])
+        results[source].requirements = added_requirements(folder, target)
+        results[source].target_ok[WITH_REQUIREMENTS] = sorted(
+            p.relative_to(folder).as_posix() for p in final.clean
+        )
         results[source].left = {
             p.relative_to(folder).as_posix(): last_line(e)
-            for p, e in after[folder].errors.items()
+            for p, e in final.errors.items()
             if p.relative_to(folder).as_posix() in results[source].source_ok
         }
         results[source].causes = {f: cause(e, installed) for f, e in results[source].left.items()}
@@ -187,6 +193,31 @@ def measure(
         "skipped": skipped,
         "sources": {s: r.__dict__ for s, r in results.items()},
     }
+
+
+def added_requirements(folder: Path, target: str) -> list[str]:
+    """The requirement lines ``code upgrade`` added to the folder's translated requirements."""
+    found = sorted(folder.glob(f"requirements.airflow-{target}.txt"))
+    found += sorted(folder.glob(f"dags/requirements.airflow-{target}.txt"))
+    lines = [line for path in found for line in path.read_text().splitlines()]
+    return sorted(line.split(ADDED_MARK, 1)[0].strip() for line in lines if ADDED_MARK in line)
+
+
+def import_with_added_requirements(target: str, folders: list[Path]) -> dict[Path, FolderImport]:
+    """The folders that got requirements from ``code upgrade``, each imported by the target
+    runtime with those requirements installed (a provider's line replaced by its pin), as the
+    environment installing the translated requirements would have them; one runtime per
+    distinct set of requirements, keyed by the folder. Folders that got none are left out:
+    their import is the plain target's."""
+    groups: dict[tuple[str, ...], list[Path]] = {}
+    for folder in folders:
+        added = tuple(added_requirements(folder, target))
+        if added:
+            groups.setdefault(added, []).append(folder)
+    imported: dict[Path, FolderImport] = {}
+    for added, members in groups.items():
+        imported |= import_folders(runtime_with(target, list(added)), members, NO_TIMEOUT)
+    return imported
 
 
 _PROVIDER_NAME = re.compile(r"cannot import name '\w+' from 'airflow\.providers\.")
@@ -214,8 +245,9 @@ def table(measured: dict) -> str:
     """Markdown rows per split: files, import on 2.10.5, and how many of those import after."""
     rows = [
         f"| split | files | import on {SOURCE} | on {measured['target']} as is "
-        "| after ruff alone | after airshift | after airshift, failures of Airflow code only |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| after ruff alone | after airshift's code fixes | after airshift, with the "
+        "requirements it adds | the same, failures of Airflow code only |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     by_split: dict[str, list[dict]] = {}
     for result in measured["sources"].values():
@@ -224,18 +256,13 @@ def table(measured: dict) -> str:
         ok = sum(len(r["source_ok"]) for r in results)
         counts = [
             sum(len(set(r["target_ok"][v]) & set(r["source_ok"])) for r in results)
-            for v in VARIANTS
+            for v in (*VARIANTS, WITH_REQUIREMENTS)
         ]
         cells = " | ".join(f"{c}/{ok} ({100 * c / ok:.0f} %)" if ok else "0" for c in counts)
         causes = [c for r in results for c in r["causes"].values()]
-        outside = sum(c != "code" for c in causes)
-        scoped = ok - outside
-        rows.append(
-            f"| {split} | {sum(r['files'] for r in results)} | {ok} | {cells} "
-            f"| {counts[2]}/{scoped} ({100 * counts[2] / scoped:.0f} %) |"
-            if scoped
-            else f"| {split} | {sum(r['files'] for r in results)} | {ok} | {cells} | - |"
-        )
+        scoped = ok - sum(c != "code" for c in causes)
+        last = f"{counts[-1]}/{scoped} ({100 * counts[-1] / scoped:.0f} %)" if scoped else "-"
+        rows.append(f"| {split} | {sum(r['files'] for r in results)} | {ok} | {cells} | {last} |")
     return "\n".join(rows)
 
 
@@ -251,6 +278,9 @@ def main() -> None:
     if args.out:
         args.out.write_text(json.dumps(measured, indent=1, sort_keys=True))
     print(table(measured))
+    for source, result in measured["sources"].items():
+        if result["requirements"]:
+            print(f"{source}: code upgrade added {', '.join(result['requirements'])}")
     for source in measured["skipped"]:
         print(f"skipped {source}: not in the mirror")
 

@@ -28,6 +28,7 @@ import tempfile
 from pathlib import Path
 
 from airshift import airflow_env
+from airshift.code.provider_pins import distribution_of
 from airshift.runtimes import venv
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,7 +169,7 @@ def build_signatures(target: str, moves: dict) -> str:
     for path in sorted(old["classes"]):
         if path not in new["classes"]:
             if not moves.get(path, {}).get("new"):
-                removed_classes[path] = _distribution(path)
+                removed_classes[path] = distribution_of(path)
             continue
         change = _signature_change(old["classes"][path], new["classes"][path])
         if change:
@@ -231,16 +232,6 @@ def _signature_change(old: dict, new: dict) -> dict:
 
 def _words(name: str) -> set[str]:
     return {word for word in name.split("_") if word}
-
-
-def _distribution(path: str) -> str:
-    """``apache-airflow-providers-google`` for a class under ``airflow.providers.google``."""
-    parts = path.split(".")
-    if parts[1:2] != ["providers"]:
-        return "apache-airflow"
-    two = {"apache", "microsoft", "cncf", "common", "atlassian", "dbt"}  # two-part names
-    name = parts[2:4] if parts[2] in two else parts[2:3]
-    return "apache-airflow-providers-" + "-".join(name).replace("_", "-")
 
 
 def verify(env: airflow_env.AirflowEnv, table: Path) -> dict:

@@ -84,7 +84,7 @@ def check_laid_out(project: Project, target: Target, options: CheckOptions) -> R
     sources, problems = read_sources(project)
     report.findings += problems
     report.files = [f.display for f in project.python_files()]
-    report.findings += code_findings(project, sources, target, has_fab_provider(reqs))
+    report.findings += code_findings(project, sources, target, reqs)
 
     needs_target = options.import_check or reqs or project.airflow_cfg or project.option_files
     if not needs_target:
@@ -112,13 +112,17 @@ def check_laid_out(project: Project, target: Target, options: CheckOptions) -> R
 
 
 def code_findings(
-    project: Project, sources: list[Source], target: Target, has_fab: bool
+    project: Project,
+    sources: list[Source],
+    target: Target,
+    reqs: requirements.RequirementsFile | None,
 ) -> list[Finding]:
     """airshift's rules and ruff's AIR rules, without ruff findings an own rule supersedes."""
     findings: list[Finding] = []
     suppressed: set[tuple[str, int, str]] = set()
+    has_fab, listed = has_fab_provider(reqs), requirements.listed(reqs)
     for source in sources:
-        ctx = RuleContext(target, source.file.kind, has_fab)
+        ctx = RuleContext(target, source.file.kind, has_fab, listed)
         result = check_source(source.text, source.file.display, ctx)
         findings += result.findings
         suppressed |= {(source.file.display, line, code) for line, code in result.suppress}

@@ -13,9 +13,8 @@ import json
 from dataclasses import dataclass
 from enum import Enum
 from functools import cache
-from importlib import resources
 
-from airshift.code.target import Target
+from airshift.code.target import Target, data_tables
 
 
 class Status(str, Enum):
@@ -60,14 +59,9 @@ class Moves:
         return self.moves.get(old)
 
 
-def _tables() -> dict[str, resources.abc.Traversable]:
-    folder = resources.files("airshift").joinpath("data/moves")
-    return {p.name.removesuffix(".json"): p for p in folder.iterdir() if p.name.endswith(".json")}
-
-
 @cache
 def _load(version: str) -> dict[str, Move]:
-    data = json.loads(_tables()[version].read_text())
+    data = json.loads(data_tables("moves")[version].read_text())
     return {
         old: Move(
             old=old,
@@ -91,7 +85,7 @@ def _describe(old_now: dict | None) -> str:
 
 def moves_for(target: Target) -> Moves:
     """The table for ``target``: its own, else the newest older table of the same major."""
-    chosen = target.table(_tables())
+    chosen = target.table(data_tables("moves"))
     if chosen is None:
         return Moves("", {})
     return Moves(chosen, _load(chosen))

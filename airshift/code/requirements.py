@@ -15,6 +15,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +24,11 @@ from packaging.utils import canonicalize_name
 from packaging.version import Version
 
 from airshift.code.findings import Applicability, Finding, Severity
+from airshift.code.provider_pins import Added
 from airshift.code.target import Target
 
+# ends each requirement line ``code upgrade`` adds (the corpus measurement reads them back)
+ADDED_MARK = "# added by airshift"
 _CONSTRAINT = re.compile(r"^\s*(-c|--constraint)[\s=]+(?P<url>\S+)")
 _CONSTRAINT_VERSION = re.compile(r"constraints-(?P<version>\d+\.\d+\.\d+)")
 _MISSING = (
@@ -208,9 +212,91 @@ def _constraint_findings(parsed: RequirementsFile, target: Target) -> list[Findi
     return []
 
 
-def translated_constraint(parsed: RequirementsFile, target: Target) -> str | None:
-    """requirements.txt with the constraint URL moved to the target and Airflow core pins removed."""
-    lines = parsed.path.read_text(encoding="utf-8").splitlines()
+def listed(parsed: RequirementsFile | None) -> dict[str, Requirement]:
+    """The project's requirements by canonical name (none without a requirements.txt)."""
+    if parsed is None:
+        return {}
+    return {canonicalize_name(line.requirement.name): line.requirement for line in parsed.lines}
+
+
+def translated(
+    parsed: RequirementsFile | None,
+    target: Target,
+    added: Mapping[str, Added],
+    unsafe: bool = False,
+) -> str | None:
+    """requirements.txt for the target: the constraint URL moved to the target, Airflow core
+    pins removed, and the ``added`` requirements (``provider_pins.needed``) written in, each
+    with a comment saying which classes need it. A provider the file pins to another release
+    (someone chose it), and a pin that would break other classes the folder imports, are
+    written only when ``unsafe``. None when nothing changes.
+    """
+    lines = parsed.path.read_text(encoding="utf-8").splitlines() if parsed else []
+    changed = parsed is not None and _translate_constraint(parsed, target, lines)
+    present: dict[str, Line] = (
+        {canonicalize_name(line.requirement.name): line for line in parsed.lines} if parsed else {}
+    )
+    pinned_any = False
+    for name, entry in sorted(added.items()):
+        wanted = Requirement(entry.requirement)
+        line = present.get(name)
+        if line is not None and not _replaceable(line.requirement, wanted, unsafe):
+            continue
+        if entry.breaks and not unsafe:
+            continue
+        names = _few(sorted({c.rpartition(".")[2] for c in entry.classes}))
+        if line is not None:
+            extras = (
+                f"[{','.join(sorted(line.requirement.extras))}]" if line.requirement.extras else ""
+            )
+            text = f"{line.requirement.name}{extras}{wanted.specifier}"
+            lines[line.number - 1] = f"# replaced by airshift: {lines[line.number - 1]}"
+        else:
+            text = entry.requirement
+        broken = _few(sorted(b.rpartition(".")[2] for b in entry.breaks))
+        lines.append(
+            f"{text}  {ADDED_MARK}: so that {names} import on Airflow "
+            f"{target.version} (installed and imported there)"
+            + (f"; with it {broken} do not" if entry.breaks else "")
+        )
+        pinned_any = pinned_any or bool(wanted.specifier)
+        changed = True
+    if pinned_any and parsed and parsed.constraint and "no-providers" not in parsed.constraint[1]:
+        index = parsed.constraint[0] - 1
+        lines[index] = _NO_PROVIDERS.sub(r"/constraints-no-providers-\1", lines[index])
+        lines.insert(
+            index,
+            "# airshift: Airflow's constraints without providers, since the full ones pin "
+            "every provider to the release that came with Airflow and would overrule the pin",
+        )
+    return "\n".join(lines) + "\n" if changed else None
+
+
+def _few(names: list[str], shown: int = 3) -> str:
+    """``A, B, C and 4 more``: a comment line stays readable."""
+    more = f" and {len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+_NO_PROVIDERS = re.compile(r"/constraints-(\d+\.\d+\.txt)")
+
+
+def _replaceable(current: Requirement, wanted: Requirement, unsafe: bool) -> bool:
+    """Whether a line for the same provider is replaced: not when it already allows only
+    the wanted release (or any release, when no pin is wanted); a line pinning another release
+    exactly only with ``unsafe``."""
+    if not wanted.specifier:
+        return False
+    version = next(iter(wanted.specifier)).version
+    exact = [s for s in current.specifier if s.operator in ("==", "===")]
+    if exact:
+        return unsafe and not current.specifier.contains(version, prereleases=True)
+    return True
+
+
+def _translate_constraint(parsed: RequirementsFile, target: Target, lines: list[str]) -> bool:
+    """Move the constraint URL to the target and comment out Airflow core pins that exclude
+    it, in ``lines``; whether anything changed."""
     pins = {
         line.number
         for line in parsed.lines
@@ -230,7 +316,7 @@ def translated_constraint(parsed: RequirementsFile, target: Target) -> str | Non
             f"constraints-{match['version']}", f"constraints-{target.version}"
         )
         changed = True
-    return "\n".join(lines) + "\n" if changed else None
+    return changed
 
 
 def _resolve_findings(parsed: RequirementsFile, target: Target) -> list[Finding]:

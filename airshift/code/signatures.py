@@ -12,10 +12,9 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 
 from airshift.code.moves import moves_for
-from airshift.code.target import Target
+from airshift.code.target import Target, data_tables
 
 
 @dataclass(frozen=True)
@@ -28,13 +27,6 @@ class SignatureChange:
     renamed: dict[str, str] = field(default_factory=dict)  # old -> new
     required: frozenset[str] = frozenset()  # renamed-to arguments the target requires
     aliases: frozenset[str] = frozenset()  # renamed arguments the source treated as the new one
-
-
-def _tables() -> dict[str, resources.abc.Traversable]:
-    folder = resources.files("airshift").joinpath("data/signatures")
-    if not folder.is_dir():
-        return {}
-    return {p.name.removesuffix(".json"): p for p in folder.iterdir() if p.name.endswith(".json")}
 
 
 @dataclass(frozen=True)
@@ -55,7 +47,7 @@ class SignatureTable:
 
 @cache
 def _load(version: str) -> SignatureTable:
-    data = json.loads(_tables()[version].read_text())
+    data = json.loads(data_tables("signatures")[version].read_text())
     changes: dict[str, SignatureChange] = {}
     for path, entry in data["classes"].items():
         change = SignatureChange(
@@ -77,7 +69,7 @@ def _load(version: str) -> SignatureTable:
 
 def signature_table(target: Target) -> SignatureTable:
     """The table for ``target``: its own, else the newest older table of the same major."""
-    chosen = target.table(_tables())
+    chosen = target.table(data_tables("signatures"))
     return _load(chosen) if chosen else SignatureTable({}, {})
 
 

@@ -12,9 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from importlib import resources
+from typing import TYPE_CHECKING
 
 from airshift import versions
 from airshift.errors import AirshiftError, UnknownRevision
+
+if TYPE_CHECKING:
+    from importlib.abc import Traversable  # importlib.resources.abc from Python 3.11
 
 
 @dataclass(frozen=True)
@@ -66,3 +71,12 @@ def parse_target(version: str) -> Target:
         f"{newest} or a minor version such as {finals[-1].rsplit('.', 1)[0]} "
         f"(airshift knows {releases[0]} to {releases[-1]})."
     )
+
+
+def data_tables(kind: str) -> dict[str, Traversable]:
+    """The generated tables of one kind (``airshift/data/KIND/VERSION.json``) by version; a
+    target picks its own or the nearest older one with :meth:`Target.table`."""
+    folder = resources.files("airshift").joinpath(f"data/{kind}")
+    if not folder.is_dir():
+        return {}
+    return {p.name.removesuffix(".json"): p for p in folder.iterdir() if p.name.endswith(".json")}

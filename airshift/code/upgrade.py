@@ -16,7 +16,9 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from airshift.code import config, requirements
+import libcst as cst
+
+from airshift.code import config, provider_pins, requirements
 from airshift.code.check import (
     CheckOptions,
     check_laid_out,
@@ -30,6 +32,8 @@ from airshift.code.import_cleanup import drop_leftover_imports
 from airshift.code.project import SKIPPED_DIRS, Project, open_project
 from airshift.code.ruff_rules import apply_ruff_fixes
 from airshift.code.rules import RuleContext, apply_fixes
+from airshift.code.rules.base import Analysis
+from airshift.code.rules.moves import imported_names
 from airshift.code.sources import syntax_error
 from airshift.code.target import Target, parse_target
 from airshift.code.target_facts import load_target_facts
@@ -100,7 +104,7 @@ def upgrade_project(
             with open_project(str(copy)) as work:
                 result = UpgradeResult()
                 result.changes += fix_code(work, target, result.skipped, unsafe)
-                result.changes += fix_config(work, target, options)
+                result.changes += fix_config(work, target, options, unsafe)
                 result.report = check_laid_out(work, target, options)
         if write:
             for change in result.changes:
@@ -116,7 +120,8 @@ def fix_code(
 
     Imports the fixes made unused, or added and left unused, are removed (``import_cleanup``).
     """
-    fab = has_fab_provider(parse_requirements(work))
+    reqs = parse_requirements(work)
+    fab, listed = has_fab_provider(reqs), requirements.listed(reqs)
     sources, problems = read_sources(work)
     skipped += [f"{p.file}: {p.message}" for p in problems]
     originals = {}
@@ -124,7 +129,7 @@ def fix_code(
         if not source.file.writable:
             skipped.append(f"{source.file.display}: inside plugins.zip; fix the plugin's source.")
             continue
-        fixed = apply_fixes(source.text, RuleContext(target, source.file.kind, fab), unsafe)
+        fixed = apply_fixes(source.text, RuleContext(target, source.file.kind, fab, listed), unsafe)
         if syntax_error(fixed):
             skipped.append(f"{source.file.display}: the fix would not parse; left unchanged.")
             continue
@@ -145,17 +150,19 @@ def fix_code(
     return changes
 
 
-def fix_config(work: Project, target: Target, options: CheckOptions) -> list[FileChange]:
+def fix_config(
+    work: Project, target: Target, options: CheckOptions, unsafe: bool = False
+) -> list[FileChange]:
     """Translated copies of config files and requirements.txt, named for the target.
 
     The copy in the work folder is overwritten with the translation, so the re-check sees the
-    result; the change is reported under the translated file's name.
+    result; the change is reported under the translated file's name. Requirements that bring
+    back provider classes the code imports (AS161) are written in, into a new
+    ``requirements.airflow-TARGET.txt`` when the project has no requirements.txt.
     """
     reqs = parse_requirements(work)
     sources = [p for p in [work.airflow_cfg, *work.option_files] if p]
-    if not sources and not reqs:
-        return []
-    changes = []
+    changes: list[FileChange] = []
     if sources:
         env, _ = target_env(target, [], options.log)
         facts = load_target_facts(env)
@@ -168,16 +175,32 @@ def fix_config(work: Project, target: Target, options: CheckOptions) -> list[Fil
                 continue
             if path == work.airflow_cfg:
                 config.validate_cfg(text)
-            changes.append(_translated(work, path, text, target))
-    if reqs:
-        text = requirements.translated_constraint(reqs, target)
-        if text is not None:
-            changes.append(_translated(work, reqs.path, text, target))
+            changes += filter(None, [_translated(work, path, text, target)])
+    added = provider_pins.needed(imported_classes(work), target)
+    text = requirements.translated(reqs, target, added, unsafe)
+    if text is not None:
+        path = reqs.path if reqs else work.root / "requirements.txt"
+        changes += filter(None, [_translated(work, path, text, target)])
+        work.requirements = path  # the re-check installs and checks what was written
     return changes
 
 
-def _translated(work: Project, path: Path, text: str, target: Target) -> FileChange:
-    before = path.read_text(encoding="utf-8")
+def imported_classes(work: Project) -> set[str]:
+    """Every ``module.Name`` the project's Python files import from ``airflow...``."""
+    sources, _ = read_sources(work)
+    return {
+        name
+        for source in sources
+        for _, name in imported_names(Analysis(cst.parse_module(source.text)))
+    }
+
+
+def _translated(work: Project, path: Path, text: str, target: Target) -> FileChange | None:
+    """The translated copy as a change, or None when the project already holds exactly it
+    (a second ``--write`` writes nothing)."""
+    before = path.read_text(encoding="utf-8") if path.exists() else ""
     path.write_text(text, encoding="utf-8")
     new_name = config.translated_name(path, target.version)
+    if new_name.exists() and new_name.read_text(encoding="utf-8") == text:
+        return None
     return FileChange(work.display(new_name), before, text)

@@ -189,10 +189,7 @@ FIXES = {
 }
 
 CHECK_ONLY = {
-    "AS161": (
-        "from airflow.providers.google.cloud.operators.bigquery import "
-        "BigQueryCreateEmptyTableOperator\n"
-    ),
+    "AS161": "from airflow.operators.subdag import SubDagOperator\n",  # no release brings it back
     "AS111": "from airflow.operators.subdag import SubDagOperator\n",
     "AS130": 'CMD = "{{ next_ds }}"\n',
     "AS140": (

@@ -1,5 +1,5 @@
 """Arguments an operator, sensor or hook no longer accepts on the target (AS160), and provider
-classes the target's providers no longer have (AS161)."""
+classes the target cannot import (AS161)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import libcst as cst
 
+from airshift.code import provider_pins
 from airshift.code.findings import Applicability, Severity
 from airshift.code.rules.base import (
     Analysis,
@@ -17,7 +18,7 @@ from airshift.code.rules.base import (
     allowed,
 )
 from airshift.code.rules.moves import imported_names
-from airshift.code.signatures import SignatureChange, change_for, signature_table
+from airshift.code.signatures import RemovedClass, SignatureChange, change_for, signature_table
 
 # Arguments Airflow 3 removed that only ever changed how the UI drew a DAG: dropping them
 # cannot change what runs, so the fix is safe.
@@ -136,16 +137,25 @@ class _RenameKeywords(cst.CSTTransformer):
 
 
 class RemovedProviderClassRule(Rule):
-    """Import of a provider class that the target's provider release no longer has.
+    """Import of a provider class that the target runtime cannot import.
 
     ## What it does
-    Reports `from airflow.providers... import Name` when the class exists in the provider
-    installed with the source Airflow and nowhere in the provider installed with the target
-    (both real runtimes, providers as of each Airflow release), naming both versions.
+    Reports `from airflow.providers... import Name` when the class imports in the source
+    runtime and not in the target (both real runtimes, providers as of each Airflow release).
+    When a requirement brings the class back, verified by installing it with the target
+    Airflow and importing the class there (`airshift/data/provider_pins/`), the fix adds it
+    to the translated requirements: the newest release of the provider that still has the
+    class, a provider Airflow 3 no longer installs (ftp, imap, sqlite), or a provider the
+    class's module needs but its own provider lists only as an extra. A folder gets one pin
+    per provider: of the verified releases, the one with which most of the classes it
+    imports from that provider import. The fix is safe unless that pin would break a class
+    that imports with the target's own release, or the requirements already pin that
+    provider to another release (a choice someone made).
 
     ## Why is this bad?
-    The DAG file fails with `ImportError` on the target. There is no mechanical fix: a
-    removed operator usually has a successor with other arguments, which a person chooses.
+    The DAG file fails with `ImportError` on the target. A removed operator's successor
+    usually takes other arguments, so no code edit is sure to keep what the task does; an
+    older release of the same provider runs the very same class.
 
     ## Example
     ```python
@@ -153,26 +163,64 @@ class RemovedProviderClassRule(Rule):
     ```
 
     ## Use instead
-    ```python
-    from airflow.providers.google.cloud.operators.bigquery import BigQueryCreateTableOperator
     ```
+    # requirements.airflow-3.3.2.txt
+    apache-airflow-providers-google==16.1.0
+    ```
+    or the successor, `BigQueryCreateTableOperator`, chosen by hand.
     """
 
     code = "AS161"
     name = "removed-provider-class"
+    fix_availability = FixAvailability.SOMETIMES
     supersedes = frozenset({"AIR302"})
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
         removed = signature_table(ctx.target).removed
+        imported = imported_names(analysis)
+        added = provider_pins.needed([name for _, name in imported], ctx.target)
         hits = []
-        for statement, name in imported_names(analysis):
+        for statement, name in imported:
             gone = removed.get(name)
-            if gone is None:
+            if gone is None or provider_pins.satisfied(name, ctx.target, ctx.requirements):
                 continue
-            versions = f"{gone.source_version} -> {gone.target_version}"
-            message = (
-                f"`{name}` is not in {gone.distribution} {gone.target_version} any more "
-                f"({versions}); choose its successor by hand."
-            )
-            hits.append(Hit(analysis.line(statement), Severity.BREAKS, message))
+            hits.append(_removed_class_hit(analysis.line(statement), gone, added, ctx))
         return hits
+
+
+def _removed_class_hit(
+    line: int, gone: RemovedClass, added: dict[str, provider_pins.Added], ctx: RuleContext
+) -> Hit:
+    """The finding for one class; its fix is the requirement the file's imports get
+    (``provider_pins.needed``; the folder's may be another, the re-check after the upgrade
+    says what is left)."""
+    short = gone.path.rpartition(".")[2]
+    found = provider_pins.remedy(gone.path, ctx.target)
+    entry = added.get(found.name) if found else None
+    if found is None or entry is None or gone.path not in entry.classes:
+        message = (
+            f"`{short}` is not in {gone.distribution} {gone.target_version} any more "
+            f"({gone.source_version} -> {gone.target_version}); choose its successor by hand."
+        )
+        return Hit(line, Severity.BREAKS, message)
+    why = {
+        "removed": f"is not in {gone.distribution} {gone.target_version} any more; "
+        f"`{entry.requirement}` has it",
+        "not-installed": f"comes from {gone.distribution}, which Airflow "
+        f"{ctx.target.version} no longer installs",
+        "needs-provider": f"needs `{found.requirement}` on the target, which "
+        f"{gone.distribution} {gone.target_version} lists only as an extra",
+    }[found.why]
+    listed = ctx.requirements.get(found.name)
+    pinned = listed is not None and any(s.operator == "==" for s in listed.specifier)
+    breaks = ", ".join(f"`{b.rpartition('.')[2]}`" for b in entry.breaks)
+    fix = Applicability.UNSAFE if pinned else entry.fix
+    command = "code upgrade --unsafe-fixes" if fix is Applicability.UNSAFE else "code upgrade"
+    message = (
+        f"`{short}` {why}, verified to install and import with Airflow {ctx.target.version}: "
+        f"`{command}` adds `{entry.requirement}` to the translated requirements"
+        + (f" in place of `{listed}`" if pinned else "")
+        + (f", though with it {breaks} would not import" if breaks else "")
+        + " (or choose a successor by hand)."
+    )
+    return Hit(line, Severity.BREAKS, message, fix)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import ClassVar, TypeVar
 
@@ -23,6 +23,7 @@ from libcst.metadata import (
     QualifiedNameProvider,
 )
 from libcst.metadata.base_provider import LazyValue
+from packaging.requirements import Requirement
 
 from airshift.code.findings import Applicability, Severity
 from airshift.code.target import Target
@@ -37,6 +38,8 @@ class RuleContext:
     target: Target
     kind: str  # "dag" or "plugin"
     has_fab_provider: bool = False  # requirements install apache-airflow-providers-fab
+    # the project's requirements by canonical name (AS161 asks whether they bring a class back)
+    requirements: Mapping[str, Requirement] = field(default_factory=dict)
 
 
 class FixAvailability(str, Enum):
