@@ -35,12 +35,18 @@ from bench import generate
 from bench.run import AIRFLOW_2, AIRFLOW_3, WORK, _drop, machine, run_measured
 from tests.realairflow import build
 
-# Mapping of the new runs: every ``step``-th run is cloned as a recent one, one second apart.
+# Mapping of the new runs: every ``step``-th run is cloned as one created just now, one
+# millisecond apart: its earliest time (queued, else started, else its logical date) is moved
+# to now, and the rest of its times and its tries' keep their distance to it. A run the
+# scheduler makes after the bulk phase began cannot be dated before it; cloned a second apart
+# the first 1,000 runs reached 16 minutes back, so on a fast machine some new runs were older
+# than the bulk phase (less its clock margin) and the delta rightly left them out.
 NEW_RUNS = """
 CREATE TEMP TABLE bench_map AS
 SELECT id AS old_id, (SELECT max(id) FROM dag_run) + row_number() OVER (ORDER BY id) AS new_id,
        dag_id, run_id AS old_run_id, run_id || '__delta' AS new_run_id,
-       (now() - row_number() OVER (ORDER BY id) * interval '1 second') - execution_date AS delta
+       (now() - row_number() OVER (ORDER BY id) * interval '1 millisecond')
+         - coalesce(queued_at, start_date, execution_date) AS delta
 FROM dag_run WHERE id %% %(step)s = 0
 """
 
