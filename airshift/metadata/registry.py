@@ -346,6 +346,10 @@ MERGE_ORDER: tuple[TableSpec, ...] = (
         "asset_dag_run_queue",
         ("target_dag_id", "asset_event_id"),
         refs={"asset_id": "asset", "asset_event_id": "asset_event"},
+        target_owned={
+            "created_at": "Airflow 3.4's migration 0128 rebuilds a 2.x/3.x queue one row per "
+            "asset event, each stamped with the time the migration ran"
+        },
     ),
     *_with_dataset_twin(
         TableSpec("asset_dag_run_queue", ("asset_id", "target_dag_id"), refs={"asset_id": "asset"})

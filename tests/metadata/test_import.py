@@ -138,9 +138,26 @@ WATCHED = {
 }
 
 
+def _queue_a_dataset_event(url: str) -> None:
+    """The consumer DAG waits on its dataset's events (a queued row), as a source whose
+    scheduler was stopped between an event and the run it triggers does. Whether the
+    fixture's own build left one depends on timing; without it, 3.4's rebuild of the queue
+    (migration 0128, which stamps each row with the time it runs) went untested on warm
+    machines and failed verify on a cold one."""
+    eng = db.engine_for(url)
+    with eng.begin() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO dataset_dag_run_queue (dataset_id, target_dag_id, created_at) "
+            "SELECT id, 'lab_dataset_consumer', now() FROM dataset ORDER BY id LIMIT 1 "
+            "ON CONFLICT DO NOTHING"
+        )
+    eng.dispose()
+
+
 @pytest.mark.parametrize("release", list(XCOMS_IN))
 def test_import_twice_changes_nothing_and_verify_agrees(clone_db, tmp_path, release):
     src = clone_db("2.10.5", "postgresql")
+    _queue_a_dataset_event(src.url)
     tgt = clone_db(release, "postgresql", "target")
     archive = str(tmp_path / "a")
     key = _export(src, archive)
