@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from airshift.choices import OnConflict
 from airshift.metadata.merge import ACTION, TableResult, _Merger
 from airshift.metadata.registry import TABLES
+from airshift.progress import NULL_PROGRESS
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
@@ -81,3 +82,38 @@ def test_few_staged_rows_find_their_matches_in_a_narrowed_big_table(empty_databa
         assert found == {9001: "existing", 9002: "existing", 9003: None, 9004: None}
         assert res.existing == 2
         assert not merger._near(spec, s, log, 100)  # not few against it: the whole table
+
+
+class _NoRows:
+    """A source whose ``log`` holds no row, as most tables of a cutover's delta."""
+
+    revision = "any"
+
+    def columns(self) -> dict[str, set[str]]:
+        return {"log": {c.name for c in _log_table(sa.MetaData()).columns}}
+
+    def holding_rows(self, tables) -> set[str]:
+        return set()
+
+    def stage(self, conn: sa.Connection, table: str, into: sa.Table, names: list[str]) -> int:
+        return 0
+
+
+def test_a_table_with_nothing_staged_costs_no_statement_after_staging(empty_database) -> None:
+    """Why: a delta's merge paid a dozen statements (index, ANALYZE, classify, counts, key
+    copy, map) for each of ~30 tables, most with no row. No map is built: children find no
+    parent in it either way (``_remap``, ``_keep_with_parent``)."""
+    engine = sa.create_engine(empty_database("postgresql"))
+    md = sa.MetaData()
+    log = _log_table(md)
+    md.create_all(engine)
+    seen: list[str] = []
+    with engine.connect() as conn:
+        conn.execute(log.insert(), [_row(1, T0)])
+        merger = _Merger(conn, md, OnConflict.SKIP, dry_run=False, needed_maps={"log"})
+        sa.event.listen(conn, "before_cursor_execute", lambda *a: seen.append(a[2]))
+        res = TableResult("log")
+        merger.merge_table(TABLES["log"], _NoRows(), res, NULL_PROGRESS)
+        assert res.staged == res.inserted == 0
+        assert "log" not in merger.maps
+        assert not [q for q in seen if q.lstrip().upper().startswith(("ANALYZE", "UPDATE"))]
