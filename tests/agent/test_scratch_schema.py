@@ -42,7 +42,9 @@ def _schemas(url: str) -> set[str]:
 
 
 def _schema_of(url: str) -> str:
-    return str(db.parse_url(url).query["options"]).removeprefix("-csearch_path=")
+    """The schema on the scratch URL's search path (its other options are session settings)."""
+    options = str(db.parse_url(url).query["options"])
+    return options.split("-csearch_path=", 1)[1].split()[0]
 
 
 def _hold(target: str, how: str) -> tuple[subprocess.Popen, str]:
