@@ -189,7 +189,7 @@ def install(
             "packages": _freeze(python),
         }
         _compile_bytecode(path)
-        (path / STAMP).write_text(json.dumps(stamp | {BYTECODE: True}, indent=1, sort_keys=True))
+        _write_stamp(path, stamp)
     except BaseException:
         shutil.rmtree(path, ignore_errors=True)
         raise
@@ -219,9 +219,12 @@ def ensure_bytecode(path: Path) -> None:
     if runtime.stamp is None or runtime.stamp.get(BYTECODE):
         return
     _compile_bytecode(path)
-    (path / STAMP).write_text(
-        json.dumps(runtime.stamp | {BYTECODE: True}, indent=1, sort_keys=True)
-    )
+    _write_stamp(path, runtime.stamp)
+
+
+def _write_stamp(path: Path, stamp: dict) -> None:
+    """The stamp, written last: it says the runtime is complete and compiled."""
+    (path / STAMP).write_text(json.dumps(stamp | {BYTECODE: True}, indent=1, sort_keys=True))
 
 
 def download(
