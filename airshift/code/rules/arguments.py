@@ -154,8 +154,9 @@ class RemovedProviderClassRule(Rule):
 
     ## Why is this bad?
     The DAG file fails with `ImportError` on the target. A removed operator's successor
-    usually takes other arguments, so no code edit is sure to keep what the task does; an
-    older release of the same provider runs the very same class.
+    usually takes other arguments, so a code edit keeps what the task does only for the
+    call shapes proven the same (AS162); an older release of the same provider runs the
+    very same class.
 
     ## Example
     ```python

@@ -80,13 +80,16 @@ class _Rewrite(cst.CSTTransformer):
             return updated
         kept = [a for a in aliases if a not in self.moved]
         lines: list[cst.SimpleStatementLine] = []
-        if kept:
+        if len(kept) == 1:  # one name left: one line, without parentheses
             kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
             lines.append(
                 updated.with_changes(
                     body=[statement.with_changes(names=kept, lpar=None, rpar=None)]
                 )
             )
+        elif kept:  # several: the parentheses stay (the names may span lines), and the style
+            kept[-1] = kept[-1].with_changes(comma=aliases[-1].comma)  # of the last comma
+            lines.append(updated.with_changes(body=[statement.with_changes(names=kept)]))
         for alias in aliases:
             if alias in self.moved:
                 new_module, _, new_name = self.moved[alias].rpartition(".")

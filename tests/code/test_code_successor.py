@@ -1,0 +1,271 @@
+"""AS162: calls of the removed BigQuery table operators rewritten to `BigQueryCreateTableOperator`
+for exactly the shapes proven to do the same, every other shape left as a finding."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+
+from airshift.code.check import CheckOptions
+from airshift.code.findings import Applicability
+from airshift.code.rules import RuleContext, apply_fixes, check_source
+from airshift.code.sources import syntax_error
+from airshift.code.target import parse_target
+from airshift.code.upgrade import upgrade_project
+
+GOOGLE = "apache-airflow-providers-google"
+BQ = "from airflow.providers.google.cloud.operators.bigquery import"
+AF3 = RuleContext(parse_target("3.3.2"), "dag")
+
+
+def _code(text: str) -> str:
+    return textwrap.dedent(text).lstrip()
+
+
+def _as162(source: str, ctx: RuleContext = AF3) -> list:
+    return [f for f in check_source(source, "dag.py", ctx).findings if f.rule == "AS162"]
+
+
+# (before, after): each a shape the successor runs the same way, so a safe fix
+SAFE = {
+    "empty table with a literal schema": (
+        f"""
+        {BQ} (
+            BigQueryCreateEmptyDatasetOperator,
+            BigQueryCreateEmptyTableOperator,
+            BigQueryDeleteDatasetOperator,
+        )
+        create = BigQueryCreateEmptyTableOperator(
+            task_id="create",
+            dataset_id=DATASET,
+            table_id=f"{{TABLE}}_x",
+            if_exists="ignore",
+            schema_fields=[
+                {{"name": "emp_name", "type": "STRING", "mode": "REQUIRED"}},
+                {{"name": "salary", "type": "INTEGER", "mode": "NULLABLE"}},
+            ],
+        )
+        """,
+        f"""
+        {BQ} (
+            BigQueryCreateEmptyDatasetOperator,
+            BigQueryDeleteDatasetOperator,
+        )
+        {BQ} BigQueryCreateTableOperator
+        create = BigQueryCreateTableOperator(
+            task_id="create",
+            dataset_id=DATASET,
+            table_id=f"{{TABLE}}_x",
+            if_exists="ignore",
+            table_resource={{"schema": {{"fields": [
+                {{"name": "emp_name", "type": "STRING", "mode": "REQUIRED"}},
+                {{"name": "salary", "type": "INTEGER", "mode": "NULLABLE"}},
+            ]}}}},
+        )
+        """,
+    ),
+    "empty table without a schema, imported under another name": (
+        f"""
+        {BQ} BigQueryCreateEmptyTableOperator as Create
+        a = Create(task_id="a", dataset_id="d", table_id="t", retries=2)
+        b = Create(task_id="b", dataset_id="d", table_id="u", schema_fields=[])
+        """,
+        f"""
+        {BQ} BigQueryCreateTableOperator as Create
+        a = Create(task_id="a", dataset_id="d", table_id="t", retries=2, table_resource={{}})
+        b = Create(task_id="b", dataset_id="d", table_id="u", table_resource={{}})
+        """,
+    ),
+    "external table from a literal resource": (
+        f"""
+        {BQ} BigQueryCreateExternalTableOperator
+        BigQueryCreateExternalTableOperator(
+            task_id="external",
+            bucket="my-bucket",
+            table_resource={{
+                "tableReference": {{"projectId": PROJECT, "datasetId": DATASET, "tableId": "t"}},
+                "externalDataConfiguration": {{"sourceFormat": "CSV", "sourceUris": URIS}},
+            }},
+        )
+        """,
+        f"""
+        {BQ} BigQueryCreateTableOperator
+        BigQueryCreateTableOperator(
+            task_id="external",
+            table_resource={{
+                "tableReference": {{"projectId": PROJECT, "datasetId": DATASET, "tableId": "t"}},
+                "externalDataConfiguration": {{"sourceFormat": "CSV", "sourceUris": URIS}},
+            }},
+            dataset_id=DATASET,
+            table_id="t",
+            if_exists="ignore",
+        )
+        """,
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(SAFE))
+@pytest.mark.parametrize("target", ["3.3.2", "3.4.0b2"])
+def test_exact_shapes_are_safe_fixes_and_idempotent(shape: str, target: str) -> None:
+    ctx = RuleContext(parse_target(target), "dag")
+    before, after = (_code(t) for t in SAFE[shape])
+    findings = _as162(before, ctx)
+    assert findings and {f.fix for f in findings} == {Applicability.SAFE}, findings
+    fixed = apply_fixes(before, ctx)
+    assert fixed == after
+    assert syntax_error(fixed) is None
+    assert apply_fixes(fixed, ctx) == fixed
+    assert _as162(fixed, ctx) == []
+
+
+UNSAFE_BUCKET = _code(
+    f"""
+    {BQ} BigQueryCreateExternalTableOperator
+    BigQueryCreateExternalTableOperator(
+        task_id="external",
+        bucket=BUCKET,
+        table_resource={{"tableReference": {{"datasetId": "d", "tableId": "t"}}}},
+    )
+    """
+)
+
+
+def test_dropping_a_bucket_that_may_be_a_template_is_unsafe() -> None:
+    """The old operator rendered `bucket` although it did not use it: a template in it
+    that failed to render failed the task, so dropping it is a change a person confirms."""
+    [finding] = _as162(UNSAFE_BUCKET)
+    assert finding.fix is Applicability.UNSAFE and "`bucket`" in finding.message
+    assert apply_fixes(UNSAFE_BUCKET, AF3) == UNSAFE_BUCKET
+    fixed = apply_fixes(UNSAFE_BUCKET, AF3, unsafe=True)
+    assert "bucket" not in fixed and 'if_exists="ignore"' in fixed
+    assert apply_fixes(fixed, AF3, unsafe=True) == fixed
+
+
+# shapes whose successor call would differ, or that cannot be read: findings without a fix
+LEFT = {
+    "location": 'E(task_id="a", dataset_id="d", table_id="t", location="EU")',
+    "time partitioning": 'E(task_id="a", dataset_id="d", table_id="t", time_partitioning={})',
+    "schema from a variable": 'E(task_id="a", dataset_id="d", table_id="t", schema_fields=S)',
+    "a template in the schema": (
+        'E(task_id="a", dataset_id="d", table_id="t", schema_fields=[{"name": "{{ ds }}"}])'
+    ),
+    "a string native rendering would turn into a number": (
+        'E(task_id="a", dataset_id="d", table_id="t", schema_fields=[{"name": "1"}])'
+    ),
+    "exists_ok": 'E(task_id="a", dataset_id="d", table_id="t", exists_ok=True)',
+    "no table_id": 'E(task_id="a", dataset_id="d")',
+    "keyword splat": 'E(task_id="a", dataset_id="d", table_id="t", **more)',
+    "external from keywords": 'X(task_id="a", bucket="b", source_objects=["o"])',
+    "external resource in a variable": 'X(task_id="a", table_resource=RESOURCE)',
+    "external resource without a table id": (
+        'X(task_id="a", table_resource={"tableReference": {"datasetId": "d"}})'
+    ),
+    "external table id computed by a call": (
+        'X(task_id="a", table_resource={"tableReference": {"datasetId": "d", "tableId": f()}})'
+    ),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(LEFT))
+def test_other_shapes_are_findings_without_a_fix(shape: str) -> None:
+    source = (
+        f"{BQ} BigQueryCreateEmptyTableOperator as E, BigQueryCreateExternalTableOperator as X\n"
+        f"{LEFT[shape]}\n"
+    )
+    [finding] = _as162(source)
+    assert finding.fix is None and "by hand" in finding.message
+    assert apply_fixes(source, AF3, unsafe=True) == source
+
+
+def test_a_file_with_both_keeps_the_old_import_for_the_call_left_alone() -> None:
+    source = _code(
+        f"""
+        {BQ} BigQueryCreateEmptyTableOperator
+        a = BigQueryCreateEmptyTableOperator(task_id="a", dataset_id="d", table_id="t")
+        b = BigQueryCreateEmptyTableOperator(task_id="b", dataset_id="d", table_id="t", view=V)
+        """
+    )
+    fixed = apply_fixes(source, AF3)
+    assert fixed.splitlines() == [
+        f"{BQ} BigQueryCreateTableOperator, BigQueryCreateEmptyTableOperator",
+        'a = BigQueryCreateTableOperator(task_id="a", dataset_id="d", table_id="t", '
+        "table_resource={})",
+        'b = BigQueryCreateEmptyTableOperator(task_id="b", dataset_id="d", table_id="t", view=V)',
+    ]
+    assert apply_fixes(fixed, AF3) == fixed
+
+
+def test_not_reported_where_the_class_still_exists_or_the_requirements_bring_it_back() -> None:
+    source = (
+        f'{BQ} BigQueryCreateEmptyTableOperator\nBigQueryCreateEmptyTableOperator(task_id="a")\n'
+    )
+    assert _as162(source, RuleContext(parse_target("2.10.5"), "dag")) == []
+    pinned = {GOOGLE: Requirement(f"{GOOGLE}==16.1.0")}
+    assert _as162(source, RuleContext(parse_target("3.3.2"), "dag", requirements=pinned)) == []
+
+
+def test_a_name_the_file_already_binds_otherwise_is_not_taken() -> None:
+    source = (
+        f"{BQ} BigQueryCreateEmptyTableOperator\n"
+        "BigQueryCreateTableOperator = object\n"
+        'BigQueryCreateEmptyTableOperator(task_id="a", dataset_id="d", table_id="t")\n'
+    )
+    [finding] = _as162(source)
+    assert finding.fix is None
+    assert apply_fixes(source, AF3) == source
+
+
+DEV_SHAPE = _code(
+    f"""
+    from datetime import datetime
+    from airflow import models
+    {BQ} (
+        BigQueryCreateEmptyDatasetOperator,
+        BigQueryCreateEmptyTableOperator,
+    )
+
+    with models.DAG("bq", schedule_interval=None, start_date=datetime(2021, 1, 1)) as dag:
+        create_dataset = BigQueryCreateEmptyDatasetOperator(task_id="ds", dataset_id="d")
+        for table in ["a", "b"]:
+            create_table = BigQueryCreateEmptyTableOperator(
+                task_id=f"create_{{table}}_table",
+                dataset_id="d",
+                table_id=table,
+                schema_fields=[{{"name": "emp_name", "type": "STRING", "mode": "REQUIRED"}}],
+            )
+            create_dataset >> create_table
+    """
+)
+
+
+def test_upgrade_rewrites_the_call_and_adds_no_pin(tmp_path: Path) -> None:
+    """The shape of google 6.8.0's BigQuery examples: after the upgrade no AS161/AS162 is
+    left, and no older google release is pinned for the class."""
+    (tmp_path / "dags").mkdir()
+    (tmp_path / "dags" / "bq.py").write_text(DEV_SHAPE)
+    static = CheckOptions(import_check=False, resolve=False)
+    result = upgrade_project(str(tmp_path), "3.3.2", write=True, options=static)
+    assert result.report is not None
+    assert not [f for f in result.report.findings if f.rule in ("AS161", "AS162")]
+    written = (tmp_path / "dags" / "bq.py").read_text()
+    assert "BigQueryCreateEmptyTableOperator" not in written
+    assert not (tmp_path / "requirements.airflow-3.3.2.txt").exists()
+    assert upgrade_project(str(tmp_path), "3.3.2", write=True, options=static).changes == []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["3.3.2", "3.4.0b2"])
+def test_the_rewritten_dag_imports_with_the_targets_google(tmp_path: Path, target: str) -> None:
+    """The upgrade's own re-check imports the rewritten DAG with the real target's DagBag and
+    the target's own google provider: no import error, nothing left of AS161/AS162."""
+    (tmp_path / "dags").mkdir()
+    (tmp_path / "dags" / "bq.py").write_text(DEV_SHAPE)
+    (tmp_path / "requirements.txt").write_text(f"{GOOGLE}\n")
+    result = upgrade_project(str(tmp_path), target, options=CheckOptions(resolve=False))
+    assert result.report is not None
+    left = [f for f in result.report.findings if f.rule in ("AS161", "AS162", "AS200")]
+    assert left == []
