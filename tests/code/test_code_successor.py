@@ -269,3 +269,13 @@ def test_the_rewritten_dag_imports_with_the_targets_google(tmp_path: Path, targe
     assert result.report is not None
     left = [f for f in result.report.findings if f.rule in ("AS161", "AS162", "AS200")]
     assert left == []
+
+
+def test_as161_offers_no_pin_for_a_class_whose_every_call_is_rewritten() -> None:
+    """The import goes with the rewrite, so AS161's pin would be a promise the upgrade does
+    not keep; a call left as it is keeps AS161 (and its pin) for the class."""
+    rules = {f.rule for f in check_source(DEV_SHAPE, "dag.py", AF3).findings}
+    assert "AS162" in rules and "AS161" not in rules
+    left = DEV_SHAPE.replace("table_id=table,", 'table_id=table, location="EU",')
+    rules = {f.rule for f in check_source(left, "dag.py", AF3).findings}
+    assert {"AS161", "AS162"} <= rules

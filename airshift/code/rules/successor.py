@@ -414,6 +414,17 @@ class SuccessorOperatorRule(Rule):
         return fixed
 
 
+def replaced(analysis: Analysis, ctx: RuleContext) -> set[str]:
+    """The removed classes whose every use is a call that `code upgrade` rewrites with a safe
+    fix: their import goes too, so there is nothing left for AS161 to bring back."""
+    safe = [(c, r) for c, r, plan in _plans(analysis, ctx) if plan.fix is SAFE]
+    return {
+        removed.path
+        for removed in REMOVED
+        if _only_called(analysis, removed, {c.func for c, r in safe if r is removed})
+    }
+
+
 def _only_called(analysis: Analysis, removed: Removed, funcs: set[cst.BaseExpression]) -> bool:
     """Whether every use of the class is a plain name among ``funcs`` (the rewritten calls)."""
     uses = [
