@@ -3,6 +3,7 @@ for exactly the shapes proven to do the same, every other shape left as a findin
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -11,10 +12,11 @@ from packaging.requirements import Requirement
 
 from airshift.code.check import CheckOptions
 from airshift.code.findings import Applicability
-from airshift.code.rules import RuleContext, apply_fixes, check_source
+from airshift.code.rules import RuleContext, apply_fixes, check_source, successor
 from airshift.code.sources import syntax_error
 from airshift.code.target import parse_target
 from airshift.code.upgrade import upgrade_project
+from scripts import gen_moves, gen_provider_pins
 
 GOOGLE = "apache-airflow-providers-google"
 BQ = "from airflow.providers.google.cloud.operators.bigquery import"
@@ -279,3 +281,45 @@ def test_as161_offers_no_pin_for_a_class_whose_every_call_is_rewritten() -> None
     left = DEV_SHAPE.replace("table_id=table,", 'table_id=table, location="EU",')
     rules = {f.rule for f in check_source(left, "dag.py", AF3).findings}
     assert {"AS161", "AS162"} <= rules
+
+
+FACTS = """
+import inspect, json, sys, warnings
+warnings.simplefilter("ignore")
+from airflow.providers.google.cloud.operators import bigquery
+facts = {}
+for name in sys.argv[1:]:
+    cls = getattr(bigquery, name, None)
+    if cls is not None:
+        own = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "kwargs")]
+        facts[name] = {"own": sorted(own), "templated": sorted(cls.template_fields),
+                       "template_ext": list(cls.template_ext)}
+print("@@FACTS@@" + json.dumps(facts))
+"""
+
+
+def _operator_facts(env, names: list[str], tmp_path: Path) -> dict:
+    proc = env.run(["python", "-c", FACTS, *names], home=tmp_path / env.version)
+    return json.loads(proc.stdout.rsplit("@@FACTS@@", 1)[1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("target", ["3.3.2", "3.4.0b2"])
+def test_the_premises_hold_in_the_real_operators(tmp_path: Path, target: str) -> None:
+    """What the shapes rest on, asked of the real classes: the arguments each operator takes
+    itself (google 16.1.0 for the old ones, the target's google for the successor), that the
+    old empty-table operator does not template `schema_fields` while the successor templates
+    `table_resource`, and that none loads template files."""
+    if not gen_moves.installed(target):
+        pytest.skip("the runtimes with providers are not installed (python scripts/gen_moves.py)")
+    old_names = ["BigQueryCreateEmptyTableOperator", "BigQueryCreateExternalTableOperator"]
+    pinned = gen_provider_pins.runtime_with(target, [f"{GOOGLE}==16.1.0"])
+    old = _operator_facts(pinned, old_names, tmp_path)
+    new = _operator_facts(gen_moves.runtime(target), [successor.SUCCESSOR], tmp_path)
+    assert old[old_names[0]]["own"] == sorted(successor.EMPTY_TABLE_OWN)
+    assert old[old_names[1]]["own"] == sorted(successor.EXTERNAL_TABLE_OWN)
+    assert new[successor.SUCCESSOR]["own"] == sorted(successor.SUCCESSOR_OWN)
+    assert "schema_fields" not in old[old_names[0]]["templated"]
+    assert "table_resource" in new[successor.SUCCESSOR]["templated"]
+    assert set(new[successor.SUCCESSOR]["templated"]) <= successor.SUCCESSOR_OWN
+    assert all(not facts["template_ext"] for facts in (*old.values(), *new.values()))

@@ -67,6 +67,59 @@ SUCCESSOR_OWN = frozenset(
     }
 )
 
+# The arguments each removed operator took itself.
+EMPTY_TABLE_OWN = frozenset(
+    {
+        "dataset_id",
+        "table_id",
+        "table_resource",
+        "project_id",
+        "schema_fields",
+        "gcs_schema_object",
+        "time_partitioning",
+        "gcp_conn_id",
+        "google_cloud_storage_conn_id",
+        "labels",
+        "view",
+        "materialized_view",
+        "encryption_configuration",
+        "location",
+        "cluster_fields",
+        "impersonation_chain",
+        "if_exists",
+        "bigquery_conn_id",
+        "exists_ok",
+    }
+)
+EXTERNAL_TABLE_OWN = frozenset(
+    {
+        "bucket",
+        "source_objects",
+        "destination_project_dataset_table",
+        "table_resource",
+        "schema_fields",
+        "schema_object",
+        "gcs_schema_bucket",
+        "source_format",
+        "autodetect",
+        "compression",
+        "skip_leading_rows",
+        "field_delimiter",
+        "max_bad_records",
+        "quote_character",
+        "allow_quoted_newlines",
+        "allow_jagged_rows",
+        "gcp_conn_id",
+        "google_cloud_storage_conn_id",
+        "src_fmt_configs",
+        "labels",
+        "encryption_configuration",
+        "location",
+        "impersonation_chain",
+        "bigquery_conn_id",
+    }
+)
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -232,11 +285,9 @@ def _plain(value: object) -> bool:
 
 @dataclass(frozen=True)
 class Removed:
-    """A removed operator: its path, the arguments it took itself, and how a call of it
-    becomes a call of the successor."""
+    """A removed operator: its path, and how a call of it becomes a call of the successor."""
 
     path: str
-    own: frozenset[str]
     plan: Callable[[cst.Call, Analysis], Plan]
 
     @property
@@ -244,60 +295,9 @@ class Removed:
         return self.path.rpartition(".")[2]
 
 
-EMPTY_TABLE_OWN = frozenset(
-    {
-        "dataset_id",
-        "table_id",
-        "table_resource",
-        "project_id",
-        "schema_fields",
-        "gcs_schema_object",
-        "time_partitioning",
-        "gcp_conn_id",
-        "google_cloud_storage_conn_id",
-        "labels",
-        "view",
-        "materialized_view",
-        "encryption_configuration",
-        "location",
-        "cluster_fields",
-        "impersonation_chain",
-        "if_exists",
-        "bigquery_conn_id",
-        "exists_ok",
-    }
-)
-EXTERNAL_TABLE_OWN = frozenset(
-    {
-        "bucket",
-        "source_objects",
-        "destination_project_dataset_table",
-        "table_resource",
-        "schema_fields",
-        "schema_object",
-        "gcs_schema_bucket",
-        "source_format",
-        "autodetect",
-        "compression",
-        "skip_leading_rows",
-        "field_delimiter",
-        "max_bad_records",
-        "quote_character",
-        "allow_quoted_newlines",
-        "allow_jagged_rows",
-        "gcp_conn_id",
-        "google_cloud_storage_conn_id",
-        "src_fmt_configs",
-        "labels",
-        "encryption_configuration",
-        "location",
-        "impersonation_chain",
-        "bigquery_conn_id",
-    }
-)
 REMOVED = (
-    Removed(f"{BIGQUERY}.BigQueryCreateEmptyTableOperator", EMPTY_TABLE_OWN, _empty_table),
-    Removed(f"{BIGQUERY}.BigQueryCreateExternalTableOperator", EXTERNAL_TABLE_OWN, _external_table),
+    Removed(f"{BIGQUERY}.BigQueryCreateEmptyTableOperator", _empty_table),
+    Removed(f"{BIGQUERY}.BigQueryCreateExternalTableOperator", _external_table),
 )
 
 
