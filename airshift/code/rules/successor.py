@@ -14,7 +14,8 @@ retry and timeout), handle an existing table the same way, persist the same
   schema must be a literal whose strings render to themselves (no Jinja markers, no newline,
   nothing a native-object render turns into another type). The old hook also put the
   connection's `location` extra into the body, a field the Table resource documents as
-  output only (inherited from the dataset), which the API ignores on insert (AIP-203).
+  output only (inherited from the dataset), which the server must ignore without error
+  (`OUTPUT_ONLY` in `google.api.FieldBehavior`, AIP-203).
 - `BigQueryCreateExternalTableOperator` passing a literal `table_resource` whose
   `tableReference` names `datasetId` and `tableId`, and at most `impersonation_chain` and
   `bucket`: the old operator sent that resource as is with `exists_ok=True`, which the
