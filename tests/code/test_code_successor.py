@@ -81,6 +81,39 @@ SAFE = {
         b = Create(task_id="b", dataset_id="d", table_id="u", table_resource={{}})
         """,
     ),
+    "calls laid out without a trailing comma": (
+        f"""
+        {BQ} BigQueryCreateEmptyTableOperator, BigQueryCreateExternalTableOperator
+        a = BigQueryCreateEmptyTableOperator(
+            task_id="a",
+            dataset_id="d",
+            table_id="t"
+        )
+        b = BigQueryCreateEmptyTableOperator(task_id="b", dataset_id="d", table_id="t" )
+        c = BigQueryCreateExternalTableOperator(
+            task_id="c",
+            table_resource={{"tableReference": {{"datasetId": "d", "tableId": "t"}}}},
+            bucket="b"
+        )
+        """,
+        f"""
+        {BQ} BigQueryCreateTableOperator
+        a = BigQueryCreateTableOperator(
+            task_id="a",
+            dataset_id="d",
+            table_id="t",
+            table_resource={{}}
+        )
+        b = BigQueryCreateTableOperator(task_id="b", dataset_id="d", table_id="t", table_resource={{}} )
+        c = BigQueryCreateTableOperator(
+            task_id="c",
+            table_resource={{"tableReference": {{"datasetId": "d", "tableId": "t"}}}},
+            dataset_id="d",
+            table_id="t",
+            if_exists="ignore"
+        )
+        """,
+    ),
     "external table from a literal resource": (
         f"""
         {BQ} BigQueryCreateExternalTableOperator

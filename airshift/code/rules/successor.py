@@ -194,7 +194,9 @@ def _external_table(call: cst.Call, analysis: Analysis) -> Plan:
     plain = bucket is None or _renders_to_itself(analysis.module.code_for_node(bucket.value))
     args = [a for a in call.args if a is not bucket]
     if bucket is call.args[-1]:  # the new last argument keeps the call's closing style
-        args[-1] = args[-1].with_changes(comma=bucket.comma)
+        args[-1] = args[-1].with_changes(
+            comma=bucket.comma, whitespace_after_arg=bucket.whitespace_after_arg
+        )
     added = [
         _keyword("dataset_id", dataset),
         _keyword("table_id", table),
@@ -215,17 +217,19 @@ def _keyword(name: str, value: cst.BaseExpression) -> cst.Arg:
 
 def _append(args: Sequence[cst.Arg], added: list[cst.Arg]) -> list[cst.Arg]:
     """``args`` then ``added``, separated as the call separates its arguments (one per line
-    or all on one line); the last keeps the call's trailing comma, if any."""
+    or all on one line); the new last one takes the old last one's trailing comma and the
+    space before the closing parenthesis."""
+    last = args[-1]
     between = args[-2].comma if len(args) > 1 else cst.MaybeSentinel.DEFAULT
     if not isinstance(between, cst.Comma):
         between = cst.Comma(whitespace_after=cst.SimpleWhitespace(" "))
-    chain = [*args, *added]
-    return [
-        arg.with_changes(comma=args[-1].comma if i == len(chain) - 1 else between)
-        if i >= len(args) - 1
-        else arg
-        for i, arg in enumerate(chain)
+    chain = [
+        *args[:-1],
+        last.with_changes(comma=between, whitespace_after_arg=cst.SimpleWhitespace("")),
+        *(a.with_changes(comma=between) for a in added[:-1]),
+        added[-1].with_changes(comma=last.comma, whitespace_after_arg=last.whitespace_after_arg),
     ]
+    return chain
 
 
 def _entry(node: cst.BaseExpression | None, key: str) -> cst.BaseExpression | None:
