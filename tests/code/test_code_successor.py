@@ -379,3 +379,40 @@ def test_the_premises_hold_in_the_real_operators(tmp_path: Path, target: str) ->
     assert "table_resource" in new[successor.SUCCESSOR]["templated"]
     assert set(new[successor.SUCCESSOR]["templated"]) <= successor.SUCCESSOR_OWN
     assert all(not facts["template_ext"] for facts in (*old.values(), *new.values()))
+
+
+CALL = 'BigQueryCreateEmptyTableOperator(task_id="a", dataset_id="d", table_id="t")'
+# (what the DAG file says about default_args, whether the rewrite stays safe)
+DEFAULTS = {
+    "arguments neither class takes": ('DAG("x", default_args={"owner": "me", "retries": 2})', True),
+    "a plain connection id both take": ('DAG("x", default_args={"gcp_conn_id": "gcp"})', True),
+    "a name bound once to a dict": ('ARGS = {"retries": 1}\nDAG("x", default_args=ARGS)', True),
+    "a templated connection id": (
+        'DAG("x", default_args={"gcp_conn_id": "{{ var.value.c }}"})',
+        False,
+    ),
+    "a sensor timeout the successor would take": ('DAG("x", default_args={"timeout": 60})', False),
+    "labels only the old class takes": (
+        'ARGS = {"labels": {"a": "b"}}\nDAG("x", default_args=ARGS)',
+        False,
+    ),
+    "a location": ('DAG("x", default_args={"location": "EU"})', False),
+    "a dict changed later": ('ARGS = {}\nARGS["timeout"] = 60\nDAG("x", default_args=ARGS)', False),
+    "a dict from a call": ('DAG("x", default_args=dict(retries=1))', False),
+    "a DAG from a splat": ('DAG("x", **CONFIG)', False),
+    "default_args read off the DAG": ('dag = DAG("x")\ndag.default_args["timeout"] = 60', False),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(DEFAULTS))
+def test_default_args_that_fill_the_two_classes_differently_make_the_rewrite_unsafe(
+    shape: str,
+) -> None:
+    """Airflow fills each argument a class takes from `default_args`: a key one class takes
+    and the other does not (or templates differently) changes what the task does."""
+    dag, safe = DEFAULTS[shape]
+    source = f"from airflow import DAG\n{BQ} BigQueryCreateEmptyTableOperator\n{dag}\n{CALL}\n"
+    [finding] = _as162(source)
+    assert finding.fix is (Applicability.SAFE if safe else Applicability.UNSAFE), finding
+    assert (apply_fixes(source, AF3) != source) is safe
+    assert apply_fixes(source, AF3, unsafe=True) != source

@@ -26,7 +26,8 @@ retry and timeout), handle an existing table the same way, persist the same
   the old task).
 
 Any other argument (`location`, `time_partitioning`, `view`, a schema from a variable, ...) is
-a finding without a fix.
+a finding without a fix. Airflow fills the arguments a class takes from `default_args`, so a
+rewrite is unsafe when they set one the two classes take differently, or cannot be read.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ from libcst.codemod.visitors import AddImportsVisitor
 from airshift.code import provider_pins
 from airshift.code.findings import Applicability, Severity
 from airshift.code.rules.base import Analysis, FixAvailability, Hit, Rule, RuleContext, allowed
+from airshift.code.rules.default_args import default_args
 from airshift.code.rules.rename import rename_imports
 from airshift.code.signatures import signature_table
 from airshift.code.target import Target
@@ -290,20 +292,58 @@ def _plain(value: object) -> bool:
 
 @dataclass(frozen=True)
 class Removed:
-    """A removed operator: its path, and how a call of it becomes a call of the successor."""
+    """A removed operator: its path, how a call of it becomes a call of the successor, the
+    arguments it took itself, and of those the ones the successor takes with the same meaning
+    (``same``) or the same when a plain string (``plain``: templated in one of the two)."""
 
     path: str
     plan: Callable[[cst.Call, Analysis], Plan]
+    own: frozenset[str]
+    same: frozenset[str]
+    plain: frozenset[str]
 
     @property
     def short(self) -> str:
         return self.path.rpartition(".")[2]
 
 
+CONN_IDS = frozenset({"gcp_conn_id", "google_cloud_storage_conn_id"})
 REMOVED = (
-    Removed(f"{BIGQUERY}.BigQueryCreateEmptyTableOperator", _empty_table),
-    Removed(f"{BIGQUERY}.BigQueryCreateExternalTableOperator", _external_table),
+    Removed(
+        f"{BIGQUERY}.BigQueryCreateEmptyTableOperator",
+        _empty_table,
+        EMPTY_TABLE_OWN,
+        frozenset({"dataset_id", "table_id", "project_id", "impersonation_chain", "if_exists"}),
+        CONN_IDS,
+    ),
+    Removed(
+        f"{BIGQUERY}.BigQueryCreateExternalTableOperator",
+        _external_table,
+        EXTERNAL_TABLE_OWN,
+        frozenset({"impersonation_chain"}),
+        CONN_IDS | {"bucket"},  # bucket: rendered, never read with a table_resource
+    ),
 )
+
+
+def _defaults_differ(
+    call: cst.Call, removed: Removed, plan: Plan, defaults: dict[str, cst.BaseExpression] | None
+) -> str:
+    """Why the DAG's `default_args` may fill the two calls differently ('' when they cannot):
+    Airflow fills each argument a class takes and the call does not pass."""
+    if defaults is None:
+        return "the file's `default_args` cannot be read, and Airflow fills arguments from them"
+    old_passed = {a.keyword.value for a in call.args if a.keyword}
+    new_passed = {a.keyword.value for a in plan.args or [] if a.keyword}
+    for key, value in defaults.items():
+        old = key in removed.own and key not in old_passed
+        new = key in SUCCESSOR_OWN and key not in new_passed
+        if not (old or new) or (old and new and key in removed.same):
+            continue
+        if key in removed.plain and _renders_to_itself(cst.Module([]).code_for_node(value)):
+            continue
+        return f"`default_args` set `{key}`, which the two classes take differently"
+    return ""
 
 
 def _plans(analysis: Analysis, ctx: RuleContext) -> list[tuple[cst.Call, Removed, Plan]]:
@@ -318,6 +358,7 @@ def _plans(analysis: Analysis, ctx: RuleContext) -> list[tuple[cst.Call, Removed
         n.value == SUCCESSOR and f"{BIGQUERY}.{SUCCESSOR}" not in analysis.names(n)
         for n in analysis.nodes(cst.Name)
     )
+    defaults = default_args(analysis)
     found = []
     for call in analysis.nodes(cst.Call):
         names = analysis.names(call.func)
@@ -326,6 +367,11 @@ def _plans(analysis: Analysis, ctx: RuleContext) -> list[tuple[cst.Call, Removed
                 plan = removed.plan(call, analysis)
                 if clash and plan.args is not None:
                     plan = Plan(None, f"the file already uses the name `{SUCCESSOR}`")
+                differ = _defaults_differ(call, removed, plan, defaults) if plan.args else ""
+                if differ and plan.fix is SAFE:
+                    plan = Plan(plan.args, differ, UNSAFE)
+                elif differ:
+                    plan = Plan(plan.args, f"{plan.reason}, and {differ}", UNSAFE)
                 found.append((call, removed, plan))
     return found
 
@@ -343,8 +389,10 @@ class SuccessorOperatorRule(Rule):
     `impersonation_chain`, `if_exists` and a literal `schema_fields`; an external table from
     a literal `table_resource` naming its dataset and table (its `exists_ok=True` becomes
     `if_exists="ignore"`; dropping a `bucket` that is not a plain string is unsafe, since the
-    old operator rendered it as a template). Other calls are reported without a fix, and
-    AS161 offers the older provider release that still has the class.
+    old operator rendered it as a template). The fix is unsafe, too, when the DAG's
+    `default_args` set an argument the two classes take differently, or cannot be read.
+    Other calls are reported without a fix, and AS161 offers the older provider release
+    that still has the class.
 
     ## Why is this bad?
     The DAG file fails with `ImportError` on the target; an older google provider brings
