@@ -30,6 +30,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 import time
@@ -182,6 +183,9 @@ def measure(size: str, opts: argparse.Namespace, work: Path, log) -> dict:
     def command(to: Path, *extra: str) -> list[str]:
         return run.export_command(src, to, fx2.fernet_key, akey, *extra)
 
+    def unit_command(to: Path, *extra: str) -> list[str]:
+        return command(to, "--jobs", "1", *extra)
+
     units = plan(run.url(src), opts.groups)
     for u in units:
         log(f"[{size}] unit {u.name}: ~{u.weight} rows, {u.export_args()}")
@@ -192,14 +196,18 @@ def measure(size: str, opts: argparse.Namespace, work: Path, log) -> dict:
         d = work / f"single{at_once}"
         seconds, own, tree, *_ = run.run_measured(command(d, "--jobs", str(at_once)))
         single = manifest_rows(d)
-        results.append(run.Measure(size, name, seconds, rows, own, tree, "export --jobs"))
+        said = f"airshift export {src} --jobs {at_once}"
+        results.append(run.Measure(size, name, seconds, rows, own, tree, said))
         log(f"[{size}] {name}: {seconds:.1f}s, {own:.0f} MB")
         load = os.getloadavg()
-        wall, unit_runs, archives = run_units(units, at_once, command, work / f"units{at_once}")
+        wall, unit_runs, archives = run_units(units, at_once, unit_command, work / "units")
         missing = lossless(single, archives)
         name = f"{len(units)} units, {at_once} at once (--jobs 1 each)"
         peak = max(u.peak_rss_mb for u in unit_runs)
-        results.append(run.Measure(size, name, wall, rows, peak, peak, "units"))
+        said = f"{at_once} at a time: airshift export {src} --jobs 1 <the unit's options>"
+        results.append(run.Measure(size, name, wall, rows, peak, peak, said))
+        shutil.rmtree(d)
+        shutil.rmtree(work / "units")
         log(f"[{size}] {name}: {wall:.1f}s, {peak:.0f} MB per process, lossless: {not missing}")
         detail.append(
             {
