@@ -294,13 +294,20 @@ def _transfer(
         pause=pause_source,
         jobs=settings.jobs,
     )
-    started = time.monotonic()
-    extract.export(source, archived, progress)
-    exported = time.monotonic() - started
-    log(f"exported to {where}")
-    reader = ArchiveReader(where)
-    out = SecretsOut.ready(secrets_to, reader, settings.archive_key, opts.on_conflict)
-    result = importer.import_archive(reader, target, settings, progress, log=log)
+    src_rev, target_rev = source.revision.revision, target.revision.revision
+    with (
+        # made before the export, so that its making overlaps it (``scratch_for``)
+        importer.scratch_for(target.url, src_rev, target_rev, settings, log)
+        if src_rev != target_rev
+        else contextlib.nullcontext()
+    ) as made:
+        started = time.monotonic()
+        extract.export(source, archived, progress)
+        exported = time.monotonic() - started
+        log(f"exported to {where}")
+        reader = ArchiveReader(where)
+        out = SecretsOut.ready(secrets_to, reader, settings.archive_key, opts.on_conflict)
+        result = importer.import_archive(reader, target, settings, progress, log=log, made=made)
     result.seconds = {"export": round(exported, 3), **result.seconds}
     return result, out.write(opts.dry_run, log) if out else None
 
