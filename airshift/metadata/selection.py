@@ -142,37 +142,40 @@ class RowFilter:
             )
         return sa.or_(*changed)
 
+    def _kept_apart(self, table: sa.Table) -> bool:
+        """Rows kept apart from runs (the audit log, jobs, asset events): a delta takes
+        those that changed, or that another selected row refers to."""
+        spec = spec_of(table.name)
+        return bool(spec.changed_at) and not spec.parent and table.name != "dag_run"
+
     def _referenced_or_changed(self, table: sa.Table, since: dt.datetime) -> sa.ColumnElement[bool]:
-        """Rows of a table kept apart from runs (jobs) that changed, or that a selected
-        run or task instance refers to (the merge maps those references through them)."""
+        """Rows of a table kept apart from runs that changed, or that a selected row of
+        another table refers to (the merge maps those references through them: a new run's
+        task instances refer to their jobs, its asset events to the events, which may be
+        older than the delta)."""
         keep = [self._changed(table, since)]
         pk = spec_of(table.name).pk
-        for name in ("dag_run", "task_instance"):
-            referring = self.source.metadata.tables.get(name)
-            if referring is None or pk is None:
+        for referring in self.source.metadata.tables.values():
+            refs = spec_of(referring.name).refs
+            cols = [c for c, parent in refs.items() if parent == table.name and c in referring.c]
+            if referring is table or pk is None or not cols:
                 continue
-            for col, parent in spec_of(name).refs.items():
-                if parent == table.name and col in referring.c:
-                    keep.append(table.c[pk].in_(self._of_selected_runs(referring, col)))
-        return sa.or_(*keep)
-
-    def _of_selected_runs(self, table: sa.Table, col: str) -> sa.Select:
-        assert self.runs is not None
-        if table.name == "dag_run":
-            return sa.select(table.c[col]).where(table.c.id.in_(sa.select(self.runs.c.id)))
-        return sa.select(table.c[col]).where(
-            sa.tuple_(table.c.dag_id, table.c.run_id).in_(
-                sa.select(self.runs.c.dag_id, self.runs.c.run_id)
+            # the referring rows the delta takes (one that is itself kept apart: those
+            # that changed, so that no two such tables select each other)
+            taken = (
+                self._changed(referring, since)
+                if self._kept_apart(referring)
+                else self.where(referring)
             )
-        )
+            for col in cols:
+                refer = sa.select(referring.c[col])
+                keep.append(table.c[pk].in_(refer if taken is None else refer.where(taken)))
+        return sa.or_(*keep)
 
     def where(self, table: sa.Table) -> sa.ColumnElement[bool] | None:
         """The condition that keeps ``table``'s rows consistent with the selection."""
         c = table.c
-        spec = spec_of(table.name)
-        # Rows kept apart from runs (the audit log, jobs): those that changed.
-        kept_apart = spec.changed_at and not spec.parent and table.name != "dag_run"
-        if self.sel.changed_since is not None and kept_apart:
+        if self.sel.changed_since is not None and self._kept_apart(table):
             return self._referenced_or_changed(table, self.sel.changed_since)
         if self.runs is not None:
             if table.name == "dag_run":
