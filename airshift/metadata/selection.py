@@ -143,30 +143,42 @@ class RowFilter:
         return sa.or_(*changed)
 
     def _kept_apart(self, table: sa.Table) -> bool:
-        """Rows kept apart from runs (the audit log, jobs, asset events): a delta takes
-        those that changed, or that another selected row refers to."""
+        """Rows kept apart from runs (the audit log, jobs, asset events): a filtered export
+        takes those its own filter keeps, and those another taken row refers to."""
         spec = spec_of(table.name)
         return bool(spec.changed_at) and not spec.parent and table.name != "dag_run"
 
-    def _referenced_or_changed(self, table: sa.Table, since: dt.datetime) -> sa.ColumnElement[bool]:
-        """Rows of a table kept apart from runs that changed, or that a selected row of
-        another table refers to (the merge maps those references through them: a new run's
-        task instances refer to their jobs, its asset events to the events, which may be
-        older than the delta)."""
-        keep = [self._changed(table, since)]
+    def _own(self, table: sa.Table) -> sa.ColumnElement[bool] | None:
+        """A kept-apart table's own filter: what changed (a delta), its DAGs, its dates
+        (the audit log); None: the whole table."""
+        c = table.c
+        if self.sel.changed_since is not None:
+            return self._changed(table, self.sel.changed_since)
+        if self.dag_ids is not None and "dag_id" in c:
+            return c.dag_id.in_(self.dag_ids)
+        if self.sel.since is not None and table.name == "log":
+            return c.dttm >= self.sel.since
+        return None
+
+    def _own_or_referenced(self, table: sa.Table) -> sa.ColumnElement[bool] | None:
+        """Rows of a kept-apart table its own filter keeps, or that a taken row of another
+        table refers to. Why: the merge maps references through the rows it imports, so a
+        reference to a row left out would be cleared (a selected DAG's task instances
+        refer to the scheduler's jobs, which belong to no DAG; a delta's new runs to older
+        jobs and asset events)."""
+        own = self._own(table)
         pk = spec_of(table.name).pk
+        if own is None or pk is None:
+            return own
+        keep = [own]
         for referring in self.source.metadata.tables.values():
             refs = spec_of(referring.name).refs
             cols = [c for c, parent in refs.items() if parent == table.name and c in referring.c]
-            if referring is table or pk is None or not cols:
+            if referring is table or not cols:
                 continue
-            # the referring rows the delta takes (one that is itself kept apart: those
-            # that changed, so that no two such tables select each other)
-            taken = (
-                self._changed(referring, since)
-                if self._kept_apart(referring)
-                else self.where(referring)
-            )
+            # the referring rows taken (of one that is itself kept apart: those its own
+            # filter keeps, so that no two such tables select each other)
+            taken = self._own(referring) if self._kept_apart(referring) else self.where(referring)
             for col in cols:
                 refer = sa.select(referring.c[col])
                 keep.append(table.c[pk].in_(refer if taken is None else refer.where(taken)))
@@ -176,7 +188,7 @@ class RowFilter:
         """The condition that keeps ``table``'s rows consistent with the selection."""
         c = table.c
         if self.sel.changed_since is not None and self._kept_apart(table):
-            return self._referenced_or_changed(table, self.sel.changed_since)
+            return self._own_or_referenced(table)
         if self.runs is not None:
             if table.name == "dag_run":
                 return c.id.in_(sa.select(self.runs.c.id))
@@ -197,6 +209,8 @@ class RowFilter:
                     )
                 )
                 return owner.in_(sel_ti)
+            if self._kept_apart(table):  # jobs, asset events: no run of their own
+                return self._own_or_referenced(table)
         if self.dag_ids is not None and "dag_id" in c:
             return c.dag_id.in_(self.dag_ids)
         if self.sel.since is not None and table.name == "log":
