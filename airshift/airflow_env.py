@@ -32,11 +32,14 @@ _overrides: dict[str, Path] = {}
 # Airflow's own CLI, started ahead (``AirflowEnv.ahead``): imports what ``airflow db ...``
 # needs, then waits for one line on stdin; "go" runs the command, anything else (stdin
 # closed: the caller gave up or died) ends it having run nothing. Modules a release lacks
-# are left to the command to import as it would.
+# are left to the command to import as it would (``airflow.models.log``: the CLI's audit
+# row, a second of imports). A command that succeeds ends without the interpreter's
+# teardown (Airflow's exit handlers and collecting its objects took a second of a
+# cutover's downtime): what it wrote is committed, its output flushed first.
 _AHEAD = """
-import importlib, sys
+import importlib, logging, os, sys
 for name in ("airflow.__main__", "airflow.cli.cli_parser", "airflow.cli.commands.db_command",
-             "airflow.utils.db"):
+             "airflow.utils.db", "airflow.models.log"):
     try:
         importlib.import_module(name)
     except ImportError:
@@ -46,6 +49,10 @@ if sys.stdin.readline().strip() != "go":
 from airflow.__main__ import main
 sys.argv = ["airflow", *sys.argv[1:]]
 main()
+logging.shutdown()
+sys.stdout.flush()
+sys.stderr.flush()
+os._exit(0)
 """
 _confined: list[AirflowEnv] = []
 

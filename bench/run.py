@@ -273,6 +273,23 @@ def _schema_copy(src: str, name: str) -> str:
     return url(name)
 
 
+def export_command(src: str, to: Path, fernet_key: str, archive_key: str, *extra: str) -> list[str]:
+    """``airshift export`` of the database ``src`` into the folder ``to``, its library steps
+    timed (bench/phased.py)."""
+    keys = ["--fernet-key", fernet_key, "--archive-key", archive_key]
+    return [
+        sys.executable,
+        "-m",
+        "bench.phased",
+        "export",
+        url(src),
+        "--to",
+        str(to),
+        *keys,
+        *extra,
+    ]
+
+
 def prepare_source(size: str, runs: int, reuse: bool, log) -> tuple[str, float]:
     """The template database ``bench_src_<size>``: a scaled copy of the real 2.10.5 fixture."""
     name = f"bench_src_{size}"
@@ -366,8 +383,7 @@ def bench_size(
         measure(name, cmd, timed_steps=True, timeout=limit, disk=disk)
 
     def export_cmd(to: Path, *extra: str) -> list[str]:
-        keys = ["--fernet-key", fx2.fernet_key, "--archive-key", akey]
-        return [*airshift, "export", url(src), "--to", str(to), *keys, *extra]
+        return export_command(src, to, fx2.fernet_key, akey, *extra)
 
     def measure_migrate(name: str, target: str, *extra: str) -> None:
         """Into a fresh copy of the 3.x target, with a scratch database of its own."""

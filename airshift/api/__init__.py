@@ -33,6 +33,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
@@ -280,10 +281,15 @@ def _transfer(
     progress: Progress,
     log: Log,
     secrets_to: SecretsManagerTarget | None = None,
+    scratch_until: contextlib.ExitStack | None = None,
 ) -> tuple[ImportResult, SecretsReport | None]:
     """Export ``selection`` of ``source`` to an archive at ``where`` (sealed with
     ``settings.archive_key``), then import that archive into ``target``; with
-    ``secrets_to``, connections and variables go to Secrets Manager instead."""
+    ``secrets_to``, connections and variables go to Secrets Manager instead.
+
+    The scratch for the upgrade is made (``importer.scratch_for``) in a thread while the
+    export runs, and dropped on return, or with ``scratch_until`` (a cutover's delta: after
+    its phase, outside the downtime; a DROP DATABASE waits for a checkpoint)."""
     skip = opts.secrets is ImportSecrets.SKIP
     archived = ExportSettings(
         archive_url=where,
@@ -294,13 +300,25 @@ def _transfer(
         pause=pause_source,
         jobs=settings.jobs,
     )
-    started = time.monotonic()
-    extract.export(source, archived, progress)
-    exported = time.monotonic() - started
-    log(f"exported to {where}")
-    reader = ArchiveReader(where)
-    out = SecretsOut.ready(secrets_to, reader, settings.archive_key, opts.on_conflict)
-    result = importer.import_archive(reader, target, settings, progress, log=log)
+    src_rev, target_rev = source.revision.revision, target.revision.revision
+    with contextlib.ExitStack() as here, ThreadPoolExecutor(1) as pool:
+        # On a failed export the pool waits for the scratch, and the stack then drops it.
+        making = (
+            pool.submit(
+                (scratch_until or here).enter_context,
+                importer.scratch_for(target.url, src_rev, target_rev, settings, log),
+            )
+            if src_rev != target_rev
+            else None
+        )
+        started = time.monotonic()
+        extract.export(source, archived, progress)
+        exported = time.monotonic() - started
+        log(f"exported to {where}")
+        reader = ArchiveReader(where)
+        out = SecretsOut.ready(secrets_to, reader, settings.archive_key, opts.on_conflict)
+        made = making.result() if making else None
+        result = importer.import_archive(reader, target, settings, progress, log=log, made=made)
     result.seconds = {"export": round(exported, 3), **result.seconds}
     return result, out.write(opts.dry_run, log) if out else None
 
@@ -350,7 +368,17 @@ def cutover(
                     started = time.time()
                     progress.update(f"cutover: {phase}")
                     summary = _cutover_phase(
-                        phase, source, target, opts, state, path, where, report, progress, log
+                        phase,
+                        source,
+                        target,
+                        opts,
+                        state,
+                        path,
+                        where,
+                        report,
+                        progress,
+                        log,
+                        stack,
                     )
                     state.record(phase, started, summary)
                     state.save(path)
@@ -374,8 +402,10 @@ def _cutover_phase(
     report: CutoverReport,
     progress: Progress,
     log: Log,
+    stack: contextlib.ExitStack,
 ) -> str:
-    """Run one phase; returns its one-line summary (the timeline's)."""
+    """Run one phase; returns its one-line summary (the timeline's). ``stack`` closes
+    when the run ends."""
     if phase in (CutoverPhase.BULK, CutoverPhase.DELTA):
         key = sec.new_key()
         settings = replace(_import_settings(opts, key), unpause=Unpause.KEEP_PAUSED)
@@ -391,8 +421,10 @@ def _cutover_phase(
         archive = f"{where}/{phase}"
         if opts.archive:
             report.archive_keys[archive] = key
+        # The delta's scratch lives until this run ends (``stack``), outside the downtime.
+        until = stack if phase is CutoverPhase.DELTA else None
         result, _ = _transfer(
-            source, target, opts, archive, selection, settings, False, progress, log
+            source, target, opts, archive, selection, settings, False, progress, log, None, until
         )
         state.results[phase.value] = result.as_dict()
         merged = result.merge.tables.values() if result.merge else ()

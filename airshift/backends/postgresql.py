@@ -66,7 +66,7 @@ class PostgreSQL(ServerBackend):
         # own options (a scratch schema's search_path) are kept: these replace them.
         given = url.query.get("options")
         given = given if isinstance(given, str) else " ".join(given or ())
-        return {"options": " ".join(filter(None, ["-c TimeZone=UTC", given]))}
+        return {"options": " ".join(filter(None, ["-c TimeZone=UTC -c jit=off", given]))}
 
     @contextlib.contextmanager
     def scratch_schema(self, url: URL, prefix: str, log: Callable[[str], object]) -> Iterator[str]:

@@ -140,20 +140,27 @@ def check_mergeable(target_rev: str) -> None:
         )
 
 
+@dataclass(frozen=True)
+class Scratch:
+    """A scratch database made, and the target release's migration started
+    (``migration_ahead``), before the archive's rows are loaded (``scratch_for``)."""
+
+    url: str
+    home: Path  # Airflow's home for the commands run on it
+    template: str | None  # where an empty schema at the archive's revision is kept
+    copy_of: str | None  # that template, if the scratch was made as a copy of it
+    ahead: airflow_env.Ahead | None
+
+
 @contextlib.contextmanager
-def upgraded_scratch(
-    reader: ArchiveReader,
-    target_url: str,
-    target_rev: str,
-    opts: ImportSettings,
-    report: ImportResult,
-    progress: Progress,
-    log: Log,
-    target_schema: sa.MetaData | None = None,
-) -> Iterator[AirflowDB]:
-    """The archive's rows in a scratch database, migrated by Airflow to ``target_rev``
-    (``target_schema``: the target's tables, where there is a target)."""
-    src_rev = reader.manifest.source["alembic_revision"]
+def scratch_for(
+    target_url: str, src_rev: str, target_rev: str, opts: ImportSettings, log: Log
+) -> Iterator[Scratch]:
+    """The scratch that takes rows at ``src_rev`` to ``target_rev``, dropped on exit.
+
+    Apart from ``upgraded_scratch`` so that ``migrate`` can enter it before it exports:
+    creating the database and importing Airflow for its migration then overlap the
+    export (a cutover's delta spent a second of its downtime waiting for them)."""
     # a template is a database of its own: never for a scratch that is a schema
     template = None if opts.scratch_in_target else opts.scratch_template
     # Made as a copy of the kept template at once (not made empty, dropped and copied:
@@ -170,14 +177,39 @@ def upgraded_scratch(
             else contextlib.nullcontext()
         ) as ahead,
     ):
-        homep = Path(home)
-        if copy:
-            log(f"the scratch database is a copy of the empty schema at {src_rev} kept in {copy}")
+        yield Scratch(surl, Path(home), template, copy, ahead)
+
+
+@contextlib.contextmanager
+def upgraded_scratch(
+    reader: ArchiveReader,
+    target_url: str,
+    target_rev: str,
+    opts: ImportSettings,
+    report: ImportResult,
+    progress: Progress,
+    log: Log,
+    target_schema: sa.MetaData | None = None,
+    made: Scratch | None = None,
+) -> Iterator[AirflowDB]:
+    """The archive's rows in a scratch database, migrated by Airflow to ``target_rev``
+    (``target_schema``: the target's tables, where there is a target; ``made``: the
+    scratch ``scratch_for`` made for this archive ahead, else it is made here)."""
+    src_rev = reader.manifest.source["alembic_revision"]
+    with (
+        contextlib.nullcontext(made)
+        if made
+        else scratch_for(target_url, src_rev, target_rev, opts, log)
+    ) as made:
+        if made.copy_of:
+            log(
+                f"the scratch database is a copy of the empty schema at {src_rev} kept in {made.copy_of}"
+            )
         else:
             log(f"building a scratch database at {versions.describe(src_rev).label}")
             with report.timed("scratch_build"):
-                scratch.build_or_copy(src_rev, surl, homep, template, log=log)
-        sdb = AirflowDB.open(surl)
+                scratch.build_or_copy(src_rev, made.url, made.home, made.template, log=log)
+        sdb = AirflowDB.open(made.url)
         try:
             with report.timed("scratch_load"):
                 loaded = scratch.load_archive(
@@ -193,12 +225,12 @@ def upgraded_scratch(
             report.loaded, report.not_loaded = loaded.loaded, loaded.not_loaded
             audited = {n: scratch.max_id(sdb, n) for n, s in TABLES.items() if s.cli_audit}
             if sdb.revision.major < 3 <= versions.describe(target_rev).major:
-                sdb = _prepare_2x_for_3(sdb, homep, opts, report, log)
+                sdb = _prepare_2x_for_3(sdb, made.home, opts, report, log)
             if sdb.revision.revision != target_rev:
                 release = _release_for(target_rev)
                 log(f"upgrading the scratch database with Airflow {release}'s own migrations")
                 with report.timed("airflow_migrations"):
-                    sdb = _migrated(sdb, release, target_rev, homep, log, ahead)
+                    sdb = _migrated(sdb, release, target_rev, made.home, log, made.ahead)
             # Airflow's CLI audits its own `db migrate` in the log table: not source history.
             for name, last_id in audited.items():
                 scratch.delete_newer(sdb, name, last_id)
@@ -238,8 +270,10 @@ def import_archive(
     progress: Progress = NULL_PROGRESS,
     log: Log = null_log,
     verify_only: bool = False,
+    made: Scratch | None = None,
 ) -> ImportResult:
-    """Import ``reader`` into ``target``; with ``verify_only``, compare and change nothing."""
+    """Import ``reader`` into ``target``; with ``verify_only``, compare and change nothing
+    (``made``: the scratch ``scratch_for`` made for it ahead)."""
     check_mergeable(target.revision.revision)
     report = _new_report(reader, target.revision.revision)
     sealed = reader.manifest.secrets.get("mode") == "sealed" and not opts.skip_secrets
@@ -259,7 +293,15 @@ def import_archive(
             report.merge = _merge_with_pause(reader, rows, target, opts, report, progress)
         return report
     with upgraded_scratch(
-        reader, target.url, target.revision.revision, opts, report, progress, log, target.metadata
+        reader,
+        target.url,
+        target.revision.revision,
+        opts,
+        report,
+        progress,
+        log,
+        target.metadata,
+        made,
     ) as sdb:
         if verify_only:
             report.merge = merge(ScratchRows(sdb), target, progress=progress, verify=True)

@@ -599,9 +599,13 @@ def merge(
                 online,
                 needed,
             )
+            # A table with no rows is not staged at all (a temp table, a COPY and two
+            # statements each: a cutover's delta leaves a third of the tables empty).
+            holding = source.holding_rows([sp.name for sp in specs])
             for spec in specs:
                 res = result.tables[spec.name] = TableResult(spec.name)
-                merger.merge_table(spec, source, res, progress)
+                if spec.name in holding:
+                    merger.merge_table(spec, source, res, progress)
             result.linked_to_dag_version = merger.linked
             merger.drop_temps()
         except BaseException:

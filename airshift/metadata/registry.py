@@ -326,6 +326,9 @@ MERGE_ORDER: tuple[TableSpec, ...] = (
             pk="id",
             generated=True,
             refs={"asset_id": "asset"},
+            # Events are never changed, only added: a delta takes the new ones and those a
+            # taken row refers to, not the whole table (which grows with the runs).
+            changed_at=("timestamp",),
         )
     ),
     *_with_dataset_twin(

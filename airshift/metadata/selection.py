@@ -142,38 +142,53 @@ class RowFilter:
             )
         return sa.or_(*changed)
 
-    def _referenced_or_changed(self, table: sa.Table, since: dt.datetime) -> sa.ColumnElement[bool]:
-        """Rows of a table kept apart from runs (jobs) that changed, or that a selected
-        run or task instance refers to (the merge maps those references through them)."""
-        keep = [self._changed(table, since)]
-        pk = spec_of(table.name).pk
-        for name in ("dag_run", "task_instance"):
-            referring = self.source.metadata.tables.get(name)
-            if referring is None or pk is None:
-                continue
-            for col, parent in spec_of(name).refs.items():
-                if parent == table.name and col in referring.c:
-                    keep.append(table.c[pk].in_(self._of_selected_runs(referring, col)))
-        return sa.or_(*keep)
+    def _kept_apart(self, table: sa.Table) -> bool:
+        """Rows kept apart from runs (the audit log, jobs, asset events): a filtered export
+        takes those its own filter keeps, and those another taken row refers to."""
+        spec = spec_of(table.name)
+        return bool(spec.changed_at) and not spec.parent and table.name != "dag_run"
 
-    def _of_selected_runs(self, table: sa.Table, col: str) -> sa.Select:
-        assert self.runs is not None
-        if table.name == "dag_run":
-            return sa.select(table.c[col]).where(table.c.id.in_(sa.select(self.runs.c.id)))
-        return sa.select(table.c[col]).where(
-            sa.tuple_(table.c.dag_id, table.c.run_id).in_(
-                sa.select(self.runs.c.dag_id, self.runs.c.run_id)
-            )
-        )
+    def _own(self, table: sa.Table) -> sa.ColumnElement[bool] | None:
+        """A kept-apart table's own filter: what changed (a delta), its DAGs, its dates
+        (the audit log); None: the whole table."""
+        c = table.c
+        if self.sel.changed_since is not None:
+            return self._changed(table, self.sel.changed_since)
+        if self.dag_ids is not None and "dag_id" in c:
+            return c.dag_id.in_(self.dag_ids)
+        if self.sel.since is not None and table.name == "log":
+            return c.dttm >= self.sel.since
+        return None
+
+    def _own_or_referenced(self, table: sa.Table) -> sa.ColumnElement[bool] | None:
+        """Rows of a kept-apart table its own filter keeps, or that a taken row of another
+        table refers to. Why: the merge maps references through the rows it imports, so a
+        reference to a row left out would be cleared (a selected DAG's task instances
+        refer to the scheduler's jobs, which belong to no DAG; a delta's new runs to older
+        jobs and asset events)."""
+        own = self._own(table)
+        pk = spec_of(table.name).pk
+        if own is None or pk is None:
+            return own
+        keep = [own]
+        for referring in self.source.metadata.tables.values():
+            refs = spec_of(referring.name).refs
+            cols = [c for c, parent in refs.items() if parent == table.name and c in referring.c]
+            if referring is table or not cols:
+                continue
+            # the referring rows taken (of one that is itself kept apart: those its own
+            # filter keeps, so that no two such tables select each other)
+            taken = self._own(referring) if self._kept_apart(referring) else self.where(referring)
+            for col in cols:
+                refer = sa.select(referring.c[col])
+                keep.append(table.c[pk].in_(refer if taken is None else refer.where(taken)))
+        return sa.or_(*keep)
 
     def where(self, table: sa.Table) -> sa.ColumnElement[bool] | None:
         """The condition that keeps ``table``'s rows consistent with the selection."""
         c = table.c
-        spec = spec_of(table.name)
-        # Rows kept apart from runs (the audit log, jobs): those that changed.
-        kept_apart = spec.changed_at and not spec.parent and table.name != "dag_run"
-        if self.sel.changed_since is not None and kept_apart:
-            return self._referenced_or_changed(table, self.sel.changed_since)
+        if self.sel.changed_since is not None and self._kept_apart(table):
+            return self._own_or_referenced(table)
         if self.runs is not None:
             if table.name == "dag_run":
                 return c.id.in_(sa.select(self.runs.c.id))
@@ -194,6 +209,8 @@ class RowFilter:
                     )
                 )
                 return owner.in_(sel_ti)
+            if self._kept_apart(table):  # jobs, asset events: no run of their own
+                return self._own_or_referenced(table)
         if self.dag_ids is not None and "dag_id" in c:
             return c.dag_id.in_(self.dag_ids)
         if self.sel.since is not None and table.name == "log":

@@ -160,6 +160,31 @@ def test_filters_keep_runs_whole(clone_db, tmp_path):
     )
 
 
+def test_a_dag_filter_keeps_the_jobs_its_rows_refer_to(clone_db, tmp_path):
+    """The backfill and scheduler jobs that queued a DAG's tasks belong to no DAG, yet the
+    DAG's runs and task instances refer to them: they come along (the merge maps a
+    reference through the rows it imports, and would clear one to a row left out)."""
+    src = clone_db("2.10.5", "postgresql")
+    archive = tmp_path / "a"
+    args = ["--dag-id", "lab_retry_*", "--secrets", "skip"]
+    proc = airshift("export", src.url, "--to", str(archive), *args)
+    assert proc.returncode == 0, proc.stderr
+    m = ArchiveReader(str(archive)).manifest
+
+    def values(table: str, cols: list[str]) -> set:
+        names = [c["name"] for c in m.tables[table].columns]
+        taken = rows.archive_rows(str(archive), m.tables[table])
+        return {r[names.index(c)] for r in taken for c in cols} - {None}
+
+    referred = values("task_instance", ["job_id", "queued_by_job_id"])
+    referred |= values("dag_run", ["creating_job_id"])
+    jobs = values("job", ["id"])
+    assert referred <= jobs
+    no_dag = "WHERE dag_id IS NULL AND id IN (SELECT queued_by_job_id FROM task_instance)"
+    assert rows.count(src.url, "job", no_dag) > 0  # the case is there to be kept
+    assert len(jobs) < rows.count(src.url, "job")  # and the filter still filters
+
+
 def test_filters_keep_attempt_owned_rows_with_their_runs(clone_db, tmp_path):
     """Airflow 3.4 keys new XComs and rendered fields by the attempt's UUID (``xcom_v2``,
     ``rtif_v2``: no dag_id, run_id or ti_id): a run filter keeps those of its runs only."""
