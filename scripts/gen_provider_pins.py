@@ -4,8 +4,9 @@ requirement that brings it back, verified by installing it with the target Airfl
 
 Why a requirement and not a code edit: a removed operator's successor takes other arguments
 (``BigQueryCreateEmptyTableOperator`` -> ``BigQueryCreateTableOperator(table_resource=...)``),
-so no edit is sure to keep what the DAG does; an older release of the same provider runs the
-very same class. Three cases, each decided from the real packages:
+so an edit keeps what the DAG does only for the call shapes proven the same (rule AS162,
+``airshift/code/rules/successor.py``); an older release of the same provider runs the very
+same class. Three cases, each decided from the real packages:
 
 - the target's provider release no longer has the class: the newest older release that still
   defines it (read from its wheel, binary search over the releases between the source's and

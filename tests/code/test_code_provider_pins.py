@@ -30,8 +30,10 @@ DAG = (
     "from airflow.providers.google.cloud.hooks.automl import CloudAutoMLHook\n"
     "from airflow import DAG\n\n"
     'with DAG("pinned", schedule=None) as dag:\n'
-    '    BigQueryCreateEmptyTableOperator(task_id="t", dataset_id="d", table_id="t")\n'
-)
+    "    BigQueryCreateEmptyTableOperator(\n"
+    '        task_id="t", dataset_id="d", table_id="t", time_partitioning={"type": "DAY"}\n'
+    "    )\n"
+)  # a shape AS162 does not rewrite (time partitioning): the fix is the pin
 AF3 = parse_target("3.3.2")
 STATIC = CheckOptions(import_check=False, resolve=False)
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import textwrap
 
+import libcst as cst
 import pytest
 
 from airshift.code.findings import Applicability, Severity
 from airshift.code.import_cleanup import drop_leftover_imports
 from airshift.code.rules import RuleContext, apply_fixes, check_source
+from airshift.code.rules.rename import rename_imports
 from airshift.code.sources import syntax_error
 from airshift.code.target import parse_target
 
@@ -350,3 +352,13 @@ def test_no_rename_onto_a_keyword_the_call_already_passes() -> None:
     (finding,) = [f for f in check_source(source, "x.py", AF3).findings if f.rule == "AS160"]
     assert finding.fix is None
     assert apply_fixes(source, AF3, unsafe=True) == source
+
+
+def test_a_move_out_of_a_parenthesized_import_keeps_the_other_names_parseable() -> None:
+    """Two or more names left on a multi-line import keep its parentheses (without them the
+    line breaks between the names would not parse)."""
+    source = "from a.b import (\n    c,\n    d,\n    e,\n)\nc, d, e\n"
+    fixed = rename_imports(cst.parse_module(source), {"a.b.d": "x.d"}).code
+    assert fixed == "from a.b import (\n    c,\n    e,\n)\nfrom x import d\nc, d, e\n"
+    one = rename_imports(cst.parse_module(fixed), {"a.b.c": "x.c"}).code
+    assert one.startswith("from a.b import e\nfrom x import c\n")

@@ -26,6 +26,7 @@ from airshift.code.rules.moves import (
 )
 from airshift.code.rules.plugins import PluginComponentRule, PluginUiRule
 from airshift.code.rules.subdag import SubDagRule
+from airshift.code.rules.successor import SuccessorOperatorRule
 
 RULES: tuple[Rule, ...] = (
     ContribImportRule(),
@@ -38,6 +39,7 @@ RULES: tuple[Rule, ...] = (
     DaysAgoRule(),
     ScheduleArgumentRule(),
     RemovedArgumentRule(),
+    SuccessorOperatorRule(),
     RemovedProviderClassRule(),
     TemplateContextRule(),
     ContextKeyRule(),

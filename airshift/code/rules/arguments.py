@@ -18,6 +18,7 @@ from airshift.code.rules.base import (
     allowed,
 )
 from airshift.code.rules.moves import imported_names
+from airshift.code.rules.successor import replaced
 from airshift.code.signatures import RemovedClass, SignatureChange, change_for, signature_table
 
 # Arguments Airflow 3 removed that only ever changed how the UI drew a DAG: dropping them
@@ -154,8 +155,9 @@ class RemovedProviderClassRule(Rule):
 
     ## Why is this bad?
     The DAG file fails with `ImportError` on the target. A removed operator's successor
-    usually takes other arguments, so no code edit is sure to keep what the task does; an
-    older release of the same provider runs the very same class.
+    usually takes other arguments, so a code edit keeps what the task does only for the
+    call shapes proven the same (AS162); an older release of the same provider runs the
+    very same class.
 
     ## Example
     ```python
@@ -177,7 +179,8 @@ class RemovedProviderClassRule(Rule):
 
     def check(self, analysis: Analysis, ctx: RuleContext) -> list[Hit]:
         removed = signature_table(ctx.target).removed
-        imported = imported_names(analysis)
+        rewritten = replaced(analysis, ctx)  # AS162 rewrites every use: the import goes
+        imported = [(s, name) for s, name in imported_names(analysis) if name not in rewritten]
         added = provider_pins.needed([name for _, name in imported], ctx.target)
         hits = []
         for statement, name in imported:

@@ -80,20 +80,27 @@ class _Rewrite(cst.CSTTransformer):
             return updated
         kept = [a for a in aliases if a not in self.moved]
         lines: list[cst.SimpleStatementLine] = []
-        if kept:
+        if len(kept) == 1:  # one name left: one line, without parentheses
             kept[-1] = kept[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
             lines.append(
                 updated.with_changes(
                     body=[statement.with_changes(names=kept, lpar=None, rpar=None)]
                 )
             )
+        elif kept:  # several: the parentheses stay (the names may span lines), and the style
+            kept[-1] = kept[-1].with_changes(comma=aliases[-1].comma)  # of the last comma
+            lines.append(updated.with_changes(body=[statement.with_changes(names=kept)]))
+        written = set()  # two names moved to the same one (both successors of one class)
         for alias in aliases:
             if alias in self.moved:
                 new_module, _, new_name = self.moved[alias].rpartition(".")
-                line = cst.parse_statement(
-                    f"from {new_module} import {new_name}"
-                    + (f" as {dotted(alias.asname.name)}" if alias.asname else "")
+                text = f"from {new_module} import {new_name}" + (
+                    f" as {dotted(alias.asname.name)}" if alias.asname else ""
                 )
+                if text in written:
+                    continue
+                written.add(text)
+                line = cst.parse_statement(text)
                 assert isinstance(line, cst.SimpleStatementLine)
                 if not lines:  # the first line keeps the original's comments and blank lines
                     line = line.with_changes(
