@@ -174,6 +174,26 @@ def _persistence(url: str) -> dict[str, str]:
     return dict(rows)
 
 
+def _history_loaded(clone_db, tmp_path, keep_logged: frozenset[str] | None):
+    """The real 2.10.5 history exported and loaded by the scratch load into an empty
+    2.10.5 schema (``keep_logged`` as the import passes it): that database, the archive,
+    the load's report."""
+    src = clone_db("2.10.5", "postgresql")
+    archive = tmp_path / "archive"
+    proc = airshift("export", src.url, "--to", str(archive), "--secrets", "skip", "--json")
+    assert proc.returncode == 0, proc.stderr
+    target = clone_db("2.10.5", "postgresql", "target")
+    reader = ArchiveReader(str(archive))
+    sdb = AirflowDB.open(target.url)
+    try:
+        report = scratch.load_archive(
+            reader, sdb, None, None, skip_secrets=True, keep_logged=keep_logged
+        )
+    finally:
+        sdb.dispose()
+    return target, reader, report
+
+
 def test_a_disposable_scratch_is_unlogged_and_airflow_still_migrates_it(
     clone_db, tmp_path, monkeypatch
 ) -> None:
@@ -183,18 +203,7 @@ def test_a_disposable_scratch_is_unlogged_and_airflow_still_migrates_it(
     ``hitl_detail_history`` -> ``task_instance_history``), the table it references becomes
     logged and the migrations go on."""
     monkeypatch.setattr(scratch, "UNLOG_FROM_ROWS", 0)  # the fixture's few rows, as a big load
-    src = clone_db("2.10.5", "postgresql")
-    archive = tmp_path / "archive"
-    proc = airshift("export", src.url, "--to", str(archive), "--secrets", "skip", "--json")
-    assert proc.returncode == 0, proc.stderr
-    target = clone_db("2.10.5", "postgresql", "target")
-    reader = ArchiveReader(str(archive))
-    sdb = AirflowDB.open(target.url)
-    try:
-        keep = frozenset({"job"})
-        report = scratch.load_archive(reader, sdb, None, None, skip_secrets=True, keep_logged=keep)
-    finally:
-        sdb.dispose()
+    target, _, report = _history_loaded(clone_db, tmp_path, frozenset({"job"}))
     assert report.loaded["log"] > 0
     before = _persistence(target.url)
     leaves = {"log", "xcom", "rendered_task_instance_fields", "task_instance_history"}
@@ -218,18 +227,8 @@ def test_a_small_table_stays_logged_and_airflow_migrates_it_in_one_run(
     """A table of a few thousand rows (a cutover's delta) is not made UNLOGGED: that saves
     milliseconds and cost seconds, a second run of Airflow's migrations when 3.x references
     2.x's ``callback_request`` as ``callback``. One run of ``db migrate`` takes it to 3.3.2."""
-    src = clone_db("2.10.5", "postgresql")
-    archive = tmp_path / "archive"
-    proc = airshift("export", src.url, "--to", str(archive), "--secrets", "skip", "--json")
-    assert proc.returncode == 0, proc.stderr
-    target = clone_db("2.10.5", "postgresql", "target")
-    reader = ArchiveReader(str(archive))
+    target, reader, report = _history_loaded(clone_db, tmp_path, None)
     assert max(t.rows for t in reader.manifest.tables.values()) < scratch.UNLOG_FROM_ROWS
-    sdb = AirflowDB.open(target.url)
-    try:
-        report = scratch.load_archive(reader, sdb, None, None, skip_secrets=True, keep_logged=None)
-    finally:
-        sdb.dispose()
     assert report.loaded["log"] > 0
     assert set(_persistence(target.url).values()) == {"p"}
     refused = []
