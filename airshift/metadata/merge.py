@@ -132,7 +132,7 @@ class _Merger:
         self._analyze(t)
 
     def _key_lookup(
-        self, spec: TableSpec, s: sa.Table, t: sa.Table, staged: int
+        self, spec: TableSpec, s: sa.Table, t: sa.Table, narrowed: bool
     ) -> sa.Table | None:
         """A copy of the target's natural keys (and surrogate key) to probe instead of the
         target, or None when the target itself will do (its index finds the key).
@@ -140,18 +140,15 @@ class _Merger:
         Where the target has no index on the natural key (``job``, ``log``, ``trigger``...):
         - without hash joins a correlated EXISTS runs as one probe per row, which would be
           quadratic: the copy holds all the target's keys, indexed (filled in one pass);
-        - with hash joins, for a few staged rows against a big target (a cutover's delta),
-          each statement that matched the target hashed all of it: classifying 24 jobs,
-          deciding which are newer, updating and mapping them read all 266k jobs (with
-          their key columns cast for the null-safe match) five times, 0.8 s of a medium
-          delta (docs/benchmarks.md). The copy holds only the target's rows under the
-          staged keys (one pass, narrowed further by ``_near``); the statements after
-          match the copy and reach the target's rows by their primary key.
+        - with hash joins, ``narrowed`` (a few staged rows against a big target, a cutover's
+          delta, that no index narrows, see ``_classify``): each statement that matched the
+          target hashed all of it, so classifying 24 jobs, deciding which are newer,
+          updating and mapping them read all 266k jobs (their key columns cast for the
+          null-safe match) five times, 1 s of a medium delta (docs/benchmarks.md). The copy
+          holds only the target's rows under the staged keys (one pass); the statements
+          after match the copy and reach the target's rows by their primary key.
         """
-        if _indexed_on(t, spec.key):
-            return None
-        narrowed = self.backend.hash_joins
-        if narrowed and not self._holds(t, 10 * staged):
+        if _indexed_on(t, spec.key) or (self.backend.hash_joins and not narrowed):
             return None
         ids = [spec.pk] if spec.pk else []
         ids += [c.name for c in t.primary_key.columns]
@@ -164,10 +161,8 @@ class _Merger:
             k = self.temp_md.tables[name]
             self.conn.execute(k.delete())
         rows = sa.select(*[t.c[c] for c in names])
-        if narrowed:
-            rows = rows.where(
-                sa.exists().where(self._match(s, t, spec.key)), *self._near(spec, s, t)
-            )
+        if self.backend.hash_joins:
+            rows = rows.where(sa.exists().where(self._match(s, t, spec.key)))
         self.conn.execute(sa.insert(k).from_select(names, rows))
         if fresh:
             self._index(k)
@@ -261,7 +256,8 @@ class _Merger:
         if res.inserted and (mapped or compared) and not self._holds(t, 10 * res.inserted):
             self._analyze(t)
         if (mapped or compared) and (res.inserted or look is t):
-            copy = self._key_lookup(spec, s, t, res.staged)  # anew: with the rows just inserted
+            # anew: with the rows just inserted
+            copy = self._key_lookup(spec, s, t, narrowed=look is not t)
             look = t if copy is None else copy
         if mapped:
             self._build_map(spec, s, t, look)
@@ -315,11 +311,15 @@ class _Merger:
     def _classify(self, spec: TableSpec, s: sa.Table, t: sa.Table, res: TableResult) -> sa.Table:
         """Mark staged rows the target holds (or conflicts with); returns where the
         target's keys were looked up (``_key_lookup``), for the statements after."""
-        keys = self._key_lookup(spec, s, t, res.staged)
+        # Few rows against a big table: narrowed through an index in place (``_near``),
+        # else through a copy of the target's rows under the staged keys (``_key_lookup``).
+        few = self.backend.hash_joins and self._holds(t, 10 * res.staged)
+        near = self._near(spec, s, t) if few else []
+        keys = self._key_lookup(spec, s, t, narrowed=few and not near)
         look = t if keys is None else keys
         self.conn.execute(
             sa.update(s)
-            .where(sa.exists().where(self._match(s, look, spec.key)))
+            .where(sa.exists().where(self._match(s, look, spec.key), *near))
             .values({ACTION: _EXISTING})
         )
         for ukey in spec.unique:
