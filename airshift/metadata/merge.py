@@ -131,16 +131,24 @@ class _Merger:
         self.backend.index_temp(self.conn, t, self.index_on[t.name])
         self._analyze(t)
 
-    def _key_lookup(self, spec: TableSpec, t: sa.Table) -> sa.Table | None:
-        """An indexed copy of the target's natural keys (and surrogate key), or None when
-        the target itself will do.
+    def _key_lookup(
+        self, spec: TableSpec, s: sa.Table, t: sa.Table, narrowed: bool
+    ) -> sa.Table | None:
+        """A copy of the target's natural keys (and surrogate key) to probe instead of the
+        target, or None when the target itself will do (its index finds the key).
 
-        A hash join needs no index. Elsewhere a correlated EXISTS runs as one probe per
-        row: where the target has no index on the natural key (``job``, ``log``,
-        ``trigger``...), probing it would be quadratic; a temp copy of its keys, indexed,
-        keeps each probe logarithmic (filled in one pass).
+        Where the target has no index on the natural key (``job``, ``log``, ``trigger``...):
+        - without hash joins a correlated EXISTS runs as one probe per row, which would be
+          quadratic: the copy holds all the target's keys, indexed (filled in one pass);
+        - with hash joins, ``narrowed`` (a few staged rows against a big target, a cutover's
+          delta, that no index narrows, see ``_classify``): each statement that matched the
+          target hashed all of it, so classifying 24 jobs, deciding which are newer,
+          updating and mapping them read all 266k jobs (their key columns cast for the
+          null-safe match) five times, 1 s of a medium delta (docs/benchmarks.md). The copy
+          holds only the target's rows under the staged keys (one pass); the statements
+          after match the copy and reach the target's rows by their primary key.
         """
-        if self.backend.hash_joins or _indexed_on(t, spec.key):
+        if _indexed_on(t, spec.key) or (self.backend.hash_joins and not narrowed):
             return None
         ids = [spec.pk] if spec.pk else []
         ids += [c.name for c in t.primary_key.columns]
@@ -152,10 +160,23 @@ class _Merger:
         else:  # again, after the insert: emptied and refilled (its index stays)
             k = self.temp_md.tables[name]
             self.conn.execute(k.delete())
-        self.conn.execute(sa.insert(k).from_select(names, sa.select(*[t.c[c] for c in names])))
+        rows = sa.select(*[t.c[c] for c in names])
+        if self.backend.hash_joins:
+            rows = rows.where(sa.exists().where(self._match(s, t, spec.key)))
+        self.conn.execute(sa.insert(k).from_select(names, rows))
         if fresh:
             self._index(k)
         return k
+
+    def _pair(
+        self, spec: TableSpec, s: sa.Table, t: sa.Table, look: sa.Table
+    ) -> list[sa.ColumnElement[bool]]:
+        """A staged row and the target's row under the same natural key: matched in
+        ``look`` (the target, or its key copy, then the target's row by its primary key)."""
+        if look is t:
+            return [self._match(s, t, spec.key)]
+        by_pk = [t.c[c.name] == look.c[c.name] for c in t.primary_key.columns]
+        return [self._match(s, look, spec.key), *by_pk]
 
     def _eq(
         self, a: sa.ColumnElement, b: sa.ColumnElement, target_col: sa.Column
@@ -222,10 +243,10 @@ class _Merger:
             # of this table find no parent either way.
             return
         self._index(s)
-        self._classify(spec, s, t, res)
+        look = self._classify(spec, s, t, res)
         if res.existing or res.conflicts:
             self._analyze(s)  # statuses changed: the planner would still expect all rows new
-        self._write(spec, s, t, [c.name for c in cols], res)
+        self._write(spec, s, t, [c.name for c in cols], res, look)
         mapped = spec.name in self.needed_maps  # only tables others point at need an id map
         compared = self._compares(spec)
         # The target's statistics predate the rows just inserted. Refreshed only when those
@@ -234,8 +255,9 @@ class _Merger:
         # scales its row estimates by the table's current size at planning anyway.
         if res.inserted and (mapped or compared) and not self._holds(t, 10 * res.inserted):
             self._analyze(t)
-        if mapped or compared:
-            copy = self._key_lookup(spec, t)  # anew: with the rows just inserted
+        if (mapped or compared) and (res.inserted or look is t):
+            # anew: with the rows just inserted
+            copy = self._key_lookup(spec, s, t, narrowed=look is not t)
             look = t if copy is None else copy
         if mapped:
             self._build_map(spec, s, t, look)
@@ -286,12 +308,18 @@ class _Merger:
             s, ~sa.exists().where(*conds, m.c.action.in_(self.parents_kept))
         )
 
-    def _classify(self, spec: TableSpec, s: sa.Table, t: sa.Table, res: TableResult) -> None:
-        keys = self._key_lookup(spec, t)
-        near = self._near(spec, s, t, res.staged) if keys is None else []
+    def _classify(self, spec: TableSpec, s: sa.Table, t: sa.Table, res: TableResult) -> sa.Table:
+        """Mark staged rows the target holds (or conflicts with); returns where the
+        target's keys were looked up (``_key_lookup``), for the statements after."""
+        # Few rows against a big table: narrowed through an index in place (``_near``),
+        # else through a copy of the target's rows under the staged keys (``_key_lookup``).
+        few = self.backend.hash_joins and self._holds(t, 10 * res.staged)
+        near = self._near(spec, s, t) if few else []
+        keys = self._key_lookup(spec, s, t, narrowed=few and not near)
+        look = t if keys is None else keys
         self.conn.execute(
             sa.update(s)
-            .where(sa.exists().where(self._match(s, t if keys is None else keys, spec.key), *near))
+            .where(sa.exists().where(self._match(s, look, spec.key), *near))
             .values({ACTION: _EXISTING})
         )
         for ukey in spec.unique:
@@ -318,12 +346,11 @@ class _Merger:
                 f"{res.existing + res.conflicts} {spec.name} rows conflict with rows already in the "
                 f"target (for example {res.samples[0]}); nothing was imported (--on-conflict fail)."
             )
+        return look
 
-    def _near(
-        self, spec: TableSpec, s: sa.Table, t: sa.Table, staged: int
-    ) -> list[sa.ColumnElement[bool]]:
-        """For few rows staged against a big table: the target's rows narrowed to the
-        staged rows' range of the first key column the target indexes, which its index finds.
+    def _near(self, spec: TableSpec, s: sa.Table, t: sa.Table) -> list[sa.ColumnElement[bool]]:
+        """The target's rows narrowed to the staged rows' range of the first key column the
+        target indexes, which its index finds (for few rows staged against a big table).
 
         Why: a null-safe key match (``Backend.null_safe_eq``) can only be hashed, so
         classifying a few thousand audit rows read all of a 1.4M-row ``log`` (9 s of a
@@ -338,7 +365,7 @@ class _Merger:
             ),
             None,
         )
-        if col is None or not self._holds(t, 10 * staged):
+        if col is None:
             return []
         staged_col = s.c[col.name]
         within = col.between(
@@ -348,11 +375,19 @@ class _Merger:
         return [sa.or_(within, col.is_(None)) if col.nullable else within]
 
     def _write(
-        self, spec: TableSpec, s: sa.Table, t: sa.Table, names: list[str], res: TableResult
+        self,
+        spec: TableSpec,
+        s: sa.Table,
+        t: sa.Table,
+        names: list[str],
+        res: TableResult,
+        look: sa.Table,
     ) -> None:
         ins = [n for n in names if not (spec.generated and n == spec.pk)]
         if self.on_conflict in (OnConflict.OVERWRITE, OnConflict.NEWER) and res.existing:
-            self._overwrite(spec, s, t, names, ins, res)
+            # MySQL cannot open one temporary table twice in a statement (the count of
+            # rows newer in the target probes twice): there the target is matched itself.
+            self._overwrite(spec, s, t, names, ins, res, look if self.backend.hash_joins else t)
         res.inserted = self._count(s, s.c[ACTION].is_(None))
         if not self.dry_run and res.inserted:
             link = self._dag_version_link(spec, s, ins)
@@ -371,17 +406,17 @@ class _Merger:
         names: list[str],
         ins: list[str],
         res: TableResult,
+        look: sa.Table,
     ) -> None:
         """Update the target's rows that staged rows replace: every existing one
         (``overwrite``), or those the source changed and the target does not hold a newer
         version of (``newer``). Columns the target owns keep the target's values."""
         wins = s.c[ACTION] == _EXISTING
+        pair = self._pair(spec, s, t, look)
         if self.on_conflict is OnConflict.NEWER:
             differs = ~sa.and_(sa.true(), *self._same(spec, s, t, names))
-            changed = sa.exists().where(self._match(s, t, spec.key), differs)
-            newer = sa.exists().where(
-                self._match(s, t, spec.key), differs, ~self._later(spec, t, s)
-            )
+            changed = sa.exists().where(*pair, differs)
+            newer = sa.exists().where(*pair, differs, ~self._later(spec, t, s))
             if spec.newer_by:
                 res.newer_in_target = self._count(s, wins, changed, ~newer)
             wins = sa.and_(wins, newer if spec.newer_by else sa.false())
@@ -390,11 +425,7 @@ class _Merger:
         keep = set(spec.key) | {spec.pk} | set(spec.target_owned)
         values = {n: s.c[n] for n in ins if n not in keep}
         if values and res.overwritten and not self.dry_run:
-            self.conn.execute(
-                sa.update(t)
-                .where(self._match(s, t, spec.key), s.c[ACTION] == _OVERWRITTEN)
-                .values(values)
-            )
+            self.conn.execute(sa.update(t).where(*pair, s.c[ACTION] == _OVERWRITTEN).values(values))
 
     def _same(
         self, spec: TableSpec, s: sa.Table, t: sa.Table, names: list[str]
@@ -498,11 +529,7 @@ class _Merger:
         checked = (_EXISTING,) if self.verify else self.allowed
         # "No identical row under the same key" as an anti-join: a join would multiply rows
         # that share a key (identical audit-log rows, say) into a quadratic blow-up.
-        if look is t:
-            same = sa.exists().where(self._match(s, t, spec.key), *cmp)
-        else:  # probe the indexed key copy, then the target row by its primary key
-            by_pk = [t.c[c.name] == look.c[c.name] for c in t.primary_key.columns]
-            same = sa.exists().where(self._match(s, look, spec.key), *by_pk, *cmp)
+        same = sa.exists().where(*self._pair(spec, s, t, look), *cmp)
         return self._count(s, self._status_in(s, checked), ~same)
 
     def _dag_version_link(self, spec: TableSpec, s: sa.Table, ins: list[str]) -> dict:
