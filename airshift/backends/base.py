@@ -218,9 +218,9 @@ class Backend(abc.ABC):
     def bulk_load(
         self, engine: sa.Engine, tables: list[sa.Table], unlogged: list[str]
     ) -> Iterator[None]:
-        """Around loading rows with explicit ids into a private database's ``tables``;
-        those named in ``unlogged`` may be written without durability where the backend
-        can (a scratch is disposable)."""
+        """Around loading rows with explicit ids into a private database's ``tables`` (those
+        that receive rows: the others are left as they are); those named in ``unlogged``
+        may be written without durability where the backend can (a scratch is disposable)."""
         yield
 
     # -- the merge's temporary tables ------------------------------------------------

@@ -93,6 +93,7 @@ class _Merger:
         self.dry_run = self.dry_run or self.verify
         self.maps: dict[str, sa.Table] = {}
         self.index_on: dict[str, list[list[str]]] = {}
+        self._held: dict[str, tuple[int, bool]] = {}  # table -> rows counted, all of them?
         self.temp_md = sa.MetaData()
         if self.verify:
             self.allowed: tuple[str, ...] = (_INSERTED, _EXISTING, _OVERWRITTEN)
@@ -397,6 +398,7 @@ class _Merger:
                 sel = sel.select_from(link["from"])
             with self._bulk(t, res):
                 self.conn.execute(sa.insert(t).from_select(ins, sel))
+            self._inserted(t, res.inserted)
 
     def _overwrite(
         self,
@@ -473,9 +475,23 @@ class _Merger:
 
     def _holds(self, t: sa.Table, rows: int) -> bool:
         """Whether ``t`` holds at least ``rows`` rows, counted no further than that, so a
-        big target is not scanned to find out."""
+        big target is not scanned to find out. What a count found is kept (the rows this
+        merge inserts added, ``_inserted``): one table is asked up to three times, each a
+        scan of up to ten times the staged rows (tens of milliseconds per table of a
+        cutover's delta)."""
+        known, exact = self._held.get(t.name, (0, False))
+        if exact or known >= rows:
+            return known >= rows
         held = sa.select(sa.literal(1)).select_from(t).limit(rows).subquery()
-        return self.conn.execute(sa.select(sa.func.count()).select_from(held)).scalar_one() >= rows
+        n = self.conn.execute(sa.select(sa.func.count()).select_from(held)).scalar_one()
+        self._held[t.name] = (n, n < rows)
+        return n >= rows
+
+    def _inserted(self, t: sa.Table, rows: int) -> None:
+        """Keep ``_holds``'s count of ``t`` true after inserting ``rows`` rows."""
+        if t.name in self._held:
+            known, exact = self._held[t.name]
+            self._held[t.name] = (known + rows, exact)
 
     def _build_map(self, spec: TableSpec, s: sa.Table, t: sa.Table, look: sa.Table) -> None:
         """old id -> new id (and status) per natural key; ``look`` is where the target's

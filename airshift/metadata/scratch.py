@@ -256,7 +256,7 @@ def load_archive(
     rows = {t.name: reader.manifest.tables[t.name].rows for t in present}
     unlogged = [n for n, r in rows.items() if n not in (keep_logged or ()) and r >= UNLOG_FROM_ROWS]
     with (
-        backend.bulk_load(scratch.engine, present, unlogged),
+        backend.bulk_load(scratch.engine, [t for t in present if rows[t.name]], unlogged),
         ThreadPoolExecutor(max_workers=jobs) as pool,
     ):
         levels = [present] if backend.sets_indexes_aside else fk_levels(present)
