@@ -282,6 +282,7 @@ def _transfer(
     log: Log,
     secrets_to: SecretsManagerTarget | None = None,
     scratch_until: contextlib.ExitStack | None = None,
+    made: importer.Scratch | None = None,
 ) -> tuple[ImportResult, SecretsReport | None]:
     """Export ``selection`` of ``source`` to an archive at ``where`` (sealed with
     ``settings.archive_key``), then import that archive into ``target``; with
@@ -289,7 +290,8 @@ def _transfer(
 
     The scratch for the upgrade is made (``importer.scratch_for``) in a thread while the
     export runs, and dropped on return, or with ``scratch_until`` (a cutover's delta: after
-    its phase, outside the downtime; a DROP DATABASE waits for a checkpoint)."""
+    its phase, outside the downtime; a DROP DATABASE waits for a checkpoint); or it was
+    ``made`` before (a cutover's delta, ``_delta_ahead``)."""
     skip = opts.secrets is ImportSecrets.SKIP
     archived = ExportSettings(
         archive_url=where,
@@ -308,7 +310,7 @@ def _transfer(
                 (scratch_until or here).enter_context,
                 importer.scratch_for(target.url, src_rev, target_rev, settings, log),
             )
-            if src_rev != target_rev
+            if src_rev != target_rev and made is None
             else None
         )
         started = time.monotonic()
@@ -317,7 +319,7 @@ def _transfer(
         log(f"exported to {where}")
         reader = ArchiveReader(where)
         out = SecretsOut.ready(secrets_to, reader, settings.archive_key, opts.on_conflict)
-        made = making.result() if making else None
+        made = making.result() if making else made
         result = importer.import_archive(reader, target, settings, progress, log=log, made=made)
     result.seconds = {"export": round(exported, 3), **result.seconds}
     return result, out.write(opts.dry_run, log) if out else None
@@ -361,11 +363,25 @@ def cutover(
             where = opts.archive or stack.enter_context(
                 tempfile.TemporaryDirectory(prefix="airshift-cutover-")
             )
+            delta_scratch: importer.Scratch | None = None
             for phase in CutoverPhase:
                 if state.done(phase):
                     log(f"{phase}: done in an earlier run")
                 else:
-                    started = time.time()
+                    started = time.time()  # making the delta's scratch is the phase's time
+                    ahead = delta_scratch is None and _delta_ahead(
+                        phase, opts, state, source, target
+                    )
+                    if ahead:
+                        delta_scratch = stack.enter_context(
+                            importer.scratch_for(
+                                target.url,
+                                source.revision.revision,
+                                target.revision.revision,
+                                _cutover_settings(opts, source, target, None),
+                                log,
+                            )
+                        )
                     progress.update(f"cutover: {phase}")
                     summary = _cutover_phase(
                         phase,
@@ -379,7 +395,10 @@ def cutover(
                         progress,
                         log,
                         stack,
+                        delta_scratch,
                     )
+                    if ahead:
+                        summary += "; the delta's scratch made (Airflow's migration starts ahead)"
                     state.record(phase, started, summary)
                     state.save(path)
                     log(f"{phase}: {summary}")
@@ -403,14 +422,13 @@ def _cutover_phase(
     progress: Progress,
     log: Log,
     stack: contextlib.ExitStack,
+    delta_scratch: importer.Scratch | None,
 ) -> str:
     """Run one phase; returns its one-line summary (the timeline's). ``stack`` closes
-    when the run ends."""
+    when the run ends; ``delta_scratch``: the delta's scratch, made before (``_delta_ahead``)."""
     if phase in (CutoverPhase.BULK, CutoverPhase.DELTA):
         key = sec.new_key()
-        settings = replace(_import_settings(opts, key), unpause=Unpause.KEEP_PAUSED)
-        if not opts.scratch_url:  # the bulk's scratch schema, kept for the delta's
-            settings.scratch_template = scratch.template_name(target.url, source.revision.revision)
+        settings = _cutover_settings(opts, source, target, key)
         if phase is CutoverPhase.BULK:
             state.bulk_started = (cut.now() - cut.CLOCK_MARGIN).isoformat()
             selection = Selection()
@@ -423,8 +441,20 @@ def _cutover_phase(
             report.archive_keys[archive] = key
         # The delta's scratch lives until this run ends (``stack``), outside the downtime.
         until = stack if phase is CutoverPhase.DELTA else None
+        made = delta_scratch if phase is CutoverPhase.DELTA else None
         result, _ = _transfer(
-            source, target, opts, archive, selection, settings, False, progress, log, None, until
+            source,
+            target,
+            opts,
+            archive,
+            selection,
+            settings,
+            False,
+            progress,
+            log,
+            None,
+            until,
+            made,
         )
         state.results[phase.value] = result.as_dict()
         merged = result.merge.tables.values() if result.merge else ()
@@ -478,6 +508,42 @@ def _cutover_phase(
     return (
         f"{len(unpaused)} DAGs unpaused on the target, {len(held)} held paused; "
         f"{moved} next runs recomputed from the migrated runs"
+    )
+
+
+def _cutover_settings(
+    opts: CutoverOptions, source: AirflowDB, target: AirflowDB, key: str | None
+) -> ImportSettings:
+    """A bulk or delta phase's import settings: the target's DAGs stay paused (the unpause
+    phase decides), and the bulk's empty scratch schema is kept for the delta's."""
+    settings = replace(_import_settings(opts, key), unpause=Unpause.KEEP_PAUSED)
+    if not opts.scratch_url:
+        settings.scratch_template = scratch.template_name(target.url, source.revision.revision)
+    return settings
+
+
+def _delta_ahead(
+    phase: CutoverPhase,
+    opts: CutoverOptions,
+    state: cut.CutoverState,
+    source: AirflowDB,
+    target: AirflowDB,
+) -> bool:
+    """Whether to make the delta's scratch now, as ``phase`` (pause, drain or the delta
+    itself) begins: this run goes on to a delta that crosses versions.
+
+    Why before the delta: making the scratch starts Airflow's process for its migration
+    (``importer.scratch_for``), whose imports take 2-3 s of CPU. Started with the delta,
+    they competed with its export and load for this machine's two cores and were not done
+    when the migration was due (a medium delta: 6.2 s, ~2 s of it Airflow's migration);
+    started with the pause, they overlap the pause and the drain."""
+    phases = list(CutoverPhase)
+    last = phases.index(opts.stop_after) if opts.stop_after else len(phases)
+    return (
+        phase in (CutoverPhase.PAUSE, CutoverPhase.DRAIN, CutoverPhase.DELTA)
+        and not state.done(CutoverPhase.DELTA)
+        and last >= phases.index(CutoverPhase.DELTA)
+        and source.revision.revision != target.revision.revision
     )
 
 

@@ -155,6 +155,10 @@ def test_delta_brings_what_changed_after_the_bulk_copy_and_rollback_restores(
     assert len(new_run) == 1
 
     done = _cutover(src, tgt, state, "--drain-timeout", "60")
+    # The delta's scratch (and Airflow's process for its migration) was made as the pause
+    # began, so that Airflow's imports overlap the pause and the drain, not the delta.
+    made = [p["phase"] for p in done["phases"] if "the delta's scratch made" in p["summary"]]
+    assert made == ["pause"]
     assert [p["phase"] for p in done["phases"]] == [
         "bulk",
         "pause",
