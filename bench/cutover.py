@@ -10,7 +10,10 @@ scaled 2.10.5 source (bench/generate.py) and a real, empty Airflow 3.3.2 target 
    task instances, XComs, notes, audit rows, ...), and ``--changed`` of the migrated runs
    change state (the run and its task instances, with new end and update dates);
 3. ``cutover --stop-after drain`` (pause and drain, not timed), then ``cutover
-   --stop-after delta``, timed: the delta phase, and its steps (bench/phased.py);
+   --stop-after delta``, timed: the delta phase, and its steps (bench/phased.py); with
+   ``--drain-task SECONDS``, one of the source's tasks is still running when the source is
+   paused and ends that many seconds later, and pause, drain and delta run in one process,
+   as in a real cutover (the drain then waits for it);
 4. ``airshift verify SRC TARGET``: the target matches the changed source.
 
 The ratio delta / full migrate is printed, and written with ``--out`` as JSON.
@@ -26,6 +29,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -103,6 +107,27 @@ def mutate(src: str, new: float, changed: float, log) -> dict[str, int]:
     return out
 
 
+def running_task(src: str, seconds: float) -> threading.Thread:
+    """Mark the source's latest task instance running; the thread returned, once started,
+    ends it (success, now) ``seconds`` later, as a task finishing during the drain."""
+    key = "(dag_id, task_id, run_id, map_index)"
+    with psycopg.connect(src) as conn:
+        conn.execute(
+            f"UPDATE task_instance SET state = 'running', end_date = NULL WHERE {key} = "
+            f"(SELECT {key} FROM task_instance ORDER BY start_date DESC NULLS LAST LIMIT 1)"
+        )
+
+    def finish() -> None:
+        time.sleep(seconds)
+        with psycopg.connect(src) as conn:
+            conn.execute(
+                "UPDATE task_instance SET state = 'success', end_date = now(), "
+                "updated_at = now() WHERE state = 'running'"
+            )
+
+    return threading.Thread(target=finish)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument(
@@ -111,6 +136,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--new", type=float, default=0.01, help="new runs, as a share of the runs")
     p.add_argument("--changed", type=float, default=0.01, help="runs whose state changes")
     p.add_argument("--out", type=Path, help="write the results as JSON here")
+    p.add_argument(
+        "--drain-task",
+        type=float,
+        default=0,
+        help="a task still running at the pause, ending this many seconds later (0: none)",
+    )
     a = p.parse_args(argv)
 
     def log(msg: str) -> None:
@@ -152,8 +183,14 @@ def main(argv: list[str] | None = None) -> None:
 
             bulk = measure("full migrate (cutover bulk phase)", "--stop-after", "bulk")
             moved = mutate(src, a.new, a.changed, log)
-            measure("pause and drain", "--stop-after", "drain")
-            delta = measure("delta phase", "--stop-after", "delta")
+            if a.drain_task:  # one process from the pause on; its time includes the drain
+                finishing = running_task(src, a.drain_task)
+                finishing.start()
+                delta = measure("pause, drain and delta phase", "--stop-after", "delta")
+                finishing.join()
+            else:
+                measure("pause and drain", "--stop-after", "drain")
+                delta = measure("delta phase", "--stop-after", "delta")
             ratio = delta["seconds"] / bulk["seconds"]
             log(
                 f"delta / full migrate = {delta['seconds']:.1f} / {bulk['seconds']:.1f} = {ratio:.3f}"
@@ -176,6 +213,7 @@ def main(argv: list[str] | None = None) -> None:
                 "phase_ratio": phase_ratio,
                 "phase_seconds": own,
                 "delta_merge": recorded["results"]["delta"]["merge"],
+                "drain_task_seconds": a.drain_task,
                 "command": " ".join(["python -m bench.cutover", *(argv or sys.argv[1:])]),
             }
             write(summary)  # before the verify, which takes as long as a full migrate
