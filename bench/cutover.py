@@ -110,10 +110,10 @@ def mutate(src: str, new: float, changed: float, log) -> dict[str, int]:
 def running_task(src: str, seconds: float) -> threading.Thread:
     """Mark the source's latest task instance running; the thread returned, once started,
     ends it (success, now) ``seconds`` later, as a task finishing during the drain."""
-    key = "(dag_id, task_id, run_id, map_index)"
+    key = "dag_id, task_id, run_id, map_index"
     with psycopg.connect(src) as conn:
         conn.execute(
-            f"UPDATE task_instance SET state = 'running', end_date = NULL WHERE {key} = "
+            f"UPDATE task_instance SET state = 'running', end_date = NULL WHERE ({key}) = "
             f"(SELECT {key} FROM task_instance ORDER BY start_date DESC NULLS LAST LIMIT 1)"
         )
 
