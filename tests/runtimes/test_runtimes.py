@@ -251,3 +251,17 @@ def test_a_migration_started_ahead_that_prepared_everything_it_could_runs_as_the
         assert db.alembic_revision(engine) == versions.head_of("3.3.2")
     finally:
         engine.dispose()
+
+
+def test_a_command_whose_preparation_fails_still_runs_when_told(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Should preparing ahead fail where the command itself would not (another release,
+    another order of imports), "go" still runs the command (in a fresh interpreter)."""
+    failing = airflow_env._AHEAD.replace("    configure,\n", "    configure,\n    lambda: 1 / 0,\n")
+    assert failing != airflow_env._AHEAD
+    monkeypatch.setattr(airflow_env, "_AHEAD", failing)
+    env = airflow_env.ensure("3.3.2")
+    with env.ahead(["version"], tmp_path / "home", f"sqlite:///{tmp_path / 'v.db'}") as ahead:
+        _waiting(ahead.proc.pid)  # the failing step ran
+        assert ahead.run().stdout.strip().splitlines()[-1] == "3.3.2"
