@@ -313,6 +313,15 @@ def _transfer(
             if src_rev != target_rev and made is None
             else None
         )
+
+        def scratch_failed() -> None:
+            """Raise what stopped the scratch from being made, as soon as it did: the
+            export stops there (a missing CREATE DATABASE right was reported only once the
+            whole export was written)."""
+            if making is not None and making.done() and making.exception() is not None:
+                making.result()
+
+        archived.stop_if = scratch_failed
         started = time.monotonic()
         extract.export(source, archived, progress)
         exported = time.monotonic() - started

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import queue
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
@@ -47,6 +47,10 @@ class ExportSettings:
     origin: dict | None = None  # for archives re-made from a scratch database: the real source
     pause_state: dict[str, bool] | None = None
     jobs: int = 1  # tables read at once (PostgreSQL)
+    # Called before each table and batch; what it raises stops the export (``migrate``:
+    # the scratch database, made meanwhile, could not be made: its error at once, not
+    # once the whole export is written).
+    stop_if: Callable[[], None] = lambda: None
 
 
 @dataclass
@@ -133,7 +137,7 @@ def _export_tables(source, opts, rows, writer, codec, progress) -> Manifest:
             _export_rows(conn, plan, opts, writer, codec, redactor, progress)
         if fast is not None:
             rest = [p for p in plans if p not in serial]
-            _export_parallel(conn, fast, rest, opts.jobs, writer, redactor, progress)
+            _export_parallel(conn, fast, rest, opts, writer, redactor, progress)
     return Manifest(
         airshift_version=airshift.__version__,
         source={
@@ -188,7 +192,7 @@ def _plan(conn, table, rows, progress) -> _Plan:
     return _Plan(table, cols, arrow_schema(cols), query, total)
 
 
-def _export_parallel(conn, snapshot_id, plans, jobs, writer, redactor, progress) -> None:
+def _export_parallel(conn, snapshot_id, plans, opts, writer, redactor, progress) -> None:
     """Arrow all the way (no Python per row), ``jobs`` tables at a time, largest first.
 
     Each worker reads through its own ADBC session joined to the export's snapshot, so
@@ -197,7 +201,7 @@ def _export_parallel(conn, snapshot_id, plans, jobs, writer, redactor, progress)
     """
     readers: queue.SimpleQueue = queue.SimpleQueue()
     with contextlib.ExitStack() as stack:
-        for _ in range(max(1, min(jobs, len(plans)))):
+        for _ in range(max(1, min(opts.jobs, len(plans)))):
             readers.put(stack.enter_context(arrow_reader(conn, snapshot_id)))
 
         def run(plan: _Plan) -> None:
@@ -205,6 +209,7 @@ def _export_parallel(conn, snapshot_id, plans, jobs, writer, redactor, progress)
             try:
                 with writer.table(plan.entry, plan.schema) as sink:
                     for batch in reader.batches(plan.query, plan.schema):
+                        opts.stop_if()
                         sink.write(_redacted(batch, plan.spec, redactor))
                         progress.update(plan.table.name, batch.num_rows)
             finally:
@@ -234,6 +239,7 @@ def _export_rows(conn, plan: _Plan, opts, writer, codec, redactor, progress) -> 
             plan.query
         )
         for part in result.partitions(opts.batch_rows):
+            opts.stop_if()
             if reseal:
                 part = [
                     _seal_row(r, reseal, plan.spec, names, codec, opts.secrets, redactor)

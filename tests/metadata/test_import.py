@@ -510,3 +510,30 @@ def test_a_target_newer_than_the_merge_knows_is_refused(monkeypatch):
     monkeypatch.setattr(importer, "NEWEST_MERGEABLE_HEAD", versions.head_of("3.3.2"))
     with pytest.raises(AirshiftError, match="newer than this airshift can import into"):
         importer.check_mergeable(head_34)
+
+
+def test_a_scratch_that_cannot_be_made_stops_migrate_before_the_export_ends(clone_db, tmp_path):
+    """A target role without the right to create databases: the scratch for Airflow's
+    migrations cannot be made (in a thread, while the export runs). ``migrate`` says so and
+    stops the export there, rather than once the whole export is written; the target is
+    unchanged."""
+    src, tgt = clone_db("2.10.5", "postgresql"), clone_db("3.3.2", "postgresql", "target")
+    role = "airshift_no_createdb"
+    engine = db.engine_for(tgt.url)
+    try:
+        with engine.begin() as conn:
+            if not conn.exec_driver_sql(f"SELECT 1 FROM pg_roles WHERE rolname = '{role}'").first():
+                conn.exec_driver_sql(f"CREATE ROLE {role} LOGIN NOCREATEDB")
+            for what in ("TABLES", "SEQUENCES"):
+                conn.exec_driver_sql(f"GRANT ALL ON ALL {what} IN SCHEMA public TO {role}")
+    finally:
+        engine.dispose()
+    as_role = type(
+        "Target", (), {"url": tgt.url.replace("postgres@", f"{role}@", 1), "fixture": tgt.fixture}
+    )
+    runs = rows.count(tgt.url, "dag_run")
+    proc = _between("migrate", src, as_role, "--archive", str(tmp_path / "archive"))
+    assert proc.returncode == 2, proc.stderr  # refused (README: exit codes)
+    assert "grant CREATE DATABASE or pass --scratch-url" in " ".join(proc.stderr.split())
+    assert "exported to" not in proc.stderr  # stopped inside the export
+    assert rows.count(tgt.url, "dag_run") == runs
