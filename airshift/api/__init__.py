@@ -281,7 +281,6 @@ def _transfer(
     progress: Progress,
     log: Log,
     secrets_to: SecretsManagerTarget | None = None,
-    scratch_until: contextlib.ExitStack | None = None,
     made: importer.Scratch | None = None,
 ) -> tuple[ImportResult, SecretsReport | None]:
     """Export ``selection`` of ``source`` to an archive at ``where`` (sealed with
@@ -289,9 +288,9 @@ def _transfer(
     ``secrets_to``, connections and variables go to Secrets Manager instead.
 
     The scratch for the upgrade is made (``importer.scratch_for``) in a thread while the
-    export runs, and dropped on return, or with ``scratch_until`` (a cutover's delta: after
-    its phase, outside the downtime; a DROP DATABASE waits for a checkpoint); or it was
-    ``made`` before (a cutover's delta, ``_delta_ahead``)."""
+    export runs, and dropped on return; or it was ``made`` before, and is dropped by its
+    maker (a cutover's delta, ``_delta_ahead``: after its phase, outside the downtime; a
+    DROP DATABASE waits for a checkpoint)."""
     skip = opts.secrets is ImportSecrets.SKIP
     archived = ExportSettings(
         archive_url=where,
@@ -307,7 +306,7 @@ def _transfer(
         # On a failed export the pool waits for the scratch, and the stack then drops it.
         making = (
             pool.submit(
-                (scratch_until or here).enter_context,
+                here.enter_context,
                 importer.scratch_for(target.url, src_rev, target_rev, settings, log),
             )
             if src_rev != target_rev and made is None
@@ -318,7 +317,7 @@ def _transfer(
             """Raise what stopped the scratch from being made, as soon as it did: the
             export stops there (a missing CREATE DATABASE right was reported only once the
             whole export was written)."""
-            if making is not None and making.done() and making.exception() is not None:
+            if making is not None and making.done():
                 making.result()
 
         archived.stop_if = scratch_failed
@@ -403,7 +402,6 @@ def cutover(
                         report,
                         progress,
                         log,
-                        stack,
                         delta_scratch,
                     )
                     if ahead:
@@ -430,11 +428,10 @@ def _cutover_phase(
     report: CutoverReport,
     progress: Progress,
     log: Log,
-    stack: contextlib.ExitStack,
     delta_scratch: importer.Scratch | None,
 ) -> str:
-    """Run one phase; returns its one-line summary (the timeline's). ``stack`` closes
-    when the run ends; ``delta_scratch``: the delta's scratch, made before (``_delta_ahead``)."""
+    """Run one phase; returns its one-line summary (the timeline's). ``delta_scratch``:
+    the delta's scratch, made before and kept until the run ends (``_delta_ahead``)."""
     if phase in (CutoverPhase.BULK, CutoverPhase.DELTA):
         key = sec.new_key()
         settings = _cutover_settings(opts, source, target, key)
@@ -448,9 +445,7 @@ def _cutover_phase(
         archive = f"{where}/{phase}"
         if opts.archive:
             report.archive_keys[archive] = key
-        # The delta's scratch lives until this run ends (``stack``), outside the downtime.
-        until = stack if phase is CutoverPhase.DELTA else None
-        made = delta_scratch if phase is CutoverPhase.DELTA else None
+        # The bulk phase comes before any delta's scratch is made: None for it.
         result, _ = _transfer(
             source,
             target,
@@ -462,8 +457,7 @@ def _cutover_phase(
             progress,
             log,
             None,
-            until,
-            made,
+            delta_scratch,
         )
         state.results[phase.value] = result.as_dict()
         merged = result.merge.tables.values() if result.merge else ()
