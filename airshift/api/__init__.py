@@ -304,14 +304,18 @@ def _transfer(
     src_rev, target_rev = source.revision.revision, target.revision.revision
     with contextlib.ExitStack() as here, ThreadPoolExecutor(1) as pool:
         # On a failed export the pool waits for the scratch, and the stack then drops it.
-        making = (
-            pool.submit(
-                here.enter_context,
-                importer.scratch_for(target.url, src_rev, target_rev, settings, log),
+        def make() -> importer.Scratch:
+            """The scratch, with its tables and the target's reflected (what the import
+            does first), while the export runs."""
+            made = here.enter_context(
+                importer.scratch_for(target.url, src_rev, target_rev, settings, log)
             )
-            if src_rev != target_rev and made is None
-            else None
-        )
+            for ready in (made.db, target):
+                if ready is not None:
+                    ready.metadata  # noqa: B018 (reflected now, used after the export)
+            return made
+
+        making = pool.submit(make) if src_rev != target_rev and made is None else None
 
         def scratch_failed() -> None:
             """Raise what stopped the scratch from being made, as soon as it did: the
@@ -390,6 +394,11 @@ def cutover(
                                 log,
                             )
                         )
+                        # Left before the scratch is dropped: waits for what it reflects.
+                        reflecting = stack.enter_context(ThreadPoolExecutor(1))
+                        for ready in (source, target, delta_scratch.db):
+                            if ready is not None:
+                                ready.reflect_ahead(reflecting)
                     progress.update(f"cutover: {phase}")
                     summary = _cutover_phase(
                         phase,

@@ -150,6 +150,9 @@ class Scratch:
     template: str | None  # where an empty schema at the archive's revision is kept
     copy_of: str | None  # that template, if the scratch was made as a copy of it
     ahead: airflow_env.Ahead | None
+    # Opened when made as a copy (its schema is there at once), so that its tables can be
+    # reflected ahead (``AirflowDB.reflect_ahead``); else opened once it is built.
+    db: AirflowDB | None = None
 
 
 @contextlib.contextmanager
@@ -177,7 +180,12 @@ def scratch_for(
             else contextlib.nullcontext()
         ) as ahead,
     ):
-        yield Scratch(surl, Path(home), template, copy, ahead)
+        sdb = AirflowDB.open(surl) if copy else None
+        try:
+            yield Scratch(surl, Path(home), template, copy, ahead, sdb)
+        finally:
+            if sdb is not None:
+                sdb.dispose()
 
 
 @contextlib.contextmanager
@@ -209,7 +217,7 @@ def upgraded_scratch(
             log(f"building a scratch database at {versions.describe(src_rev).label}")
             with report.timed("scratch_build"):
                 scratch.build_or_copy(src_rev, made.url, made.home, made.template, log=log)
-        sdb = AirflowDB.open(made.url)
+        sdb = made.db or AirflowDB.open(made.url)
         try:
             with report.timed("scratch_load"):
                 loaded = scratch.load_archive(

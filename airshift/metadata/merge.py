@@ -612,11 +612,14 @@ def merge(
     online: bool = False,
 ) -> MergeResult:
     """Merge every registered table of ``source`` into ``target`` (same schema revision)."""
+    target.refresh()
     if source.revision != target.revision.revision:
         raise AirshiftError(
-            f"Internal error: rows at {source.revision}, target at {target.revision.revision}."
+            f"The target's schema is at {target.revision.label} ({target.revision.revision}), "
+            f"not at {source.revision}, the revision the rows were prepared for: it changed "
+            "while the import ran (an `airflow db migrate`?). Nothing was imported; run the "
+            "import again."
         )
-    target.refresh()
     result = MergeResult(dry_run=dry_run or verify)
     columns = source.columns()
     specs = [sp for sp in specs_for(columns) if sp.name in target.metadata.tables]
