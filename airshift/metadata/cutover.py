@@ -173,10 +173,13 @@ def finishing_runs(source: AirflowDB) -> list[str]:
 
 
 def drain(
-    source: AirflowDB, timeout: float, progress: Progress = NULL_PROGRESS, poll: float = 2.0
+    source: AirflowDB, timeout: float, progress: Progress = NULL_PROGRESS, poll: float = 0.5
 ) -> list[str]:
     """Wait until no task of the source is executing and no run is about to be marked
-    finished; returns what still is when ``timeout`` seconds have passed (empty: drained)."""
+    finished; returns what still is when ``timeout`` seconds have passed (empty: drained).
+
+    Asked every ``poll`` seconds: two indexed queries, while each second between a task's
+    end and the drain seeing it is downtime (every 2 s, a 3 s task drained in 4)."""
     deadline = time.monotonic() + timeout
     while True:
         running = unfinished_tasks(source, EXECUTING) + finishing_runs(source)
