@@ -16,9 +16,14 @@ scaled 2.10.5 source (bench/generate.py) and a real, empty Airflow 3.3.2 target 
    as in a real cutover (the drain then waits for it);
 4. ``airshift verify SRC TARGET``: the target matches the changed source.
 
+With ``--live`` the cutover is one process from the bulk phase to the delta, as a user
+runs it: the source moves on (step 2) while the bulk phase copies, once its export is
+written, and the pause follows the bulk at once, with nothing to drain. Only the phases'
+own seconds compare then (the process holds both).
+
 The ratio delta / full migrate is printed, and written with ``--out`` as JSON.
 
-    python -m bench.cutover --size medium --out cutover.json
+    python -m bench.cutover --size medium --live --out cutover.json
 """
 
 from __future__ import annotations

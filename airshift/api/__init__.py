@@ -289,7 +289,7 @@ def _transfer(
 
     The scratch for the upgrade is made (``importer.scratch_for``) in a thread while the
     export runs, and dropped on return; or it was ``made`` before, and is dropped by its
-    maker (a cutover's delta, ``_delta_ahead``: after its phase, outside the downtime; a
+    maker (a cutover's delta, ``_DeltaAhead``: after its phase, outside the downtime; a
     DROP DATABASE waits for a checkpoint)."""
     skip = opts.secrets is ImportSecrets.SKIP
     archived = ExportSettings(
