@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -77,6 +77,9 @@ class ImportSettings:
     # Where connections and variables go instead of the target's tables (their secrets
     # are then neither opened nor written here): the reason the report gives.
     secrets_elsewhere: str | None = None
+    # Called once the empty schema at the archive's revision is kept (``scratch_template``):
+    # a cutover then makes its delta's scratch, a copy of it, while the bulk phase goes on.
+    template_kept: Callable[[], None] | None = None
 
 
 @dataclass
@@ -217,6 +220,8 @@ def upgraded_scratch(
             log(f"building a scratch database at {versions.describe(src_rev).label}")
             with report.timed("scratch_build"):
                 scratch.build_or_copy(src_rev, made.url, made.home, made.template, log=log)
+        if opts.template_kept and scratch.kept_template(made.url, made.template):
+            opts.template_kept()
         sdb = made.db or AirflowDB.open(made.url)
         try:
             with report.timed("scratch_load"):

@@ -208,6 +208,10 @@ def test_catchup_dag_with_an_old_last_run_is_held_unless_allowed(clone_db, tmp_p
     state = tmp_path / "cutover.json"
     verified = _cutover(src, tgt, state, "--stop-after", "verify", "--drain-timeout", "60")
     assert verified["results"]["verify"]["ok"] is True
+    # One run from the bulk phase on: the delta's scratch (and Airflow's process for its
+    # migration) was made while the bulk phase went on, once its template was kept.
+    made = [p["phase"] for p in verified["phases"] if "the delta's scratch made" in p["summary"]]
+    assert made == ["bulk"]
     allowed_state = tmp_path / "allowed.json"
     shutil.copyfile(state, allowed_state)
 
