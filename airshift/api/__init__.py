@@ -579,12 +579,16 @@ class _DeltaAhead:
         """The scratch made (or waited for); the phase summary's note, if made now."""
         if self.scratch is not None:
             return ""
-        now = self.making is None
-        self.scratch = self.make() if self.making is None else self.making.result()
+        note = ""
+        if self.making is None:
+            self.scratch = self.make()
+            note = "; the delta's scratch made (Airflow's migration starts ahead)"
+        else:
+            self.scratch = self.making.result()
         for db_ in (source, target, self.scratch.db):
             if db_ is not None:
                 db_.reflect_ahead(self.pool)
-        return "; the delta's scratch made (Airflow's migration starts ahead)" if now else ""
+        return note
 
 
 def _cutover_plan(source: AirflowDB, state: cut.CutoverState) -> list[dict[str, Any]]:

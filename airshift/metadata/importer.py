@@ -220,7 +220,7 @@ def upgraded_scratch(
             log(f"building a scratch database at {versions.describe(src_rev).label}")
             with report.timed("scratch_build"):
                 scratch.build_or_copy(src_rev, made.url, made.home, made.template, log=log)
-        if opts.template_kept and scratch.kept_template(made.url, made.template):
+        if opts.template_kept and (made.copy_of or scratch.kept_template(made.url, made.template)):
             opts.template_kept()
         sdb = made.db or AirflowDB.open(made.url)
         try:
