@@ -83,6 +83,10 @@ class Backend(abc.ABC):
     # A big insert can set the table's plain indexes and foreign keys aside, inside the
     # transaction, and rebuild them afterwards (see ``pg_bulk``).
     sets_indexes_aside: ClassVar[bool] = False
+    # A merge can fill a table the target holds nothing in straight from its source, the
+    # rows keeping their ids: other writers held off until it commits (``hold_writes``),
+    # the table's id sequence moved past the ids it took (``follow_ids``).
+    fills_empty_tables: ClassVar[bool] = False
     # Airflow stores UUIDs as CHAR(32) here (a native UUID type elsewhere).
     uuids_as_hex: ClassVar[bool] = True
     # A database holds schemas of its own: airshift's tables can keep out of Airflow's.
@@ -254,6 +258,16 @@ class Backend(abc.ABC):
     def restore(self, conn: sa.Connection, aside: Any) -> None:
         """Re-create what ``set_aside`` set aside."""
         raise NotImplementedError(f"{self.name} does not set indexes aside")
+
+    def hold_writes(self, conn: sa.Connection, table: sa.Table) -> None:
+        """Keep other sessions from writing ``table`` (reading stays open) until the
+        transaction ends (``fills_empty_tables``)."""
+        raise NotImplementedError(f"{self.name} does not fill empty tables")
+
+    def follow_ids(self, conn: sa.Connection, table: sa.Table, column: str) -> None:
+        """Move the sequence that numbers ``column`` past the largest id ``table`` holds,
+        so that the target's next row does not take one of the ids a merge kept."""
+        raise NotImplementedError(f"{self.name} does not fill empty tables")
 
 
 class ServerBackend(Backend):

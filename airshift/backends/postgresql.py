@@ -57,6 +57,7 @@ class PostgreSQL(ServerBackend):
     snapshot_begin = "SET TRANSACTION READ ONLY"
     hash_joins = True
     sets_indexes_aside = True
+    fills_empty_tables = True
     uuids_as_hex = False
     own_schemas = True
     copies_databases = True
@@ -236,6 +237,13 @@ class PostgreSQL(ServerBackend):
     def restore(self, conn: sa.Connection, aside: pg_bulk.SetAside) -> None:
         pg_bulk.restore(conn, aside)
 
+    def hold_writes(self, conn: sa.Connection, table: sa.Table) -> None:
+        """``EXCLUSIVE``: the target's scheduler and UI still read the table."""
+        conn.exec_driver_sql(f"LOCK TABLE {_quoted(conn, table)} IN EXCLUSIVE MODE")
+
+    def follow_ids(self, conn: sa.Connection, table: sa.Table, column: str) -> None:
+        _follow_ids(conn, table, column)
+
 
 class Psycopg2(PostgreSQL):
     """PostgreSQL through psycopg2: the driver Airflow 2.x and 3.0 environments have, whose
@@ -405,13 +413,23 @@ def _advance_sequences(conn: sa.Connection, tables: list[sa.Table]) -> None:
     for t in tables:
         pk = list(t.primary_key.columns)
         if len(pk) == 1 and isinstance(pk[0].type, sa.Integer):
-            seq = conn.execute(
-                sa.text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": t.name, "c": pk[0].name}
-            ).scalar()
-            if seq:
-                conn.execute(
-                    sa.text(
-                        f"SELECT setval(:s, COALESCE((SELECT MAX({pk[0].name}) FROM {t.name}), 0) + 1, false)"
-                    ),
-                    {"s": seq},
-                )
+            _follow_ids(conn, t, pk[0].name)
+
+
+def _follow_ids(conn: sa.Connection, table: sa.Table, column: str) -> None:
+    """``setval`` to the largest id ``table`` holds, never backwards (an emptied table's
+    sequence may be ahead of the ids it holds now); nothing for a column no sequence
+    numbers (a UUID, an id its rows bring)."""
+    name = _quoted(conn, table)
+    seq = conn.execute(sa.select(sa.func.pg_get_serial_sequence(name, column))).scalar()
+    if seq is None:
+        return
+    col = conn.dialect.identifier_preparer.quote(column)
+    conn.exec_driver_sql(
+        f"SELECT setval('{seq}', GREATEST(m, (SELECT last_value FROM {seq}))) "
+        f"FROM (SELECT max({col}) AS m FROM {name}) AS held WHERE m IS NOT NULL"
+    )
+
+
+def _quoted(conn: sa.Connection, table: sa.Table) -> str:
+    return conn.dialect.identifier_preparer.format_table(table)

@@ -13,7 +13,8 @@ row present and changes nothing.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import enum
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
 import sqlalchemy as sa
@@ -27,6 +28,18 @@ from airshift.metadata.source import AirflowDB
 from airshift.progress import NULL_PROGRESS, Progress
 
 ACTION = "_as_action"
+
+
+# A target table holding fewer rows than this (and nothing referring to them) is still
+# filled straight (``_Fill.NUMBERED``): a new environment's own audit rows, say.
+_FEW = 1000
+
+
+class _Fill(enum.Enum):
+    """How a merge fills a table straight from the source (``_Merger._fills``)."""
+
+    KEPT = "kept"  # the target held none of it: every row keeps its id
+    NUMBERED = "numbered"  # it held a few: the target numbers the new rows
 
 
 class RowStatus(Choice):
@@ -54,6 +67,9 @@ class TableResult:
     without_parent: int = 0  # the row it belongs with was not imported
     differing: int = 0  # after the merge, rows whose content differs from the archive's
     indexes_rebuilt: bool = False  # loaded with plain indexes and foreign keys set aside
+    # The target held no row: filled straight from the source, ids kept (_Merger._fill);
+    # nothing stood between the source's rows and the table, so nothing is compared.
+    filled: bool = False
     samples: list[str] = field(default_factory=list)
 
 
@@ -91,7 +107,9 @@ class _Merger:
     def __post_init__(self) -> None:
         self.backend = backends.of(self.conn)
         self.dry_run = self.dry_run or self.verify
-        self.maps: dict[str, sa.Table] = {}
+        self.maps: dict[str, sa.FromClause] = {}
+        # Tables whose every merged row kept its own id: references to them stay as they are.
+        self.same_ids: set[str] = set()
         self.index_on: dict[str, list[list[str]]] = {}
         self._held: dict[str, tuple[int, bool]] = {}  # table -> rows counted, all of them?
         self.temp_md = sa.MetaData()
@@ -186,7 +204,9 @@ class _Merger:
             a, b = sa.cast(a, sa.Text), sa.cast(b, sa.Text)
         return a == b if not target_col.nullable else a.is_not_distinct_from(b)
 
-    def _match(self, s: sa.Table, t: sa.Table, cols: tuple[str, ...]) -> sa.ColumnElement[bool]:
+    def _match(
+        self, s: sa.FromClause, t: sa.Table, cols: tuple[str, ...]
+    ) -> sa.ColumnElement[bool]:
         """Join on a natural key, null-safely, in the form the backend can join on
         (``Backend.null_safe_eq``)."""
         conds = []
@@ -227,6 +247,10 @@ class _Merger:
         t = self.md.tables[spec.name]
         have = source.columns()[spec.name]
         cols = [c for c in t.columns if c.name in have]
+        how = self._fills(spec, t, have)
+        if how is not None:
+            self._fill(how, spec, source, t, [c.name for c in cols], res, progress)
+            return
         s = self._temp(
             f"_as_{spec.name}",
             [sa.Column(c.name, c.type) for c in cols] + [sa.Column(ACTION, sa.String(16))],
@@ -262,6 +286,8 @@ class _Merger:
             look = t if copy is None else copy
         if mapped:
             self._build_map(spec, s, t, look)
+            if spec.pk and self._kept_ids(spec.name):
+                self.same_ids.add(spec.name)
         if compared:
             res.differing = self._differing(spec, s, t, [c.name for c in cols], look)
 
@@ -274,24 +300,139 @@ class _Merger:
         for col, parent in spec.refs.items():
             if col not in s.c:
                 continue
-            m = self.maps.get(parent)
-            if m is None or "old_pk" not in m.c:  # the parent table brought no ids to map
-                m = None
-            if not t.c[col].nullable:
-                unmapped = (
-                    s.c[col].is_not(None)
-                    if m is None
-                    else ~sa.exists().where(m.c.old_pk == s.c[col])
-                )
-                res.without_parent += self._delete(s, unmapped)
-            values[col] = (
-                None
+            m = self._id_map(parent)
+            unmapped = (
+                s.c[col].is_not(None)
                 if m is None
-                else sa.select(m.c.new_pk).where(m.c.old_pk == s.c[col]).scalar_subquery()
+                else sa.and_(s.c[col].is_not(None), ~sa.exists().where(m.c.old_pk == s.c[col]))
             )
+            if not t.c[col].nullable:
+                res.without_parent += self._delete(s, unmapped)
+            elif parent in self.same_ids:
+                # Ids kept: only a reference to no merged row changes (to NULL), not every one.
+                self.conn.execute(sa.update(s).where(unmapped).values({col: None}))
+            if parent not in self.same_ids:
+                values[col] = (
+                    None
+                    if m is None
+                    else sa.select(m.c.new_pk).where(m.c.old_pk == s.c[col]).scalar_subquery()
+                )
         if values:
             referring = sa.or_(*[s.c[c].is_not(None) for c in values])
             self.conn.execute(sa.update(s).where(referring).values(values))
+
+    def _id_map(self, table: str) -> sa.FromClause | None:
+        """``table``'s old id -> new id map, or None where it brought no ids to map."""
+        m = self.maps.get(table)
+        return m if m is not None and "old_pk" in m.c else None
+
+    def _kept_ids(self, table: str) -> bool:
+        """Whether every row in ``table``'s id map kept its id (a UUID, an empty target)."""
+        m = self.maps[table]
+        moved = sa.exists().where(m.c.old_pk != m.c.new_pk)
+        return not self.conn.execute(sa.select(moved)).scalar()
+
+    # -- a table the target holds nothing in ---------------------------------------------
+    def _fills(self, spec: TableSpec, t: sa.Table, have: set[str]) -> _Fill | None:
+        """How ``t`` is filled straight from the source (``_fill``), or None to stage it.
+
+        Filled: the backend can, this run writes, every id ``t`` refers to kept its
+        value, no DAG version is linked on the way, and the target holds no row of it
+        (``KEPT``: the rows keep their ids), or only a few that nothing refers to and
+        no other unique key guards (``NUMBERED``: a new environment's own audit rows;
+        the target numbers the new ones, as the staged path does, and a new row equal to
+        one of those is taken out again). The target's rows are counted again once its
+        writers are held off, so a row its scheduler adds meanwhile is not missed.
+
+        Why: a row-level merge writes each row twice (a staging table, then the target)
+        and classifies, maps and compares rows against a table that holds none; into an
+        empty table that is half of what a `migrate` costs beyond Airflow's own migration
+        (docs/benchmarks.md, "Round two")."""
+        if self.dry_run or not self.backend.fills_empty_tables or self._holds(t, _FEW):
+            return None
+        refs = [p for c, p in spec.refs.items() if c in have]
+        if any(p not in self.same_ids and self._id_map(p) is not None for p in refs):
+            return None
+        if spec.parent and spec.parent.table not in self.maps:
+            return None
+        if self._links(spec, have):
+            return None
+        numbered = (
+            spec.generated
+            and spec.name not in self.needed_maps
+            and not _unique_beyond_pk(t)
+            and self.on_conflict in (OnConflict.SKIP, OnConflict.FAIL)
+        )
+        if not numbered and self._holds(t, 1):
+            return None
+        self.backend.hold_writes(self.conn, t)
+        self._held.pop(t.name, None)
+        if not self._holds(t, 1):
+            return _Fill.KEPT
+        return _Fill.NUMBERED if numbered and not self._holds(t, _FEW) else None
+
+    def _fill(
+        self,
+        how: _Fill,
+        spec: TableSpec,
+        source: RowSource,
+        t: sa.Table,
+        names: list[str],
+        res: TableResult,
+        progress: Progress,
+    ) -> None:
+        """Copy the source's rows into ``t`` as they are (``KEPT``: ids and all); then drop
+        (or clear the references of) those whose parent was not merged, as the staged
+        path does, before the set-aside foreign keys come back and check every row."""
+        res.filled = True
+        progress.update(f"merge {spec.name}")
+        before = None
+        if how is _Fill.NUMBERED:
+            assert spec.pk  # a generated key: see _fills
+            names = [n for n in names if n != spec.pk]
+            self.backend.follow_ids(self.conn, t, spec.pk)  # the new rows' ids come after
+            before = self.conn.execute(sa.select(sa.func.max(t.c[spec.pk]))).scalar_one()
+        with self._bulk(t, _FEW, res):  # a table holding fewer: set aside
+            res.staged = source.stage(self.conn, spec.name, t, names)
+            self._remap(spec, t, t, res)
+            self._keep_with_parent(spec, t, res)
+        if before is not None:
+            self._drop_held(spec, t, before, res)
+        res.inserted = res.staged - res.without_parent - res.existing
+        self._inserted(t, res.inserted)
+        progress.update(f"merge {spec.name}", res.staged, total=res.staged)
+        if how is _Fill.KEPT and spec.generated:
+            assert spec.pk
+            self.backend.follow_ids(self.conn, t, spec.pk)
+        if spec.name in self.needed_maps:
+            self._analyze(t)
+            self.maps[spec.name] = self._kept_map(spec, t)
+            self.same_ids.add(spec.name)
+
+    def _drop_held(self, spec: TableSpec, t: sa.Table, before: int, res: TableResult) -> None:
+        """Take out the rows just added (ids after ``before``) whose natural key a row the
+        target held before has: those count as existing, as the staged path counts them
+        (or fail the import, ``--on-conflict fail``)."""
+        assert spec.pk
+        held = t.alias("_as_held")
+        new = t.c[spec.pk] > before
+        found = sa.exists().where(held.c[spec.pk] <= before, self._match(held, t, spec.key))
+        gone = self.conn.execute(
+            sa.delete(t).where(new, found).returning(*[t.c[c] for c in spec.key])
+        )
+        res.existing = gone.rowcount
+        res.samples = _samples(spec, [(*r, _EXISTING) for r in gone.fetchmany(3)])
+        if res.existing and self.on_conflict is OnConflict.FAIL:
+            self._fail_on_conflict(spec, res)
+
+    def _kept_map(self, spec: TableSpec, t: sa.Table) -> sa.FromClause:
+        """The map of a filled table: its rows are all this merge's, each with its own id."""
+        cols: list[sa.ColumnElement] = [t.c[k] for k in spec.key]
+        if spec.pk:
+            cols += [t.c[spec.pk].label("old_pk"), t.c[spec.pk].label("new_pk")]
+        return sa.select(*cols, sa.literal(_INSERTED).label("action")).subquery(
+            f"_as_kept_{spec.name}"
+        )
 
     def _keep_with_parent(self, spec: TableSpec, s: sa.Table, res: TableResult) -> None:
         if spec.parent is None:
@@ -338,16 +479,17 @@ class _Merger:
                 .where(s.c[ACTION].is_not(None))
                 .limit(3)
             )
-            res.samples = [
-                ", ".join(f"{k}={v!r}" for k, v in zip((*spec.key, "status"), r, strict=True))
-                for r in shown
-            ]
+            res.samples = _samples(spec, shown)
         if self.on_conflict is OnConflict.FAIL and (res.existing or res.conflicts):
-            raise ConflictError(
-                f"{res.existing + res.conflicts} {spec.name} rows conflict with rows already in the "
-                f"target (for example {res.samples[0]}); nothing was imported (--on-conflict fail)."
-            )
+            self._fail_on_conflict(spec, res)
         return look
+
+    @staticmethod
+    def _fail_on_conflict(spec: TableSpec, res: TableResult) -> None:
+        raise ConflictError(
+            f"{res.existing + res.conflicts} {spec.name} rows conflict with rows already in the "
+            f"target (for example {res.samples[0]}); nothing was imported (--on-conflict fail)."
+        )
 
     def _near(self, spec: TableSpec, s: sa.Table, t: sa.Table) -> list[sa.ColumnElement[bool]]:
         """The target's rows narrowed to the staged rows' range of the first key column the
@@ -396,7 +538,7 @@ class _Merger:
             sel = sa.select(*exprs).where(s.c[ACTION].is_(None))
             if link:
                 sel = sel.select_from(link["from"])
-            with self._bulk(t, res):
+            with self._bulk(t, res.inserted, res):
                 self.conn.execute(sa.insert(t).from_select(ins, sel))
             self._inserted(t, res.inserted)
 
@@ -450,16 +592,16 @@ class _Merger:
         return sa.or_(sa.false(), *later)
 
     @contextlib.contextmanager
-    def _bulk(self, t: sa.Table, res: TableResult) -> Iterator[None]:
+    def _bulk(self, t: sa.Table, rows: int, res: TableResult) -> Iterator[None]:
         """Where the backend can (PostgreSQL), insert with the table's foreign keys and plain
         indexes set aside and re-created afterwards (``pg_bulk``) when the import brings
-        more rows than the target holds: then one index build is cheaper than maintaining
-        it row by row.
+        more rows (``rows``) than the target holds: then one index build is cheaper than
+        maintaining it row by row.
 
         The cost: the table is locked (ACCESS EXCLUSIVE) until the merge commits, so the
         target's scheduler and UI wait for it. ``online`` keeps every table readable.
         """
-        if not self._sets_aside(t, res.inserted):
+        if not self._sets_aside(t, rows):
             yield
             return
         aside = self.backend.set_aside(self.conn, [t.name])
@@ -548,6 +690,14 @@ class _Merger:
         same = sa.exists().where(*self._pair(spec, s, t, look), *cmp)
         return self._count(s, self._status_in(s, checked), ~same)
 
+    def _links(self, spec: TableSpec, names: Iterable[str]) -> bool:
+        """Whether new rows of ``spec`` with columns ``names`` are linked to a DAG version
+        (``_dag_version_link``): task instances, where the target holds versions."""
+        dv = self.md.tables.get("dag_version")
+        if not self.link_versions or spec.name != "task_instance" or dv is None:
+            return False
+        return "dag_version_id" in names and self._holds(dv, 1)
+
     def _dag_version_link(self, spec: TableSpec, s: sa.Table, ins: list[str]) -> dict:
         """For new task instances without a DAG version, the newest version of their DAG
         in the target: the column expression and the join that supplies it.
@@ -556,11 +706,9 @@ class _Merger:
         parsed the DAG, linking lets the UI show imported tries against a DAG version.
         It is done in the INSERT itself: an UPDATE afterwards rewrote every new row.
         """
-        dv = self.md.tables.get("dag_version")
-        if not self.link_versions or spec.name != "task_instance" or dv is None:
+        if not self._links(spec, ins):
             return {}
-        if "dag_version_id" not in ins:
-            return {}
+        dv = self.md.tables["dag_version"]
         top = (
             sa.select(dv.c.dag_id, sa.func.max(dv.c.version_number).label("v"))
             .group_by(dv.c.dag_id)
@@ -584,6 +732,20 @@ class _Merger:
     def drop_temps(self) -> None:
         for table in reversed(self.temp_md.sorted_tables):
             self.backend.drop_temp(self.conn, table)
+
+
+def _samples(spec: TableSpec, rows: Iterable[Sequence]) -> list[str]:
+    """Rows (their natural key, then their status) as a report shows them."""
+    return [
+        ", ".join(f"{k}={v!r}" for k, v in zip((*spec.key, "status"), r, strict=True)) for r in rows
+    ]
+
+
+def _unique_beyond_pk(t: sa.Table) -> bool:
+    """Whether anything but ``t``'s primary key keeps its rows unique."""
+    return any(isinstance(u, sa.UniqueConstraint) for u in t.constraints) or any(
+        ix.unique for ix in t.indexes
+    )
 
 
 def _indexed_on(t: sa.Table, key: tuple[str, ...]) -> bool:
