@@ -23,7 +23,7 @@ from airshift import backends
 from airshift.choices import Choice, OnConflict
 from airshift.errors import AirshiftError, ConflictError
 from airshift.metadata.registry import TABLES, TableSpec, import_skip_reason, specs_for
-from airshift.metadata.rows_from import RowSource
+from airshift.metadata.rows_from import NullsFrom, RowSource
 from airshift.metadata.source import AirflowDB
 from airshift.progress import NULL_PROGRESS, Progress
 
@@ -247,7 +247,7 @@ class _Merger:
         t = self.md.tables[spec.name]
         have = source.columns()[spec.name]
         cols = [c for c in t.columns if c.name in have]
-        how = self._fills(spec, t, have)
+        how = self._fills(spec, source, t, have)
         if how is not None:
             self._fill(how, spec, source, t, [c.name for c in cols], res, progress)
             return
@@ -291,27 +291,39 @@ class _Merger:
         if compared:
             res.differing = self._differing(spec, s, t, [c.name for c in cols], look)
 
-    def _remap(self, spec: TableSpec, s: sa.Table, t: sa.Table, res: TableResult) -> None:
+    def _remap(
+        self,
+        spec: TableSpec,
+        s: sa.Table,
+        t: sa.Table,
+        res: TableResult,
+        linked: NullsFrom | None = None,
+    ) -> None:
         """Rewrite references to other tables' surrogate keys through their id maps.
 
         One UPDATE for all of a table's references, before the staging table is indexed:
-        every UPDATE rewrites each row it touches (and would update each index)."""
+        every UPDATE rewrites each row it touches (and would update each index). A
+        reference to a table whose ids were kept is left as it is (unless it points at
+        no merged row), and so is one ``linked`` filled on the way in: it holds one of
+        the target's own ids."""
         values: dict[str, sa.ColumnElement | None] = {}
         for col, parent in spec.refs.items():
             if col not in s.c:
                 continue
             m = self._id_map(parent)
-            unmapped = (
-                s.c[col].is_not(None)
-                if m is None
-                else sa.and_(s.c[col].is_not(None), ~sa.exists().where(m.c.old_pk == s.c[col]))
-            )
+            found = [] if m is None else [sa.exists().where(m.c.old_pk == s.c[col])]
+            own = linked is not None and col == linked.column
+            if own:
+                held = self.md.tables[parent]
+                (pk,) = held.primary_key.columns
+                found.append(sa.exists().where(pk == s.c[col]))
+            unmapped = sa.and_(s.c[col].is_not(None), *[~f for f in found])
             if not t.c[col].nullable:
                 res.without_parent += self._delete(s, unmapped)
-            elif parent in self.same_ids:
-                # Ids kept: only a reference to no merged row changes (to NULL), not every one.
+            elif own or parent in self.same_ids:
+                # Only a reference to no merged row changes (to NULL), not every one.
                 self.conn.execute(sa.update(s).where(unmapped).values({col: None}))
-            if parent not in self.same_ids:
+            else:
                 values[col] = (
                     None
                     if m is None
@@ -333,7 +345,9 @@ class _Merger:
         return not self.conn.execute(sa.select(moved)).scalar()
 
     # -- a table the target holds nothing in ---------------------------------------------
-    def _fills(self, spec: TableSpec, t: sa.Table, have: set[str]) -> _Fill | None:
+    def _fills(
+        self, spec: TableSpec, source: RowSource, t: sa.Table, have: set[str]
+    ) -> _Fill | None:
         """How ``t`` is filled straight from the source (``_fill``), or None to stage it.
 
         Filled: the backend can, this run writes, every id ``t`` refers to kept its
@@ -355,7 +369,7 @@ class _Merger:
             return None
         if spec.parent and spec.parent.table not in self.maps:
             return None
-        if self._links(spec, have):
+        if self._links(spec, have) and not source.fills_nulls:
             return None
         numbered = (
             spec.generated
@@ -392,13 +406,16 @@ class _Merger:
             names = [n for n in names if n != spec.pk]
             self.backend.follow_ids(self.conn, t, spec.pk)  # the new rows' ids come after
             before = self.conn.execute(sa.select(sa.func.max(t.c[spec.pk]))).scalar_one()
+        nulls = self._version_nulls() if self._links(spec, names) else None
         with self._bulk(t, _FEW, res):  # a table holding fewer: set aside
-            res.staged = source.stage(self.conn, spec.name, t, names)
-            self._remap(spec, t, t, res)
+            res.staged = source.stage(self.conn, spec.name, t, names, nulls)
+            self._remap(spec, t, t, res, nulls)
             self._keep_with_parent(spec, t, res)
         if before is not None:
             self._drop_held(spec, t, before, res)
         res.inserted = res.staged - res.without_parent - res.existing
+        if nulls:
+            self.linked = nulls.filled
         self._inserted(t, res.inserted)
         progress.update(f"merge {spec.name}", res.staged, total=res.staged)
         if how is _Fill.KEPT and spec.generated:
@@ -708,17 +725,7 @@ class _Merger:
         """
         if not self._links(spec, ins):
             return {}
-        dv = self.md.tables["dag_version"]
-        top = (
-            sa.select(dv.c.dag_id, sa.func.max(dv.c.version_number).label("v"))
-            .group_by(dv.c.dag_id)
-            .subquery()
-        )
-        newest = (
-            sa.select(dv.c.dag_id, dv.c.id)
-            .join(top, sa.and_(top.c.dag_id == dv.c.dag_id, top.c.v == dv.c.version_number))
-            .subquery("newest")
-        )
+        newest = self._newest_versions()
         self.linked = self._count(
             s.join(newest, newest.c.dag_id == s.c.dag_id),
             s.c[ACTION].is_(None),
@@ -728,6 +735,28 @@ class _Merger:
             "expr": sa.func.coalesce(s.c.dag_version_id, newest.c.id),
             "from": s.outerjoin(newest, newest.c.dag_id == s.c.dag_id),
         }
+
+    def _newest_versions(self) -> sa.Subquery:
+        """Each DAG's newest version in the target: ``dag_id``, ``id``."""
+        dv = self.md.tables["dag_version"]
+        top = (
+            sa.select(dv.c.dag_id, sa.func.max(dv.c.version_number).label("v"))
+            .group_by(dv.c.dag_id)
+            .subquery()
+        )
+        return (
+            sa.select(dv.c.dag_id, dv.c.id)
+            .join(top, sa.and_(top.c.dag_id == dv.c.dag_id, top.c.v == dv.c.version_number))
+            .subquery("newest")
+        )
+
+    def _version_nulls(self) -> NullsFrom:
+        """The link of ``_dag_version_link`` for rows filled straight from a source that
+        can apply it on the way (``RowSource.fills_nulls``): a DAG id -> version id list,
+        one row per DAG the target has parsed."""
+        newest = self._newest_versions()
+        found = self.conn.execute(sa.select(newest.c.dag_id, sa.cast(newest.c.id, sa.Text)))
+        return NullsFrom("dag_version_id", "dag_id", {dag: v for dag, v in found})
 
     def drop_temps(self) -> None:
         for table in reversed(self.temp_md.sorted_tables):

@@ -9,7 +9,7 @@ that fills a scratch database).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -25,10 +25,26 @@ from airshift.metadata.schema import columns_of, select_for
 from airshift.metadata.source import AirflowDB
 
 
+@dataclass
+class NullsFrom:
+    """Where ``column`` is NULL, the value ``values`` holds for the row's ``by`` column;
+    ``filled`` counts the rows that took one (``merge``: a new task instance's DAG version,
+    linked on the way in, see ``_Merger._version_nulls``)."""
+
+    column: str
+    by: str
+    values: Mapping[str, str]
+    filled: int = 0
+
+
 class RowSource(Protocol):
     @property
     def revision(self) -> str:
         """The schema revision the rows are at."""
+
+    @property
+    def fills_nulls(self) -> bool:
+        """Whether ``stage`` can fill NULLs on the way (``NullsFrom``)."""
 
     def columns(self) -> dict[str, set[str]]:
         """Table -> column names."""
@@ -36,7 +52,14 @@ class RowSource(Protocol):
     def holding_rows(self, tables: Iterable[str]) -> set[str]:
         """Those of ``tables`` that hold at least one row."""
 
-    def stage(self, conn: sa.Connection, table: str, into: sa.Table, names: list[str]) -> int:
+    def stage(
+        self,
+        conn: sa.Connection,
+        table: str,
+        into: sa.Table,
+        names: list[str],
+        nulls: NullsFrom | None = None,
+    ) -> int:
         """Append ``table``'s rows (columns ``names``) to ``into`` on ``conn``; the count."""
 
 
@@ -60,11 +83,23 @@ class ScratchRows:
                 if conn.execute(sa.select(sa.literal(1)).select_from(md.tables[n]).limit(1)).first()
             }
 
-    def stage(self, conn: sa.Connection, table: str, into: sa.Table, names: list[str]) -> int:
+    fills_nulls = True
+
+    def stage(
+        self,
+        conn: sa.Connection,
+        table: str,
+        into: sa.Table,
+        names: list[str],
+        nulls: NullsFrom | None = None,
+    ) -> int:
         src = self.db.metadata.tables[table]
         by_name = {c.name: c for c in columns_of(src)}
         query = select_for(src, [by_name[n] for n in names])
         with self.db.engine.connect() as sconn:
+            if nulls and nulls.values:
+                query = _filling(query, src, nulls)
+                nulls.filled = sconn.execute(_filled(src, nulls)).scalar_one()
             return backends.of(conn).copy_rows(sconn, query, Into(conn, into, names))
 
 
@@ -90,7 +125,17 @@ class ArchiveRows:
     def holding_rows(self, tables: Iterable[str]) -> set[str]:
         return {n for n in tables if self.reader.manifest.tables[n].rows}
 
-    def stage(self, conn: sa.Connection, table: str, into: sa.Table, names: list[str]) -> int:
+    fills_nulls = False
+
+    def stage(
+        self,
+        conn: sa.Connection,
+        table: str,
+        into: sa.Table,
+        names: list[str],
+        nulls: NullsFrom | None = None,
+    ) -> int:
+        assert nulls is None  # see fills_nulls
         return write_archive_table(conn, self.reader, table, into, names, self.codec)
 
 
@@ -112,5 +157,39 @@ class WithoutTables:
     def holding_rows(self, tables: Iterable[str]) -> set[str]:
         return self.rows.holding_rows(set(tables) - self.hidden)
 
-    def stage(self, conn: sa.Connection, table: str, into: sa.Table, names: list[str]) -> int:
-        return self.rows.stage(conn, table, into, names)
+    @property
+    def fills_nulls(self) -> bool:
+        return self.rows.fills_nulls
+
+    def stage(
+        self,
+        conn: sa.Connection,
+        table: str,
+        into: sa.Table,
+        names: list[str],
+        nulls: NullsFrom | None = None,
+    ) -> int:
+        return self.rows.stage(conn, table, into, names, nulls)
+
+
+def _looked_up(nulls: NullsFrom) -> sa.Values:
+    """``nulls.values`` as a VALUES list the source's server joins (as text)."""
+    pairs = sa.values(sa.column("key", sa.Text), sa.column("value", sa.Text), name="_as_nulls")
+    return pairs.data(list(nulls.values.items()))
+
+
+def _filling(query: sa.Select, src: sa.Table, nulls: NullsFrom) -> sa.Select:
+    """``query`` with ``nulls.column``'s NULLs filled from ``nulls.values``."""
+    pairs = _looked_up(nulls)
+    col = src.c[nulls.column]
+    filled = sa.func.coalesce(col, sa.cast(pairs.c.value, col.type)).label(nulls.column)
+    exprs = [filled if c.name == nulls.column else c for c in query.selected_columns]
+    joined = src.outerjoin(pairs, pairs.c.key == src.c[nulls.by])
+    return query.with_only_columns(*exprs).select_from(joined)
+
+
+def _filled(src: sa.Table, nulls: NullsFrom) -> sa.Select:
+    """How many of ``src``'s rows ``_filling`` fills."""
+    pairs = _looked_up(nulls)
+    joined = src.join(pairs, pairs.c.key == src.c[nulls.by])
+    return sa.select(sa.func.count()).select_from(joined).where(src.c[nulls.column].is_(None))

@@ -137,7 +137,11 @@ class _Rows:
     def holding_rows(self, tables) -> set[str]:
         return {self.table.name} if self.rows else set()
 
-    def stage(self, conn: sa.Connection, table: str, into: sa.Table, names: list[str]) -> int:
+    fills_nulls = False
+
+    def stage(
+        self, conn: sa.Connection, table: str, into: sa.Table, names: list[str], nulls=None
+    ) -> int:
         conn.execute(into.insert(), [{n: r[n] for n in names} for r in self.rows])
         return len(self.rows)
 
@@ -201,7 +205,11 @@ class _NoRows:
     def holding_rows(self, tables) -> set[str]:
         return set()
 
-    def stage(self, conn: sa.Connection, table: str, into: sa.Table, names: list[str]) -> int:
+    fills_nulls = False
+
+    def stage(
+        self, conn: sa.Connection, table: str, into: sa.Table, names: list[str], nulls=None
+    ) -> int:
         return 0
 
 
