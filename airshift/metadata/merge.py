@@ -318,12 +318,13 @@ class _Merger:
                 (pk,) = held.primary_key.columns
                 found.append(sa.exists().where(pk == s.c[col]))
             unmapped = sa.and_(s.c[col].is_not(None), *[~f for f in found])
+            kept = own or parent in self.same_ids
             if not t.c[col].nullable:
                 res.without_parent += self._delete(s, unmapped)
-            elif own or parent in self.same_ids:
+            elif kept:
                 # Only a reference to no merged row changes (to NULL), not every one.
                 self.conn.execute(sa.update(s).where(unmapped).values({col: None}))
-            else:
+            if not kept:
                 values[col] = (
                     None
                     if m is None
