@@ -67,8 +67,9 @@ class TableResult:
     without_parent: int = 0  # the row it belongs with was not imported
     differing: int = 0  # after the merge, rows whose content differs from the archive's
     indexes_rebuilt: bool = False  # loaded with plain indexes and foreign keys set aside
-    # The target held no row: filled straight from the source, ids kept (_Merger._fill);
-    # nothing stood between the source's rows and the table, so nothing is compared.
+    # Filled straight from the source (_Merger._fill: the target held none of its rows, or
+    # a few of its own); nothing stood between the source's rows and the table, so the
+    # merge compares nothing (verify does).
     filled: bool = False
     samples: list[str] = field(default_factory=list)
 
@@ -352,7 +353,8 @@ class _Merger:
         """How ``t`` is filled straight from the source (``_fill``), or None to stage it.
 
         Filled: the backend can, this run writes, every id ``t`` refers to kept its
-        value, no DAG version is linked on the way, and the target holds no row of it
+        value, a DAG version to link is linked by the source on the way (``NullsFrom``),
+        and the target holds no row of it
         (``KEPT``: the rows keep their ids), or only a few that nothing refers to and
         no other unique key guards (``NUMBERED``: a new environment's own audit rows;
         the target numbers the new ones, as the staged path does, and a new row equal to

@@ -66,6 +66,7 @@ class RowSource(Protocol):
 @dataclass
 class ScratchRows:
     db: AirflowDB
+    fills_nulls = True  # a query on the scratch's server (``_filling``)
 
     @property
     def revision(self) -> str:
@@ -82,8 +83,6 @@ class ScratchRows:
                 for n in tables
                 if conn.execute(sa.select(sa.literal(1)).select_from(md.tables[n]).limit(1)).first()
             }
-
-    fills_nulls = True
 
     def stage(
         self,
@@ -110,6 +109,7 @@ class ArchiveRows:
 
     reader: ArchiveReader
     codec: sec.SecretCodec | None
+    fills_nulls = False  # Parquet batches, not a query: the merge stages them instead
 
     @property
     def revision(self) -> str:
@@ -124,8 +124,6 @@ class ArchiveRows:
 
     def holding_rows(self, tables: Iterable[str]) -> set[str]:
         return {n for n in tables if self.reader.manifest.tables[n].rows}
-
-    fills_nulls = False
 
     def stage(
         self,
