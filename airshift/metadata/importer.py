@@ -365,7 +365,10 @@ def upgrade_archive(
                     "upgrade": {"losses": report.losses, "improvements": report.improvements},
                 },
                 pause_state=reader.manifest.pause_state,
-                jobs=opts.jobs,
+                # One reader: the scratch load leaves ~210 MB held, and each concurrent
+                # reader's batches and Parquet writer came on top of it (medium: 334 MB
+                # at two, 256 at one, for ~2 s more; docs/benchmarks.md, run 16).
+                jobs=1,
             ),
             progress,
         )
