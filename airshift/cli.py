@@ -468,9 +468,9 @@ def _through_agents(argv: list[str]) -> list[str]:
 
 
 def main() -> None:
-    """Console-script entry point: the process-wide settings first (allocators, SIGTERM;
-    see ``airshift.api``), then the command; every AirshiftError becomes a message and an
-    exit code."""
+    """The command (entered through ``airshift.__main__``, which sets what must precede
+    pyarrow): the process-wide settings first (allocators, SIGTERM; see ``airshift.api``),
+    then the command; every AirshiftError becomes a message and an exit code."""
     bound_allocators()
     signal.signal(signal.SIGTERM, _terminated)
     try:

@@ -96,6 +96,9 @@ def install(out: str) -> None:
 
 
 def main() -> None:
+    from airshift import memory
+
+    memory.arrow_on_system_pool()  # as the command does, before install() loads pyarrow
     out = os.environ.get("AIRSHIFT_BENCH_PHASES")
     if out:
         install(out)

@@ -14,9 +14,10 @@ subclasses.
 Two things the command does to its whole process are left to the program, because a
 library must not change its host on import or off the main thread:
 
-* ``airshift.memory.bound_allocators()``: Arrow on the system allocator and glibc held to
+* ``airshift.memory.arrow_on_system_pool()`` before pyarrow is first imported, and
+  ``airshift.memory.bound_allocators()``: Arrow on the system allocator and glibc held to
   two malloc arenas, which keeps peak memory flat with ``--jobs`` (``docs/benchmarks.md``).
-  Call it first thing, before any thread starts, to get the command's memory profile.
+  Call them first thing, before any thread starts, to get the command's memory profile.
 * SIGTERM raised as ``KeyboardInterrupt``: then a ``kill`` unwinds like Ctrl-C (the
   merge's transaction rolls back, the scratch database is dropped, paused DAGs are
   restored) instead of leaving them behind. Install it on the main thread, as
