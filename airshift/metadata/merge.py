@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import enum
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 
 import sqlalchemy as sa
@@ -23,7 +23,7 @@ from airshift import backends
 from airshift.choices import Choice, OnConflict
 from airshift.errors import AirshiftError, ConflictError
 from airshift.metadata.registry import TABLES, TableSpec, import_skip_reason, specs_for
-from airshift.metadata.rows_from import NullsFrom, RowSource
+from airshift.metadata.rows_from import Rewrite, RowSource
 from airshift.metadata.source import AirflowDB
 from airshift.progress import NULL_PROGRESS, Progress
 
@@ -248,9 +248,9 @@ class _Merger:
         t = self.md.tables[spec.name]
         have = source.columns()[spec.name]
         cols = [c for c in t.columns if c.name in have]
-        how = self._fills(spec, source, t, have)
-        if how is not None:
-            self._fill(how, spec, source, t, [c.name for c in cols], res, progress)
+        filled = self._fills(spec, source, t, [c.name for c in cols])
+        if filled is not None:
+            self._fill(*filled, spec, source, t, [c.name for c in cols], res, progress)
             return
         s = self._temp(
             f"_as_{spec.name}",
@@ -298,22 +298,22 @@ class _Merger:
         s: sa.Table,
         t: sa.Table,
         res: TableResult,
-        linked: NullsFrom | None = None,
+        rewritten: Collection[str] = (),
     ) -> None:
         """Rewrite references to other tables' surrogate keys through their id maps.
 
         One UPDATE for all of a table's references, before the staging table is indexed:
         every UPDATE rewrites each row it touches (and would update each index). A
         reference to a table whose ids were kept is left as it is (unless it points at
-        no merged row), and so is one ``linked`` filled on the way in: it holds one of
-        the target's own ids."""
+        no merged row), and so is one ``rewritten`` on the way in: it holds one of the
+        target's own ids."""
         values: dict[str, sa.ColumnElement | None] = {}
         for col, parent in spec.refs.items():
             if col not in s.c:
                 continue
             m = self._id_map(parent)
             found = [] if m is None else [sa.exists().where(m.c.old_pk == s.c[col])]
-            own = linked is not None and col == linked.column
+            own = col in rewritten
             if own:
                 held = self.md.tables[parent]
                 (pk,) = held.primary_key.columns
@@ -348,13 +348,14 @@ class _Merger:
 
     # -- a table the target holds nothing in ---------------------------------------------
     def _fills(
-        self, spec: TableSpec, source: RowSource, t: sa.Table, have: set[str]
-    ) -> _Fill | None:
-        """How ``t`` is filled straight from the source (``_fill``), or None to stage it.
+        self, spec: TableSpec, source: RowSource, t: sa.Table, names: list[str]
+    ) -> tuple[_Fill, list[Rewrite]] | None:
+        """How ``t`` (columns ``names``) is filled straight from the source (``_fill``)
+        and what the source rewrites on the way, or None to stage it.
 
         Filled: the backend can, this run writes, every id ``t`` refers to kept its
-        value, a DAG version to link is linked by the source on the way (``NullsFrom``),
-        and the target holds no row of it
+        value or is rewritten by the source on the way (``_moved``), and so is a DAG
+        version to link (``_version_link``), and the target holds no row of it
         (``KEPT``: the rows keep their ids), or only a few that nothing refers to and
         no other unique key guards (``NUMBERED``: a new environment's own audit rows;
         the target numbers the new ones, as the staged path does, and a new row equal to
@@ -367,12 +368,11 @@ class _Merger:
         (docs/benchmarks.md, "Round two")."""
         if self.dry_run or not self.backend.fills_empty_tables or self._holds(t, _FEW):
             return None
-        refs = [p for c, p in spec.refs.items() if c in have]
-        if any(p not in self.same_ids and self._id_map(p) is not None for p in refs):
+        moved = self._moved(spec, t, names)
+        links = self._links(spec, names)
+        if moved is None or ((moved or links) and not source.rewrites):
             return None
         if spec.parent and spec.parent.table not in self.maps:
-            return None
-        if self._links(spec, have) and not source.fills_nulls:
             return None
         numbered = (
             spec.generated
@@ -384,13 +384,42 @@ class _Merger:
             return None
         self.backend.hold_writes(self.conn, t)
         self._held.pop(t.name, None)
-        if not self._holds(t, 1):
-            return _Fill.KEPT
-        return _Fill.NUMBERED if numbered and not self._holds(t, _FEW) else None
+        if self._holds(t, 1) and (not numbered or self._holds(t, _FEW)):
+            return None
+        rewrites = [Rewrite(c, c, self._moved_ids(spec.refs[c]), nulls_only=False) for c in moved]
+        if links:
+            rewrites.append(self._version_link())
+        return (_Fill.NUMBERED if self._holds(t, 1) else _Fill.KEPT), rewrites
+
+    def _moved(self, spec: TableSpec, t: sa.Table, names: list[str]) -> list[str] | None:
+        """The columns among ``names`` that refer to a parent whose ids moved (its id map
+        is no identity: a 2.x log template the target holds under another id), which the
+        source rewrites on the way in; None if one cannot be: NOT NULL (a row referring
+        to no merged parent is dropped, which only the staged path counts), or a parent
+        of more than ``_FEW`` rows (the source joins the map as a list of values)."""
+        moved = [
+            c
+            for c, p in spec.refs.items()
+            if c in names and p not in self.same_ids and self._id_map(p) is not None
+        ]
+        for c in moved:
+            m = self.maps[spec.refs[c]]
+            size = self.conn.execute(sa.select(sa.func.count()).select_from(m)).scalar_one()
+            if not t.c[c].nullable or size > _FEW:
+                return None
+        return moved
+
+    def _moved_ids(self, parent: str) -> dict[str, str]:
+        """``parent``'s id map as text, old id -> new id (the staged path's ``_remap``)."""
+        m = self._id_map(parent)
+        assert m is not None  # see _moved
+        found = self.conn.execute(sa.select(m.c.old_pk, m.c.new_pk).where(m.c.new_pk.is_not(None)))
+        return {str(old): str(new) for old, new in found}
 
     def _fill(
         self,
         how: _Fill,
+        rewrites: list[Rewrite],
         spec: TableSpec,
         source: RowSource,
         t: sa.Table,
@@ -409,16 +438,14 @@ class _Merger:
             names = [n for n in names if n != spec.pk]
             self.backend.follow_ids(self.conn, t, spec.pk)  # the new rows' ids come after
             before = self.conn.execute(sa.select(sa.func.max(t.c[spec.pk]))).scalar_one()
-        nulls = self._version_nulls() if self._links(spec, names) else None
         with self._bulk(t, _FEW, res):  # a table holding fewer: set aside
-            res.staged = source.stage(self.conn, spec.name, t, names, nulls)
-            self._remap(spec, t, t, res, nulls)
+            res.staged = source.stage(self.conn, spec.name, t, names, rewrites)
+            self._remap(spec, t, t, res, {r.column for r in rewrites})
             self._keep_with_parent(spec, t, res)
         if before is not None:
             self._drop_held(spec, t, before, res)
         res.inserted = res.staged - res.without_parent - res.existing
-        if nulls:
-            self.linked = nulls.filled
+        self.linked += sum(r.rewritten for r in rewrites if r.nulls_only)
         self._inserted(t, res.inserted)
         progress.update(f"merge {spec.name}", res.staged, total=res.staged)
         if how is _Fill.KEPT and spec.generated:
@@ -753,13 +780,13 @@ class _Merger:
             .subquery("newest")
         )
 
-    def _version_nulls(self) -> NullsFrom:
+    def _version_link(self) -> Rewrite:
         """The link of ``_dag_version_link`` for rows filled straight from a source that
-        can apply it on the way (``RowSource.fills_nulls``): a DAG id -> version id list,
+        can apply it on the way (``RowSource.rewrites``): a DAG id -> version id list,
         one row per DAG the target has parsed."""
         newest = self._newest_versions()
         found = self.conn.execute(sa.select(newest.c.dag_id, sa.cast(newest.c.id, sa.Text)))
-        return NullsFrom("dag_version_id", "dag_id", {dag: v for dag, v in found})
+        return Rewrite("dag_version_id", "dag_id", {dag: v for dag, v in found})
 
     def drop_temps(self) -> None:
         for table in reversed(self.temp_md.sorted_tables):

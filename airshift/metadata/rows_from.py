@@ -9,7 +9,7 @@ that fills a scratch database).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -26,15 +26,20 @@ from airshift.metadata.source import AirflowDB
 
 
 @dataclass
-class NullsFrom:
-    """Where ``column`` is NULL, the value ``values`` holds for the row's ``by`` column;
-    ``filled`` counts the rows that took one (``merge``: a new task instance's DAG version,
-    linked on the way in, see ``_Merger._version_nulls``)."""
+class Rewrite:
+    """A column the source rewrites on the way in, from a short list the merge hands it.
+
+    ``column`` takes the value ``values`` holds for the row's ``by`` (as text): where it
+    is NULL only, with ``nulls_only`` (a new task instance's DAG version, looked up by its
+    DAG: ``_Merger._version_link``), or always, NULL where ``by`` is no key of ``values``
+    (a reference to a parent whose ids moved: old id -> new id, ``_Merger._moved_ids``).
+    ``rewritten`` counts the NULLs filled (``nulls_only``)."""
 
     column: str
     by: str
     values: Mapping[str, str]
-    filled: int = 0
+    nulls_only: bool = True
+    rewritten: int = 0
 
 
 class RowSource(Protocol):
@@ -43,8 +48,8 @@ class RowSource(Protocol):
         """The schema revision the rows are at."""
 
     @property
-    def fills_nulls(self) -> bool:
-        """Whether ``stage`` can fill NULLs on the way (``NullsFrom``)."""
+    def rewrites(self) -> bool:
+        """Whether ``stage`` can rewrite columns on the way (``Rewrite``)."""
 
     def columns(self) -> dict[str, set[str]]:
         """Table -> column names."""
@@ -58,7 +63,7 @@ class RowSource(Protocol):
         table: str,
         into: sa.Table,
         names: list[str],
-        nulls: NullsFrom | None = None,
+        rewrites: Sequence[Rewrite] = (),
     ) -> int:
         """Append ``table``'s rows (columns ``names``) to ``into`` on ``conn``; the count."""
 
@@ -66,7 +71,7 @@ class RowSource(Protocol):
 @dataclass
 class ScratchRows:
     db: AirflowDB
-    fills_nulls = True  # a query on the scratch's server (``_filling``)
+    rewrites = True  # a query on the scratch's server (``_rewritten``)
 
     @property
     def revision(self) -> str:
@@ -90,15 +95,16 @@ class ScratchRows:
         table: str,
         into: sa.Table,
         names: list[str],
-        nulls: NullsFrom | None = None,
+        rewrites: Sequence[Rewrite] = (),
     ) -> int:
         src = self.db.metadata.tables[table]
         by_name = {c.name: c for c in columns_of(src)}
         query = select_for(src, [by_name[n] for n in names])
         with self.db.engine.connect() as sconn:
-            if nulls and nulls.values:
-                query = _filling(query, src, nulls)
-                nulls.filled = sconn.execute(_filled(src, nulls)).scalar_one()
+            for i, rewrite in enumerate(rewrites):
+                query = _rewritten(query, src, rewrite, f"_as_rewrite{i}")
+                if rewrite.nulls_only and rewrite.values:
+                    rewrite.rewritten = sconn.execute(_filled(src, rewrite)).scalar_one()
             return backends.of(conn).copy_rows(sconn, query, Into(conn, into, names))
 
 
@@ -109,7 +115,7 @@ class ArchiveRows:
 
     reader: ArchiveReader
     codec: sec.SecretCodec | None
-    fills_nulls = False  # Parquet batches, not a query: the merge stages them instead
+    rewrites = False  # Parquet batches, not a query: the merge stages them instead
 
     @property
     def revision(self) -> str:
@@ -131,9 +137,9 @@ class ArchiveRows:
         table: str,
         into: sa.Table,
         names: list[str],
-        nulls: NullsFrom | None = None,
+        rewrites: Sequence[Rewrite] = (),
     ) -> int:
-        assert nulls is None  # see fills_nulls
+        assert not rewrites  # see ``rewrites``
         return write_archive_table(conn, self.reader, table, into, names, self.codec)
 
 
@@ -156,8 +162,8 @@ class WithoutTables:
         return self.rows.holding_rows(set(tables) - self.hidden)
 
     @property
-    def fills_nulls(self) -> bool:
-        return self.rows.fills_nulls
+    def rewrites(self) -> bool:
+        return self.rows.rewrites
 
     def stage(
         self,
@@ -165,29 +171,43 @@ class WithoutTables:
         table: str,
         into: sa.Table,
         names: list[str],
-        nulls: NullsFrom | None = None,
+        rewrites: Sequence[Rewrite] = (),
     ) -> int:
-        return self.rows.stage(conn, table, into, names, nulls)
+        return self.rows.stage(conn, table, into, names, rewrites)
 
 
-def _looked_up(nulls: NullsFrom) -> sa.Values:
-    """``nulls.values`` as a VALUES list the source's server joins (as text)."""
-    pairs = sa.values(sa.column("key", sa.Text), sa.column("value", sa.Text), name="_as_nulls")
-    return pairs.data(list(nulls.values.items()))
+def _looked_up(rewrite: Rewrite, name: str) -> sa.Values:
+    """``rewrite.values`` as a VALUES list the source's server joins (as text)."""
+    pairs = sa.values(sa.column("key", sa.Text), sa.column("value", sa.Text), name=name)
+    return pairs.data(list(rewrite.values.items()))
 
 
-def _filling(query: sa.Select, src: sa.Table, nulls: NullsFrom) -> sa.Select:
-    """``query`` with ``nulls.column``'s NULLs filled from ``nulls.values``."""
-    pairs = _looked_up(nulls)
-    col = src.c[nulls.column]
-    filled = sa.func.coalesce(col, sa.cast(pairs.c.value, col.type)).label(nulls.column)
-    exprs = [filled if c.name == nulls.column else c for c in query.selected_columns]
-    joined = src.outerjoin(pairs, pairs.c.key == src.c[nulls.by])
-    return query.with_only_columns(*exprs).select_from(joined)
+def _key(src: sa.Table, rewrite: Rewrite) -> sa.ColumnElement:
+    by = src.c[rewrite.by]
+    return by if isinstance(by.type, sa.String) else sa.cast(by, sa.Text)
 
 
-def _filled(src: sa.Table, nulls: NullsFrom) -> sa.Select:
-    """How many of ``src``'s rows ``_filling`` fills."""
-    pairs = _looked_up(nulls)
-    joined = src.join(pairs, pairs.c.key == src.c[nulls.by])
-    return sa.select(sa.func.count()).select_from(joined).where(src.c[nulls.column].is_(None))
+def _rewritten(query: sa.Select, src: sa.Table, rewrite: Rewrite, name: str) -> sa.Select:
+    """``query`` with ``rewrite.column`` rewritten from ``rewrite.values`` (an empty list
+    joins nothing: VALUES needs a row)."""
+    col = src.c[rewrite.column]
+    if not rewrite.values and rewrite.nulls_only:
+        return query
+    pairs = _looked_up(rewrite, name) if rewrite.values else None
+    value = sa.cast(sa.null() if pairs is None else pairs.c.value, col.type)
+    new = (sa.func.coalesce(col, value) if rewrite.nulls_only else value).label(rewrite.column)
+    exprs = [
+        new if getattr(c, "name", None) == rewrite.column else c for c in query.selected_columns
+    ]
+    query = query.with_only_columns(*exprs)
+    if pairs is None:
+        return query
+    joined = query.get_final_froms()[0].outerjoin(pairs, pairs.c.key == _key(src, rewrite))
+    return query.select_from(joined)
+
+
+def _filled(src: sa.Table, rewrite: Rewrite) -> sa.Select:
+    """How many of ``src``'s rows a ``nulls_only`` rewrite fills."""
+    pairs = _looked_up(rewrite, "_as_rewrite")
+    joined = src.join(pairs, pairs.c.key == _key(src, rewrite))
+    return sa.select(sa.func.count()).select_from(joined).where(src.c[rewrite.column].is_(None))

@@ -102,6 +102,12 @@ def test_history_moves_and_target_airflow_sees_it(clone_db, tmp_path, sv, sb, tv
     # target's DAG versions on the way; a 3.x source's point at its own versions, which
     # the target's parsed versions replace (so they are staged and rewritten).
     assert merged["task_instance"]["filled"] is (tb == "postgresql" and sv.startswith("2."))
+    # So are the runs, their log templates' moved ids rewritten on the way (the target's own
+    # `db migrate` numbered its templates first), and the XComs, as the runs kept their ids.
+    assert merged["dag_run"]["filled"] is merged["task_instance"]["filled"]
+    assert merged["xcom"]["filled"] is (tb == "postgresql")
+    if sv.startswith("2."):
+        assert _run_templates(tgt.url) == _run_templates(src.url)
     if sv.startswith("2.") and tv.startswith("3."):
         _assert_linked_to_newest_dag_version(tgt.url, report["merge"]["linked_to_dag_version"])
     if sv.startswith("2."):
@@ -117,6 +123,20 @@ def test_history_moves_and_target_airflow_sees_it(clone_db, tmp_path, sv, sb, tv
     assert sorted(rows.source_rows(tgt.url, "dag", {"dag_id": "", "is_paused": ""})) == sorted(
         paused_before
     )
+
+
+def _run_templates(url: str) -> list[tuple]:
+    """Each run with the file name of the log template it refers to."""
+    query = (
+        "SELECT r.dag_id, r.run_id, t.filename FROM dag_run r "
+        "LEFT JOIN log_template t ON t.id = r.log_template_id ORDER BY 1, 2"
+    )
+    engine = db.engine_for(url)
+    try:
+        with engine.connect() as conn:
+            return [tuple(r) for r in conn.exec_driver_sql(query)]
+    finally:
+        engine.dispose()
 
 
 def _assert_linked_to_newest_dag_version(url: str, reported: int) -> None:

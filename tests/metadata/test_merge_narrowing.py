@@ -137,10 +137,10 @@ class _Rows:
     def holding_rows(self, tables) -> set[str]:
         return {self.table.name} if self.rows else set()
 
-    fills_nulls = False
+    rewrites = False
 
     def stage(
-        self, conn: sa.Connection, table: str, into: sa.Table, names: list[str], nulls=None
+        self, conn: sa.Connection, table: str, into: sa.Table, names: list[str], rewrites=()
     ) -> int:
         conn.execute(into.insert(), [{n: r[n] for n in names} for r in self.rows])
         return len(self.rows)
@@ -205,10 +205,10 @@ class _NoRows:
     def holding_rows(self, tables) -> set[str]:
         return set()
 
-    fills_nulls = False
+    rewrites = False
 
     def stage(
-        self, conn: sa.Connection, table: str, into: sa.Table, names: list[str], nulls=None
+        self, conn: sa.Connection, table: str, into: sa.Table, names: list[str], rewrites=()
     ) -> int:
         return 0
 
