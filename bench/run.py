@@ -357,6 +357,12 @@ def bench_size(
         _drop(name)
         return db.create_database(url("postgres"), name).replace("+psycopg", "")
 
+    def release() -> None:
+        """Drop the databases of the steps measured so far: at xlarge they do not all fit."""
+        for name in made:
+            _drop(name)
+        made.clear()
+
     def fresh(kind: str, fixture: build.Fixture) -> str:
         name = f"{WORK}_{kind}"
         made.append(name)
@@ -381,6 +387,7 @@ def bench_size(
         cmd = import_cmd(archive, target, fixture.fernet_key, "--scratch-url", scratch)
         disk = Disk(_name(scratch), None, _name(target))
         measure(name, cmd, timed_steps=True, timeout=limit, disk=disk)
+        release()
 
     def export_cmd(to: Path, *extra: str) -> list[str]:
         return export_command(src, to, fx2.fernet_key, akey, *extra)
@@ -393,6 +400,7 @@ def bench_size(
         cmd += ["--scratch-url", scratch, *said, *extra]
         disk = Disk(_name(scratch), None, _name(into))
         measure(name, cmd, timed_steps=True, timeout=limit, disk=disk)
+        release()
 
     try:
         if "floor" in steps:
@@ -406,6 +414,7 @@ def bench_size(
                 "floor load: pg_dump --data-only | psql (schema with indexes)",
                 f"pg_dump --data-only -d {url(src)} | psql -q -v ON_ERROR_STOP=1 -d {floor}",
             )
+            release()
         if "aws" in steps:
             made.append(f"{WORK}_aws")
             aws = _schema_copy(src, f"{WORK}_aws")
@@ -419,6 +428,7 @@ def bench_size(
                 [py, "-m", "bench.aws_sample", "load", aws, str(csv_dir)],
             )
             shutil.rmtree(csv_dir, ignore_errors=True)
+            release()
         if "inplace" in steps:
             inplace = empty("inplace")
             measure(
@@ -434,6 +444,7 @@ def bench_size(
                 [str(env3.path / "bin" / "airflow"), "db", "migrate"],
                 env=env,
             )
+            release()
         shutil.rmtree(a2, ignore_errors=True)
         shutil.rmtree(a3, ignore_errors=True)
         if "airshift" in steps:  # shorthand for the three steps of the 2.x -> 3.x path
@@ -466,6 +477,7 @@ def bench_size(
                 timed_steps=True,
                 disk=Disk(f"{WORK}_scratch_up", a3),
             )
+            release()
         if "import" in steps:
             measure_import(f"airshift import (upgraded archive -> {AIRFLOW_3} target)", a3, target3)
         if "migrate" in steps:
