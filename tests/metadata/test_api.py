@@ -51,6 +51,14 @@ def test_api_migrate_off_the_main_thread_gives_the_cli_result(clone_db) -> None:
     }
 
 
+def _fresh_python(code: str) -> subprocess.CompletedProcess:
+    """``code`` in a new interpreter, without the ARROW_* settings of this one."""
+    env_free = {k: v for k, v in os.environ.items() if not k.startswith("ARROW_")}
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env_free
+    )
+
+
 def test_the_command_keeps_arrow_off_mimalloc() -> None:
     """Arrow's C++ code (Parquet, CSV) takes its pool from ARROW_DEFAULT_MEMORY_POOL once,
     when pyarrow loads; the command's entry point sets it first (mimalloc's freed pages
@@ -68,10 +76,7 @@ def test_the_command_keeps_arrow_off_mimalloc() -> None:
         "assert pa.system_memory_pool().max_memory() > 0\n"
         "print('checked')\n"
     )
-    env_free = {k: v for k, v in os.environ.items() if not k.startswith("ARROW_")}
-    proc = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, env=env_free
-    )
+    proc = _fresh_python(probe)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.endswith("checked\n"), proc.stderr
 
@@ -86,8 +91,5 @@ def test_importing_airshift_changes_nothing_in_the_process() -> None:
         "assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL\n"
         "assert 'ARROW_DEFAULT_MEMORY_POOL' not in os.environ\n"
     )
-    env_free = {k: v for k, v in os.environ.items() if not k.startswith("ARROW_")}
-    proc = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, env=env_free
-    )
+    proc = _fresh_python(probe)
     assert proc.returncode == 0, proc.stderr
