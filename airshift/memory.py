@@ -32,7 +32,9 @@ def arrow_on_system_pool() -> None:
 
 
 def bound_allocators(arenas: int = 2, mmap_threshold: int = 1 << 20) -> None:
-    """Arrow on the system allocator; glibc with at most ``arenas`` arenas, and buffers of
+    """pyarrow's Python-level pool on the system allocator (for a caller that loaded pyarrow
+    before ``arrow_on_system_pool``: Arrow's C++ code keeps the pool it started with);
+    glibc with at most ``arenas`` arenas, and buffers of
     ``mmap_threshold`` bytes or more mapped and unmapped on their own. A fixed threshold
     also stops glibc from raising it after the first large free, after which multi-MB
     batches came from the heap and fragmented it (export at medium: 235 -> 207 MB)."""
