@@ -1,17 +1,22 @@
 """The ``airshift`` command's entry point (and ``python -m airshift``).
 
-Apart from ``airshift.cli`` because one setting must be made before pyarrow is loaded
-(``memory.arrow_on_system_pool``), and importing the CLI loads it.
+Apart from ``airshift.cli`` because ``program.run`` makes a setting that must precede
+pyarrow's loading, and importing the CLI loads it.
 """
 
-from airshift import memory
+from typing import NoReturn
+
+from airshift import program
 
 
-def main() -> None:
-    memory.arrow_on_system_pool()
+def _cli() -> None:
     from airshift.cli import main as cli_main
 
     cli_main()
+
+
+def main() -> NoReturn:
+    program.run(_cli)
 
 
 if __name__ == "__main__":

@@ -95,10 +95,7 @@ def install(out: str) -> None:
             _timed_method(merge._Merger, method, out)
 
 
-def main() -> None:
-    from airshift import memory
-
-    memory.arrow_on_system_pool()  # as the command does, before install() loads pyarrow
+def _command() -> None:
     out = os.environ.get("AIRSHIFT_BENCH_PHASES")
     if out:
         install(out)
@@ -106,6 +103,12 @@ def main() -> None:
 
     sys.argv = ["airshift", *sys.argv[1:]]
     cli_main()
+
+
+def main() -> None:
+    from airshift import program
+
+    program.run(_command)  # as the command does: Arrow's pool first, no finalization
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ anything) and returns a report with ``as_dict()``, ``render()``, ``notices()`` a
 ``exit_code`` (``api.reports``). Failures the user can fix raise ``errors.AirshiftError``
 subclasses.
 
-Two things the command does to its whole process are left to the program, because a
+Three things the command does to its whole process are left to the program, because a
 library must not change its host on import or off the main thread:
 
 * ``airshift.memory.arrow_on_system_pool()`` before pyarrow is first imported, and
@@ -23,6 +23,8 @@ library must not change its host on import or off the main thread:
   restored) instead of leaving them behind. Install it on the main thread, as
   ``cli.main`` does (``signal.signal(signal.SIGTERM, ...)``); a run killed without it
   still leaves the target unchanged, and the next run restores the pause states.
+* Its end without interpreter finalization, where Arrow's threads can abort a finished
+  process (``airshift.program``; ``program.run(main)`` also makes the first setting).
 """
 
 from __future__ import annotations

@@ -14,6 +14,8 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
+
 from airshift import api
 from tests import rows
 from tests.metadata.test_import import _migrate
@@ -59,26 +61,38 @@ def _fresh_python(code: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_the_command_keeps_arrow_off_mimalloc() -> None:
-    """Arrow's C++ code (Parquet, CSV) takes its pool from ARROW_DEFAULT_MEMORY_POOL once,
-    when pyarrow loads; the command's entry point sets it first (mimalloc's freed pages
-    stayed resident: 60-75 MB more peak at medium, docs/benchmarks.md run 18)."""
+@pytest.mark.parametrize("code, status", [(None, 0), (3, 3), ("'refused'", 1)])
+def test_the_command_keeps_arrow_off_mimalloc_and_ends_unfinalized(code, status) -> None:
+    """The entry point sets Arrow's pool before pyarrow loads (Arrow's C++ code, Parquet and
+    CSV, reads ARROW_DEFAULT_MEMORY_POOL once; mimalloc's freed pages stayed resident:
+    60-75 MB more peak at medium, docs/benchmarks.md run 18), and ends the process without
+    interpreter finalization, where Arrow's threads can abort a finished command
+    (``airshift.program``): atexit functions run, objects are not finalized, and the exit
+    status is the interpreter's. The command itself is replaced by a Parquet round trip."""
     probe = (
-        "import io, sys\n"
-        "sys.argv = ['airshift', '--help']\n"
+        "import atexit, io, sys, types\n"
+        "def command():\n"
+        "    import pyarrow as pa, pyarrow.parquet as pq\n"
+        "    buf = io.BytesIO()\n"
+        "    pq.write_table(pa.table({'x': list(range(100_000))}), buf)\n"
+        "    pq.read_table(io.BytesIO(buf.getvalue()))\n"
+        "    assert pa.mimalloc_memory_pool().max_memory() == 0, 'Parquet used mimalloc'\n"
+        "    assert pa.system_memory_pool().max_memory() > 0\n"
+        "    print('checked')\n"
+        f"    sys.exit({code})\n"
+        "sys.modules['airshift.cli'] = types.SimpleNamespace(main=command)\n"
+        "class Finalized:\n"
+        "    def __del__(self):\n"
+        "        print('finalized')\n"
+        "kept = Finalized()\n"
+        "atexit.register(print, 'atexit ran')\n"
         "from airshift.__main__ import main\n"
-        "try:\n    main()\nexcept SystemExit:\n    pass\n"
-        "import pyarrow as pa, pyarrow.parquet as pq\n"
-        "buf = io.BytesIO()\n"
-        "pq.write_table(pa.table({'x': list(range(100_000))}), buf)\n"
-        "pq.read_table(io.BytesIO(buf.getvalue()))\n"
-        "assert pa.mimalloc_memory_pool().max_memory() == 0, 'Parquet used mimalloc'\n"
-        "assert pa.system_memory_pool().max_memory() > 0\n"
-        "print('checked')\n"
+        "main()\n"
     )
     proc = _fresh_python(probe)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.endswith("checked\n"), proc.stderr
+    assert proc.returncode == status, proc.stderr
+    assert proc.stdout == "checked\natexit ran\n", proc.stderr
+    assert proc.stderr == ("refused\n" if status == 1 else "")
 
 
 def test_importing_airshift_changes_nothing_in_the_process() -> None:
