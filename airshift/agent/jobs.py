@@ -34,6 +34,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import mysql
 
+from airshift import memory
 from airshift.agent.protocol import FINAL_STATES, JobRequest
 from airshift.errors import AirshiftError
 
@@ -217,7 +218,11 @@ def _status(row: Any) -> dict:
 
 
 def spawn(job: JobRequest, db_url: str, fernet_key: str | None) -> int:
-    """Start the job's process; its inputs, secrets included, go through a pipe."""
+    """Start the job's process; its inputs, secrets included, go through a pipe. It is a
+    new interpreter, so Arrow's C++ code can still be put on the system allocator there
+    (the host, Airflow's server, loaded pyarrow long before)."""
+    env = os.environ.copy()
+    memory.arrow_on_system_pool(env)
     proc = subprocess.Popen(
         [sys.executable, "-m", "airshift.agent.runner"],
         stdin=subprocess.PIPE,
@@ -225,7 +230,7 @@ def spawn(job: JobRequest, db_url: str, fernet_key: str | None) -> int:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
         close_fds=True,
-        env=os.environ.copy(),
+        env=env,
     )
     payload = {"job": job.body(), "db_url": db_url, "fernet_key": fernet_key}
     assert proc.stdin is not None

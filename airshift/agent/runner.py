@@ -20,6 +20,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from airshift import program
 from airshift.agent import library
 from airshift.agent.jobs import HEARTBEAT, LOG_LINES, JobStore
 from airshift.agent.protocol import JobRequest
@@ -119,4 +120,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    program.run(main)
