@@ -308,7 +308,7 @@ MERGE_ORDER: tuple[TableSpec, ...] = (
         ("task_id", "dag_id", "execution_date"),
         not_imported="SLAs were removed in Airflow 3; the rows stay in the archive",
     ),
-    TableSpec("dataset", ("uri",), pk="id", generated=True),
+    TableSpec("dataset", ("uri",), pk="id", generated=True, counted_only=_PARSED),
     TableSpec("asset", ("name", "uri"), pk="id", generated=True, counted_only=_PARSED),
     TableSpec("asset_active", ("name", "uri"), counted_only=_PARSED),
     *_with_dataset_twin(TableSpec("asset_alias", ("name",), pk="id", generated=True)),
