@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import NoReturn
 
 from airshift import memory
+from airshift.errors import ExitCode
 
 # What CPython exits with when flushing stdout fails at the end (a closed pipe).
 _FLUSH_FAILED = 120
@@ -40,9 +41,9 @@ def run(main: Callable[[], object]) -> NoReturn:
         code = 0
     except SystemExit as exc:
         code = _exit_code(exc.code)
-    except BaseException:
+    except BaseException as exc:
         traceback.print_exc()
-        code = 1
+        code = ExitCode.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else 1
     _leave(code)
 
 
